@@ -1,0 +1,149 @@
+//! Stack switching over corosensei: the stack pool, resume/suspend, the running coroutine.
+//!
+//! This is the only module that names corosensei. A [`Coro`] runs a closure on a pooled
+//! [`Stack`]; [`suspend`] switches from the running coroutine back to whoever resumed it (the
+//! event loop). Which coroutine is running is kept in thread-locals, set by [`Coro::resume`],
+//! so code deep inside a coroutine can suspend without being handed a yielder.
+
+mod overflow;
+pub(crate) mod stack;
+
+use std::cell::Cell;
+use std::ptr;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+pub(crate) use stack::{Stack, StackPool};
+
+/// What the overflow handler needs to know about the running coroutine.
+#[derive(Debug)]
+pub(crate) struct StackInfo {
+    pub(crate) guard_lo: usize,
+    pub(crate) guard_hi: usize,
+    pub(crate) size: usize,
+    /// The task's name (may be empty); owned by the task, which outlives its coroutine.
+    pub(crate) name: *const u8,
+    pub(crate) name_len: usize,
+    pub(crate) id: u64,
+}
+
+thread_local! {
+    /// The yielder of the coroutine running on this thread, null on the loop's own stack.
+    static YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(ptr::null()) };
+    /// Stack facts of the running coroutine, for the SIGSEGV handler.
+    static RUNNING: Cell<*const StackInfo> = const { Cell::new(ptr::null()) };
+}
+
+/// A coroutine that runs a closure returning `R` on its own stack.
+///
+/// Drop a suspended `Coro` only after [`force_unwind`](Coro::force_unwind), which sets up the
+/// thread-locals its unwinding code expects; the runtime does so when a loop closes.
+pub(crate) struct Coro<R: 'static> {
+    inner: Coroutine<(), (), R, Stack>,
+    /// This coroutine's yielder, known after its first resume.
+    yielder: *const Yielder<(), ()>,
+    info: StackInfo,
+}
+
+impl<R: 'static> Coro<R> {
+    /// Prepares `f` to run on `stack`. Nothing runs until the first [`resume`](Self::resume).
+    pub(crate) fn new<F>(stack: Stack, name: &str, id: u64, f: F) -> Coro<R>
+    where
+        F: FnOnce() -> R + 'static,
+    {
+        overflow::install();
+        let (guard_lo, guard_hi) = stack.guard_range();
+        let info = StackInfo {
+            guard_lo,
+            guard_hi,
+            size: stack.size(),
+            name: name.as_ptr(),
+            name_len: name.len(),
+            id,
+        };
+        let inner = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+            YIELDER.with(|c| c.set(y));
+            f()
+        });
+        Coro {
+            inner,
+            yielder: ptr::null(),
+            info,
+        }
+    }
+
+    /// Runs the coroutine until it suspends (`None`) or returns (`Some`).
+    ///
+    /// The closure must not unwind out of the coroutine: the runtime wraps every body in
+    /// `catch_unwind`, so a panic arrives here as a value.
+    pub(crate) fn resume(&mut self) -> Option<R> {
+        let prev_y = YIELDER.with(|c| c.replace(self.yielder));
+        let prev_i = RUNNING.with(|c| c.replace(&self.info));
+        let r = self.inner.resume(());
+        self.yielder = YIELDER.with(|c| c.replace(prev_y));
+        RUNNING.with(|c| c.set(prev_i));
+        match r {
+            CoroutineResult::Yield(()) => None,
+            CoroutineResult::Return(v) => Some(v),
+        }
+    }
+
+    /// `true` once the closure has started running.
+    pub(crate) fn started(&self) -> bool {
+        self.inner.started()
+    }
+
+    /// `true` once the closure has returned (or was unwound).
+    pub(crate) fn done(&self) -> bool {
+        self.inner.done()
+    }
+
+    /// Unwinds a suspended coroutine from its suspension point, running every `Drop` on its
+    /// stack; a coroutine that never started just drops its closure.
+    pub(crate) fn force_unwind(&mut self) {
+        let prev_y = YIELDER.with(|c| c.replace(self.yielder));
+        let prev_i = RUNNING.with(|c| c.replace(&self.info));
+        self.inner.force_unwind();
+        YIELDER.with(|c| c.set(prev_y));
+        RUNNING.with(|c| c.set(prev_i));
+    }
+
+    /// The stack of a finished coroutine, for reuse.
+    pub(crate) fn into_stack(self) -> Stack {
+        self.inner.into_stack()
+    }
+}
+
+impl<R: 'static> std::fmt::Debug for Coro<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coro")
+            .field("started", &self.inner.started())
+            .field("done", &self.inner.done())
+            .field("stack_size", &self.info.size)
+            .finish()
+    }
+}
+
+/// `true` when called from inside a coroutine (not from the loop's own stack).
+pub(crate) fn in_coroutine() -> bool {
+    !YIELDER.with(|c| c.get()).is_null()
+}
+
+/// Switches from the running coroutine back to its resumer; returns when resumed again.
+///
+/// # Panics
+///
+/// Panics when called outside a coroutine.
+pub(crate) fn suspend() {
+    let y = YIELDER.with(|c| c.get());
+    assert!(
+        !y.is_null(),
+        "corio: this call parks the current coroutine, but it was made outside one; \
+         call it inside corio::run or a spawned task"
+    );
+    // SAFETY: YIELDER is set by `Coro::resume` to the yielder of the coroutine running right
+    // now on this thread (the body stored it on its first run), and reset when it switches out.
+    // A yielder lives on its coroutine's stack for the coroutine's whole life, and we are on
+    // that stack, so the pointer is valid.
+    unsafe { (*y).suspend(()) }
+}

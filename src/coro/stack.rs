@@ -1,0 +1,343 @@
+//! Coroutine stacks: one anonymous mapping each, a guard page at the low end, and a pool that
+//! reuses them.
+//!
+//! A stack is virtual memory: only the pages a coroutine touches cost RSS, so sizes can be
+//! generous. The guard page is installed with `madvise(MADV_GUARD_INSTALL)` where the kernel
+//! has it (Linux 6.13+), which keeps one mapping per stack (adjacent stacks even merge into one
+//! VMA), so `vm.max_map_count` does not cap the number of coroutines. Elsewhere the guard is an
+//! `mprotect(PROT_NONE)` page, which splits the mapping in two; a default Linux then stops near
+//! 32k live stacks, and the error says which sysctl to raise.
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use corosensei::stack::{Stack as CoroStackTrait, StackPointer};
+
+/// `MADV_GUARD_INSTALL` from Linux 6.13 (`include/uapi/asm-generic/mman-common.h`); the libc
+/// crate does not name it yet.
+#[cfg(target_os = "linux")]
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Bytes at the top of a pooled stack that are kept resident when the stack is trimmed: the
+/// frames every coroutine touches on start, so reuse does not fault them in again.
+const HOT_BYTES: usize = 16 * 1024;
+
+/// Smallest usable stack size corio maps.
+pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// Guard strategy detected at run time: 0 unknown, 1 madvise guard, 2 mprotect.
+static GUARD_KIND: AtomicU8 = AtomicU8::new(0);
+const GUARD_MADVISE: u8 = 1;
+const GUARD_MPROTECT: u8 = 2;
+
+/// Forces the mprotect fallback (tests of the fallback path and its error message).
+pub(crate) fn force_mprotect_guard() {
+    GUARD_KIND.store(GUARD_MPROTECT, Ordering::Relaxed);
+}
+
+/// `true` if guard pages are installed with `MADV_GUARD_INSTALL` (no extra memory map per
+/// stack). Known only after the first stack was mapped; maps a probe stack if needed.
+pub(crate) fn has_madvise_guard() -> bool {
+    if GUARD_KIND.load(Ordering::Relaxed) == 0 {
+        drop(Stack::map(MIN_STACK_SIZE));
+    }
+    GUARD_KIND.load(Ordering::Relaxed) == GUARD_MADVISE
+}
+
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions; _SC_PAGESIZE is always supported.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p <= 0 { 4096 } else { p as usize }
+}
+
+/// One mapped coroutine stack: `[lo, lo + guard)` is the guard, `[lo + guard, lo + len)` the
+/// usable stack, growing down from `lo + len`.
+#[derive(Debug)]
+pub(crate) struct Stack {
+    lo: usize,
+    len: usize,
+    guard: usize,
+    /// `false` once pages below the hot top may have been touched since the last trim.
+    trimmed: bool,
+}
+
+impl Stack {
+    /// Maps a stack with at least `size` usable bytes (rounded up to whole pages).
+    pub(crate) fn map(size: usize) -> Result<Stack, crate::error::SpawnError> {
+        let page = page_size();
+        let usable = size
+            .max(MIN_STACK_SIZE)
+            .checked_next_multiple_of(page)
+            .ok_or_else(|| stack_error(size, io::Error::from_raw_os_error(libc::ENOMEM)))?;
+        let len = usable
+            .checked_add(page)
+            .ok_or_else(|| stack_error(size, io::Error::from_raw_os_error(libc::ENOMEM)))?;
+        // SAFETY: an anonymous private mapping at an address of the kernel's choosing; no
+        // existing memory is affected. MAP_NORESERVE: stacks are sparse, charge only touched pages.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(stack_error(usable, io::Error::last_os_error()));
+        }
+        let stack = Stack {
+            lo: ptr as usize,
+            len,
+            guard: page,
+            trimmed: true,
+        };
+        // On failure `stack` is dropped here, which unmaps it.
+        stack.install_guard().map_err(|e| stack_error(usable, e))?;
+        Ok(stack)
+    }
+
+    fn install_guard(&self) -> io::Result<()> {
+        let addr = self.lo as *mut libc::c_void;
+        #[cfg(target_os = "linux")]
+        if GUARD_KIND.load(Ordering::Relaxed) != GUARD_MPROTECT {
+            // SAFETY: [lo, lo + guard) lies inside the mapping this Stack owns; nothing else
+            // refers to it yet.
+            let rc = unsafe { libc::madvise(addr, self.guard, MADV_GUARD_INSTALL) };
+            if rc == 0 {
+                GUARD_KIND.store(GUARD_MADVISE, Ordering::Relaxed);
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINVAL) {
+                return Err(err);
+            }
+            // EINVAL: the kernel predates MADV_GUARD_INSTALL; use mprotect from now on.
+            GUARD_KIND.store(GUARD_MPROTECT, Ordering::Relaxed);
+        }
+        #[cfg(not(target_os = "linux"))]
+        GUARD_KIND.store(GUARD_MPROTECT, Ordering::Relaxed);
+        // SAFETY: as above; the guard range is inside our own mapping.
+        if unsafe { libc::mprotect(addr, self.guard, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Usable bytes (without the guard page).
+    pub(crate) fn size(&self) -> usize {
+        self.len - self.guard
+    }
+
+    /// `[lo, hi)` of the guard page, for the overflow handler.
+    pub(crate) fn guard_range(&self) -> (usize, usize) {
+        (self.lo, self.lo + self.guard)
+    }
+
+    /// Gives the pages below the hot top back to the kernel.
+    fn trim(&mut self) {
+        if self.trimmed {
+            return;
+        }
+        self.trimmed = true;
+        let start = self.lo + self.guard;
+        let cold = self.size().saturating_sub(HOT_BYTES);
+        if cold == 0 {
+            return;
+        }
+        // SAFETY: [start, start + cold) is inside the usable part of our mapping and no
+        // coroutine runs on this stack (it is in the pool). MADV_DONTNEED only drops contents,
+        // which a finished coroutine no longer needs; the guard markers survive it.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, cold, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "openbsd"
+))]
+const MAP_STACK: libc::c_int = libc::MAP_STACK;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "openbsd"
+)))]
+const MAP_STACK: libc::c_int = 0;
+
+fn stack_error(size: usize, source: io::Error) -> crate::error::SpawnError {
+    let hint = if source.raw_os_error() == Some(libc::ENOMEM) {
+        if GUARD_KIND.load(Ordering::Relaxed) == GUARD_MPROTECT {
+            "out of memory or of memory maps: each guarded stack costs two maps on this kernel \
+             (no MADV_GUARD_INSTALL), so vm.max_map_count (65530 by default) allows about 32k \
+             live coroutines; raise it with `sysctl -w vm.max_map_count=1048576`, or lower the \
+             stack size"
+        } else {
+            "out of memory or of address space (check `ulimit -v` and vm.max_map_count, \
+             raise it with `sysctl -w vm.max_map_count=1048576`), or ask for a smaller stack"
+        }
+    } else {
+        "the kernel refused the mapping"
+    };
+    crate::error::SpawnError::Stack { size, source, hint }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: [lo, lo + len) is the mapping this Stack created and owns; no coroutine runs
+        // on it any more (corosensei hands a stack back only after the coroutine finished).
+        unsafe {
+            libc::munmap(self.lo as *mut libc::c_void, self.len);
+        }
+    }
+}
+
+// SAFETY: base() is the top of a mapping of `len` bytes whose lowest `guard` bytes are an
+// installed guard (madvise or mprotect), so overflow faults instead of corrupting memory;
+// usable size is at least MIN_STACK_SIZE >= corosensei's MIN_STACK_SIZE; both addresses are
+// page aligned, hence aligned to STACK_ALIGNMENT.
+unsafe impl CoroStackTrait for Stack {
+    fn base(&self) -> StackPointer {
+        NonZeroUsize::new(self.lo + self.len).expect("stack top is not null")
+    }
+
+    fn limit(&self) -> StackPointer {
+        NonZeroUsize::new(self.lo).expect("mmap never returns null")
+    }
+}
+
+/// Finished coroutines' stacks, kept for reuse. LIFO, so the next spawn gets a stack whose top
+/// is still in cache; bounded, so a burst of tasks does not pin memory afterwards.
+#[derive(Debug)]
+pub(crate) struct StackPool {
+    /// Stacks of the default size. `free[..clean]` are trimmed.
+    free: Vec<Stack>,
+    clean: usize,
+    /// Stacks of other sizes (tasks built with `Builder::stack_size`).
+    other: Vec<Stack>,
+    default_size: usize,
+    max_pooled: usize,
+}
+
+/// Untrimmed stacks tolerated in the pool before a trim pass.
+const TRIM_BATCH: usize = 64;
+
+impl StackPool {
+    pub(crate) fn new(default_size: usize, max_pooled: usize) -> StackPool {
+        StackPool {
+            free: Vec::new(),
+            clean: 0,
+            other: Vec::new(),
+            default_size: default_size.max(MIN_STACK_SIZE),
+            max_pooled,
+        }
+    }
+
+    pub(crate) fn default_size(&self) -> usize {
+        self.default_size
+    }
+
+    /// A stack of at least `size` usable bytes (the pool's default when `None`).
+    pub(crate) fn get(&mut self, size: Option<usize>) -> Result<Stack, crate::error::SpawnError> {
+        let want = size.unwrap_or(self.default_size).max(MIN_STACK_SIZE);
+        if want == self.default_size {
+            if let Some(s) = self.free.pop() {
+                self.clean = self.clean.min(self.free.len());
+                return Ok(s);
+            }
+        } else if let Some(i) = self
+            .other
+            .iter()
+            .rposition(|s| s.size() >= want && s.size() <= want + want / 4 + page_size())
+        {
+            return Ok(self.other.swap_remove(i));
+        }
+        Stack::map(want)
+    }
+
+    /// Takes back the stack of a finished coroutine.
+    pub(crate) fn put(&mut self, mut stack: Stack) {
+        stack.trimmed = false;
+        if stack.size() == self.default_size.next_multiple_of(page_size()) {
+            if self.free.len() >= self.max_pooled {
+                return; // dropped: unmapped
+            }
+            self.free.push(stack);
+            if self.free.len() - self.clean > TRIM_BATCH {
+                self.trim();
+            }
+        } else if self.other.len() < self.max_pooled / 4 {
+            stack.trim();
+            self.other.push(stack);
+        }
+    }
+
+    /// Gives back the deep pages of every stack returned since the last trim. Called when the
+    /// loop is about to sleep and every `TRIM_BATCH` returns.
+    pub(crate) fn trim(&mut self) {
+        for s in &mut self.free[self.clean..] {
+            s.trim();
+        }
+        self.clean = self.free.len();
+    }
+
+    pub(crate) fn pooled(&self) -> usize {
+        self.free.len() + self.other.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_reuses_stacks_lifo() {
+        let mut pool = StackPool::new(64 * 1024, 8);
+        let a = pool.get(None).unwrap();
+        let lo = a.lo;
+        pool.put(a);
+        let b = pool.get(None).unwrap();
+        assert_eq!(b.lo, lo, "the pooled stack is handed out again");
+        pool.put(b);
+        assert_eq!(pool.pooled(), 1);
+    }
+
+    #[test]
+    fn pool_is_bounded() {
+        let mut pool = StackPool::new(64 * 1024, 2);
+        let stacks: Vec<_> = (0..4).map(|_| pool.get(None).unwrap()).collect();
+        for s in stacks {
+            pool.put(s);
+        }
+        assert_eq!(pool.pooled(), 2);
+    }
+
+    #[test]
+    fn trim_keeps_stack_usable() {
+        let mut pool = StackPool::new(64 * 1024, 2);
+        let s = pool.get(None).unwrap();
+        let top = s.lo + s.len;
+        // SAFETY: writes inside the usable part of a stack nobody runs on.
+        unsafe { std::ptr::write_bytes((top - 48 * 1024) as *mut u8, 7, 40 * 1024) };
+        pool.put(s);
+        pool.trim();
+        let s = pool.get(None).unwrap();
+        // SAFETY: reads inside the usable part; trimmed pages read back as zero.
+        let v = unsafe { *((top - 40 * 1024) as *const u8) };
+        assert_eq!(v, 0, "deep pages were given back");
+        drop(s);
+    }
+
+    #[test]
+    fn absurd_size_is_an_error_not_a_crash() {
+        let err = Stack::map(1 << 60).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("could not map"), "{msg}");
+    }
+}

@@ -1,0 +1,332 @@
+//! `Future<T>`: a result slot that coroutines can wait on (asyncio's `Future`).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use crate::error::InvalidState;
+use crate::runtime::raw::{self, Waker};
+
+/// The error a future was finished with by [`Future::set_exception`]. Shared, because every
+/// reader of the future sees the same one.
+pub type Exception = Rc<dyn std::error::Error + 'static>;
+
+/// Why a future has no value to give.
+#[derive(Clone)]
+pub enum FutureError {
+    /// The future was cancelled.
+    Cancelled,
+    /// The future is not done yet (asyncio's `InvalidStateError` from `result()`).
+    InvalidState(InvalidState),
+    /// The future was finished with an exception.
+    Exception(Exception),
+}
+
+impl fmt::Debug for FutureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FutureError::Cancelled => f.write_str("Cancelled"),
+            FutureError::InvalidState(e) => f.debug_tuple("InvalidState").field(e).finish(),
+            FutureError::Exception(e) => f.debug_tuple("Exception").field(&e.to_string()).finish(),
+        }
+    }
+}
+
+impl fmt::Display for FutureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FutureError::Cancelled => f.write_str("the future was cancelled"),
+            FutureError::InvalidState(e) => e.fmt(f),
+            FutureError::Exception(e) => write!(f, "the future failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FutureError {}
+
+enum Slot<T> {
+    Pending,
+    Value(T),
+    Exception(Exception),
+    Cancelled,
+}
+
+type DoneCallback<T> = Box<dyn FnOnce(&Future<T>) + 'static>;
+
+struct Inner<T: 'static> {
+    slot: RefCell<Slot<T>>,
+    waiters: RefCell<Vec<Waker>>,
+    callbacks: RefCell<Vec<(u64, DoneCallback<T>)>>,
+    next_callback: Cell<u64>,
+}
+
+/// A result that will be set later, by a callback or another coroutine (asyncio's `Future`).
+/// Cloning gives another handle to the same future.
+///
+/// ```
+/// use std::time::Duration;
+/// corio::run(|| {
+///     let fut = corio::Future::new();
+///     let f = fut.clone();
+///     corio::runtime::call_later(Duration::from_millis(1), move || { f.set_result(7).unwrap(); });
+///     assert_eq!(fut.wait().unwrap(), 7); // parks until the timer sets it
+///     assert!(fut.set_result(8).is_err(), "a finished future cannot be set again");
+/// });
+/// ```
+pub struct Future<T: 'static> {
+    inner: Rc<Inner<T>>,
+}
+
+impl<T: 'static> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Default for Future<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: 'static> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &*self.inner.slot.borrow() {
+            Slot::Pending => "pending",
+            Slot::Value(_) => "finished",
+            Slot::Exception(_) => "failed",
+            Slot::Cancelled => "cancelled",
+        };
+        f.debug_struct("Future").field("state", &state).finish()
+    }
+}
+
+/// Identifies a done callback, for [`Future::remove_done_callback`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+impl<T: 'static> Future<T> {
+    /// A pending future.
+    pub fn new() -> Future<T> {
+        Future {
+            inner: Rc::new(Inner {
+                slot: RefCell::new(Slot::Pending),
+                waiters: RefCell::new(Vec::new()),
+                callbacks: RefCell::new(Vec::new()),
+                next_callback: Cell::new(0),
+            }),
+        }
+    }
+
+    fn finish(&self, slot: Slot<T>) -> Result<(), InvalidState> {
+        {
+            let mut s = self.inner.slot.borrow_mut();
+            if !matches!(*s, Slot::Pending) {
+                return Err(InvalidState("the future is already done"));
+            }
+            *s = slot;
+        }
+        let waiters = std::mem::take(&mut *self.inner.waiters.borrow_mut());
+        for w in waiters {
+            w.wake();
+        }
+        let callbacks = std::mem::take(&mut *self.inner.callbacks.borrow_mut());
+        for (_, cb) in callbacks {
+            self.schedule_callback(cb);
+        }
+        Ok(())
+    }
+
+    fn schedule_callback(&self, cb: DoneCallback<T>) {
+        let me = self.clone();
+        let run = move || cb(&me);
+        // Done callbacks run via call_soon, in the order they were added; with no loop
+        // running (a future used outside one) they run at once.
+        match crate::runtime::core::is_running_here() {
+            true => {
+                crate::runtime::call_soon(run);
+            }
+            false => run(),
+        }
+    }
+
+    /// Finishes the future with a value and wakes its waiters.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidState`] if the future is already done (the value is dropped).
+    pub fn set_result(&self, value: T) -> Result<(), InvalidState> {
+        self.finish(Slot::Value(value))
+    }
+
+    /// Finishes the future with an error.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidState`] if the future is already done.
+    pub fn set_exception<E: Into<Box<dyn std::error::Error + 'static>>>(
+        &self,
+        error: E,
+    ) -> Result<(), InvalidState> {
+        let e: Box<dyn std::error::Error> = error.into();
+        self.finish(Slot::Exception(Rc::from(e)))
+    }
+
+    /// Cancels the future: its waiters get [`FutureError::Cancelled`]. Returns `false` if it
+    /// was already done.
+    pub fn cancel(&self) -> bool {
+        self.finish(Slot::Cancelled).is_ok()
+    }
+
+    /// `true` once the future has a value, an exception, or was cancelled.
+    pub fn done(&self) -> bool {
+        !matches!(*self.inner.slot.borrow(), Slot::Pending)
+    }
+
+    /// `true` if the future was cancelled.
+    pub fn cancelled(&self) -> bool {
+        matches!(*self.inner.slot.borrow(), Slot::Cancelled)
+    }
+
+    /// The exception the future was finished with, `None` if it has a value.
+    ///
+    /// # Errors
+    ///
+    /// [`FutureError::InvalidState`] if it is not done, [`FutureError::Cancelled`] if it was
+    /// cancelled.
+    pub fn exception(&self) -> Result<Option<Exception>, FutureError> {
+        match &*self.inner.slot.borrow() {
+            Slot::Pending => Err(FutureError::InvalidState(InvalidState(
+                "the future is not done",
+            ))),
+            Slot::Cancelled => Err(FutureError::Cancelled),
+            Slot::Exception(e) => Ok(Some(e.clone())),
+            Slot::Value(_) => Ok(None),
+        }
+    }
+
+    /// Runs `f` (via `call_soon`) when the future is done, or soon if it already is.
+    /// Callbacks run in the order they were added.
+    pub fn add_done_callback<F: FnOnce(&Future<T>) + 'static>(&self, f: F) -> CallbackId {
+        let id = self.inner.next_callback.get();
+        self.inner.next_callback.set(id + 1);
+        if self.done() {
+            self.schedule_callback(Box::new(f));
+        } else {
+            self.inner.callbacks.borrow_mut().push((id, Box::new(f)));
+        }
+        CallbackId(id)
+    }
+
+    /// Removes a done callback that has not been scheduled yet; returns whether it was found.
+    pub fn remove_done_callback(&self, id: CallbackId) -> bool {
+        let mut cbs = self.inner.callbacks.borrow_mut();
+        let before = cbs.len();
+        cbs.retain(|(i, _)| *i != id.0);
+        before != cbs.len()
+    }
+
+    /// Parks the current coroutine until the future is done (asyncio's `await fut`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancelling the waiting coroutine leaves the future untouched (unlike asyncio, where
+    /// it would cancel the awaited future; use [`cancel`](Self::cancel) for that).
+    ///
+    /// # Panics
+    ///
+    /// Outside a coroutine, unless the future is already done.
+    pub fn wait_done(&self) {
+        while !self.done() {
+            let w = Waker::current();
+            self.inner.waiters.borrow_mut().push(w.clone());
+            let guard = Unwait {
+                inner: &self.inner,
+                waker: w,
+            };
+            raw::park_on("future");
+            drop(guard);
+        }
+    }
+
+    /// Removes and returns the value of a finished future; later reads see
+    /// [`FutureError::InvalidState`].
+    ///
+    /// # Errors
+    ///
+    /// As [`result`](Self::result).
+    pub fn take_result(&self) -> Result<T, FutureError> {
+        let mut s = self.inner.slot.borrow_mut();
+        match &*s {
+            Slot::Value(_) => {}
+            Slot::Pending => {
+                return Err(FutureError::InvalidState(InvalidState(
+                    "the future is not done",
+                )));
+            }
+            Slot::Cancelled => return Err(FutureError::Cancelled),
+            Slot::Exception(e) => return Err(FutureError::Exception(e.clone())),
+        }
+        match std::mem::replace(
+            &mut *s,
+            Slot::Exception(Rc::new(InvalidState("the result was taken"))),
+        ) {
+            Slot::Value(v) => Ok(v),
+            _ => unreachable!("checked above"),
+        }
+    }
+}
+
+impl<T: Clone + 'static> Future<T> {
+    /// The value of a finished future.
+    ///
+    /// # Errors
+    ///
+    /// [`FutureError::InvalidState`] if it is not done, [`FutureError::Cancelled`] if it was
+    /// cancelled, [`FutureError::Exception`] if it failed.
+    pub fn result(&self) -> Result<T, FutureError> {
+        match &*self.inner.slot.borrow() {
+            Slot::Pending => Err(FutureError::InvalidState(InvalidState(
+                "the future is not done",
+            ))),
+            Slot::Cancelled => Err(FutureError::Cancelled),
+            Slot::Exception(e) => Err(FutureError::Exception(e.clone())),
+            Slot::Value(v) => Ok(v.clone()),
+        }
+    }
+
+    /// Parks until the future is done, then returns [`result`](Self::result).
+    ///
+    /// # Errors
+    ///
+    /// As [`result`](Self::result), except never `InvalidState`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`wait_done`](Self::wait_done).
+    ///
+    /// # Panics
+    ///
+    /// Outside a coroutine, unless the future is already done.
+    pub fn wait(&self) -> Result<T, FutureError> {
+        self.wait_done();
+        self.result()
+    }
+}
+
+/// Drops a waiter's waker when its wait is abandoned.
+struct Unwait<'a, T: 'static> {
+    inner: &'a Rc<Inner<T>>,
+    waker: Waker,
+}
+
+impl<T: 'static> Drop for Unwait<'_, T> {
+    fn drop(&mut self) {
+        self.inner
+            .waiters
+            .borrow_mut()
+            .retain(|w| !w.will_wake(&self.waker));
+    }
+}

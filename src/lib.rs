@@ -1,0 +1,71 @@
+//! # corio — stackful coroutines with asyncio's model
+//!
+//! A coroutine is a plain Rust closure running on its own stack. Every call that would block —
+//! a socket read, a lock, a sleep, a join — parks the coroutine and switches to a
+//! single-threaded event loop, which resumes it when it can go on. Code reads top to bottom,
+//! like `yield from` code in 2014-era asyncio, without `.await` and without coloured functions:
+//! any function may suspend.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let total = corio::run(|| {
+//!     let a = corio::spawn(|| { corio::sleep(Duration::from_millis(2)); 40 });
+//!     let b = corio::spawn(|| { corio::yield_now(); 2 });
+//!     a.join().unwrap() + b.join().unwrap()
+//! });
+//! assert_eq!(total, 42);
+//! ```
+//!
+//! ## Map
+//!
+//! | module | role | asyncio |
+//! |---|---|---|
+//! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle` | events.py |
+//! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
+//! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
+//! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
+//! | [`error`] | small error types | exceptions.py |
+//!
+//! ## Cancellation
+//!
+//! [`Task::cancel`] makes the task's current or next suspension point unwind with a
+//! [`Cancelled`] payload (no panic message), so every `Drop` on its stack runs like a `finally`
+//! block. [`catch_cancel`] is `except CancelledError`. Cancellation is an unwind, so corio
+//! needs `panic = "unwind"` (Rust's default).
+//!
+//! ## Rules for code running in coroutines
+//!
+//! * Do not block the thread: a blocking syscall or a long CPU loop stalls every coroutine.
+//! * Do not hold a `RefCell` borrow or a `std::sync::MutexGuard` across a call that parks:
+//!   another coroutine touching the same cell then panics with `BorrowMutError`.
+//! * `Drop` implementations must never park (sleep, lock, read a socket): a drop that runs
+//!   during a cancel-unwind cannot suspend; corio reports it and aborts.
+//!
+//! ## Stacks
+//!
+//! Each coroutine has a stack of [`runtime::DEFAULT_STACK_SIZE`] bytes by default (256 KiB in
+//! release, 1 MiB in debug builds), configurable per task ([`Builder::stack_size`]) and per
+//! loop ([`runtime::EventLoopBuilder::stack_size`]). Stacks are virtual memory from a pool;
+//! a parked coroutine costs the pages it touched. A stack overflow prints the task's name and
+//! stack size, then aborts. On Linux 6.13+ guard pages cost no extra memory map, so 100,000
+//! coroutines fit within the default `vm.max_map_count`.
+
+#![warn(missing_docs, missing_debug_implementations)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod coro;
+pub mod error;
+pub mod future;
+mod reactor;
+pub mod runtime;
+pub mod task;
+pub mod time;
+
+pub use error::{Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, Timeout};
+pub use future::{Future, FutureError};
+pub use runtime::{
+    EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
+};
+pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, spawn};
+pub use time::{sleep, sleep_until, yield_now};

@@ -1,0 +1,339 @@
+//! File-descriptor readiness over `polling`: one registration per fd, readiness turned into
+//! notifications for the loop.
+//!
+//! Two kinds of registration share one slab keyed by the poller key:
+//!
+//! * **watches** (`add_reader`/`add_writer`): level-triggered, a callback notification that
+//!   stays registered and is delivered every time the fd is ready (asyncio's semantics);
+//! * **sources** (sockets of the `net` layer): registered once, edge-triggered where the
+//!   platform allows, with remembered `readable`/`writable` bits and at most one parked waiter
+//!   per direction. An operation tries its syscall first and waits only after `WouldBlock`,
+//!   so no re-arming per wait.
+//!
+//! The reactor is generic over the notification `N` the loop wants back (a waker or a
+//! callback), so it knows nothing of tasks.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use polling::{Event, Events, PollMode, Poller};
+use slab::Slab;
+
+/// Direction of readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+#[derive(Debug)]
+struct Entry<N> {
+    fd: RawFd,
+    /// `true` for sources (edge-triggered, one-shot waiters), `false` for watches.
+    source: bool,
+    reader: Option<N>,
+    writer: Option<N>,
+    readable: bool,
+    writable: bool,
+}
+
+/// The poller plus its registrations.
+#[derive(Debug)]
+pub(crate) struct Reactor<N> {
+    /// Shared with `LoopHandle`s on other threads, which only call `notify`.
+    poller: Arc<Poller>,
+    events: RefCell<Events>,
+    entries: RefCell<Slab<Entry<N>>>,
+    /// Watches by fd, so `remove_reader(fd)` finds its registration.
+    watches: RefCell<HashMap<RawFd, usize>>,
+    edge: bool,
+}
+
+impl<N: Clone> Reactor<N> {
+    pub(crate) fn new() -> io::Result<Reactor<N>> {
+        let poller = Poller::new()?;
+        let edge = poller.supports_edge();
+        Ok(Reactor {
+            poller: Arc::new(poller),
+            events: RefCell::new(Events::new()),
+            entries: RefCell::new(Slab::new()),
+            watches: RefCell::new(HashMap::new()),
+            edge,
+        })
+    }
+
+    pub(crate) fn poller(&self) -> &Arc<Poller> {
+        &self.poller
+    }
+
+    /// Number of registrations (watches and sources).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    // ----- watches: add_reader / add_writer -----
+
+    /// Sets the `dir` callback of `fd`, registering the fd on first use; returns the callback
+    /// it replaced.
+    pub(crate) fn watch(&self, fd: RawFd, dir: Dir, n: N) -> io::Result<Option<N>> {
+        let mut watches = self.watches.borrow_mut();
+        let mut entries = self.entries.borrow_mut();
+        if let Some(&key) = watches.get(&fd) {
+            let e = &mut entries[key];
+            let old = match dir {
+                Dir::Read => e.reader.replace(n),
+                Dir::Write => e.writer.replace(n),
+            };
+            let ev = interest(key, e);
+            self.poller
+                .modify_with_mode(borrow(fd), ev, PollMode::Level)?;
+            return Ok(old);
+        }
+        let vacant = entries.vacant_entry();
+        let key = vacant.key();
+        let mut e = Entry {
+            fd,
+            source: false,
+            reader: None,
+            writer: None,
+            readable: false,
+            writable: false,
+        };
+        match dir {
+            Dir::Read => e.reader = Some(n),
+            Dir::Write => e.writer = Some(n),
+        }
+        // SAFETY: the fd is deleted from the poller in `unwatch` (or when the loop is dropped)
+        // before its registration is forgotten; the caller keeps the fd open meanwhile, as
+        // asyncio's add_reader contract says.
+        unsafe {
+            self.poller
+                .add_with_mode(fd, interest(key, &e), PollMode::Level)?
+        };
+        vacant.insert(e);
+        watches.insert(fd, key);
+        Ok(None)
+    }
+
+    /// Removes the `dir` callback of `fd` and returns it.
+    pub(crate) fn unwatch(&self, fd: RawFd, dir: Dir) -> Option<N> {
+        let mut watches = self.watches.borrow_mut();
+        let mut entries = self.entries.borrow_mut();
+        let &key = watches.get(&fd)?;
+        let e = &mut entries[key];
+        let had = match dir {
+            Dir::Read => e.reader.take(),
+            Dir::Write => e.writer.take(),
+        };
+        if e.reader.is_none() && e.writer.is_none() {
+            // The fd may be closed already; then the kernel dropped it from epoll itself.
+            let _ = self.poller.delete(borrow(fd));
+            entries.remove(key);
+            watches.remove(&fd);
+        } else {
+            let ev = interest(key, e);
+            let _ = self
+                .poller
+                .modify_with_mode(borrow(fd), ev, PollMode::Level);
+        }
+        had
+    }
+
+    // ----- sources: registered once, edge-triggered -----
+
+    /// Registers `fd` for both directions and returns its key. Readiness starts `true`, so
+    /// the first operation tries its syscall.
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<usize> {
+        let mut entries = self.entries.borrow_mut();
+        let vacant = entries.vacant_entry();
+        let key = vacant.key();
+        let mode = if self.edge {
+            PollMode::Edge
+        } else {
+            PollMode::Level
+        };
+        // SAFETY: the owner of the fd calls `deregister` before closing it.
+        unsafe { self.poller.add_with_mode(fd, Event::all(key), mode)? };
+        vacant.insert(Entry {
+            fd,
+            source: true,
+            reader: None,
+            writer: None,
+            readable: true,
+            writable: true,
+        });
+        Ok(key)
+    }
+
+    /// Forgets a source; the fd must still be open.
+    pub(crate) fn deregister(&self, key: usize) {
+        let mut entries = self.entries.borrow_mut();
+        if let Some(e) = entries.try_remove(key) {
+            let _ = self.poller.delete(borrow(e.fd));
+        }
+    }
+
+    /// Whether the source was last seen ready in `dir`.
+    pub(crate) fn is_ready(&self, key: usize, dir: Dir) -> bool {
+        let entries = self.entries.borrow();
+        match (entries.get(key), dir) {
+            (Some(e), Dir::Read) => e.readable,
+            (Some(e), Dir::Write) => e.writable,
+            (None, _) => true,
+        }
+    }
+
+    /// Records that an operation got `WouldBlock`: the source is not ready in `dir` until the
+    /// poller says so again.
+    pub(crate) fn clear_ready(&self, key: usize, dir: Dir) {
+        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
+            match dir {
+                Dir::Read => e.readable = false,
+                Dir::Write => e.writable = false,
+            }
+        }
+    }
+
+    /// Parks notification `n` until the source is ready in `dir`. Returns `false` (and keeps
+    /// nothing) if it is ready already.
+    pub(crate) fn wait_ready(&self, key: usize, dir: Dir, n: N) -> bool {
+        let mut entries = self.entries.borrow_mut();
+        let Some(e) = entries.get_mut(key) else {
+            return false;
+        };
+        match dir {
+            Dir::Read if !e.readable => e.reader = Some(n),
+            Dir::Write if !e.writable => e.writer = Some(n),
+            _ => return false,
+        }
+        if !self.edge {
+            let ev = interest(key, e);
+            let _ = self
+                .poller
+                .modify_with_mode(borrow(e.fd), ev, PollMode::Level);
+        }
+        true
+    }
+
+    /// Drops the parked notification of `dir` (a cancelled wait).
+    pub(crate) fn cancel_wait(&self, key: usize, dir: Dir) {
+        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
+            match dir {
+                Dir::Read => e.reader = None,
+                Dir::Write => e.writer = None,
+            }
+        }
+    }
+
+    // ----- polling -----
+
+    /// Waits up to `timeout` (`None`: forever) and appends the notifications of ready
+    /// registrations to `out`. Returns the number of poller events.
+    pub(crate) fn poll(&self, timeout: Option<Duration>, out: &mut Vec<N>) -> io::Result<usize> {
+        let mut events = self.events.borrow_mut();
+        events.clear();
+        self.poller.wait(&mut events, timeout)?;
+        let mut entries = self.entries.borrow_mut();
+        for ev in events.iter() {
+            let Some(e) = entries.get_mut(ev.key) else {
+                continue;
+            };
+            if e.source {
+                if ev.readable {
+                    e.readable = true;
+                    out.extend(e.reader.take());
+                }
+                if ev.writable {
+                    e.writable = true;
+                    out.extend(e.writer.take());
+                }
+            } else {
+                if ev.readable {
+                    out.extend(e.reader.clone());
+                }
+                if ev.writable {
+                    out.extend(e.writer.clone());
+                }
+            }
+        }
+        Ok(events.len())
+    }
+
+    /// Deletes every registration from the poller and returns their notifications, so the
+    /// loop can drop them outside any borrow.
+    pub(crate) fn clear(&self) -> Vec<N> {
+        let mut out = Vec::new();
+        let mut entries = self.entries.borrow_mut();
+        for e in entries.drain() {
+            let _ = self.poller.delete(borrow(e.fd));
+            out.extend(e.reader);
+            out.extend(e.writer);
+        }
+        self.watches.borrow_mut().clear();
+        out
+    }
+}
+
+fn interest<N>(key: usize, e: &Entry<N>) -> Event {
+    match (e.reader.is_some(), e.writer.is_some()) {
+        (true, true) => Event::all(key),
+        (true, false) => Event::readable(key),
+        (false, true) => Event::writable(key),
+        (false, false) => Event::none(key),
+    }
+}
+
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: used only for the duration of one poller call on an fd that its owner keeps
+    // open while it is registered (see `watch` and `register`).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn level_watch_reports_until_removed() {
+        let r: Reactor<u32> = Reactor::new().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        r.watch(b.as_raw_fd(), Dir::Read, 7).unwrap();
+        a.write_all(b"x").unwrap();
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
+            assert_eq!(out, vec![7], "level-triggered: reported while readable");
+        }
+        assert_eq!(r.unwatch(b.as_raw_fd(), Dir::Read), Some(7));
+        assert_eq!(r.unwatch(b.as_raw_fd(), Dir::Read), None);
+        let mut out = Vec::new();
+        r.poll(Some(Duration::ZERO), &mut out).unwrap();
+        assert!(out.is_empty());
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn source_waiter_is_one_shot() {
+        let r: Reactor<u32> = Reactor::new().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let key = r.register(b.as_raw_fd()).unwrap();
+        assert!(r.is_ready(key, Dir::Read));
+        r.clear_ready(key, Dir::Read);
+        assert!(r.wait_ready(key, Dir::Read, 1));
+        a.write_all(b"x").unwrap();
+        let mut out = Vec::new();
+        r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
+        assert_eq!(out, vec![1]);
+        assert!(r.is_ready(key, Dir::Read));
+        r.deregister(key);
+        assert_eq!(r.len(), 0);
+    }
+}

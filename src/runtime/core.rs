@@ -1,0 +1,364 @@
+//! The loop's engine: the ready FIFO, timers, the reactor, the task registry and one
+//! iteration of the loop (`run_once`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use super::handle::{Callable, Shared};
+use super::raw::{RawTask, Waker};
+use super::timers::{TimerId, Timers};
+use crate::coro::{Stack, StackPool};
+use crate::error::SpawnError;
+use crate::reactor::Reactor;
+
+/// Something the loop runs: a task's next step or a callback.
+pub(crate) enum Runnable {
+    Task(Rc<dyn RawTask>),
+    Call(Rc<dyn Callable>),
+}
+
+/// What a timer or a readiness event does when it fires.
+#[derive(Clone)]
+pub(crate) enum Notify {
+    Wake(Waker),
+    Call(Rc<dyn Callable>),
+}
+
+/// How many runnables may run between two non-blocking looks at the poller while the ready
+/// queue never drains (the same figure tokio uses), so I/O is not starved by busy tasks.
+const POLL_INTERVAL: u32 = 61;
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) struct Core {
+    id: u64,
+    ready: RefCell<VecDeque<Runnable>>,
+    timers: RefCell<Timers<Notify>>,
+    tasks: RefCell<Slab<Rc<dyn RawTask>>>,
+    pub(crate) reactor: Reactor<Notify>,
+    stacks: RefCell<StackPool>,
+    pub(crate) shared: Arc<Shared>,
+    next_task_id: Cell<u64>,
+    stopping: Cell<bool>,
+    running: Cell<bool>,
+    closed: Cell<bool>,
+    /// Runnables run since the poller was last asked.
+    since_poll: Cell<u32>,
+    /// Reused buffer for fired timers and readiness notifications.
+    fired: RefCell<Vec<Notify>>,
+    /// The Rc this Core lives in, for `get_running_loop`.
+    self_rc: RefCell<std::rc::Weak<Core>>,
+}
+
+thread_local! {
+    /// The loop running on this thread, null when none runs.
+    static CORE: Cell<*const Core> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` with the loop running on this thread, if any.
+pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    let p = CORE.with(|c| c.get());
+    // SAFETY: CORE is set by `Core::enter` to a Core kept alive (by the Rc in the EventLoop
+    // that is running it) until the matching `Entered` guard resets it.
+    if p.is_null() {
+        None
+    } else {
+        Some(f(unsafe { &*p }))
+    }
+}
+
+/// `true` if a loop runs on this thread.
+pub(crate) fn is_running_here() -> bool {
+    !CORE.with(|c| c.get()).is_null()
+}
+
+/// Resets the thread's current loop when a run ends, even by panic.
+pub(crate) struct Entered {
+    prev: *const Core,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CORE.with(|c| c.set(self.prev));
+    }
+}
+
+impl Core {
+    pub(crate) fn new(stack_size: usize, max_pooled_stacks: usize) -> std::io::Result<Core> {
+        let reactor = Reactor::new()?;
+        let shared = Arc::new(Shared::new(reactor.poller().clone()));
+        Ok(Core {
+            id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            ready: RefCell::new(VecDeque::new()),
+            timers: RefCell::new(Timers::new()),
+            tasks: RefCell::new(Slab::new()),
+            reactor,
+            stacks: RefCell::new(StackPool::new(stack_size, max_pooled_stacks)),
+            shared,
+            next_task_id: Cell::new(1),
+            stopping: Cell::new(false),
+            running: Cell::new(false),
+            closed: Cell::new(false),
+            since_poll: Cell::new(0),
+            fired: RefCell::new(Vec::new()),
+            self_rc: RefCell::new(std::rc::Weak::new()),
+        })
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn set_self_rc(&self, rc: &Rc<Core>) {
+        *self.self_rc.borrow_mut() = Rc::downgrade(rc);
+    }
+
+    pub(crate) fn clear_self_rc(&self) {
+        *self.self_rc.borrow_mut() = std::rc::Weak::new();
+    }
+
+    pub(crate) fn self_rc(&self) -> Option<Rc<Core>> {
+        self.self_rc.borrow().upgrade()
+    }
+
+    /// Makes this the thread's current loop until the guard drops.
+    pub(crate) fn enter(&self) -> Entered {
+        Entered {
+            prev: CORE.with(|c| c.replace(self)),
+        }
+    }
+
+    // ----- tasks -----
+
+    pub(crate) fn next_task_id(&self) -> u64 {
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
+        id
+    }
+
+    pub(crate) fn take_stack(&self, size: Option<usize>) -> Result<Stack, SpawnError> {
+        self.stacks.borrow_mut().get(size)
+    }
+
+    pub(crate) fn release_stack(&self, stack: Stack) {
+        self.stacks.borrow_mut().put(stack);
+    }
+
+    pub(crate) fn default_stack_size(&self) -> usize {
+        self.stacks.borrow().default_size()
+    }
+
+    pub(crate) fn pooled_stacks(&self) -> usize {
+        self.stacks.borrow().pooled()
+    }
+
+    pub(crate) fn adopt_task(&self, t: Rc<dyn RawTask>) -> usize {
+        self.tasks.borrow_mut().insert(t)
+    }
+
+    pub(crate) fn forget_task(&self, slot: usize) {
+        let t = self.tasks.borrow_mut().try_remove(slot);
+        drop(t);
+    }
+
+    pub(crate) fn task_by_slot(&self, slot: usize) -> Option<Rc<dyn RawTask>> {
+        self.tasks.borrow().get(slot).cloned()
+    }
+
+    /// Every live task.
+    pub(crate) fn all_tasks(&self) -> Vec<Rc<dyn RawTask>> {
+        self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    pub(crate) fn task_count(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
+    // ----- scheduling -----
+
+    pub(crate) fn schedule(&self, t: Rc<dyn RawTask>) {
+        self.ready.borrow_mut().push_back(Runnable::Task(t));
+    }
+
+    pub(crate) fn call_soon(&self, c: Rc<dyn Callable>) {
+        self.ready.borrow_mut().push_back(Runnable::Call(c));
+    }
+
+    pub(crate) fn add_timer(&self, when: Instant, n: Notify) -> TimerId {
+        self.timers.borrow_mut().add(when, n)
+    }
+
+    pub(crate) fn cancel_timer(&self, id: TimerId) {
+        let action = self.timers.borrow_mut().cancel(id);
+        drop(action); // outside the borrow: dropping a callback may run user Drop code
+    }
+
+    pub(crate) fn replace_timer(&self, id: TimerId, n: Notify) -> bool {
+        self.timers.borrow_mut().replace(id, n)
+    }
+
+    pub(crate) fn timer_pending(&self, id: TimerId) -> bool {
+        self.timers.borrow().is_pending(id)
+    }
+
+    // ----- state -----
+
+    pub(crate) fn stop(&self) {
+        // Only the loop's own thread can call this, and then the loop is not in the poller.
+        self.stopping.set(true);
+    }
+
+    pub(crate) fn take_stopping(&self) -> bool {
+        self.stopping.replace(false)
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    pub(crate) fn set_running(&self, r: bool) {
+        self.running.set(r)
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.get()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// `true` when nothing can ever make a parked task ready again: no ready work, no
+    /// timers, no fd registrations and no `LoopHandle` that another thread could use.
+    pub(crate) fn is_deadlocked(&self) -> bool {
+        self.ready.borrow().is_empty()
+            && self.timers.borrow().len() == 0
+            && self.reactor.len() == 0
+            && Arc::strong_count(&self.shared) == 1
+            && !self.shared.has_injected.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.borrow().is_empty()
+    }
+
+    // ----- one iteration -----
+
+    /// One loop iteration, asyncio's `_run_once`: wait for I/O (no longer than the next timer,
+    /// not at all if work is ready), move due timers and ready fds to the ready queue, then
+    /// run what was ready when the iteration began. What those schedule runs next time.
+    pub(crate) fn run_once(&self) {
+        let must_not_block = self.has_ready() || self.stopping.get();
+        let deadline = self.timers.borrow_mut().next_deadline();
+        let poll_now = !must_not_block || self.since_poll.get() >= POLL_INTERVAL;
+        if poll_now && (!must_not_block || self.reactor.len() > 0) {
+            self.since_poll.set(0);
+            let timeout = if must_not_block {
+                Some(Duration::ZERO)
+            } else {
+                deadline.map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            self.poll_io(timeout);
+        }
+        self.run_injected();
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
+            self.timers.borrow_mut().expire(Instant::now(), &mut fired);
+            self.dispatch(fired);
+        }
+        let ntodo = self.ready.borrow().len();
+        for _ in 0..ntodo {
+            let next = self.ready.borrow_mut().pop_front();
+            match next {
+                Some(Runnable::Task(t)) => t.run(self),
+                Some(Runnable::Call(c)) => run_callback(&*c),
+                None => break,
+            }
+        }
+        self.since_poll
+            .set(self.since_poll.get().saturating_add(ntodo as u32));
+    }
+
+    fn poll_io(&self, timeout: Option<Duration>) {
+        let blocking = timeout != Some(Duration::ZERO);
+        if blocking {
+            self.stacks.borrow_mut().trim();
+            self.shared.sleeping.store(true, Ordering::SeqCst);
+            if self.shared.has_injected.load(Ordering::SeqCst) || self.stopping.get() {
+                self.shared.sleeping.store(false, Ordering::SeqCst);
+                return self.poll_io(Some(Duration::ZERO));
+            }
+        }
+        let mut out = std::mem::take(&mut *self.fired.borrow_mut());
+        let r = self.reactor.poll(timeout, &mut out);
+        self.shared.sleeping.store(false, Ordering::SeqCst);
+        if let Err(e) = r {
+            eprintln!("corio: polling for I/O failed: {e}");
+        }
+        self.dispatch(out);
+    }
+
+    fn dispatch(&self, mut fired: Vec<Notify>) {
+        for n in fired.drain(..) {
+            match n {
+                Notify::Wake(w) => w.wake(),
+                Notify::Call(c) => self.call_soon(c),
+            }
+        }
+        *self.fired.borrow_mut() = fired;
+    }
+
+    fn run_injected(&self) {
+        for f in self.shared.take_injected() {
+            self.call_soon(super::handle::Once::new_rc(f));
+        }
+    }
+
+    // ----- close -----
+
+    /// Closes the loop: drops pending callbacks and timers, unwinds every task still alive
+    /// (running each `Drop` on their stacks), clears fd registrations.
+    pub(crate) fn close(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        {
+            let _q = self.shared.injected.lock();
+            self.shared.closed.store(true, Ordering::SeqCst);
+        }
+        // Unwind until no task is left: a Drop on one stack may spawn or wake another.
+        loop {
+            let tasks = self.all_tasks();
+            if tasks.is_empty() {
+                break;
+            }
+            for t in tasks {
+                t.force_unwind(self);
+            }
+        }
+        let ready = std::mem::take(&mut *self.ready.borrow_mut());
+        drop(ready);
+        let timers = self.timers.borrow_mut().drain();
+        drop(timers);
+        let regs = self.reactor.clear();
+        drop(regs);
+        drop(std::mem::take(&mut *self.shared.injected.lock()));
+    }
+}
+
+/// Runs a callback; a panic in it is reported and the loop goes on (asyncio's
+/// "Exception in callback").
+pub(crate) fn run_callback(c: &dyn Callable) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| c.call())) {
+        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+        eprintln!("corio: a callback panicked: {msg}");
+    }
+}

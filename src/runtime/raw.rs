@@ -1,0 +1,435 @@
+//! Raw tasks: a coroutine plus the scheduling state the loop needs, and the park/wake API
+//! every waiting primitive in corio is built on.
+//!
+//! Ground rules:
+//! * a task is `Scheduled` at most once: the ready queue never holds it twice;
+//! * a [`Waker`] is good for the **next** park of its task only. `park` bumps the task's
+//!   token when it returns, so a stale waker left in some waiter list cannot wake a later,
+//!   unrelated park; primitives therefore need no defence against spurious wake-ups from
+//!   stale wakers (they still re-check their condition in a loop);
+//! * a wake-up that arrives while the task runs (it woke itself, or a callback did before it
+//!   parked) is remembered in `notified`, and the next park returns at once;
+//! * cancellation is delivered at a park: `park` unwinds with [`Cancelled`].
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::ptr;
+use std::rc::Rc;
+
+use super::core::{Core, with_core};
+use crate::coro::{self, Coro};
+use crate::error::{Cancelled, JoinError, SpawnError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// In the ready queue (first run, woken, or yielded).
+    Scheduled,
+    /// Its coroutine is on the CPU.
+    Running,
+    /// Suspended in `park`, waiting for a waker or a cancel.
+    Parked,
+    /// Returned, panicked or was cancelled; the coroutine and its stack are gone.
+    Done,
+}
+
+/// Scheduling state shared by every task, whatever it returns.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) id: u64,
+    pub(crate) name: Box<str>,
+    /// The loop the task belongs to; wakers for it are ignored by any other loop.
+    pub(crate) loop_id: u64,
+    pub(crate) state: Cell<State>,
+    token: Cell<u32>,
+    notified: Cell<bool>,
+    cancel_requested: Cell<bool>,
+    /// Set while the loop force-unwinds the task on close: the unwind must not be stopped.
+    pub(crate) closing: Cell<bool>,
+    /// Key in the loop's task slab while alive.
+    pub(crate) slot: Cell<usize>,
+    /// Wakers to call when the task ends (joiners, `wait`, `gather`).
+    pub(crate) done_wakers: RefCell<Vec<Waker>>,
+    /// A `Task<T>` handle still exists.
+    pub(crate) handle_alive: Cell<bool>,
+    pub(crate) stack_size: usize,
+    /// What the task parks on, for `corio::tasks()`-style introspection.
+    pub(crate) waiting_on: Cell<&'static str>,
+}
+
+impl Header {
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.get() == State::Done
+    }
+
+    pub(crate) fn is_cancel_requested(&self) -> bool {
+        self.cancel_requested.get()
+    }
+
+    /// Clears a pending cancel request (asyncio's `uncancel`); returns whether one was pending.
+    pub(crate) fn uncancel(&self) -> bool {
+        self.cancel_requested.replace(false)
+    }
+
+    /// The display name: the given one, or `Task-<id>` as asyncio names them.
+    pub(crate) fn display_name(&self) -> String {
+        if self.name.is_empty() {
+            format!("Task-{}", self.id)
+        } else {
+            self.name.to_string()
+        }
+    }
+}
+
+/// A task whose result type is erased, as the loop sees it.
+pub(crate) trait RawTask {
+    fn header(&self) -> &Header;
+    /// Runs the coroutine until it parks or ends.
+    fn run(self: Rc<Self>, core: &Core);
+    /// Unwinds a suspended coroutine (loop close), running every `Drop` on its stack.
+    fn force_unwind(&self, core: &Core);
+}
+
+/// The typed task cell behind `Task<T>`.
+pub(crate) struct TaskCell<T: 'static> {
+    header: Header,
+    coro: RefCell<Option<Coro<Result<T, JoinError>>>>,
+    pub(crate) result: RefCell<Option<Result<T, JoinError>>>,
+}
+
+impl<T: 'static> TaskCell<T> {
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Takes the result of a finished task.
+    pub(crate) fn take_result(&self) -> Option<Result<T, JoinError>> {
+        self.result.borrow_mut().take()
+    }
+
+    /// Called when the last `Task<T>` handle goes away: reports a failure nobody will see.
+    pub(crate) fn handle_dropped(&self) {
+        self.header.handle_alive.set(false);
+        if self.header.is_done() {
+            report_unretrieved(&self.header, &self.result.borrow());
+        }
+    }
+}
+
+fn report_unretrieved<T>(h: &Header, result: &Option<Result<T, JoinError>>) {
+    if let Some(Err(JoinError::Panicked(p))) = result {
+        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+        eprintln!(
+            "corio: task '{}' panicked and its result was never retrieved: {msg}",
+            h.display_name()
+        );
+    }
+}
+
+impl<T: 'static> RawTask for TaskCell<T> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn run(self: Rc<Self>, core: &Core) {
+        let h = &self.header;
+        h.state.set(State::Running);
+        let prev = CURRENT.with(|c| c.replace(h));
+        let out = {
+            let mut slot = self.coro.borrow_mut();
+            match slot.as_mut() {
+                Some(c) => c.resume(),
+                None => None,
+            }
+        };
+        CURRENT.with(|c| c.set(prev));
+        let Some(result) = out else { return };
+        let coro = self
+            .coro
+            .borrow_mut()
+            .take()
+            .expect("a finished task had its coroutine");
+        core.release_stack(coro.into_stack());
+        self.finish(core, result);
+    }
+
+    fn force_unwind(&self, core: &Core) {
+        let h = &self.header;
+        if h.is_done() {
+            return;
+        }
+        h.closing.set(true);
+        let prev = CURRENT.with(|c| c.replace(h));
+        let coro = self.coro.borrow_mut().take();
+        if let Some(mut c) = coro {
+            if c.started() && !c.done() {
+                c.force_unwind();
+            }
+            drop(c); // never-started closures are dropped here, unwound ones drop no-op
+        }
+        CURRENT.with(|c| c.set(prev));
+        self.finish(core, Err(JoinError::Cancelled));
+    }
+}
+
+impl<T: 'static> TaskCell<T> {
+    fn finish(&self, core: &Core, result: Result<T, JoinError>) {
+        let h = &self.header;
+        h.state.set(State::Done);
+        *self.result.borrow_mut() = Some(result);
+        core.forget_task(h.slot.get());
+        let wakers = std::mem::take(&mut *h.done_wakers.borrow_mut());
+        for w in wakers {
+            w.wake();
+        }
+        if !h.handle_alive.get() {
+            report_unretrieved(h, &self.result.borrow());
+        }
+    }
+}
+
+thread_local! {
+    /// The header of the task whose coroutine runs on this thread right now.
+    static CURRENT: Cell<*const Header> = const { Cell::new(ptr::null()) };
+}
+
+/// Creates a task on `core` and schedules its first run.
+pub(crate) fn spawn_raw<T, F>(
+    core: &Core,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    f: F,
+) -> Result<Rc<TaskCell<T>>, SpawnError>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    if core.is_closed() {
+        return Err(SpawnError::NoLoop);
+    }
+    let stack = core.take_stack(stack_size)?;
+    let id = core.next_task_id();
+    let name: Box<str> = name.map(String::into_boxed_str).unwrap_or_default();
+    let size = stack.size();
+    let cell = Rc::new_cyclic(|_| {
+        // The name's heap buffer does not move when the Rc is built, so the coroutine's
+        // overflow report can point at it.
+        let coro = Coro::new(stack, &name, id, move || body(f));
+        TaskCell {
+            header: Header {
+                id,
+                name,
+                loop_id: core.id(),
+                state: Cell::new(State::Scheduled),
+                token: Cell::new(0),
+                notified: Cell::new(false),
+                cancel_requested: Cell::new(false),
+                closing: Cell::new(false),
+                slot: Cell::new(usize::MAX),
+                done_wakers: RefCell::new(Vec::new()),
+                handle_alive: Cell::new(true),
+                stack_size: size,
+                waiting_on: Cell::new(""),
+            },
+            coro: RefCell::new(Some(coro)),
+            result: RefCell::new(None),
+        }
+    });
+    let raw: Rc<dyn RawTask> = cell.clone();
+    let slot = core.adopt_task(raw.clone());
+    cell.header.slot.set(slot);
+    core.schedule(raw);
+    Ok(cell)
+}
+
+/// The coroutine body: runs `f`, turning a cancel or a panic into a `JoinError`.
+fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
+    let h = current_header().expect("a task body runs inside its task");
+    if h.cancel_requested.replace(false) {
+        return Err(JoinError::Cancelled); // cancelled before it ever ran, like asyncio
+    }
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(p) if h.closing.get() => resume_unwind(p),
+        Err(p) if p.is::<Cancelled>() => Err(JoinError::Cancelled),
+        Err(p) => Err(JoinError::Panicked(p)),
+    }
+}
+
+pub(crate) fn current_header<'a>() -> Option<&'a Header> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: CURRENT is set by `run`/`force_unwind` to the header of the task whose
+    // coroutine is executing, and reset before that call returns; the task's Rc is held by the
+    // caller of `run` for the whole time, so the header outlives any code that can observe it.
+    // Callers use the reference only within the running coroutine.
+    if p.is_null() {
+        None
+    } else {
+        Some(unsafe { &*p })
+    }
+}
+
+fn current_or_panic<'a>() -> &'a Header {
+    current_header().expect(
+        "corio: this call parks the current coroutine, but it was made outside one \
+         (from a callback or outside the loop); call it inside corio::run or a spawned task",
+    )
+}
+
+/// A reference to a task that can wake its next park.
+#[derive(Clone)]
+pub(crate) struct Waker {
+    task: Rc<dyn RawTask>,
+    token: u32,
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waker")
+            .field("task", &self.task.header().id)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Waker {
+    /// A waker for the current task's next park.
+    ///
+    /// # Panics
+    ///
+    /// Outside a coroutine.
+    pub(crate) fn current() -> Waker {
+        let h = current_or_panic();
+        let task = with_core(|c| c.task_by_slot(h.slot.get()))
+            .flatten()
+            .expect("the running task is registered");
+        Waker {
+            task,
+            token: h.token.get(),
+        }
+    }
+
+    /// Wakes the task if this waker is still current; harmless otherwise.
+    pub(crate) fn wake(&self) {
+        let h = self.task.header();
+        if h.token.get() != self.token {
+            return;
+        }
+        match h.state.get() {
+            State::Parked => {
+                let _ = with_core(|c| {
+                    if c.id() == h.loop_id {
+                        h.state.set(State::Scheduled);
+                        c.schedule(self.task.clone());
+                    }
+                });
+            }
+            State::Running | State::Scheduled => h.notified.set(true),
+            State::Done => {}
+        }
+    }
+
+    /// `true` if both wakers wake the same park of the same task.
+    pub(crate) fn will_wake(&self, other: &Waker) -> bool {
+        Rc::ptr_eq(&self.task, &other.task) && self.token == other.token
+    }
+
+    pub(crate) fn task_id(&self) -> u64 {
+        self.task.header().id
+    }
+}
+
+/// Parks the current task until a [`Waker`] for it is woken or it is cancelled.
+///
+/// # Panics
+///
+/// Outside a coroutine. Unwinds with [`Cancelled`] if the task is cancelled.
+pub(crate) fn park() {
+    let h = current_or_panic();
+    if std::thread::panicking() {
+        suspend_while_unwinding(h);
+    }
+    deliver_cancel(h);
+    if h.notified.replace(false) {
+        h.token.set(h.token.get().wrapping_add(1));
+        return;
+    }
+    h.state.set(State::Parked);
+    coro::suspend();
+    h.notified.set(false);
+    h.token.set(h.token.get().wrapping_add(1));
+    deliver_cancel(h);
+}
+
+/// Parks like [`park`] but reports what the task waits on while it is parked.
+pub(crate) fn park_on(what: &'static str) {
+    let h = current_or_panic();
+    h.waiting_on.set(what);
+    struct Reset<'a>(&'a Header);
+    impl Drop for Reset<'_> {
+        fn drop(&mut self) {
+            self.0.waiting_on.set("");
+        }
+    }
+    let _r = Reset(h);
+    park();
+}
+
+/// Lets every other ready task run once, then continues (asyncio's `sleep(0)`).
+pub(crate) fn yield_now() {
+    let h = current_or_panic();
+    if std::thread::panicking() {
+        suspend_while_unwinding(h);
+    }
+    deliver_cancel(h);
+    let task = with_core(|c| c.task_by_slot(h.slot.get()))
+        .flatten()
+        .expect("the running task is registered");
+    h.state.set(State::Scheduled);
+    with_core(|c| c.schedule(task));
+    coro::suspend();
+    deliver_cancel(h);
+}
+
+fn deliver_cancel(h: &Header) {
+    if h.closing.get() {
+        resume_unwind(Box::new(Cancelled));
+    }
+    if h.cancel_requested.replace(false) {
+        resume_unwind(Box::new(Cancelled));
+    }
+}
+
+#[cold]
+fn suspend_while_unwinding(h: &Header) -> ! {
+    eprintln!(
+        "corio: task '{}' tried to park while unwinding (a Drop implementation waited on a lock, \
+         queue, sleep or socket during a cancel or panic); Drop must never park. Aborting.",
+        h.display_name()
+    );
+    std::process::abort()
+}
+
+/// Requests cancellation of a task: its current or next park unwinds with `Cancelled`.
+/// Returns `false` if the task already ended.
+pub(crate) fn cancel(task: &Rc<dyn RawTask>) -> bool {
+    let h = task.header();
+    if h.is_done() {
+        return false;
+    }
+    h.cancel_requested.set(true);
+    if h.state.get() == State::Parked {
+        let _ = with_core(|c| {
+            if c.id() == h.loop_id {
+                h.state.set(State::Scheduled);
+                c.schedule(task.clone());
+            }
+        });
+    }
+    true
+}
+
+/// The running task, type-erased.
+pub(crate) fn current_task() -> Option<Rc<dyn RawTask>> {
+    let h = current_header()?;
+    with_core(|c| c.task_by_slot(h.slot.get())).flatten()
+}

@@ -1,0 +1,338 @@
+//! Tasks: coroutines scheduled on the loop, with a handle to join or cancel them
+//! (asyncio's `Task`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
+
+use crate::error::{Cancelled, JoinError, SpawnError};
+use crate::runtime::core::with_core;
+use crate::runtime::raw::{self, RawTask, TaskCell, Waker};
+
+/// A handle to a spawned coroutine (asyncio's `Task`).
+///
+/// [`join`](Task::join) parks until the task ends and gives its value back. Dropping the handle
+/// does **not** cancel the task (it runs on, detached); if a detached task panics, the failure
+/// is reported once on stderr, like asyncio's "Task exception was never retrieved".
+///
+/// `Task` is `!Send`: a coroutine and its stack never leave the loop's thread.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// corio::run(|| assert_send(corio::spawn(|| 1)));
+/// ```
+pub struct Task<T: 'static> {
+    cell: Rc<TaskCell<T>>,
+}
+
+impl<T: 'static> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("done", &self.is_done())
+            .finish()
+    }
+}
+
+impl<T: 'static> Task<T> {
+    /// Parks the calling coroutine until the task ends and returns its value:
+    /// `Err(JoinError::Cancelled)` if it was cancelled, `Err(JoinError::Panicked(payload))` if
+    /// it panicked.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let t = corio::spawn(|| { corio::yield_now(); "done" });
+    ///     assert_eq!(t.join().unwrap(), "done");
+    /// });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// If the joining coroutine is cancelled, the task itself goes on (it is detached).
+    ///
+    /// # Panics
+    ///
+    /// Outside a coroutine, unless the task has already ended.
+    pub fn join(self) -> Result<T, JoinError> {
+        self.wait_done();
+        self.cell.take_result().unwrap_or(Err(JoinError::Cancelled))
+    }
+
+    /// Parks until the task has ended, without taking its value.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancelling the waiter leaves the task alone.
+    pub(crate) fn wait_done(&self) {
+        let h = self.cell.header();
+        while !h.is_done() {
+            let w = Waker::current();
+            h.done_wakers.borrow_mut().push(w.clone());
+            let guard = DoneWaiter {
+                task: &self.cell,
+                waker: w,
+            };
+            raw::park_on("join");
+            drop(guard);
+        }
+    }
+
+    /// Requests cancellation: the task's current or next suspension point unwinds with
+    /// [`Cancelled`], running its `Drop`s. Returns `false` if the task already ended.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let t = corio::spawn(|| corio::sleep(std::time::Duration::from_secs(3600)));
+    ///     corio::yield_now();
+    ///     assert!(t.cancel());
+    ///     assert!(t.join().unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn cancel(&self) -> bool {
+        let raw: Rc<dyn RawTask> = self.cell.clone();
+        raw::cancel(&raw)
+    }
+
+    /// `true` once the task has ended, however it ended.
+    pub fn is_done(&self) -> bool {
+        self.cell.header().is_done()
+    }
+
+    /// `true` if the task ended by cancellation.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(&*self.cell.result.borrow(), Some(Err(JoinError::Cancelled)))
+    }
+
+    /// The task's name: the one given to [`Builder::name`], or `Task-<id>` as asyncio names them.
+    pub fn name(&self) -> Cow<'_, str> {
+        let h = self.cell.header();
+        if h.name.is_empty() {
+            Cow::Owned(h.display_name())
+        } else {
+            Cow::Borrowed(&h.name)
+        }
+    }
+
+    /// A number unique among the tasks of its loop.
+    pub fn id(&self) -> u64 {
+        self.cell.header().id
+    }
+
+    /// Registers `w` to be woken when the task ends (for combinators waiting on many tasks).
+    pub(crate) fn add_done_waker(&self, w: Waker) {
+        self.cell.header().done_wakers.borrow_mut().push(w);
+    }
+
+    /// Removes wakers registered by a waiter that stopped waiting.
+    pub(crate) fn remove_done_waker(&self, w: &Waker) {
+        self.cell
+            .header()
+            .done_wakers
+            .borrow_mut()
+            .retain(|x| !x.will_wake(w));
+    }
+
+    /// Takes the value of an ended task.
+    pub(crate) fn try_take(&self) -> Option<Result<T, JoinError>> {
+        if self.is_done() {
+            self.cell.take_result()
+        } else {
+            None
+        }
+    }
+}
+
+/// Unregisters a joiner's waker when the join is abandoned (cancelled).
+struct DoneWaiter<'a, T: 'static> {
+    task: &'a Rc<TaskCell<T>>,
+    waker: Waker,
+}
+
+impl<T: 'static> Drop for DoneWaiter<'_, T> {
+    fn drop(&mut self) {
+        let h = self.task.header();
+        if !h.is_done() {
+            h.done_wakers
+                .borrow_mut()
+                .retain(|x| !x.will_wake(&self.waker));
+        }
+    }
+}
+
+impl<T: 'static> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.cell.handle_dropped();
+    }
+}
+
+/// Spawns `f` as a new task on the running loop (asyncio's `create_task`). Tasks run in FIFO
+/// order of readiness; this one runs after the current coroutine parks or yields.
+///
+/// ```
+/// corio::run(|| {
+///     let a = corio::spawn(|| 1);
+///     let b = corio::spawn(|| 2);
+///     assert_eq!(a.join().unwrap() + b.join().unwrap(), 3);
+/// });
+/// ```
+///
+/// # Panics
+///
+/// Outside a running loop, or when no stack can be mapped; [`Builder::spawn`] returns those
+/// as errors instead.
+pub fn spawn<T, F>(f: F) -> Task<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("corio::spawn: {e}"))
+}
+
+/// Task settings: name and stack size.
+///
+/// ```
+/// corio::run(|| {
+///     let t = corio::Builder::new().name("worker").stack_size(64 * 1024).spawn(|| 5).unwrap();
+///     assert_eq!(t.name(), "worker");
+///     assert_eq!(t.join().unwrap(), 5);
+/// });
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// Default settings: no name (`Task-<id>`), the loop's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the task (shown in reports and by [`Task::name`]).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Usable stack size in bytes, rounded up to whole pages (at least 16 KiB). See
+    /// [`DEFAULT_STACK_SIZE`](crate::runtime::DEFAULT_STACK_SIZE) for the default.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns `f` on the running loop.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::NoLoop`] outside a running loop; [`SpawnError::Stack`] when the stack
+    /// cannot be mapped (out of memory, or `vm.max_map_count` reached) — the message says which
+    /// limit to raise, and the loop keeps running.
+    pub fn spawn<T, F>(self, f: F) -> Result<Task<T>, SpawnError>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        let cell = with_core(|core| raw::spawn_raw(core, self.name, self.stack_size, f))
+            .unwrap_or(Err(SpawnError::NoLoop))?;
+        Ok(Task { cell })
+    }
+}
+
+/// The running task, as seen from inside it (asyncio's `current_task()`).
+#[derive(Clone)]
+pub struct CurrentTask {
+    raw: Rc<dyn RawTask>,
+}
+
+impl fmt::Debug for CurrentTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CurrentTask")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+impl CurrentTask {
+    /// The task's id.
+    pub fn id(&self) -> u64 {
+        self.raw.header().id
+    }
+
+    /// The task's name (`Task-<id>` if none was given; the main coroutine is `main`).
+    pub fn name(&self) -> String {
+        self.raw.header().display_name()
+    }
+
+    /// Requests cancellation of this task: its next suspension point unwinds.
+    pub fn cancel(&self) -> bool {
+        raw::cancel(&self.raw)
+    }
+
+    /// `true` if a cancellation was requested and not yet delivered.
+    pub fn cancelling(&self) -> bool {
+        self.raw.header().is_cancel_requested()
+    }
+
+    /// Withdraws a cancellation that was requested but not yet delivered (asyncio's
+    /// `uncancel`); returns whether one was pending.
+    pub fn uncancel(&self) -> bool {
+        self.raw.header().uncancel()
+    }
+}
+
+/// The task running now, or `None` on the loop's own stack (in a callback) or outside a loop.
+///
+/// ```
+/// corio::run(|| {
+///     assert_eq!(corio::current_task().unwrap().name(), "main");
+/// });
+/// assert!(corio::current_task().is_none());
+/// ```
+pub fn current_task() -> Option<CurrentTask> {
+    raw::current_task().map(|raw| CurrentTask { raw })
+}
+
+/// Runs `f`, catching a cancellation that unwinds out of it (asyncio's `except
+/// CancelledError`). Other panics pass through.
+///
+/// The task goes on after a caught cancellation, as in asyncio; a later `cancel` works again.
+/// When the loop is closing and unwinds every coroutine by force, that unwind cannot be caught
+/// here: `catch_cancel` passes it on.
+///
+/// A plain `std::panic::catch_unwind` around a parking call also stops a cancellation (it
+/// catches the [`Cancelled`] payload like any panic) — resume it with `resume_unwind` if you
+/// do not mean to swallow it. The loop's final unwind on close is not stopped by that either.
+///
+/// ```
+/// use std::time::Duration;
+/// corio::run(|| {
+///     let t = corio::spawn(|| {
+///         let r = corio::catch_cancel(|| corio::sleep(Duration::from_secs(3600)));
+///         assert!(r.is_err());
+///         "cleaned up"
+///     });
+///     corio::yield_now();
+///     t.cancel();
+///     assert_eq!(t.join().unwrap(), "cleaned up");
+/// });
+/// ```
+pub fn catch_cancel<R, F: FnOnce() -> R>(f: F) -> Result<R, Cancelled> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(p) => {
+            let closing = raw::current_header().is_some_and(|h| h.closing.get());
+            if p.is::<Cancelled>() && !closing {
+                Err(Cancelled)
+            } else {
+                resume_unwind(p)
+            }
+        }
+    }
+}
