@@ -232,8 +232,7 @@ impl<T: 'static> Future<T> {
     ///
     /// # Cancel safety
     ///
-    /// Cancelling the waiting coroutine leaves the future untouched (unlike asyncio, where
-    /// it would cancel the awaited future; use [`cancel`](Self::cancel) for that).
+    /// As in asyncio, cancelling the waiting coroutine cancels the future too.
     ///
     /// # Panics
     ///
