@@ -392,7 +392,13 @@ pub(crate) fn yield_now() {
 
 fn deliver_cancel(h: &Header) {
     if h.closing.get() {
-        resume_unwind(Box::new(Cancelled));
+        // The loop is unwinding this coroutine by force and user code stopped that unwind (a
+        // generic `catch_unwind`), then tried to park. Suspending hands control back to
+        // corosensei's `force_unwind`, which throws its own unwind again from here. A
+        // `Cancelled` payload of ours would instead end the coroutine with a foreign panic that
+        // `force_unwind` passes on, out of `EventLoop::close` and the loop's `Drop`.
+        coro::suspend();
+        unreachable!("a coroutine being unwound by force is never resumed normally");
     }
     if h.cancel_requested.replace(false) {
         resume_unwind(Box::new(Cancelled));
