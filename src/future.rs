@@ -327,5 +327,13 @@ impl<T: 'static> Drop for Unwait<'_, T> {
             .waiters
             .borrow_mut()
             .retain(|w| !w.will_wake(&self.waker));
+        // The normal path drops the guard explicitly; an unwind out of the park means the
+        // waiter was cancelled (or the loop is closing): as in asyncio, cancel the future.
+        if std::thread::panicking() {
+            let fut = Future {
+                inner: self.inner.clone(),
+            };
+            fut.cancel();
+        }
     }
 }

@@ -50,13 +50,13 @@ impl<T: 'static> Task<T> {
     ///
     /// # Cancel safety
     ///
-    /// If the joining coroutine is cancelled, the task itself goes on (it is detached).
+    /// As in asyncio (`await task`), cancelling the joining coroutine cancels the task too.
     ///
     /// # Panics
     ///
     /// Outside a coroutine, unless the task has already ended.
     pub fn join(self) -> Result<T, JoinError> {
-        self.wait_done();
+        self.wait_done(true);
         self.cell.take_result().unwrap_or(Err(JoinError::Cancelled))
     }
 
@@ -64,8 +64,9 @@ impl<T: 'static> Task<T> {
     ///
     /// # Cancel safety
     ///
-    /// Cancelling the waiter leaves the task alone.
-    pub(crate) fn wait_done(&self) {
+    /// With `propagate_cancel`, cancelling the waiter cancels the task too (asyncio's `await
+    /// task`); without it the task is left alone (what `shield` needs).
+    pub(crate) fn wait_done(&self, propagate_cancel: bool) {
         let h = self.cell.header();
         while !h.is_done() {
             let w = Waker::current();
@@ -73,6 +74,7 @@ impl<T: 'static> Task<T> {
             let guard = DoneWaiter {
                 task: &self.cell,
                 waker: w,
+                propagate_cancel,
             };
             raw::park_on("join");
             drop(guard);
@@ -144,10 +146,12 @@ impl<T: 'static> Task<T> {
     }
 }
 
-/// Unregisters a joiner's waker when the join is abandoned (cancelled).
+/// Unregisters a joiner's waker when the join is abandoned (cancelled), and passes the
+/// cancellation on to the task if asked to.
 struct DoneWaiter<'a, T: 'static> {
     task: &'a Rc<TaskCell<T>>,
     waker: Waker,
+    propagate_cancel: bool,
 }
 
 impl<T: 'static> Drop for DoneWaiter<'_, T> {
@@ -157,6 +161,12 @@ impl<T: 'static> Drop for DoneWaiter<'_, T> {
             h.done_wakers
                 .borrow_mut()
                 .retain(|x| !x.will_wake(&self.waker));
+            // The normal path drops the guard explicitly; an unwind out of the park means the
+            // joiner was cancelled (or the loop is closing).
+            if self.propagate_cancel && std::thread::panicking() {
+                let raw: Rc<dyn RawTask> = self.task.clone();
+                raw::cancel(&raw);
+            }
         }
     }
 }
