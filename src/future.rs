@@ -47,9 +47,14 @@ impl std::error::Error for FutureError {}
 enum Slot<T> {
     Pending,
     Value(T),
+    /// Finished with a value that `take_result` moved out.
+    Taken,
     Exception(Exception),
     Cancelled,
 }
+
+const NOT_DONE: InvalidState = InvalidState("the future is not done");
+const TAKEN: InvalidState = InvalidState("the result was taken");
 
 type DoneCallback<T> = Box<dyn FnOnce(&Future<T>) + 'static>;
 
@@ -96,6 +101,7 @@ impl<T: 'static> fmt::Debug for Future<T> {
         let state = match &*self.inner.slot.borrow() {
             Slot::Pending => "pending",
             Slot::Value(_) => "finished",
+            Slot::Taken => "taken",
             Slot::Exception(_) => "failed",
             Slot::Cancelled => "cancelled",
         };
@@ -198,12 +204,10 @@ impl<T: 'static> Future<T> {
     /// cancelled.
     pub fn exception(&self) -> Result<Option<Exception>, FutureError> {
         match &*self.inner.slot.borrow() {
-            Slot::Pending => Err(FutureError::InvalidState(InvalidState(
-                "the future is not done",
-            ))),
+            Slot::Pending => Err(FutureError::InvalidState(NOT_DONE)),
             Slot::Cancelled => Err(FutureError::Cancelled),
             Slot::Exception(e) => Ok(Some(e.clone())),
-            Slot::Value(_) => Ok(None),
+            Slot::Value(_) | Slot::Taken => Ok(None),
         }
     }
 
@@ -250,28 +254,23 @@ impl<T: 'static> Future<T> {
         }
     }
 
-    /// Removes and returns the value of a finished future; later reads see
-    /// [`FutureError::InvalidState`].
+    /// Removes and returns the value of a finished future; later calls to `result` and
+    /// `take_result` see [`FutureError::InvalidState`] (the future stays done, and
+    /// [`exception`](Self::exception) still says it did not fail).
     ///
     /// # Errors
     ///
-    /// As [`result`](Self::result).
+    /// As [`result`](Self::result), and [`FutureError::InvalidState`] once the value was taken.
     pub fn take_result(&self) -> Result<T, FutureError> {
         let mut s = self.inner.slot.borrow_mut();
         match &*s {
             Slot::Value(_) => {}
-            Slot::Pending => {
-                return Err(FutureError::InvalidState(InvalidState(
-                    "the future is not done",
-                )));
-            }
+            Slot::Pending => return Err(FutureError::InvalidState(NOT_DONE)),
+            Slot::Taken => return Err(FutureError::InvalidState(TAKEN)),
             Slot::Cancelled => return Err(FutureError::Cancelled),
             Slot::Exception(e) => return Err(FutureError::Exception(e.clone())),
         }
-        match std::mem::replace(
-            &mut *s,
-            Slot::Exception(Rc::new(InvalidState("the result was taken"))),
-        ) {
+        match std::mem::replace(&mut *s, Slot::Taken) {
             Slot::Value(v) => Ok(v),
             _ => unreachable!("checked above"),
         }
@@ -283,13 +282,13 @@ impl<T: Clone + 'static> Future<T> {
     ///
     /// # Errors
     ///
-    /// [`FutureError::InvalidState`] if it is not done, [`FutureError::Cancelled`] if it was
-    /// cancelled, [`FutureError::Exception`] if it failed.
+    /// [`FutureError::InvalidState`] if it is not done (or its value was taken with
+    /// [`take_result`](Self::take_result)), [`FutureError::Cancelled`] if it was cancelled,
+    /// [`FutureError::Exception`] if it failed.
     pub fn result(&self) -> Result<T, FutureError> {
         match &*self.inner.slot.borrow() {
-            Slot::Pending => Err(FutureError::InvalidState(InvalidState(
-                "the future is not done",
-            ))),
+            Slot::Pending => Err(FutureError::InvalidState(NOT_DONE)),
+            Slot::Taken => Err(FutureError::InvalidState(TAKEN)),
             Slot::Cancelled => Err(FutureError::Cancelled),
             Slot::Exception(e) => Err(FutureError::Exception(e.clone())),
             Slot::Value(v) => Ok(v.clone()),
@@ -300,7 +299,7 @@ impl<T: Clone + 'static> Future<T> {
     ///
     /// # Errors
     ///
-    /// As [`result`](Self::result), except never `InvalidState`.
+    /// As [`result`](Self::result); `InvalidState` only if the value was taken.
     ///
     /// # Cancel safety
     ///
