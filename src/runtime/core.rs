@@ -66,13 +66,12 @@ thread_local! {
 /// Runs `f` with the loop running on this thread, if any.
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     let p = CORE.with(|c| c.get());
+    if p.is_null() {
+        return None;
+    }
     // SAFETY: CORE is set by `Core::enter` to a Core kept alive (by the Rc in the EventLoop
     // that is running it) until the matching `Entered` guard resets it.
-    if p.is_null() {
-        None
-    } else {
-        Some(f(unsafe { &*p }))
-    }
+    Some(f(unsafe { &*p }))
 }
 
 /// `true` if a loop runs on this thread.

@@ -257,15 +257,14 @@ fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
 
 pub(crate) fn current_header<'a>() -> Option<&'a Header> {
     let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return None;
+    }
     // SAFETY: CURRENT is set by `run`/`force_unwind` to the header of the task whose
     // coroutine is executing, and reset before that call returns; the task's Rc is held by the
     // caller of `run` for the whole time, so the header outlives any code that can observe it.
     // Callers use the reference only within the running coroutine.
-    if p.is_null() {
-        None
-    } else {
-        Some(unsafe { &*p })
-    }
+    Some(unsafe { &*p })
 }
 
 fn current_or_panic<'a>() -> &'a Header {
