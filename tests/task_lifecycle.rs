@@ -1,0 +1,659 @@
+//! Tasks from spawn to end: join, names, ordering, cancellation, panics, spawn errors and the
+//! report of a failure nobody retrieved (asyncio's `Task`, tasks.py).
+
+mod common;
+
+use std::cell::{Cell, RefCell};
+use std::hint::black_box;
+use std::panic::catch_unwind;
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::{Drops, Log};
+use corio::{Builder, CurrentTask, EventLoop, Future, SpawnError};
+
+const LONG: Duration = Duration::from_secs(3600);
+
+// ----- spawn and join -----
+
+#[test]
+fn spawn_and_join_return_the_task_value() {
+    let v = corio::run(|| {
+        let t = corio::spawn(|| {
+            corio::yield_now();
+            String::from("done")
+        });
+        t.join().unwrap()
+    });
+    assert_eq!(v, "done");
+}
+
+#[test]
+fn join_of_a_task_that_already_ended_returns_at_once() {
+    corio::run(|| {
+        let t = corio::spawn(|| 5);
+        corio::yield_now();
+        assert!(t.is_done());
+        assert_eq!(t.join().unwrap(), 5);
+    });
+}
+
+#[test]
+fn join_outside_a_coroutine_works_once_the_task_ended() {
+    let lp = EventLoop::new().unwrap();
+    let t = lp
+        .run_until_complete(|| {
+            let t = corio::spawn(|| 9);
+            corio::yield_now();
+            t
+        })
+        .unwrap();
+    assert!(t.is_done());
+    assert_eq!(t.join().unwrap(), 9);
+}
+
+#[test]
+fn builder_sets_the_task_name() {
+    corio::run(|| {
+        let t = Builder::new()
+            .name("worker")
+            .spawn(|| corio::current_task().unwrap().name())
+            .unwrap();
+        assert_eq!(t.name(), "worker");
+        assert_eq!(t.join().unwrap(), "worker");
+    });
+}
+
+#[test]
+fn builder_stack_size_gives_a_task_more_stack_than_the_default() {
+    // Two MiB of locals (and their copies) overflow the default stack (at most 1 MiB) but fit
+    // in 16 MiB.
+    const BIG: usize = 2 * 1024 * 1024;
+    const { assert!(BIG > corio::runtime::DEFAULT_STACK_SIZE) };
+    let sum = corio::run(|| {
+        let t = Builder::new()
+            .stack_size(16 * 1024 * 1024)
+            .spawn(|| {
+                let buf = black_box([1u8; BIG]);
+                corio::yield_now();
+                black_box(&buf).iter().map(|&b| b as usize).sum::<usize>()
+            })
+            .unwrap();
+        t.join().unwrap()
+    });
+    assert_eq!(sum, BIG);
+}
+
+#[test]
+fn builder_accepts_a_small_stack_size() {
+    let v = corio::run(|| {
+        let t = Builder::new()
+            .stack_size(16 * 1024)
+            .spawn(|| {
+                corio::yield_now();
+                3
+            })
+            .unwrap();
+        t.join().unwrap()
+    });
+    assert_eq!(v, 3);
+}
+
+#[test]
+fn tasks_start_in_the_order_they_were_spawned() {
+    let log = corio::run(|| {
+        let log = Log::new();
+        let tasks: Vec<_> = (0..5)
+            .map(|i| {
+                let l = log.clone();
+                corio::spawn(move || l.push(i))
+            })
+            .collect();
+        for t in tasks {
+            t.join().unwrap();
+        }
+        log.get()
+    });
+    assert_eq!(log, [0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn woken_tasks_run_in_the_order_they_were_woken() {
+    let log = corio::run(|| {
+        let log = Log::new();
+        let futs: Vec<Future<()>> = (0..3).map(|_| Future::new()).collect();
+        let tasks: Vec<_> = (0..3)
+            .map(|i| {
+                let (l, f) = (log.clone(), futs[i].clone());
+                corio::spawn(move || {
+                    f.wait().unwrap();
+                    l.push(i);
+                })
+            })
+            .collect();
+        corio::yield_now();
+        for i in [2, 0, 1] {
+            futs[i].set_result(()).unwrap();
+        }
+        for t in tasks {
+            t.join().unwrap();
+        }
+        log.get()
+    });
+    assert_eq!(log, [2, 0, 1]);
+}
+
+#[test]
+fn yielding_tasks_interleave_round_robin() {
+    let log = corio::run(|| {
+        let log = Log::new();
+        let tasks: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let l = log.clone();
+                corio::spawn(move || {
+                    for i in 0..3 {
+                        l.push(format!("{name}{i}"));
+                        corio::yield_now();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.join().unwrap();
+        }
+        log.get()
+    });
+    assert_eq!(log, ["a0", "b0", "a1", "b1", "a2", "b2"]);
+}
+
+#[test]
+fn dropping_a_task_handle_does_not_cancel_it() {
+    let ran = corio::run(|| {
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        drop(corio::spawn(move || {
+            corio::sleep(Duration::from_millis(5));
+            r.set(true);
+        }));
+        for _ in 0..400 {
+            if ran.get() {
+                break;
+            }
+            corio::sleep(Duration::from_millis(5));
+        }
+        ran.get()
+    });
+    assert!(ran);
+}
+
+// ----- names and identity -----
+
+#[test]
+fn default_name_is_task_dash_id() {
+    corio::run(|| {
+        let t = corio::spawn(|| corio::current_task().unwrap().id());
+        assert_eq!(t.name(), format!("Task-{}", t.id()));
+        let id = t.id();
+        assert_eq!(t.join().unwrap(), id);
+    });
+}
+
+#[test]
+fn task_ids_are_unique() {
+    corio::run(|| {
+        let ts: Vec<_> = (0..10).map(|_| corio::spawn(|| ())).collect();
+        let mut ids: Vec<u64> = ts.iter().map(|t| t.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 10);
+    });
+}
+
+#[test]
+fn current_task_is_none_outside_a_loop() {
+    assert!(corio::current_task().is_none());
+}
+
+// cpython: test_tasks.py BaseTaskTests.test_current_task
+#[test]
+fn current_task_is_main_for_the_main_coroutine() {
+    let name = corio::run(|| corio::current_task().unwrap().name());
+    assert_eq!(name, "main");
+    let lp = EventLoop::new().unwrap();
+    let name = lp
+        .run_until_complete(|| corio::current_task().unwrap().name())
+        .unwrap();
+    assert_eq!(name, "main");
+}
+
+#[test]
+fn current_task_inside_a_spawned_task_is_that_task() {
+    corio::run(|| {
+        let main_id = corio::current_task().unwrap().id();
+        let t = Builder::new()
+            .name("inner")
+            .spawn(|| {
+                let me = corio::current_task().unwrap();
+                (me.id(), me.name())
+            })
+            .unwrap();
+        let id = t.id();
+        let (seen_id, seen_name) = t.join().unwrap();
+        assert_eq!(seen_id, id);
+        assert_ne!(seen_id, main_id);
+        assert_eq!(seen_name, "inner");
+    });
+}
+
+#[test]
+fn current_task_is_none_inside_a_callback() {
+    corio::run(|| {
+        let seen = Rc::new(Cell::new(true));
+        let s = seen.clone();
+        corio::runtime::call_soon(move || s.set(corio::current_task().is_some()));
+        corio::yield_now();
+        assert!(!seen.get());
+    });
+}
+
+// ----- cancellation -----
+
+// cpython: test_tasks.py BaseTaskTests.test_cancel
+#[test]
+fn cancel_unwinds_from_the_suspension_point_and_runs_drops() {
+    corio::run(|| {
+        let drops = Drops::new();
+        let after = Rc::new(Cell::new(false));
+        let (g, a) = (drops.guard(), after.clone());
+        let t = corio::spawn(move || {
+            let _g = g;
+            corio::sleep(LONG);
+            a.set(true);
+            12
+        });
+        corio::yield_now();
+        assert!(t.cancel());
+        assert!(!t.is_done(), "the unwind happens when the task runs next");
+        let r = t.join();
+        assert!(r.unwrap_err().is_cancelled());
+        assert_eq!(drops.count(), 1);
+        assert!(!after.get(), "code after the suspension point never ran");
+    });
+}
+
+#[test]
+fn cancel_before_the_task_ever_ran_skips_its_body() {
+    corio::run(|| {
+        let drops = Drops::new();
+        let started = Rc::new(Cell::new(false));
+        let (g, s) = (drops.guard(), started.clone());
+        let t = corio::spawn(move || {
+            let _g = g;
+            s.set(true);
+        });
+        assert!(t.cancel());
+        corio::yield_now();
+        assert!(t.is_done());
+        assert!(t.is_cancelled());
+        assert!(!started.get(), "the body never ran");
+        assert_eq!(drops.count(), 1, "its closure was dropped");
+        assert!(t.join().unwrap_err().is_cancelled());
+    });
+}
+
+// cpython: test_tasks.py BaseTaskTests.test_cancel_yield
+#[test]
+fn cancel_on_a_finished_task_returns_false() {
+    corio::run(|| {
+        let ok = corio::spawn(|| 1);
+        let cancelled = corio::spawn(|| corio::sleep(LONG));
+        corio::yield_now();
+        assert!(cancelled.cancel());
+        corio::yield_now();
+        assert!(ok.is_done() && cancelled.is_done());
+        assert!(!ok.cancel());
+        assert!(!cancelled.cancel());
+        assert!(!ok.is_cancelled());
+        assert_eq!(ok.join().unwrap(), 1);
+    });
+}
+
+#[test]
+fn is_done_and_is_cancelled_follow_the_task() {
+    corio::run(|| {
+        let t = corio::spawn(|| corio::sleep(LONG));
+        assert!(!t.is_done() && !t.is_cancelled());
+        corio::yield_now();
+        assert!(!t.is_done() && !t.is_cancelled(), "parked, not done");
+        t.cancel();
+        assert!(!t.is_cancelled(), "requested, not yet delivered");
+        corio::yield_now();
+        assert!(t.is_done() && t.is_cancelled());
+    });
+}
+
+// cpython: test_tasks.py BaseTaskTests.test_cancel_current_task
+#[test]
+fn a_task_cancelling_itself_unwinds_at_its_next_suspension() {
+    corio::run(|| {
+        let t = corio::spawn(|| {
+            let me = corio::current_task().unwrap();
+            assert!(me.cancel());
+            assert!(me.cancelling());
+            corio::sleep(LONG);
+            12
+        });
+        assert!(t.join().unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn uncancel_withdraws_a_pending_cancel_request() {
+    corio::run(|| {
+        let t = corio::spawn(|| {
+            let me = corio::current_task().unwrap();
+            me.cancel();
+            assert!(me.uncancel());
+            assert!(!me.cancelling());
+            assert!(!me.uncancel(), "nothing left to withdraw");
+            corio::sleep(Duration::from_millis(1));
+            "slept"
+        });
+        assert_eq!(t.join().unwrap(), "slept");
+    });
+}
+
+// cpython: test_tasks.py BaseTaskTests.test_cancel_task_catching
+#[test]
+fn catch_cancel_turns_a_cancel_into_a_value() {
+    corio::run(|| {
+        let t = corio::spawn(|| match corio::catch_cancel(|| corio::sleep(LONG)) {
+            Ok(()) => 0,
+            Err(corio::Cancelled) => 42,
+        });
+        corio::yield_now();
+        t.cancel();
+        assert_eq!(t.join().unwrap(), 42);
+    });
+}
+
+// cpython: test_tasks.py BaseTaskTests.test_cancel_task_ignoring
+#[test]
+fn catch_cancel_lets_a_task_go_on_and_a_second_cancel_works() {
+    corio::run(|| {
+        let log = Log::new();
+        let drops = Drops::new();
+        let (l, g) = (log.clone(), drops.guard());
+        let t = corio::spawn(move || {
+            let _g = g;
+            let r = corio::catch_cancel(|| corio::sleep(LONG));
+            l.push(format!("first: {}", r.is_err()));
+            corio::sleep(LONG);
+            l.push(String::from("unreachable"));
+        });
+        corio::yield_now();
+        assert!(t.cancel());
+        corio::yield_now();
+        assert!(!t.is_done(), "the task caught the cancel and parked again");
+        assert_eq!(log.get(), ["first: true"]);
+        assert!(t.cancel());
+        assert!(t.join().unwrap_err().is_cancelled());
+        assert_eq!(log.get(), ["first: true"]);
+        assert_eq!(drops.count(), 1);
+    });
+}
+
+#[test]
+fn catch_cancel_passes_other_panics_through() {
+    corio::run(|| {
+        let t = corio::spawn(|| {
+            let _ = corio::catch_cancel(|| panic!("not a cancel"));
+        });
+        let e = t.join().unwrap_err();
+        assert_eq!(e.panic_message(), Some("not a cancel"));
+    });
+}
+
+// cpython: test_tasks.py BaseTaskTests.test_task_cancel_sleeping_task
+#[test]
+fn joining_a_task_cancelled_by_a_timer_gives_join_error_cancelled() {
+    let r = corio::run(|| {
+        let me = Rc::new(RefCell::new(None::<CurrentTask>));
+        let m = me.clone();
+        let sleeper = corio::spawn(move || {
+            *m.borrow_mut() = corio::current_task();
+            corio::sleep(Duration::from_secs(5000));
+        });
+        corio::runtime::call_later(Duration::from_millis(10), move || {
+            me.borrow().as_ref().unwrap().cancel();
+        });
+        sleeper.join()
+    });
+    assert!(r.unwrap_err().is_cancelled());
+}
+
+#[test]
+fn cancelling_a_joiner_cancels_the_joined_task() {
+    corio::run(|| {
+        let inner_saw_cancel = Rc::new(Cell::new(false));
+        let s = inner_saw_cancel.clone();
+        let outer = corio::spawn(move || {
+            let inner = corio::spawn(move || {
+                s.set(corio::catch_cancel(|| corio::sleep(LONG)).is_err());
+            });
+            inner.join()
+        });
+        corio::yield_now();
+        corio::yield_now();
+        assert!(outer.cancel());
+        assert!(outer.join().unwrap_err().is_cancelled());
+        corio::yield_now();
+        assert!(inner_saw_cancel.get(), "the joined task was cancelled too");
+    });
+}
+
+// cpython: test_tasks.py BaseTaskTests.test_cancel_awaited_task
+#[test]
+fn a_task_that_cancels_itself_then_joins_cancels_the_joined_task() {
+    corio::run(|| {
+        let fut = Future::<()>::new();
+        let nested_saw_cancel = Rc::new(Cell::new(false));
+        let (f, s) = (fut.clone(), nested_saw_cancel.clone());
+        let task = corio::spawn(move || {
+            let nested = corio::spawn(move || s.set(corio::catch_cancel(|| f.wait()).is_err()));
+            corio::yield_now();
+            corio::current_task().unwrap().cancel();
+            nested.join()
+        });
+        assert!(task.join().unwrap_err().is_cancelled());
+        corio::yield_now();
+        assert!(nested_saw_cancel.get());
+        assert!(
+            fut.cancelled(),
+            "the future the nested task waited on was cancelled"
+        );
+    });
+}
+
+// ----- panics -----
+
+#[test]
+fn panicking_task_gives_join_error_panicked_with_the_message() {
+    corio::run(|| {
+        let n = black_box(7);
+        let t = corio::spawn(move || -> u32 { panic!("boom {n}") });
+        let e = t.join().unwrap_err();
+        assert!(e.is_panic());
+        assert!(!e.is_cancelled());
+        assert_eq!(e.panic_message(), Some("boom 7"));
+        assert_eq!(e.to_string(), "task panicked: boom 7");
+        let payload = e.into_panic().unwrap();
+        assert_eq!(payload.downcast_ref::<String>().unwrap(), "boom 7");
+    });
+}
+
+#[test]
+fn panicking_task_leaves_the_loop_and_other_tasks_running() {
+    let (a, b) = corio::run(|| {
+        let before = corio::spawn(|| {
+            corio::sleep(Duration::from_millis(10));
+            "before"
+        });
+        let bad = corio::spawn(|| {
+            corio::yield_now();
+            panic!("task failure");
+        });
+        let after = corio::spawn(|| {
+            corio::sleep(Duration::from_millis(20));
+            "after"
+        });
+        assert!(bad.join().unwrap_err().is_panic());
+        (before.join().unwrap(), after.join().unwrap())
+    });
+    assert_eq!((a, b), ("before", "after"));
+}
+
+#[test]
+fn a_panic_in_the_main_coroutine_reaches_the_caller() {
+    let r = catch_unwind(|| corio::run(|| panic!("main failure")));
+    let p = r.unwrap_err();
+    assert_eq!(*p.downcast_ref::<&str>().unwrap(), "main failure");
+}
+
+// ----- spawn errors -----
+
+#[test]
+fn builder_spawn_outside_a_loop_is_no_loop() {
+    let r = Builder::new().spawn(|| 1);
+    assert!(matches!(r, Err(SpawnError::NoLoop)));
+    assert!(r.unwrap_err().to_string().contains("no running event loop"));
+}
+
+#[test]
+fn spawn_outside_a_loop_panics_with_the_reason() {
+    let r = catch_unwind(|| drop(corio::spawn(|| 1)));
+    let p = r.unwrap_err();
+    let msg = p.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("no running event loop"), "{msg}");
+}
+
+#[test]
+fn spawn_with_an_absurd_stack_size_is_a_stack_error_and_the_loop_goes_on() {
+    corio::run(|| {
+        let e = Builder::new().stack_size(1 << 50).spawn(|| 1).unwrap_err();
+        match &e {
+            SpawnError::Stack { size, source, hint } => {
+                assert_eq!(*size, 1 << 50);
+                assert!(!hint.is_empty());
+                assert_eq!(source.raw_os_error(), Some(libc::ENOMEM));
+            }
+            other => panic!("expected a stack error, got {other:?}"),
+        }
+        let msg = e.to_string();
+        assert!(msg.contains("stack"), "{msg}");
+        assert!(
+            msg.contains("memory") && msg.contains("vm.max_map_count"),
+            "the message names the cause and the limit: {msg}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        let t = corio::spawn(|| {
+            corio::yield_now();
+            2
+        });
+        assert_eq!(t.join().unwrap(), 2, "the loop keeps running");
+    });
+}
+
+#[test]
+fn spawn_from_a_drop_while_the_loop_closes_is_no_loop() {
+    struct SpawnOnDrop(Rc<Cell<Option<bool>>>);
+    impl Drop for SpawnOnDrop {
+        fn drop(&mut self) {
+            let r = Builder::new().spawn(|| ());
+            self.0.set(Some(matches!(r, Err(SpawnError::NoLoop))));
+        }
+    }
+    let seen = Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let lp = EventLoop::new().unwrap();
+    lp.run_until_complete(move || {
+        let _t = corio::spawn(move || {
+            let _d = SpawnOnDrop(s);
+            corio::sleep(LONG);
+        });
+        corio::yield_now();
+    })
+    .unwrap();
+    lp.close().unwrap();
+    assert_eq!(seen.get(), Some(true), "a closed loop takes no new task");
+    assert_eq!(lp.task_count(), 0);
+}
+
+// ----- failures nobody retrieved -----
+
+const UNRETRIEVED_CHILD: &str = "CORIO_TEST_UNRETRIEVED_CHILD";
+
+#[test]
+fn child_failed_tasks() {
+    if !common::is_child(UNRETRIEVED_CHILD) {
+        return;
+    }
+    corio::run(|| {
+        // Ends first, then its handle is dropped.
+        let t = Builder::new()
+            .name("dropped-after")
+            .spawn(|| panic!("marker-after-4411"))
+            .unwrap();
+        while !t.is_done() {
+            corio::yield_now();
+        }
+        drop(t);
+        // Handle dropped first, then it fails.
+        drop(
+            Builder::new()
+                .name("detached")
+                .spawn(|| {
+                    corio::yield_now();
+                    panic!("marker-detached-4412")
+                })
+                .unwrap(),
+        );
+        // Joined: its failure was retrieved.
+        let t = Builder::new()
+            .name("joined")
+            .spawn(|| panic!("marker-joined-4413"))
+            .unwrap();
+        assert!(t.join().is_err());
+        // Cancelled: not a failure worth reporting.
+        let t = corio::spawn(|| corio::sleep(LONG));
+        corio::yield_now();
+        t.cancel();
+        drop(t);
+        for _ in 0..5 {
+            corio::yield_now();
+        }
+    });
+}
+
+#[test]
+fn a_failed_task_nobody_joined_is_reported_once_when_its_handle_drops() {
+    let out = common::run_child("child_failed_tasks", UNRETRIEVED_CHILD);
+    let err = &out.stderr;
+    let show = || String::from_utf8_lossy(err).into_owned();
+    let reported = |marker: &str| common::count_lines(err, &["never retrieved", marker]);
+    assert_eq!(reported("marker-after-4411"), 1, "{}", show());
+    assert!(
+        common::count_lines(err, &["dropped-after", "never retrieved"]) == 1,
+        "the report names the task: {}",
+        show()
+    );
+    assert_eq!(reported("marker-detached-4412"), 1, "{}", show());
+    assert_eq!(reported("marker-joined-4413"), 0, "{}", show());
+    assert_eq!(
+        common::count_lines(err, &["never retrieved"]),
+        2,
+        "nothing else is reported: {}",
+        show()
+    );
+}
