@@ -25,6 +25,7 @@
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
+//! | [`combinators`] | [`wait_for`], [`timeout`] | tasks.py, timeouts.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -54,6 +55,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod combinators;
 mod coro;
 pub mod error;
 pub mod future;
@@ -62,6 +64,7 @@ pub mod runtime;
 pub mod task;
 pub mod time;
 
+pub use combinators::{TimeoutScope, timeout, timeout_at, wait_for};
 pub use error::{Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, Timeout};
 pub use future::{Future, FutureError};
 pub use runtime::{
