@@ -134,6 +134,19 @@ impl<T: 'static> Task<T> {
             .retain(|x| !x.will_wake(w));
     }
 
+    /// `true` if the task ended by a panic whose value is still in it (not yet taken).
+    pub(crate) fn has_panicked(&self) -> bool {
+        matches!(
+            &*self.cell.result.borrow(),
+            Some(Err(JoinError::Panicked(_)))
+        )
+    }
+
+    /// The task, type-erased, for combinators that track tasks of different value types.
+    pub(crate) fn raw(&self) -> Rc<dyn RawTask> {
+        self.cell.clone()
+    }
+
     /// Takes the value of an ended task.
     pub(crate) fn try_take(&self) -> Option<Result<T, JoinError>> {
         if self.is_done() {
