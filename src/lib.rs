@@ -25,7 +25,7 @@
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
-//! | [`combinators`] | [`wait_for`], [`timeout`] | tasks.py, timeouts.py |
+//! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`] | tasks.py, timeouts.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -64,7 +64,10 @@ pub mod runtime;
 pub mod task;
 pub mod time;
 
-pub use combinators::{TimeoutScope, timeout, timeout_at, wait_for};
+pub use combinators::{
+    AsCompleted, IntoTask, ReturnWhen, TimeoutScope, as_completed, gather, shield, timeout,
+    timeout_at, wait, wait_for,
+};
 pub use error::{Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, Timeout};
 pub use future::{Future, FutureError};
 pub use runtime::{
