@@ -9,6 +9,7 @@
 //! | [`wait_for`] | runs a closure with a deadline | `wait_for` |
 //! | [`timeout`], [`timeout_at`] | a deadline scope that can be moved while it runs | `timeout`, `timeout_at` |
 //! | [`shield`] | waits for a task without passing the waiter's cancellation on | `shield` |
+//! | [`task_group`] | structured concurrency: children end before the group returns | `TaskGroup` |
 //!
 //! Where asyncio takes awaitables, these take [`Task`]s or closures ([`IntoTask`]); a closure
 //! is spawned as a new task. Deadlines ([`wait_for`], [`timeout`]) run their closure inline, on
@@ -17,8 +18,8 @@
 //! ## Cancellation
 //!
 //! Each function documents what happens when the coroutine waiting in it is cancelled. In
-//! short: [`gather`] cancels its children and waits for them to end before the cancellation
-//! goes on; [`wait`], [`as_completed`] and [`shield`] leave the tasks running.
+//! short: [`gather`] and [`task_group`] cancel their children and wait for them to end before
+//! the cancellation goes on; [`wait`], [`as_completed`] and [`shield`] leave the tasks running.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
@@ -29,6 +30,7 @@ use crate::task::{Task, spawn};
 mod as_completed;
 mod gather;
 mod shield;
+mod task_group;
 mod timeout;
 mod wait;
 
@@ -37,6 +39,7 @@ pub use gather::gather;
 #[doc(hidden)]
 pub use gather::{__gather_tuple, GatherTuple};
 pub use shield::shield;
+pub use task_group::{TaskGroup, task_group};
 pub use timeout::{TimeoutScope, timeout, timeout_at, wait_for};
 pub use wait::{ReturnWhen, wait};
 
