@@ -131,6 +131,73 @@ impl From<Timeout> for io::Error {
     }
 }
 
+/// The failures of a [`task_group`](crate::task_group) (asyncio's `ExceptionGroup` from a
+/// `TaskGroup`): the panic of every child that panicked, in the order they failed, then the
+/// body's own panic if it panicked.
+///
+/// ```
+/// corio::run(|| {
+///     let err = corio::task_group(|tg| {
+///         tg.spawn(|| std::panic::panic_any(7u32));
+///     })
+///     .unwrap_err();
+///     assert_eq!(err.errors().len(), 1);
+///     assert!(err.errors()[0].is_panic());
+///     // The original payload, e.g. for std::panic::resume_unwind:
+///     let payload = err.into_errors().remove(0).into_panic().unwrap();
+///     assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
+/// });
+/// ```
+pub struct TaskGroupError {
+    errors: Vec<JoinError>,
+}
+
+impl TaskGroupError {
+    pub(crate) fn new(errors: Vec<JoinError>) -> TaskGroupError {
+        TaskGroupError { errors }
+    }
+
+    /// Every failure, in the order they happened (the body's last).
+    pub fn errors(&self) -> &[JoinError] {
+        &self.errors
+    }
+
+    /// Takes the failures out.
+    pub fn into_errors(self) -> Vec<JoinError> {
+        self.errors
+    }
+}
+
+impl fmt::Debug for TaskGroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroupError")
+            .field("errors", &self.errors)
+            .finish()
+    }
+}
+
+impl fmt::Display for TaskGroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.errors.as_slice() {
+            [] => f.write_str("a task group failed"),
+            [one] => write!(f, "a task in a task group failed: {one}"),
+            [first, rest @ ..] => write!(
+                f,
+                "{} tasks in a task group failed; the first: {first}",
+                rest.len() + 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TaskGroupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.errors
+            .first()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 /// Why a task could not be spawned.
 #[derive(Debug)]
 pub enum SpawnError {
@@ -147,6 +214,9 @@ pub enum SpawnError {
     /// There is no event loop to spawn on: `spawn` was called outside [`run`](crate::run) and
     /// outside a running [`EventLoop`](crate::EventLoop), or the loop is closed.
     NoLoop,
+    /// The [`TaskGroup`](crate::TaskGroup) takes no new children: it has finished, or it is
+    /// shutting down after a failure or a cancellation.
+    GroupClosed,
 }
 
 impl fmt::Display for SpawnError {
@@ -159,6 +229,9 @@ impl fmt::Display for SpawnError {
             SpawnError::NoLoop => f.write_str(
                 "no running event loop: call spawn inside corio::run or EventLoop::run_until_complete",
             ),
+            SpawnError::GroupClosed => f.write_str(
+                "the task group takes no new tasks: it has finished, or it is shutting down after a failure or a cancellation",
+            ),
         }
     }
 }
@@ -167,7 +240,7 @@ impl std::error::Error for SpawnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SpawnError::Stack { source, .. } => Some(source),
-            SpawnError::NoLoop => None,
+            SpawnError::NoLoop | SpawnError::GroupClosed => None,
         }
     }
 }

@@ -25,6 +25,7 @@
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
+//! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -54,6 +55,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod combinators;
 mod coro;
 pub mod error;
 pub mod future;
@@ -62,7 +64,13 @@ pub mod runtime;
 pub mod task;
 pub mod time;
 
-pub use error::{Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, Timeout};
+pub use combinators::{
+    AsCompleted, IntoTask, ReturnWhen, TaskGroup, TimeoutScope, as_completed, gather, shield,
+    task_group, timeout, timeout_at, wait, wait_for,
+};
+pub use error::{
+    Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskGroupError, Timeout,
+};
 pub use future::{Future, FutureError};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,

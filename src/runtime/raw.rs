@@ -9,7 +9,10 @@
 //!   stale wakers (they still re-check their condition in a loop);
 //! * a wake-up that arrives while the task runs (it woke itself, or a callback did before it
 //!   parked) is remembered in `notified`, and the next park returns at once;
-//! * cancellation is delivered at a park: `park` unwinds with [`Cancelled`].
+//! * cancellation is delivered at a park: `park` unwinds with [`Cancelled`]. Requests are
+//!   counted as asyncio counts them (`Task.cancelling()`/`uncancel()`): delivery does not
+//!   lower the count, `uncancel` does, so a timeout scope can tell its own request from an
+//!   outer one.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -42,7 +45,11 @@ pub(crate) struct Header {
     pub(crate) state: Cell<State>,
     token: Cell<u32>,
     notified: Cell<bool>,
-    cancel_requested: Cell<bool>,
+    /// Cancel requests not withdrawn by `uncancel` (asyncio's `_num_cancels_requested`).
+    cancel_requests: Cell<u32>,
+    /// The value of `cancel_requests` when a request was last delivered. A request is
+    /// pending (asyncio's `_must_cancel`) while `cancel_requests > cancel_delivered`.
+    cancel_delivered: Cell<u32>,
     /// Set while the loop force-unwinds the task on close: the unwind must not be stopped.
     pub(crate) closing: Cell<bool>,
     /// Key in the loop's task slab while alive.
@@ -61,13 +68,34 @@ impl Header {
         self.state.get() == State::Done
     }
 
-    pub(crate) fn is_cancel_requested(&self) -> bool {
-        self.cancel_requested.get()
+    /// Cancel requests not yet withdrawn (asyncio's `Task.cancelling()`).
+    pub(crate) fn cancelling(&self) -> u32 {
+        self.cancel_requests.get()
     }
 
-    /// Clears a pending cancel request (asyncio's `uncancel`); returns whether one was pending.
-    pub(crate) fn uncancel(&self) -> bool {
-        self.cancel_requested.replace(false)
+    /// Withdraws one cancel request (asyncio's `Task.uncancel()`) and returns how many are
+    /// left. A request not yet delivered is withdrawn with it when no request newer than the
+    /// last delivered one remains: at zero, as asyncio does, but also when the requests left
+    /// were all delivered already (so a timeout scope entered after a caught cancel can
+    /// withdraw its own undelivered request).
+    pub(crate) fn uncancel(&self) -> u32 {
+        let n = self.cancel_requests.get().saturating_sub(1);
+        self.cancel_requests.set(n);
+        self.cancel_delivered
+            .set(self.cancel_delivered.get().min(n));
+        n
+    }
+
+    /// Takes a pending cancel request: `true` if one was pending; it counts as delivered.
+    #[inline]
+    fn take_cancel(&self) -> bool {
+        let n = self.cancel_requests.get();
+        if n > self.cancel_delivered.get() {
+            self.cancel_delivered.set(n);
+            true
+        } else {
+            false
+        }
     }
 
     /// The display name: the given one, or `Task-<id>` as asyncio names them.
@@ -222,7 +250,8 @@ where
                 state: Cell::new(State::Scheduled),
                 token: Cell::new(0),
                 notified: Cell::new(false),
-                cancel_requested: Cell::new(false),
+                cancel_requests: Cell::new(0),
+                cancel_delivered: Cell::new(0),
                 closing: Cell::new(false),
                 slot: Cell::new(usize::MAX),
                 done_wakers: RefCell::new(Vec::new()),
@@ -244,7 +273,7 @@ where
 /// The coroutine body: runs `f`, turning a cancel or a panic into a `JoinError`.
 fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
     let h = current_header().expect("a task body runs inside its task");
-    if h.cancel_requested.replace(false) {
+    if h.take_cancel() {
         return Err(JoinError::Cancelled); // cancelled before it ever ran, like asyncio
     }
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -399,7 +428,7 @@ fn deliver_cancel(h: &Header) {
         coro::suspend();
         unreachable!("a coroutine being unwound by force is never resumed normally");
     }
-    if h.cancel_requested.replace(false) {
+    if h.take_cancel() {
         resume_unwind(Box::new(Cancelled));
     }
 }
@@ -421,7 +450,8 @@ pub(crate) fn cancel(task: &Rc<dyn RawTask>) -> bool {
     if h.is_done() {
         return false;
     }
-    h.cancel_requested.set(true);
+    h.cancel_requests
+        .set(h.cancel_requests.get().saturating_add(1));
     if h.state.get() == State::Parked {
         let _ = with_core(|c| {
             if c.id() == h.loop_id {

@@ -136,6 +136,19 @@ impl<T: 'static> Task<T> {
             .retain(|x| !x.will_wake(w));
     }
 
+    /// `true` if the task ended by a panic whose value is still in it (not yet taken).
+    pub(crate) fn has_panicked(&self) -> bool {
+        matches!(
+            &*self.cell.result.borrow(),
+            Some(Err(JoinError::Panicked(_)))
+        )
+    }
+
+    /// The task, type-erased, for combinators that track tasks of different value types.
+    pub(crate) fn raw(&self) -> Rc<dyn RawTask> {
+        self.cell.clone()
+    }
+
     /// Takes the value of an ended task.
     pub(crate) fn try_take(&self) -> Option<Result<T, JoinError>> {
         if self.is_done() {
@@ -285,14 +298,38 @@ impl CurrentTask {
         raw::cancel(&self.raw)
     }
 
-    /// `true` if a cancellation was requested and not yet delivered.
-    pub fn cancelling(&self) -> bool {
-        self.raw.header().is_cancel_requested()
+    /// How many cancellations were requested and not withdrawn by
+    /// [`uncancel`](Self::uncancel) (asyncio's `Task.cancelling()`). Delivering a cancellation
+    /// does not lower the count: a task that caught one with [`catch_cancel`] still reports it.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let me = corio::current_task().unwrap();
+    ///     assert_eq!(me.cancelling(), 0);
+    ///     me.cancel();
+    ///     assert!(corio::catch_cancel(corio::yield_now).is_err());
+    ///     assert_eq!(me.cancelling(), 1, "delivered, still counted");
+    ///     assert_eq!(me.uncancel(), 0);
+    /// });
+    /// ```
+    pub fn cancelling(&self) -> u32 {
+        self.raw.header().cancelling()
     }
 
-    /// Withdraws a cancellation that was requested but not yet delivered (asyncio's
-    /// `uncancel`); returns whether one was pending.
-    pub fn uncancel(&self) -> bool {
+    /// Withdraws one cancellation request (asyncio's `Task.uncancel()`) and returns how many
+    /// are left. If a request is still waiting to be delivered and no request newer than the
+    /// last delivered one is left, it is withdrawn too: the next suspension point does not
+    /// unwind.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let me = corio::current_task().unwrap();
+    ///     me.cancel();
+    ///     assert_eq!(me.uncancel(), 0);
+    ///     corio::yield_now(); // the request was withdrawn: no unwind
+    /// });
+    /// ```
+    pub fn uncancel(&self) -> u32 {
         self.raw.header().uncancel()
     }
 }

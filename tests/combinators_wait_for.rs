@@ -1,0 +1,314 @@
+//! `wait_for`: a closure run inline with a deadline.
+
+use std::cell::Cell;
+use std::panic::resume_unwind;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use corio::{Cancelled, Timeout, catch_cancel, current_task, sleep, spawn, wait_for, yield_now};
+
+const LONG: Duration = Duration::from_secs(3600);
+
+/// Sets a flag when dropped: the `finally` of the ported tests.
+struct Finally(Rc<Cell<bool>>);
+
+impl Drop for Finally {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+/// Runs for `total`, swallowing every cancellation meanwhile (CPython's `SlowTask`).
+fn slow_task(total: Duration, exited: &Cell<bool>) -> &'static str {
+    let exit_at = Instant::now() + total;
+    loop {
+        let now = Instant::now();
+        if now >= exit_at {
+            break;
+        }
+        let _ = catch_cancel(|| sleep(exit_at - now));
+    }
+    exited.set(true);
+    "slow"
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for
+#[test]
+fn wait_for_times_out_and_unwinds_the_closure() {
+    corio::run(|| {
+        let unwound = Rc::new(Cell::new(false));
+        let u = unwound.clone();
+        let t0 = Instant::now();
+        let r = wait_for(Duration::from_millis(10), move || {
+            let _finally = Finally(u);
+            sleep(LONG);
+            "done"
+        });
+        assert_eq!(r, Err(Timeout));
+        assert!(
+            unwound.get(),
+            "the closure's Drops ran before wait_for returned"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(30));
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_blocking
+#[test]
+fn wait_for_without_a_deadline_just_runs_the_closure() {
+    corio::run(|| {
+        assert_eq!(wait_for(None, || "done"), Ok("done"));
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started
+#[test]
+fn wait_for_zero_times_out_without_starting_the_closure() {
+    corio::run(|| {
+        let started = Cell::new(false);
+        let r = wait_for(Duration::ZERO, || started.set(true));
+        assert_eq!(r, Err(Timeout));
+        assert!(!started.get());
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_race_condition
+#[test]
+fn wait_for_returns_a_result_that_arrives_before_the_deadline() {
+    corio::run(|| {
+        let fut = corio::Future::new();
+        let f = fut.clone();
+        corio::runtime::call_later(Duration::from_millis(5), move || {
+            f.set_result("ok").unwrap();
+        });
+        let r = wait_for(Duration::from_secs(60), || fut.wait().unwrap());
+        assert_eq!(r, Ok("ok"));
+    });
+}
+
+#[test]
+fn wait_for_returns_a_result_that_arrives_in_the_iteration_its_deadline_passes() {
+    corio::run(|| {
+        let fut = corio::Future::new();
+        let waiter = {
+            let fut = fut.clone();
+            spawn(move || {
+                let r = wait_for(Duration::from_millis(10), || fut.wait().unwrap());
+                sleep(Duration::from_millis(1)); // no stray cancel request is left behind
+                r
+            })
+        };
+        yield_now(); // the waiter parks on the future
+        let f = fut.clone();
+        corio::runtime::call_soon(move || {
+            // A busy iteration: the deadline passes meanwhile, and the result comes in at
+            // its end. The waiter's step is queued before the deadline's callback.
+            std::thread::sleep(Duration::from_millis(30));
+            f.set_result(42).unwrap();
+        });
+        assert_eq!(waiter.join().unwrap(), Ok(42));
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_cancellation_race_condition
+#[test]
+fn wait_for_returns_the_value_of_a_closure_that_caught_the_deadline() {
+    corio::run(|| {
+        let r = wait_for(Duration::from_millis(5), || {
+            assert_eq!(catch_cancel(|| sleep(LONG)), Err(Cancelled));
+            1
+        });
+        assert_eq!(r, Ok(1));
+        // The deadline's request was withdrawn: it hits no later suspension point.
+        let me = current_task().unwrap();
+        assert_eq!(me.cancelling(), 0);
+        yield_now();
+        sleep(Duration::from_millis(1));
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_asyncio_wait_for_timeout
+#[test]
+fn wait_for_returns_the_value_of_a_closure_that_outlives_its_deadline() {
+    corio::run(|| {
+        let exited = Cell::new(false);
+        let r = wait_for(Duration::from_millis(10), || {
+            slow_task(Duration::from_millis(40), &exited)
+        });
+        assert!(exited.get());
+        assert_eq!(
+            r,
+            Ok("slow"),
+            "it swallowed the deadline, so its value stands"
+        );
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_asyncio_wait_for_cancelled
+#[test]
+fn wait_for_cancelled_from_outside_lets_a_stubborn_closure_finish() {
+    corio::run(|| {
+        let exited = Rc::new(Cell::new(false));
+        let e = exited.clone();
+        let t = spawn(move || {
+            wait_for(Duration::from_millis(500), || {
+                slow_task(Duration::from_millis(40), &e)
+            })
+        });
+        yield_now();
+        t.cancel();
+        let _ = t.join();
+        assert!(exited.get());
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_waits_for_task_cancellation
+#[test]
+fn wait_for_returns_only_after_the_closure_finished_its_cleanup() {
+    corio::run(|| {
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        let r = wait_for(Duration::from_millis(5), move || {
+            let _finally = Finally(d);
+            if catch_cancel(|| sleep(LONG)).is_err() {
+                sleep(Duration::from_millis(2)); // cleanup that parks
+                resume_unwind(Box::new(Cancelled));
+            }
+        });
+        assert_eq!(r, Err(Timeout));
+        assert!(done.get());
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_reraises_exception_during_cancellation
+#[test]
+fn wait_for_passes_on_a_panic_raised_while_cancelling() {
+    corio::run(|| {
+        let t = spawn(|| {
+            wait_for(Duration::from_millis(5), || {
+                let _ = catch_cancel(|| sleep(LONG));
+                panic!("FooException");
+            })
+        });
+        let err = t.join().unwrap_err();
+        assert_eq!(err.panic_message(), Some("FooException"));
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_cancel_wait_for
+#[test]
+fn wait_for_cancelled_from_outside_is_a_cancellation_not_a_timeout() {
+    corio::run(|| {
+        let unwound = Rc::new(Cell::new(false));
+        let u = unwound.clone();
+        let t = spawn(move || {
+            wait_for(Duration::from_secs(60), move || {
+                let _finally = Finally(u);
+                corio::Future::<()>::new().wait_done(); // never set
+            })
+        });
+        yield_now();
+        t.cancel();
+        assert!(t.join().unwrap_err().is_cancelled());
+        assert!(unwound.get());
+    });
+}
+
+#[test]
+fn wait_for_reports_an_outer_cancel_as_cancellation_when_the_deadline_fires_after_it() {
+    corio::run(|| {
+        let scope = Rc::new(std::cell::RefCell::new(None));
+        let s = scope.clone();
+        let t = spawn(move || {
+            let deadline = Instant::now() + Duration::from_millis(10);
+            let me = current_task().unwrap();
+            // The outer cancel is scheduled first, so it runs first in the deadline's
+            // iteration; the deadline's callback runs right after it.
+            corio::runtime::call_at(deadline, move || {
+                me.cancel();
+            });
+            corio::timeout_at(deadline, |scope| {
+                *s.borrow_mut() = Some(scope.clone());
+                sleep(LONG)
+            })
+        });
+        assert!(t.join().unwrap_err().is_cancelled());
+        let scope = scope.borrow_mut().take().unwrap();
+        assert!(scope.expired(), "the deadline fired too");
+    });
+}
+
+#[test]
+fn wait_for_reports_an_outer_cancel_as_cancellation_when_the_deadline_fired_before_it() {
+    corio::run(|| {
+        let t = spawn(|| {
+            let deadline = Instant::now() + Duration::from_millis(10);
+            corio::timeout_at(deadline, |scope| {
+                let me = current_task().unwrap();
+                // Scheduled after the scope's own timer: the deadline has already cancelled
+                // the task when this second cancel arrives.
+                corio::runtime::call_at(deadline, move || {
+                    me.cancel();
+                });
+                let r = catch_cancel(|| sleep(LONG));
+                assert!(scope.expired(), "the deadline did fire");
+                r.unwrap_or_else(|c| resume_unwind(Box::new(c)))
+            })
+        });
+        assert!(t.join().unwrap_err().is_cancelled());
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_self_cancellation
+#[test]
+fn wait_for_is_cancellable_while_the_awaited_task_ignores_cancellation() {
+    corio::run(|| {
+        let inner_result = Rc::new(Cell::new(None));
+        let r = inner_result.clone();
+        let inner = spawn(move || {
+            if catch_cancel(|| sleep(Duration::from_millis(20))).is_err() {
+                let _ = catch_cancel(|| sleep(Duration::from_millis(20)));
+            }
+            r.set(Some(42));
+        });
+        let got_past = Rc::new(Cell::new(false));
+        let g = got_past.clone();
+        let waiter = spawn(move || {
+            let _ = wait_for(Duration::from_millis(100), || inner.join());
+            g.set(true);
+        });
+        yield_now(); // the waiter parks in wait_for
+        waiter.cancel();
+        assert!(waiter.join().unwrap_err().is_cancelled());
+        assert!(!got_past.get());
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while inner_result.get().is_none() && Instant::now() < give_up {
+            sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            inner_result.get(),
+            Some(42),
+            "the awaited task ran to its end"
+        );
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_issue86296
+#[test]
+fn wait_for_does_not_swallow_a_later_cancellation() {
+    corio::run(|| {
+        let reached_end = Rc::new(Cell::new(false));
+        let r = reached_end.clone();
+        let t = spawn(move || {
+            wait_for(Duration::from_secs(100), || ()).unwrap();
+            sleep(LONG);
+            r.set(true);
+        });
+        yield_now();
+        assert!(!t.is_done());
+        t.cancel();
+        assert!(t.join().unwrap_err().is_cancelled());
+        assert!(!reached_end.get());
+    });
+}
