@@ -23,6 +23,7 @@
 //! |---|---|---|
 //! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle` | events.py |
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
+//! | [`queue`] | [`Queue`], [`LifoQueue`], [`PriorityQueue`] | queues.py |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`error`] | small error types | exceptions.py |
@@ -57,6 +58,7 @@
 mod coro;
 pub mod error;
 pub mod future;
+pub mod queue;
 mod reactor;
 pub mod runtime;
 pub mod task;
@@ -64,6 +66,7 @@ pub mod time;
 
 pub use error::{Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, Timeout};
 pub use future::{Future, FutureError};
+pub use queue::{LifoQueue, PriorityQueue, Queue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
 };
