@@ -23,6 +23,7 @@
 //! |---|---|---|
 //! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle` | events.py |
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
+//! | [`queue`] | [`Queue`], [`LifoQueue`], [`PriorityQueue`] | queues.py |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
@@ -59,6 +60,7 @@ pub mod combinators;
 mod coro;
 pub mod error;
 pub mod future;
+pub mod queue;
 mod reactor;
 pub mod runtime;
 pub mod task;
@@ -72,6 +74,7 @@ pub use error::{
     Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskGroupError, Timeout,
 };
 pub use future::{Future, FutureError};
+pub use queue::{LifoQueue, PriorityQueue, Queue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
 };
