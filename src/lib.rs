@@ -78,5 +78,5 @@ pub use queue::{LifoQueue, PriorityQueue, Queue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
 };
-pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, spawn};
+pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, spawn, tasks};
 pub use time::{sleep, sleep_until, yield_now};

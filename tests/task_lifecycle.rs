@@ -340,7 +340,7 @@ fn a_task_cancelling_itself_unwinds_at_its_next_suspension() {
         let t = corio::spawn(|| {
             let me = corio::current_task().unwrap();
             assert!(me.cancel());
-            assert!(me.cancelling());
+            assert_eq!(me.cancelling(), 1);
             corio::sleep(LONG);
             12
         });
@@ -354,9 +354,9 @@ fn uncancel_withdraws_a_pending_cancel_request() {
         let t = corio::spawn(|| {
             let me = corio::current_task().unwrap();
             me.cancel();
-            assert!(me.uncancel());
-            assert!(!me.cancelling());
-            assert!(!me.uncancel(), "nothing left to withdraw");
+            assert_eq!(me.uncancel(), 0);
+            assert_eq!(me.cancelling(), 0);
+            assert_eq!(me.uncancel(), 0, "nothing left to withdraw");
             corio::sleep(Duration::from_millis(1));
             "slept"
         });

@@ -87,7 +87,7 @@ impl<T: 'static> Child for Task<T> {
         Task::cancel(self)
     }
     fn child_wait(&self) {
-        Task::wait_done(self)
+        Task::wait_done(self, false)
     }
 }
 

@@ -36,6 +36,6 @@ use crate::task::Task;
 ///
 /// Outside a coroutine, unless the task has already ended.
 pub fn shield<T: 'static>(task: &Task<T>) -> Result<T, JoinError> {
-    task.wait_done();
+    task.wait_done(false);
     task.try_take().unwrap_or(Err(JoinError::Cancelled))
 }

@@ -13,7 +13,7 @@ use std::ptr;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-pub(crate) use stack::{Stack, StackPool};
+pub(crate) use stack::{Stack, StackPool, has_madvise_guard};
 
 /// What the overflow handler needs to know about the running coroutine.
 #[derive(Debug)]
@@ -122,11 +122,6 @@ impl<R: 'static> std::fmt::Debug for Coro<R> {
             .field("stack_size", &self.info.size)
             .finish()
     }
-}
-
-/// `true` when called from inside a coroutine (not from the loop's own stack).
-pub(crate) fn in_coroutine() -> bool {
-    !YIELDER.with(|c| c.get()).is_null()
 }
 
 /// Switches from the running coroutine back to its resumer; returns when resumed again.

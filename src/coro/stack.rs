@@ -31,11 +31,6 @@ static GUARD_KIND: AtomicU8 = AtomicU8::new(0);
 const GUARD_MADVISE: u8 = 1;
 const GUARD_MPROTECT: u8 = 2;
 
-/// Forces the mprotect fallback (tests of the fallback path and its error message).
-pub(crate) fn force_mprotect_guard() {
-    GUARD_KIND.store(GUARD_MPROTECT, Ordering::Relaxed);
-}
-
 /// `true` if guard pages are installed with `MADV_GUARD_INSTALL` (no extra memory map per
 /// stack). Known only after the first stack was mapped; maps a probe stack if needed.
 pub(crate) fn has_madvise_guard() -> bool {
@@ -43,6 +38,15 @@ pub(crate) fn has_madvise_guard() -> bool {
         drop(Stack::map(MIN_STACK_SIZE));
     }
     GUARD_KIND.load(Ordering::Relaxed) == GUARD_MADVISE
+}
+
+/// The guard strategy to start with: `CORIO_STACK_GUARD=mprotect` forces the fallback (to
+/// test it, or to work around a kernel that misbehaves with guard markers).
+fn initial_guard_kind() -> u8 {
+    match std::env::var_os("CORIO_STACK_GUARD") {
+        Some(v) if v == "mprotect" => GUARD_MPROTECT,
+        _ => 0,
+    }
 }
 
 pub(crate) fn page_size() -> usize {
@@ -101,6 +105,9 @@ impl Stack {
 
     fn install_guard(&self) -> io::Result<()> {
         let addr = self.lo as *mut libc::c_void;
+        if GUARD_KIND.load(Ordering::Relaxed) == 0 {
+            GUARD_KIND.store(initial_guard_kind(), Ordering::Relaxed);
+        }
         #[cfg(target_os = "linux")]
         if GUARD_KIND.load(Ordering::Relaxed) != GUARD_MPROTECT {
             // SAFETY: [lo, lo + guard) lies inside the mapping this Stack owns; nothing else

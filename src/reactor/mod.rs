@@ -178,6 +178,7 @@ impl<N: Clone> Reactor<N> {
     }
 
     /// Whether the source was last seen ready in `dir`.
+    #[cfg(test)]
     pub(crate) fn is_ready(&self, key: usize, dir: Dir) -> bool {
         let entries = self.entries.borrow();
         match (entries.get(key), dir) {

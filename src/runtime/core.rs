@@ -219,10 +219,6 @@ impl Core {
         self.stopping.replace(false)
     }
 
-    pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping.get()
-    }
-
     pub(crate) fn set_running(&self, r: bool) {
         self.running.set(r)
     }

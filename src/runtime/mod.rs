@@ -14,6 +14,7 @@
 
 pub(crate) mod core;
 mod handle;
+pub(crate) mod io_source;
 pub(crate) mod raw;
 pub(crate) mod timers;
 
@@ -50,6 +51,14 @@ fn epoch() -> Instant {
 
 fn seconds_since_epoch(t: Instant) -> f64 {
     t.saturating_duration_since(epoch()).as_secs_f64()
+}
+
+/// `true` where coroutine stacks get their guard page from `MADV_GUARD_INSTALL` (Linux
+/// 6.13+): one memory map per stack, so `vm.max_map_count` does not cap the number of live
+/// coroutines. `false` where the guard is an `mprotect` page (two maps per stack, about 32k
+/// coroutines on a default Linux) or when `CORIO_STACK_GUARD=mprotect` forces that fallback.
+pub fn stack_guard_uses_madvise() -> bool {
+    crate::coro::has_madvise_guard()
 }
 
 /// Converts a [`time`] value back into an `Instant`, for [`call_at`].

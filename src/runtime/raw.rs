@@ -360,10 +360,6 @@ impl Waker {
     pub(crate) fn will_wake(&self, other: &Waker) -> bool {
         Rc::ptr_eq(&self.task, &other.task) && self.token == other.token
     }
-
-    pub(crate) fn task_id(&self) -> u64 {
-        self.task.header().id
-    }
 }
 
 /// Parks the current task until a [`Waker`] for it is woken or it is cancelled.

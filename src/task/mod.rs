@@ -383,3 +383,74 @@ pub fn catch_cancel<R, F: FnOnce() -> R>(f: F) -> Result<R, Cancelled> {
         }
     }
 }
+
+/// Where a live task stands, as [`tasks`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// In the ready queue.
+    Scheduled,
+    /// Running now (the caller of [`tasks`] is this task).
+    Running,
+    /// Parked, waiting for something.
+    Parked,
+}
+
+/// A live task, as [`tasks`] reports it.
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: u64,
+    /// The task's name (`Task-<id>` if none was given).
+    pub name: String,
+    /// Where it stands.
+    pub state: TaskState,
+    /// What a parked task waits on (`"sleep"`, `"join"`, `"future"`, `"read"`, `"lock"`, …);
+    /// empty when it is not parked or did not say.
+    pub waiting_on: &'static str,
+    /// Usable bytes of its coroutine stack.
+    pub stack_size: usize,
+}
+
+/// Every live task of the running loop with what it waits on, in spawn order (a debugging
+/// aid; empty outside a loop).
+///
+/// ```
+/// corio::run(|| {
+///     let t = corio::Builder::new().name("sleeper")
+///         .spawn(|| corio::sleep(std::time::Duration::from_secs(60))).unwrap();
+///     corio::yield_now();
+///     let all = corio::task::tasks();
+///     let s = all.iter().find(|i| i.name == "sleeper").unwrap();
+///     assert_eq!(s.waiting_on, "sleep");
+///     assert_eq!(s.state, corio::task::TaskState::Parked);
+///     t.cancel();
+/// });
+/// ```
+pub fn tasks() -> Vec<TaskInfo> {
+    let mut all: Vec<TaskInfo> = with_core(|c| c.all_tasks())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| {
+            let h = t.header();
+            let state = match h.state.get() {
+                raw::State::Scheduled => TaskState::Scheduled,
+                raw::State::Running => TaskState::Running,
+                raw::State::Parked => TaskState::Parked,
+                raw::State::Done => return None,
+            };
+            Some(TaskInfo {
+                id: h.id,
+                name: h.display_name(),
+                state,
+                waiting_on: if state == TaskState::Parked {
+                    h.waiting_on.get()
+                } else {
+                    ""
+                },
+                stack_size: h.stack_size,
+            })
+        })
+        .collect();
+    all.sort_by_key(|i| i.id);
+    all
+}
