@@ -25,6 +25,7 @@
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
+//! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -59,13 +60,18 @@ pub mod error;
 pub mod future;
 mod reactor;
 pub mod runtime;
+pub mod sync;
 pub mod task;
 pub mod time;
 
+pub use error::{BrokenBarrier, NotLocked, TooManyReleases};
 pub use error::{Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, Timeout};
 pub use future::{Future, FutureError};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
+};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Semaphore, SemaphorePermit,
 };
 pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, spawn};
 pub use time::{sleep, sleep_until, yield_now};
