@@ -46,6 +46,7 @@ impl WaitList {
     /// # Panics
     ///
     /// Outside a coroutine.
+    #[inline]
     pub(crate) fn push_current(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -58,11 +59,13 @@ impl WaitList {
 
     /// Takes the first waiter off the list (the caller grants it something, then wakes it
     /// once the borrow of the list has ended).
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<Waker> {
         self.queue.pop_front().map(|w| w.waker)
     }
 
     /// `true` while the entry `seq` is still in the list: not granted, not removed.
+    #[inline]
     pub(crate) fn is_waiting(&self, seq: u64) -> bool {
         self.queue.front().is_some_and(|w| w.seq <= seq)
     }
@@ -93,6 +96,7 @@ impl WaitList {
 /// Parks the current task until its entry `seq` in `list` has been granted (taken off the
 /// front). Unwinds with `Cancelled` if the task is cancelled; the caller's drop guard then
 /// unlinks the entry or passes on what it was granted.
+#[inline]
 pub(crate) fn park_until_granted(list: &RefCell<WaitList>, seq: u64, what: &'static str) {
     loop {
         raw::park_on(what);
@@ -106,6 +110,7 @@ pub(crate) fn park_until_granted(list: &RefCell<WaitList>, seq: u64, what: &'sta
 }
 
 /// Takes the first waiter off `list` and wakes it; `false` if there was none.
+#[inline]
 pub(crate) fn wake_first(list: &RefCell<WaitList>) -> bool {
     let w = list.borrow_mut().pop();
     match w {
@@ -121,5 +126,16 @@ pub(crate) fn wake_first(list: &RefCell<WaitList>) -> bool {
 pub(crate) fn wake_all(list: &RefCell<WaitList>) {
     // Waking runs no user code, so nobody can join the list meanwhile; popping one at a
     // time keeps the list's buffer for the next waiters.
-    while wake_first(list) {}
+    loop {
+        let (first, more) = {
+            let mut l = list.borrow_mut();
+            let first = l.pop();
+            (first, !l.queue.is_empty())
+        };
+        let Some(w) = first else { return };
+        w.wake();
+        if !more {
+            return;
+        }
+    }
 }
