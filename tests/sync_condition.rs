@@ -523,3 +523,32 @@ fn condition_cancelled_waiter_that_was_not_notified_takes_no_notification() {
         t3.join().unwrap();
     });
 }
+
+#[test]
+fn condition_waiter_left_at_shutdown_does_not_hang_the_loop() {
+    let unwound = Rc::new(Cell::new(0));
+    let u = unwound.clone();
+    corio::run(move || {
+        let cond = Condition::new();
+        for _ in 0..2 {
+            let (c, u) = (cond.clone(), u.clone());
+            corio::spawn(move || {
+                struct Count(Rc<Cell<i32>>);
+                impl Drop for Count {
+                    fn drop(&mut self) {
+                        self.0.set(self.0.get() + 1);
+                    }
+                }
+                let _count = Count(u);
+                let _guard = c.acquire();
+                c.wait().unwrap();
+            });
+        }
+        yield_now();
+        // Take the lock and never give it back: at shutdown the cancelled waiters cannot
+        // take it again, and the loop's final unwind must still end them.
+        cond.acquire().forget();
+        cond.notify_all().unwrap();
+    });
+    assert_eq!(unwound.get(), 2);
+}
