@@ -198,6 +198,49 @@ impl std::error::Error for TaskGroupError {
     }
 }
 
+/// [`Lock::release`](crate::Lock::release) on a lock that is not locked, or a
+/// [`Condition`](crate::Condition) waited on or notified without its lock held (asyncio's
+/// `RuntimeError('Lock is not acquired.')`). Acquire the lock first; a
+/// [`LockGuard`](crate::LockGuard) releases it by itself when dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NotLocked;
+
+impl fmt::Display for NotLocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the lock is not acquired; acquire it before releasing, waiting or notifying")
+    }
+}
+
+impl std::error::Error for NotLocked {}
+
+/// [`BoundedSemaphore::release`](crate::BoundedSemaphore::release) would raise the count above
+/// its initial value (asyncio's `ValueError('BoundedSemaphore released too many times')`):
+/// a unit was released that was never acquired. The count is left unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TooManyReleases;
+
+impl fmt::Display for TooManyReleases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the bounded semaphore was released more times than it was acquired")
+    }
+}
+
+impl std::error::Error for TooManyReleases {}
+
+/// A [`Barrier`](crate::Barrier) was aborted, or reset while this task waited at it
+/// (asyncio's `BrokenBarrierError`). An aborted barrier stays broken until
+/// [`reset`](crate::Barrier::reset); after a reset, waiting again works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BrokenBarrier;
+
+impl fmt::Display for BrokenBarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the barrier is broken: it was aborted, or reset while waiting")
+    }
+}
+
+impl std::error::Error for BrokenBarrier {}
+
 /// Why a task could not be spawned.
 #[derive(Debug)]
 pub enum SpawnError {

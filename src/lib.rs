@@ -27,6 +27,7 @@
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
+//! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -63,6 +64,7 @@ pub mod future;
 pub mod queue;
 mod reactor;
 pub mod runtime;
+pub mod sync;
 pub mod task;
 pub mod time;
 
@@ -70,6 +72,7 @@ pub use combinators::{
     AsCompleted, IntoTask, ReturnWhen, TaskGroup, TimeoutScope, as_completed, gather, shield,
     task_group, timeout, timeout_at, wait, wait_for,
 };
+pub use error::{BrokenBarrier, NotLocked, TooManyReleases};
 pub use error::{
     Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskGroupError, Timeout,
 };
@@ -77,6 +80,9 @@ pub use future::{Future, FutureError};
 pub use queue::{LifoQueue, PriorityQueue, Queue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
+};
+pub use sync::{
+    Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Semaphore, SemaphorePermit,
 };
 pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, spawn, tasks};
 pub use time::{sleep, sleep_until, yield_now};

@@ -1,0 +1,282 @@
+//! corio's sync primitives against tokio's current-thread runtime, measured in one process.
+//!
+//! ```text
+//! cargo bench --bench sync
+//! ```
+//!
+//! Each case runs the same work on both runtimes and keeps the best of several runs
+//! (`std::time::Instant`), then prints a table and one machine-readable line per case:
+//! `ratio <case> <corio time / tokio time>` (below 1.0: corio is faster).
+//!
+//! Without `--bench` in the arguments (as under `cargo test --all-targets`) it does a tiny
+//! smoke pass instead, to prove the cases still run. Plain arguments pick cases by name:
+//! `cargo bench --bench sync -- event`.
+//!
+//! | case | corio | tokio |
+//! |---|---|---|
+//! | `lock` | uncontended `Lock::acquire` + drop | `Mutex::lock` + drop |
+//! | `event` | `Event` set/wait ping-pong between two tasks, per round trip | `Notify` |
+//! | `semaphore` | 100 tasks, 10 permits, acquire / yield / release, per acquire | `Semaphore` |
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How much work each case does.
+#[derive(Clone, Copy)]
+struct Size {
+    /// Timed runs per runtime; the fastest counts.
+    runs: usize,
+    /// Multiplies each case's base iteration count.
+    scale: u64,
+}
+
+const FULL: Size = Size { runs: 7, scale: 1 };
+const SMOKE: Size = Size { runs: 1, scale: 0 };
+
+/// A benchmark case: one function per runtime, each giving nanoseconds per operation.
+struct Case {
+    name: &'static str,
+    what: &'static str,
+    corio: fn(Size) -> f64,
+    tokio: fn(Size) -> f64,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "lock",
+        what: "uncontended acquire + release",
+        corio: lock_corio,
+        tokio: lock_tokio,
+    },
+    Case {
+        name: "event",
+        what: "set/wait ping-pong, per round trip",
+        corio: event_corio,
+        tokio: event_tokio,
+    },
+    Case {
+        name: "semaphore",
+        what: "100 tasks, 10 permits, per acquire",
+        corio: semaphore_corio,
+        tokio: semaphore_tokio,
+    },
+    // queue: add the `queue` case here (see the queue section at the end of this file).
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = args.iter().any(|a| a == "--bench");
+    // Other plain arguments pick cases by name: `cargo bench --bench sync -- event`.
+    let only: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let size = if full { FULL } else { SMOKE };
+    if !full {
+        println!("smoke pass (run `cargo bench --bench sync` for figures)");
+    }
+    let rows: Vec<(&Case, f64, f64)> = CASES
+        .iter()
+        .filter(|c| only.is_empty() || only.iter().any(|o| c.name.contains(o.as_str())))
+        .map(|c| (c, (c.corio)(size), (c.tokio)(size)))
+        .collect();
+
+    println!();
+    println!(
+        "{:<10} {:<36} {:>12} {:>12} {:>8}",
+        "case", "what", "corio ns/op", "tokio ns/op", "ratio"
+    );
+    for (c, corio, tokio) in &rows {
+        println!(
+            "{:<10} {:<36} {:>12.1} {:>12.1} {:>8.3}",
+            c.name,
+            c.what,
+            corio,
+            tokio,
+            corio / tokio
+        );
+    }
+    println!();
+    for (c, corio, tokio) in &rows {
+        println!("ratio {} {:.3}", c.name, corio / tokio);
+    }
+}
+
+/// Iterations for a case: `base` scaled up for a full run, a handful for a smoke pass.
+fn iters(size: Size, base: u64, smoke: u64) -> u64 {
+    if size.scale == 0 {
+        smoke
+    } else {
+        base * size.scale
+    }
+}
+
+/// Runs `measure` `runs` times and returns the fastest, in nanoseconds per operation.
+fn best_of(runs: usize, ops: u64, mut measure: impl FnMut() -> Duration) -> f64 {
+    let best = (0..runs.max(1))
+        .map(|_| measure())
+        .min()
+        .expect("at least one run");
+    best.as_nanos() as f64 / ops as f64
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio current-thread runtime")
+}
+
+// ---- lock ---------------------------------------------------------------------------------
+
+fn lock_corio(size: Size) -> f64 {
+    let n = iters(size, 2_000_000, 1_000);
+    corio::run(move || {
+        let lock = corio::Lock::new();
+        best_of(size.runs, n, || {
+            let t = Instant::now();
+            for _ in 0..n {
+                drop(black_box(black_box(&lock).acquire()));
+            }
+            t.elapsed()
+        })
+    })
+}
+
+fn lock_tokio(size: Size) -> f64 {
+    let n = iters(size, 2_000_000, 1_000);
+    tokio_rt().block_on(async move {
+        let lock = tokio::sync::Mutex::new(());
+        let mut best = Duration::MAX;
+        for _ in 0..size.runs.max(1) {
+            let t = Instant::now();
+            for _ in 0..n {
+                drop(black_box(black_box(&lock).lock().await));
+            }
+            best = best.min(t.elapsed());
+        }
+        best.as_nanos() as f64 / n as f64
+    })
+}
+
+// ---- event --------------------------------------------------------------------------------
+
+fn event_corio(size: Size) -> f64 {
+    let n = iters(size, 300_000, 200);
+    corio::run(move || {
+        best_of(size.runs, n, || {
+            let (ping, pong) = (corio::Event::new(), corio::Event::new());
+            let partner = {
+                let (ping, pong) = (ping.clone(), pong.clone());
+                corio::spawn(move || {
+                    for _ in 0..n {
+                        ping.wait();
+                        ping.clear();
+                        pong.set();
+                    }
+                })
+            };
+            let t = Instant::now();
+            for _ in 0..n {
+                ping.set();
+                pong.wait();
+                pong.clear();
+            }
+            let elapsed = t.elapsed();
+            partner.join().expect("partner task");
+            elapsed
+        })
+    })
+}
+
+fn event_tokio(size: Size) -> f64 {
+    let n = iters(size, 300_000, 200);
+    tokio_rt().block_on(async move {
+        let mut best = Duration::MAX;
+        for _ in 0..size.runs.max(1) {
+            let (ping, pong) = (
+                Arc::new(tokio::sync::Notify::new()),
+                Arc::new(tokio::sync::Notify::new()),
+            );
+            let partner = {
+                let (ping, pong) = (ping.clone(), pong.clone());
+                tokio::spawn(async move {
+                    for _ in 0..n {
+                        ping.notified().await;
+                        pong.notify_one();
+                    }
+                })
+            };
+            let t = Instant::now();
+            for _ in 0..n {
+                ping.notify_one();
+                pong.notified().await;
+            }
+            best = best.min(t.elapsed());
+            partner.await.expect("partner task");
+        }
+        best.as_nanos() as f64 / n as f64
+    })
+}
+
+// ---- semaphore ----------------------------------------------------------------------------
+
+const SEM_TASKS: u64 = 100;
+const SEM_PERMITS: usize = 10;
+
+fn semaphore_corio(size: Size) -> f64 {
+    let rounds = iters(size, 2_000, 2);
+    let ops = SEM_TASKS * rounds;
+    corio::run(move || {
+        best_of(size.runs, ops, || {
+            let sem = corio::Semaphore::new(SEM_PERMITS);
+            let t = Instant::now();
+            let tasks: Vec<_> = (0..SEM_TASKS)
+                .map(|_| {
+                    let sem = sem.clone();
+                    corio::spawn(move || {
+                        for _ in 0..rounds {
+                            let _permit = sem.acquire();
+                            corio::yield_now();
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.join().expect("semaphore task");
+            }
+            t.elapsed()
+        })
+    })
+}
+
+fn semaphore_tokio(size: Size) -> f64 {
+    let rounds = iters(size, 2_000, 2);
+    let ops = SEM_TASKS * rounds;
+    tokio_rt().block_on(async move {
+        let mut best = Duration::MAX;
+        for _ in 0..size.runs.max(1) {
+            let sem = Arc::new(tokio::sync::Semaphore::new(SEM_PERMITS));
+            let t = Instant::now();
+            let tasks: Vec<_> = (0..SEM_TASKS)
+                .map(|_| {
+                    let sem = sem.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..rounds {
+                            let _permit = sem.acquire().await.expect("open semaphore");
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("semaphore task");
+            }
+            best = best.min(t.elapsed());
+        }
+        best.as_nanos() as f64 / ops as f64
+    })
+}
+
+// ---- queue --------------------------------------------------------------------------------
+//
+// Reserved for the `queue` case (corio::Queue against tokio's mpsc channel), which comes with
+// the queue module: add `fn queue_corio(size: Size) -> f64` and `fn queue_tokio(size: Size)
+// -> f64` here, and a `Case { name: "queue", .. }` row at the end of `CASES`.

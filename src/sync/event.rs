@@ -1,0 +1,140 @@
+//! `Event`: a flag coroutines can wait for (asyncio's `Event`).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use super::waiters::{WaitList, park_until_granted, wake_all};
+
+/// A flag that coroutines can wait to see set (asyncio's `Event`).
+///
+/// [`set`](Event::set) wakes every coroutine waiting in [`wait`](Event::wait); while the flag
+/// stays set, `wait` returns at once. [`clear`](Event::clear) makes later waits park again; a
+/// waiter already woken by `set` still returns, even if the flag was cleared before it ran.
+/// Cloning gives another handle to the same event.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// corio::run(|| {
+///     let ready = corio::Event::new();
+///     let seen = Rc::new(Cell::new(0));
+///     let tasks: Vec<_> = (0..3)
+///         .map(|_| {
+///             let (ready, seen) = (ready.clone(), seen.clone());
+///             corio::spawn(move || {
+///                 ready.wait();
+///                 seen.set(seen.get() + 1);
+///             })
+///         })
+///         .collect();
+///     corio::yield_now();
+///     assert_eq!(seen.get(), 0, "all three wait");
+///     ready.set();
+///     for t in tasks {
+///         t.join().unwrap();
+///     }
+///     assert_eq!(seen.get(), 3);
+/// });
+/// ```
+#[derive(Clone, Default)]
+pub struct Event {
+    inner: Rc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    flag: Cell<bool>,
+    waiters: RefCell<WaitList>,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .field("waiters", &self.inner.waiters.borrow().len())
+            .finish()
+    }
+}
+
+impl Event {
+    /// An event whose flag is not set.
+    pub fn new() -> Event {
+        Event::default()
+    }
+
+    /// `true` while the flag is set.
+    pub fn is_set(&self) -> bool {
+        self.inner.flag.get()
+    }
+
+    /// Sets the flag and wakes every waiting coroutine. Does nothing if it is already set.
+    ///
+    /// ```
+    /// let ev = corio::Event::new();
+    /// ev.set();
+    /// assert!(ev.is_set());
+    /// ```
+    pub fn set(&self) {
+        if !self.inner.flag.replace(true) {
+            wake_all(&self.inner.waiters);
+        }
+    }
+
+    /// Clears the flag: later [`wait`](Event::wait)s park until the next [`set`](Event::set).
+    ///
+    /// ```
+    /// let ev = corio::Event::new();
+    /// ev.set();
+    /// ev.clear();
+    /// assert!(!ev.is_set());
+    /// ```
+    pub fn clear(&self) {
+        self.inner.flag.set(false);
+    }
+
+    /// Parks until the flag is set; returns at once if it is set already.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let ev = corio::Event::new();
+    ///     let e = ev.clone();
+    ///     corio::runtime::call_soon(move || e.set());
+    ///     ev.wait();
+    ///     assert!(ev.is_set());
+    /// });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// A cancelled waiter leaves the list of waiters; an event sets every waiter free, so
+    /// nothing has to be passed on.
+    ///
+    /// # Panics
+    ///
+    /// Outside a coroutine, unless the flag is set. Unwinds with
+    /// [`Cancelled`](crate::Cancelled) when the task is cancelled while waiting.
+    pub fn wait(&self) {
+        if self.inner.flag.get() {
+            return;
+        }
+        let seq = self.inner.waiters.borrow_mut().push_current();
+        let line = InLine {
+            inner: &self.inner,
+            seq,
+        };
+        park_until_granted(&self.inner.waiters, seq, "event");
+        std::mem::forget(line);
+    }
+}
+
+/// A waiter's entry; dropped only when the wait is abandoned (cancelled).
+struct InLine<'a> {
+    inner: &'a Inner,
+    seq: u64,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.inner.waiters.borrow_mut().remove(self.seq);
+    }
+}
