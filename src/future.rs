@@ -136,7 +136,7 @@ impl<T: 'static> Future<T> {
         }
         let waiters = std::mem::take(&mut *self.inner.waiters.borrow_mut());
         for w in waiters {
-            w.wake();
+            w.wake_owned();
         }
         let callbacks = std::mem::take(&mut *self.inner.callbacks.borrow_mut());
         for (_, cb) in callbacks {

@@ -76,12 +76,18 @@ impl<R: 'static> Coro<R> {
     ///
     /// The closure must not unwind out of the coroutine: the runtime wraps every body in
     /// `catch_unwind`, so a panic arrives here as a value.
+    #[inline]
     pub(crate) fn resume(&mut self) -> Option<R> {
-        let prev_y = YIELDER.with(|c| c.replace(self.yielder));
-        let prev_i = RUNNING.with(|c| c.replace(&self.info));
+        // Resumes come from the loop's own stack only (never nested), where both
+        // thread-locals are null; they are set for the coroutine and cleared after it.
+        YIELDER.with(|c| c.set(self.yielder));
+        RUNNING.with(|c| c.set(&self.info));
         let r = self.inner.resume(());
-        self.yielder = YIELDER.with(|c| c.replace(prev_y));
-        RUNNING.with(|c| c.set(prev_i));
+        if self.yielder.is_null() {
+            self.yielder = YIELDER.with(|c| c.get());
+        }
+        YIELDER.with(|c| c.set(ptr::null()));
+        RUNNING.with(|c| c.set(ptr::null()));
         match r {
             CoroutineResult::Yield(()) => None,
             CoroutineResult::Return(v) => Some(v),
@@ -129,6 +135,7 @@ impl<R: 'static> std::fmt::Debug for Coro<R> {
 /// # Panics
 ///
 /// Panics when called outside a coroutine.
+#[inline]
 pub(crate) fn suspend() {
     let y = YIELDER.with(|c| c.get());
     assert!(

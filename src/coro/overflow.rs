@@ -38,15 +38,19 @@ pub(super) fn install() {
 /// An alternate signal stack this module mapped for the current thread, if it had none.
 struct AltStack {
     mapped: std::cell::Cell<(usize, usize)>,
+    /// The thread was checked (one `sigaltstack` query per thread, not per coroutine).
+    checked: std::cell::Cell<bool>,
 }
 
 thread_local! {
-    static ALTSTACK: AltStack = const { AltStack { mapped: std::cell::Cell::new((0, 0)) } };
+    static ALTSTACK: AltStack = const {
+        AltStack { mapped: std::cell::Cell::new((0, 0)), checked: std::cell::Cell::new(false) }
+    };
 }
 
 impl AltStack {
     fn ensure(&self) {
-        if self.mapped.get().0 != 0 {
+        if self.checked.replace(true) {
             return;
         }
         // SAFETY: querying the current alternate stack writes into `old` only.

@@ -232,8 +232,10 @@ pub(crate) struct StackPool {
     max_pooled: usize,
 }
 
-/// Untrimmed stacks tolerated in the pool before a trim pass.
-const TRIM_BATCH: usize = 64;
+/// Stacks trimmed per idle moment of the loop: a trim is one `madvise` each, so a burst of
+/// finished tasks is given back gradually while the loop has nothing else to do, never on
+/// the spawn/exit path.
+const TRIM_BUDGET: usize = 64;
 
 impl StackPool {
     pub(crate) fn new(default_size: usize, max_pooled: usize) -> StackPool {
@@ -276,22 +278,21 @@ impl StackPool {
                 return; // dropped: unmapped
             }
             self.free.push(stack);
-            if self.free.len() - self.clean > TRIM_BATCH {
-                self.trim();
-            }
         } else if self.other.len() < self.max_pooled / 4 {
             stack.trim();
             self.other.push(stack);
         }
     }
 
-    /// Gives back the deep pages of every stack returned since the last trim. Called when the
-    /// loop is about to sleep and every `TRIM_BATCH` returns.
+    /// Gives back the deep pages of up to `TRIM_BUDGET` stacks returned since the last trim,
+    /// oldest first (the newest are the next to be reused). Called when the loop is about to
+    /// sleep.
     pub(crate) fn trim(&mut self) {
-        for s in &mut self.free[self.clean..] {
+        let end = self.free.len().min(self.clean + TRIM_BUDGET);
+        for s in &mut self.free[self.clean..end] {
             s.trim();
         }
-        self.clean = self.free.len();
+        self.clean = end;
     }
 
     pub(crate) fn pooled(&self) -> usize {

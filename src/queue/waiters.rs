@@ -61,7 +61,7 @@ impl<V> Waiters<V> {
         };
         let slot = std::mem::replace(&mut self.slots[key], Slot::Granted(v));
         if let Slot::Parked(w) = slot {
-            w.wake();
+            w.wake_owned();
         }
         Ok(())
     }
@@ -71,7 +71,7 @@ impl<V> Waiters<V> {
         for key in self.order.drain(..) {
             let slot = std::mem::replace(&mut self.slots[key], Slot::Released);
             if let Slot::Parked(w) = slot {
-                w.wake();
+                w.wake_owned();
             }
         }
     }

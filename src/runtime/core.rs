@@ -64,6 +64,7 @@ thread_local! {
 }
 
 /// Runs `f` with the loop running on this thread, if any.
+#[inline]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     let p = CORE.with(|c| c.get());
     if p.is_null() {
@@ -183,6 +184,7 @@ impl Core {
 
     // ----- scheduling -----
 
+    #[inline]
     pub(crate) fn schedule(&self, t: Rc<dyn RawTask>) {
         self.ready.borrow_mut().push_back(Runnable::Task(t));
     }
@@ -241,6 +243,7 @@ impl Core {
             && !self.shared.has_injected.load(Ordering::SeqCst)
     }
 
+    #[inline]
     pub(crate) fn has_ready(&self) -> bool {
         !self.ready.borrow().is_empty()
     }
@@ -252,7 +255,14 @@ impl Core {
     /// run what was ready when the iteration began. What those schedule runs next time.
     pub(crate) fn run_once(&self) {
         let must_not_block = self.has_ready() || self.stopping.get();
-        let deadline = self.timers.borrow_mut().next_deadline();
+        let deadline = {
+            let mut timers = self.timers.borrow_mut();
+            if timers.len() == 0 {
+                None
+            } else {
+                timers.next_deadline()
+            }
+        };
         let poll_now = !must_not_block || self.since_poll.get() >= POLL_INTERVAL;
         if poll_now && (!must_not_block || self.reactor.len() > 0) {
             self.since_poll.set(0);
@@ -263,7 +273,9 @@ impl Core {
             };
             self.poll_io(timeout);
         }
-        self.run_injected();
+        if self.shared.has_injected.load(Ordering::Relaxed) {
+            self.run_injected();
+        }
         if deadline.is_some_and(|d| d <= Instant::now()) {
             let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
             self.timers.borrow_mut().expire(Instant::now(), &mut fired);
@@ -273,7 +285,7 @@ impl Core {
         for _ in 0..ntodo {
             let next = self.ready.borrow_mut().pop_front();
             match next {
-                Some(Runnable::Task(t)) => t.run(self),
+                Some(Runnable::Task(t)) => t.run(&t, self),
                 Some(Runnable::Call(c)) => run_callback(&*c),
                 None => break,
             }
@@ -304,7 +316,7 @@ impl Core {
     fn dispatch(&self, mut fired: Vec<Notify>) {
         for n in fired.drain(..) {
             match n {
-                Notify::Wake(w) => w.wake(),
+                Notify::Wake(w) => w.wake_owned(),
                 Notify::Call(c) => self.call_soon(c),
             }
         }

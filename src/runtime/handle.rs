@@ -170,7 +170,10 @@ impl Shared {
     }
 
     pub(crate) fn take_injected(&self) -> Vec<Injected> {
-        if !self.has_injected.swap(false, Ordering::SeqCst) {
+        // A plain load first: the common case (nothing injected) costs no atomic write.
+        if !self.has_injected.load(Ordering::Relaxed)
+            || !self.has_injected.swap(false, Ordering::SeqCst)
+        {
             return Vec::new();
         }
         std::mem::take(&mut *self.injected.lock())

@@ -286,7 +286,7 @@ impl EventLoop {
             if self.core.take_stopping() {
                 return Err(RuntimeError::StoppedBeforeComplete);
             }
-            if self.core.is_deadlocked() {
+            if !self.core.has_ready() && self.core.is_deadlocked() {
                 raw::cancel(&(task.clone() as Rc<dyn raw::RawTask>));
                 while self.core.has_ready() {
                     self.core.run_once();

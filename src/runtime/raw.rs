@@ -55,7 +55,7 @@ pub(crate) struct Header {
     /// Key in the loop's task slab while alive.
     pub(crate) slot: Cell<usize>,
     /// Wakers to call when the task ends (joiners, `wait`, `gather`).
-    pub(crate) done_wakers: RefCell<Vec<Waker>>,
+    pub(crate) done_wakers: RefCell<WakerList>,
     /// A `Task<T>` handle still exists.
     pub(crate) handle_alive: Cell<bool>,
     pub(crate) stack_size: usize,
@@ -108,16 +108,72 @@ impl Header {
     }
 }
 
+/// Wakers waiting for one event. The first is stored inline: a task is usually joined by
+/// one coroutine, and `spawn` + `join` should not allocate a list for it.
+#[derive(Debug, Default)]
+pub(crate) struct WakerList {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl WakerList {
+    pub(crate) fn push(&mut self, w: Waker) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.rest.push(w);
+        }
+    }
+
+    /// Drops every waker that would wake the same park as `w`.
+    pub(crate) fn remove(&mut self, w: &Waker) {
+        if self.first.as_ref().is_some_and(|f| f.will_wake(w)) {
+            self.first = None;
+        }
+        self.rest.retain(|x| !x.will_wake(w));
+    }
+
+    pub(crate) fn take(&mut self) -> WakerList {
+        std::mem::take(self)
+    }
+
+    pub(crate) fn wake_all(self) {
+        if let Some(w) = self.first {
+            w.wake_owned();
+        }
+        for w in self.rest {
+            w.wake_owned();
+        }
+    }
+}
+
 /// A task whose result type is erased, as the loop sees it.
+///
+/// # Invariant
+///
+/// The only implementor is [`TaskCell<T>`], which is `#[repr(C)]` with its [`Header`] as
+/// first field; [`header`](<dyn RawTask>::header) relies on that to reach the header
+/// without a virtual call.
 pub(crate) trait RawTask {
-    fn header(&self) -> &Header;
-    /// Runs the coroutine until it parks or ends.
-    fn run(self: Rc<Self>, core: &Core);
+    /// Runs the coroutine until it parks or ends; `me` is the Rc this task is held in.
+    fn run(&self, me: &Rc<dyn RawTask>, core: &Core);
     /// Unwinds a suspended coroutine (loop close), running every `Drop` on its stack.
     fn force_unwind(&self, core: &Core);
 }
 
+impl dyn RawTask {
+    /// The task's header.
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: see the trait's invariant: every `dyn RawTask` is a `TaskCell<T>`, which is
+        // `#[repr(C)]` and starts with its `Header`, so the data pointer is a valid pointer to
+        // that header, borrowed for as long as `self`.
+        unsafe { &*(self as *const dyn RawTask as *const Header) }
+    }
+}
+
 /// The typed task cell behind `Task<T>`.
+#[repr(C)]
 pub(crate) struct TaskCell<T: 'static> {
     header: Header,
     coro: RefCell<Option<Coro<Result<T, JoinError>>>>,
@@ -154,14 +210,12 @@ fn report_unretrieved<T>(h: &Header, result: &Option<Result<T, JoinError>>) {
 }
 
 impl<T: 'static> RawTask for TaskCell<T> {
-    fn header(&self) -> &Header {
-        &self.header
-    }
-
-    fn run(self: Rc<Self>, core: &Core) {
+    #[inline]
+    fn run(&self, me: &Rc<dyn RawTask>, core: &Core) {
         let h = &self.header;
         h.state.set(State::Running);
         let prev = CURRENT.with(|c| c.replace(h));
+        let prev_task = CURRENT_TASK.with(|c| c.replace(me));
         let out = {
             let mut slot = self.coro.borrow_mut();
             match slot.as_mut() {
@@ -170,6 +224,7 @@ impl<T: 'static> RawTask for TaskCell<T> {
             }
         };
         CURRENT.with(|c| c.set(prev));
+        CURRENT_TASK.with(|c| c.set(prev_task));
         let Some(result) = out else { return };
         let coro = self
             .coro
@@ -205,10 +260,8 @@ impl<T: 'static> TaskCell<T> {
         h.state.set(State::Done);
         *self.result.borrow_mut() = Some(result);
         core.forget_task(h.slot.get());
-        let wakers = std::mem::take(&mut *h.done_wakers.borrow_mut());
-        for w in wakers {
-            w.wake();
-        }
+        let wakers = h.done_wakers.borrow_mut().take();
+        wakers.wake_all();
         if !h.handle_alive.get() {
             report_unretrieved(h, &self.result.borrow());
         }
@@ -218,6 +271,25 @@ impl<T: 'static> TaskCell<T> {
 thread_local! {
     /// The header of the task whose coroutine runs on this thread right now.
     static CURRENT: Cell<*const Header> = const { Cell::new(ptr::null()) };
+    /// The Rc that task is held in (by the loop, for the length of `run`), so a waker is an
+    /// Rc clone rather than a registry lookup. Null outside `run` (also during `force_unwind`).
+    static CURRENT_TASK: Cell<*const Rc<dyn RawTask>> = const { Cell::new(ptr::null()) };
+}
+
+/// A clone of the running task's Rc.
+#[inline]
+fn current_rc(h: &Header) -> Rc<dyn RawTask> {
+    let p = CURRENT_TASK.with(|c| c.get());
+    if p.is_null() {
+        // Only during a forced unwind (loop close): fall back to the registry.
+        return with_core(|c| c.task_by_slot(h.slot.get()))
+            .flatten()
+            .expect("the running task is registered");
+    }
+    // SAFETY: CURRENT_TASK is set by `run` to `me`, a reference to the Rc the loop holds for
+    // the whole `run` call, and restored before `run` returns; this function runs inside that
+    // call (on the task's coroutine), so the pointer is valid.
+    unsafe { (*p).clone() }
 }
 
 /// Creates a task on `core` and schedules its first run.
@@ -254,7 +326,7 @@ where
                 cancel_delivered: Cell::new(0),
                 closing: Cell::new(false),
                 slot: Cell::new(usize::MAX),
-                done_wakers: RefCell::new(Vec::new()),
+                done_wakers: RefCell::new(WakerList::default()),
                 handle_alive: Cell::new(true),
                 stack_size: size,
                 waiting_on: Cell::new(""),
@@ -325,18 +397,17 @@ impl Waker {
     /// # Panics
     ///
     /// Outside a coroutine.
+    #[inline]
     pub(crate) fn current() -> Waker {
         let h = current_or_panic();
-        let task = with_core(|c| c.task_by_slot(h.slot.get()))
-            .flatten()
-            .expect("the running task is registered");
         Waker {
-            task,
+            task: current_rc(h),
             token: h.token.get(),
         }
     }
 
     /// Wakes the task if this waker is still current; harmless otherwise.
+    #[inline]
     pub(crate) fn wake(&self) {
         let h = self.task.header();
         if h.token.get() != self.token {
@@ -356,6 +427,29 @@ impl Waker {
         }
     }
 
+    /// Like [`wake`](Self::wake), consuming the waker: its Rc moves into the ready queue
+    /// instead of being cloned there and dropped here.
+    #[inline]
+    pub(crate) fn wake_owned(self) {
+        let h = self.task.header();
+        if h.token.get() != self.token {
+            return;
+        }
+        match h.state.get() {
+            State::Parked => {
+                let loop_id = h.loop_id;
+                let _ = with_core(move |c| {
+                    if c.id() == loop_id {
+                        self.task.header().state.set(State::Scheduled);
+                        c.schedule(self.task);
+                    }
+                });
+            }
+            State::Running | State::Scheduled => h.notified.set(true),
+            State::Done => {}
+        }
+    }
+
     /// `true` if both wakers wake the same park of the same task.
     pub(crate) fn will_wake(&self, other: &Waker) -> bool {
         Rc::ptr_eq(&self.task, &other.task) && self.token == other.token
@@ -367,6 +461,7 @@ impl Waker {
 /// # Panics
 ///
 /// Outside a coroutine. Unwinds with [`Cancelled`] if the task is cancelled.
+#[inline]
 pub(crate) fn park() {
     let h = current_or_panic();
     if std::thread::panicking() {
@@ -405,17 +500,26 @@ pub(crate) fn yield_now() {
         suspend_while_unwinding(h);
     }
     deliver_cancel(h);
-    let task = with_core(|c| c.task_by_slot(h.slot.get()))
-        .flatten()
-        .expect("the running task is registered");
+    let task = current_rc(h);
     h.state.set(State::Scheduled);
     with_core(|c| c.schedule(task));
     coro::suspend();
     deliver_cancel(h);
 }
 
+#[inline]
 fn deliver_cancel(h: &Header) {
     if h.closing.get() {
+        closing_park();
+    }
+    if h.take_cancel() {
+        resume_unwind(Box::new(Cancelled));
+    }
+}
+
+#[cold]
+fn closing_park() {
+    {
         // The loop is unwinding this coroutine by force and user code stopped that unwind (a
         // generic `catch_unwind`), then tried to park. Suspending hands control back to
         // corosensei's `force_unwind`, which throws its own unwind again from here. A
@@ -423,9 +527,6 @@ fn deliver_cancel(h: &Header) {
         // `force_unwind` passes on, out of `EventLoop::close` and the loop's `Drop`.
         coro::suspend();
         unreachable!("a coroutine being unwound by force is never resumed normally");
-    }
-    if h.take_cancel() {
-        resume_unwind(Box::new(Cancelled));
     }
 }
 

@@ -93,7 +93,7 @@ impl Inner {
             Some(w) => {
                 self.value.set(self.value.get() - 1);
                 self.handed.set(self.handed.get() + 1);
-                w.wake();
+                w.wake_owned();
                 true
             }
             None => false,

@@ -115,7 +115,7 @@ pub(crate) fn wake_first(list: &RefCell<WaitList>) -> bool {
     let w = list.borrow_mut().pop();
     match w {
         Some(w) => {
-            w.wake();
+            w.wake_owned();
             true
         }
         None => false,
@@ -133,7 +133,7 @@ pub(crate) fn wake_all(list: &RefCell<WaitList>) {
             (first, !l.queue.is_empty())
         };
         let Some(w) = first else { return };
-        w.wake();
+        w.wake_owned();
         if !more {
             return;
         }

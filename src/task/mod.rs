@@ -129,11 +129,7 @@ impl<T: 'static> Task<T> {
 
     /// Removes wakers registered by a waiter that stopped waiting.
     pub(crate) fn remove_done_waker(&self, w: &Waker) {
-        self.cell
-            .header()
-            .done_wakers
-            .borrow_mut()
-            .retain(|x| !x.will_wake(w));
+        self.cell.header().done_wakers.borrow_mut().remove(w);
     }
 
     /// `true` if the task ended by a panic whose value is still in it (not yet taken).
@@ -171,9 +167,7 @@ impl<T: 'static> Drop for DoneWaiter<'_, T> {
     fn drop(&mut self) {
         let h = self.task.header();
         if !h.is_done() {
-            h.done_wakers
-                .borrow_mut()
-                .retain(|x| !x.will_wake(&self.waker));
+            h.done_wakers.borrow_mut().remove(&self.waker);
             // The normal path drops the guard explicitly; an unwind out of the park means the
             // joiner was cancelled (or the loop is closing).
             if self.propagate_cancel && std::thread::panicking() {
