@@ -4,7 +4,12 @@
 //! short smoke pass. Cases:
 //! * `yield`: yield round trip between two tasks (each yields, the other runs);
 //! * `spawn_join`: spawn a trivial task and join it;
-//! * `timers`: 100k tasks each sleeping until its own deadline (spread over 1 ms), all fired;
+//! * `timers`: 100k timers with deadlines spread over 1 ms, scheduled and fired, each
+//!   runtime's own way: corio's `call_at` callbacks (asyncio's `loop.call_at`), tokio tasks
+//!   each awaiting a `Sleep` (tokio has no callback timers; a `FuturesUnordered` of `Sleep`s
+//!   measured 12 us per timer here, far slower than tasks, so tasks are the fair peer);
+//! * `timer_tasks`: the same 100k deadlines, each slept on by its own task (spawn, sleep, wake
+//!   and finish; corio touches 100k distinct stacks here, tokio 100k small task cells);
 //! * RSS per parked task with 100k parked tasks, each runtime in a fresh child process.
 //!
 //! After the table, one line per case: `ratio <case> <corio time / tokio time>`.
@@ -105,6 +110,26 @@ fn tokio_spawn_join(n: usize) -> Duration {
 }
 
 // ----- timers -----
+
+fn corio_timer_callbacks(n: usize) -> Duration {
+    corio::run(move || {
+        let fired = std::rc::Rc::new(std::cell::Cell::new(0usize));
+        let done: corio::Future<()> = corio::Future::new();
+        let t0 = Instant::now();
+        let start = Instant::now();
+        for i in 0..n {
+            let (f, d) = (fired.clone(), done.clone());
+            corio::runtime::call_at(start + spread(i, n), move || {
+                f.set(f.get() + 1);
+                if f.get() == n {
+                    d.set_result(()).unwrap();
+                }
+            });
+        }
+        done.wait().unwrap();
+        t0.elapsed()
+    })
+}
 
 fn spread(i: usize, n: usize) -> Duration {
     Duration::from_nanos(((i * 7919) % n) as u64 * 1_000_000 / n as u64)
@@ -252,6 +277,10 @@ fn main() {
     );
     let n = mode.n(100_000, 1_000);
     let t = (
+        best(reps.min(5), n, || corio_timer_callbacks(n)),
+        best(reps.min(5), n, || tokio_timers(n)),
+    );
+    let tt = (
         best(reps.min(3), n, || corio_timers(n)),
         best(reps.min(3), n, || tokio_timers(n)),
     );
@@ -270,6 +299,7 @@ fn main() {
         ("yield (round trip)", y),
         ("spawn_join", s),
         ("timers (per timer)", t),
+        ("timer_tasks (per task)", tt),
     ] {
         println!("{name:<26} {c:>14.1} {k:>14.1} {:>8.3}", c / k);
     }
@@ -287,6 +317,7 @@ fn main() {
     println!("ratio yield {:.3}", y.0 / y.1);
     println!("ratio spawn_join {:.3}", s.0 / s.1);
     println!("ratio timers {:.3}", t.0 / t.1);
+    println!("ratio timer_tasks {:.3}", tt.0 / tt.1);
     if let Some(b) = rss.0 {
         println!("rss_per_parked_task_kib {:.2}", b / 1024.0);
     }
