@@ -657,3 +657,21 @@ fn a_failed_task_nobody_joined_is_reported_once_when_its_handle_drops() {
         show()
     );
 }
+
+#[test]
+fn a_generic_catch_unwind_around_a_parking_call_catches_the_cancel_payload() {
+    // Like a bare `except BaseException` in Python: the cancellation is swallowed and the
+    // task goes on; the payload it caught is `corio::Cancelled`.
+    corio::run(|| {
+        let t = corio::spawn(|| {
+            let r = std::panic::catch_unwind(|| corio::sleep(LONG));
+            let payload = r.expect_err("the sleep was cancelled");
+            assert!(payload.is::<corio::Cancelled>());
+            corio::yield_now(); // still a live task that can park
+            "went on"
+        });
+        corio::yield_now();
+        t.cancel();
+        assert_eq!(t.join().unwrap(), "went on");
+    });
+}

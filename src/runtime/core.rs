@@ -54,6 +54,8 @@ pub(crate) struct Core {
     since_poll: Cell<u32>,
     /// Reused buffer for fired timers and readiness notifications.
     fired: RefCell<Vec<Notify>>,
+    /// Debug mode: report a task step longer than this.
+    slow_step: Cell<Option<Duration>>,
     /// The Rc this Core lives in, for `get_running_loop`.
     self_rc: RefCell<std::rc::Weak<Core>>,
 }
@@ -110,11 +112,16 @@ impl Core {
             since_poll: Cell::new(0),
             fired: RefCell::new(Vec::new()),
             self_rc: RefCell::new(std::rc::Weak::new()),
+            slow_step: Cell::new(None),
         })
     }
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    pub(crate) fn set_slow_step(&self, d: Option<Duration>) {
+        self.slow_step.set(d);
     }
 
     pub(crate) fn set_self_rc(&self, rc: &Rc<Core>) {
@@ -285,13 +292,32 @@ impl Core {
         for _ in 0..ntodo {
             let next = self.ready.borrow_mut().pop_front();
             match next {
-                Some(Runnable::Task(t)) => t.run(&t, self),
+                Some(Runnable::Task(t)) => match self.slow_step.get() {
+                    None => t.run(&t, self),
+                    Some(limit) => self.run_timed(&t, limit),
+                },
                 Some(Runnable::Call(c)) => run_callback(&*c),
                 None => break,
             }
         }
         self.since_poll
             .set(self.since_poll.get().saturating_add(ntodo as u32));
+    }
+
+    /// Debug mode: runs a task step and reports it if it took longer than `limit`.
+    #[cold]
+    fn run_timed(&self, t: &Rc<dyn RawTask>, limit: Duration) {
+        let t0 = Instant::now();
+        t.run(t, self);
+        let took = t0.elapsed();
+        if took > limit {
+            eprintln!(
+                "corio: task '{}' ran {} ms without parking (a blocking call or a long CPU loop \
+                 stalls every other coroutine; move it to a thread)",
+                t.header().display_name(),
+                took.as_millis()
+            );
+        }
     }
 
     fn poll_io(&self, timeout: Option<Duration>) {

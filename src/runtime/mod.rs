@@ -41,6 +41,9 @@ pub const DEFAULT_STACK_SIZE: usize = if cfg!(debug_assertions) {
     256 * 1024
 };
 
+/// In debug mode, a task that runs this long without parking is reported.
+pub const SLOW_STEP: Duration = Duration::from_millis(100);
+
 /// How many finished coroutines' stacks a loop keeps for reuse by default.
 pub const DEFAULT_MAX_POOLED_STACKS: usize = 1024;
 
@@ -71,6 +74,7 @@ pub fn instant_at(time: f64) -> Instant {
 pub struct EventLoopBuilder {
     stack_size: usize,
     max_pooled_stacks: usize,
+    debug: bool,
 }
 
 impl Default for EventLoopBuilder {
@@ -78,6 +82,7 @@ impl Default for EventLoopBuilder {
         EventLoopBuilder {
             stack_size: DEFAULT_STACK_SIZE,
             max_pooled_stacks: DEFAULT_MAX_POOLED_STACKS,
+            debug: std::env::var_os("CORIO_DEBUG").is_some_and(|v| !v.is_empty() && v != "0"),
         }
     }
 }
@@ -102,6 +107,14 @@ impl EventLoopBuilder {
         self
     }
 
+    /// Debug mode (also switched on by the environment variable `CORIO_DEBUG=1`): a task that
+    /// runs longer than [`SLOW_STEP`] without parking is reported on stderr with its name —
+    /// the mark of a blocking call or a long CPU loop that stalls every other coroutine.
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = on;
+        self
+    }
+
     /// Creates the loop.
     ///
     /// # Errors
@@ -109,6 +122,9 @@ impl EventLoopBuilder {
     /// When the poller cannot be created (out of file descriptors).
     pub fn build(self) -> io::Result<EventLoop> {
         let core = Core::new(self.stack_size, self.max_pooled_stacks)?;
+        if self.debug {
+            core.set_slow_step(Some(SLOW_STEP));
+        }
         Ok(EventLoop {
             core: Rc::new(core),
             owner: true,
