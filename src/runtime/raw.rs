@@ -456,13 +456,15 @@ impl Waker {
     }
 }
 
-/// Parks the current task until a [`Waker`] for it is woken or it is cancelled.
+/// Parks the current task until a [`Waker`] for it is woken or it is cancelled, and reports
+/// `what` it waits on meanwhile (read by `corio::tasks()` only for parked tasks, so it needs
+/// no reset afterwards).
 ///
 /// # Panics
 ///
 /// Outside a coroutine. Unwinds with [`Cancelled`] if the task is cancelled.
 #[inline]
-pub(crate) fn park() {
+pub(crate) fn park_on(what: &'static str) {
     let h = current_or_panic();
     if std::thread::panicking() {
         suspend_while_unwinding(h);
@@ -472,25 +474,12 @@ pub(crate) fn park() {
         h.token.set(h.token.get().wrapping_add(1));
         return;
     }
+    h.waiting_on.set(what);
     h.state.set(State::Parked);
     coro::suspend();
     h.notified.set(false);
     h.token.set(h.token.get().wrapping_add(1));
     deliver_cancel(h);
-}
-
-/// Parks like [`park`] but reports what the task waits on while it is parked.
-pub(crate) fn park_on(what: &'static str) {
-    let h = current_or_panic();
-    h.waiting_on.set(what);
-    struct Reset<'a>(&'a Header);
-    impl Drop for Reset<'_> {
-        fn drop(&mut self) {
-            self.0.waiting_on.set("");
-        }
-    }
-    let _r = Reset(h);
-    park();
 }
 
 /// Lets every other ready task run once, then continues (asyncio's `sleep(0)`).
