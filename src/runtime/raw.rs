@@ -20,6 +20,7 @@ use std::ptr;
 use std::rc::Rc;
 
 use super::core::{Core, with_core};
+use super::handle::LoopHandle;
 use crate::coro::{self, Coro};
 use crate::error::{Cancelled, JoinError, SpawnError};
 
@@ -463,4 +464,86 @@ pub(crate) fn cancel(task: &Rc<dyn RawTask>) -> bool {
 pub(crate) fn current_task() -> Option<Rc<dyn RawTask>> {
     let h = current_header()?;
     with_core(|c| c.task_by_slot(h.slot.get())).flatten()
+}
+
+/// A `Send + Sync` [`Waker`]: wakes the next park of one task from any thread.
+///
+/// It names the task by its slot and id instead of holding it (a task is `!Send`). On the
+/// loop's own thread it wakes at once, exactly like a [`Waker`]; from another thread it posts
+/// the wake through the loop's thread-safe queue ([`LoopHandle::call_soon_threadsafe`]), which
+/// pokes the poller only while the loop sleeps in it, so a busy loop takes such wakes without a
+/// syscall. A wake for a task that has ended, or whose slot now holds another task, or for a
+/// park that is over (stale token), does nothing; a wake posted to a closed loop is dropped.
+#[derive(Clone)]
+#[allow(dead_code)] // first used by the executor
+pub(crate) struct SendWaker {
+    handle: LoopHandle,
+    loop_id: u64,
+    slot: usize,
+    task_id: u64,
+    token: u32,
+}
+
+impl std::fmt::Debug for SendWaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendWaker")
+            .field("task", &self.task_id)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+#[allow(dead_code)]
+impl SendWaker {
+    /// A thread-safe waker for the current task's next park.
+    ///
+    /// # Panics
+    ///
+    /// Outside a coroutine.
+    pub(crate) fn current() -> SendWaker {
+        let h = current_or_panic();
+        let handle = with_core(|c| LoopHandle {
+            shared: c.shared.clone(),
+        })
+        .expect("a running task has a running loop");
+        SendWaker {
+            handle,
+            loop_id: h.loop_id,
+            slot: h.slot.get(),
+            task_id: h.id,
+            token: h.token.get(),
+        }
+    }
+
+    /// Wakes the task if this waker is still current; from any thread.
+    pub(crate) fn wake(&self) {
+        let (loop_id, slot, task_id, token) = (self.loop_id, self.slot, self.task_id, self.token);
+        let here = with_core(|c| {
+            if c.id() == loop_id {
+                wake_by_slot(c, slot, task_id, token);
+                true
+            } else {
+                false
+            }
+        });
+        if here != Some(true) {
+            let _ = self.handle.call_soon_threadsafe(move || {
+                with_core(|c| {
+                    if c.id() == loop_id {
+                        wake_by_slot(c, slot, task_id, token);
+                    }
+                });
+            });
+        }
+    }
+}
+
+/// Wakes park `token` of the task `task_id` in `slot` of `core`, if it is still there.
+#[allow(dead_code)]
+fn wake_by_slot(core: &Core, slot: usize, task_id: u64, token: u32) {
+    if let Some(task) = core.task_by_slot(slot) {
+        if task.header().id == task_id {
+            Waker { task, token }.wake();
+        }
+    }
 }
