@@ -57,6 +57,9 @@ pub(crate) struct Header {
     pub(crate) slot: Cell<usize>,
     /// Wakers to call when the task ends (joiners, `wait`, `gather`).
     pub(crate) done_wakers: RefCell<Vec<Waker>>,
+    /// A std waker to wake when the task ends: the one its `Task<T>` was last polled with as a
+    /// `std::future::Future` (only that handle polls it, so one slot is enough).
+    pub(crate) std_waker: RefCell<Option<std::task::Waker>>,
     /// A `Task<T>` handle still exists.
     pub(crate) handle_alive: Cell<bool>,
     pub(crate) stack_size: usize,
@@ -210,9 +213,21 @@ impl<T: 'static> TaskCell<T> {
         for w in wakers {
             w.wake();
         }
+        let std_waker = h.std_waker.borrow_mut().take();
+        if let Some(w) = std_waker {
+            wake_std(w);
+        }
         if !h.handle_alive.get() {
             report_unretrieved(h, &self.result.borrow());
         }
+    }
+}
+
+/// Wakes a foreign std waker; a panic in it is reported and the loop goes on.
+fn wake_std(w: std::task::Waker) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+        eprintln!("corio: a waker panicked: {msg}");
     }
 }
 
@@ -256,6 +271,7 @@ where
                 closing: Cell::new(false),
                 slot: Cell::new(usize::MAX),
                 done_wakers: RefCell::new(Vec::new()),
+                std_waker: RefCell::new(None),
                 handle_alive: Cell::new(true),
                 stack_size: size,
                 waiting_on: Cell::new(""),
