@@ -27,6 +27,7 @@
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
+//! | [`executor`] | [`to_thread`], [`run_in_executor`]: blocking work on a thread pool | run_in_executor, to_thread |
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
@@ -60,6 +61,7 @@
 pub mod combinators;
 mod coro;
 pub mod error;
+pub mod executor;
 pub mod future;
 pub mod queue;
 mod reactor;
@@ -76,6 +78,7 @@ pub use error::{BrokenBarrier, NotLocked, TooManyReleases};
 pub use error::{
     Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskGroupError, Timeout,
 };
+pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
 pub use queue::{LifoQueue, PriorityQueue, Queue};
 pub use runtime::{

@@ -357,7 +357,6 @@ impl Core {
 impl Core {
     /// Registers `f` to run when the loop closes, after every task has been unwound. On a
     /// loop that is already closed, `f` runs at once.
-    #[allow(dead_code)] // first used by the executor
     pub(crate) fn at_close(&self, f: Box<dyn FnOnce()>) {
         if self.closed.get() {
             run_at_close_action(f);

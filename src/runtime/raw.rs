@@ -491,7 +491,6 @@ pub(crate) fn current_task() -> Option<Rc<dyn RawTask>> {
 /// syscall. A wake for a task that has ended, or whose slot now holds another task, or for a
 /// park that is over (stale token), does nothing; a wake posted to a closed loop is dropped.
 #[derive(Clone)]
-#[allow(dead_code)] // first used by the executor
 pub(crate) struct SendWaker {
     handle: LoopHandle,
     loop_id: u64,
@@ -509,7 +508,6 @@ impl std::fmt::Debug for SendWaker {
     }
 }
 
-#[allow(dead_code)]
 impl SendWaker {
     /// A thread-safe waker for the current task's next park.
     ///
@@ -555,7 +553,6 @@ impl SendWaker {
 }
 
 /// Wakes park `token` of the task `task_id` in `slot` of `core`, if it is still there.
-#[allow(dead_code)]
 fn wake_by_slot(core: &Core, slot: usize, task_id: u64, token: u32) {
     if let Some(task) = core.task_by_slot(slot) {
         if task.header().id == task_id {
