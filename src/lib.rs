@@ -23,7 +23,7 @@
 //! |---|---|---|
 //! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle` | events.py |
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
-//! | [`queue`] | [`Queue`], [`LifoQueue`], [`PriorityQueue`] | queues.py |
+//! | [`queue`] | [`Queue`], [`LifoQueue`], [`PriorityQueue`]; [`ThreadQueue`] between coroutines and OS threads | queues.py, janus |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
@@ -80,7 +80,7 @@ pub use error::{
 };
 pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
-pub use queue::{LifoQueue, PriorityQueue, Queue};
+pub use queue::{LifoQueue, PriorityQueue, Queue, ThreadQueue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
 };
