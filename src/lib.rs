@@ -29,6 +29,7 @@
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
 //! | [`executor`] | [`to_thread`], [`run_in_executor`]: blocking work on a thread pool | run_in_executor, to_thread |
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
+//! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -59,6 +60,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod combinators;
+pub mod compat;
 mod coro;
 pub mod error;
 pub mod executor;
