@@ -8,8 +8,9 @@
 //!   ([`LoopHandle::call_soon_threadsafe`](crate::LoopHandle::call_soon_threadsafe)), which
 //!   pokes the poller only when the loop sleeps.
 //! * [`spawn_future`] runs a std `Future` as a corio task.
-//! * [`Task<T>`](crate::Task) is a std `Future` with `Output = Result<T, JoinError>`, so async
-//!   code running under `block_on` or `spawn_future` can await coroutine work.
+//! * [`Task<T>`](crate::Task) and [`RemoteTask<T>`](crate::runtime::RemoteTask) are std
+//!   `Future`s with `Output = Result<T, JoinError>`, so async code running under
+//!   `block_on` or `spawn_future` can await coroutine work.
 //!
 //! Futures from runtimes that keep their own reactor thread (the smol family: `async-io`,
 //! `async-channel`, `event-listener`, `futures-lite`) work unchanged. Futures that need a

@@ -16,6 +16,7 @@ pub(crate) mod core;
 mod handle;
 pub(crate) mod io_source;
 pub(crate) mod raw;
+mod remote;
 pub(crate) mod timers;
 
 use std::io;
@@ -26,6 +27,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use handle::{Handle, LoopHandle, TimerHandle};
+pub use remote::RemoteTask;
 
 use self::core::{Core, Notify, is_running_here, with_core};
 use self::handle::{Once, Repeat};
