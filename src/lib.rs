@@ -28,6 +28,7 @@
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
 //! | [`executor`] | [`to_thread`], [`run_in_executor`]: blocking work on a thread pool | run_in_executor, to_thread |
+//! | [`net`] | [`net::lookup_host`]: name resolution through the executor | getaddrinfo |
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`error`] | small error types | exceptions.py |
@@ -65,6 +66,7 @@ mod coro;
 pub mod error;
 pub mod executor;
 pub mod future;
+pub mod net;
 pub mod queue;
 mod reactor;
 pub mod runtime;
