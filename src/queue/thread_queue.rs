@@ -61,8 +61,12 @@ use crate::runtime::raw::{self, SendWaker};
 /// ```
 ///
 /// [`close`](Self::close) ends the queue: puts fail and give their item back; gets take what
-/// is left, then fail. Both sides wait first come, first served within their own kind, and a
-/// put wakes one waiting getter of either kind (a get, one waiting putter).
+/// is left, then fail. Waiters of both kinds share one first-come, first-served line per
+/// direction, and a put wakes one waiting getter of either kind (a get, one waiting putter).
+///
+/// A coroutine parked on a `ThreadQueue` waits for something another thread may do, so its
+/// loop never reports it as a deadlock ([`RuntimeError::Deadlock`](crate::RuntimeError)):
+/// close the queue when no more items will come.
 pub struct ThreadQueue<T> {
     inner: Arc<Shared<T>>,
 }
