@@ -430,7 +430,10 @@ impl Executor {
             completion.complete(r.map_err(Failure::Panicked));
         });
         if let Err((job, why)) = self.pool.submit(job) {
-            drop(job); // fills the slot with `NotRun`
+            // Nobody waits: dropping the job must not wake this coroutine (a wake-up kept for
+            // its next park would end that park early).
+            *slot.state.lock() = SlotState::Taken;
+            drop(job);
             return Err(match why {
                 Refused::ShutDown => JoinError::Cancelled,
                 Refused::NoThread(e) => JoinError::Panicked(Box::new(format!(

@@ -386,3 +386,37 @@ fn queued_jobs_still_run_after_shutdown() {
 fn to_thread_outside_a_coroutine_panics() {
     let _ = corio::to_thread(|| 1);
 }
+
+#[test]
+fn a_refused_job_leaves_no_stray_wake_up_behind() {
+    // A refused job must not wake its caller: the wake-up would be kept for the caller's
+    // next park and end it early. Here that next park is a block_on that counts its polls.
+    let polls = corio::run(|| {
+        let pool = Executor::new();
+        pool.shutdown();
+        assert!(pool.run(|| ()).is_err());
+        let mut polls = 0;
+        let mut sent = false;
+        let woken = Arc::new(AtomicBool::new(false));
+        corio::compat::block_on(std::future::poll_fn(move |cx| {
+            polls += 1;
+            if woken.load(Ordering::SeqCst) {
+                return std::task::Poll::Ready(polls);
+            }
+            if !sent {
+                sent = true;
+                let (w, woken) = (cx.waker().clone(), woken.clone());
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(2));
+                    woken.store(true, Ordering::SeqCst);
+                    w.wake();
+                });
+            }
+            std::task::Poll::Pending
+        }))
+    });
+    assert_eq!(
+        polls, 2,
+        "polled once, then once more after the one real wake"
+    );
+}
