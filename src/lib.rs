@@ -23,11 +23,14 @@
 //! |---|---|---|
 //! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle` | events.py |
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
-//! | [`queue`] | [`Queue`], [`LifoQueue`], [`PriorityQueue`] | queues.py |
+//! | [`queue`] | [`Queue`], [`LifoQueue`], [`PriorityQueue`]; [`ThreadQueue`] between coroutines and OS threads | queues.py, janus |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
+//! | [`executor`] | [`to_thread`], [`run_in_executor`]: blocking work on a thread pool | run_in_executor, to_thread |
+//! | [`net`] | [`net::lookup_host`]: name resolution through the executor | getaddrinfo |
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
+//! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -58,9 +61,12 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod combinators;
+pub mod compat;
 mod coro;
 pub mod error;
+pub mod executor;
 pub mod future;
+pub mod net;
 pub mod queue;
 mod reactor;
 pub mod runtime;
@@ -76,8 +82,9 @@ pub use error::{BrokenBarrier, NotLocked, TooManyReleases};
 pub use error::{
     Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskGroupError, Timeout,
 };
+pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
-pub use queue::{LifoQueue, PriorityQueue, Queue};
+pub use queue::{LifoQueue, PriorityQueue, Queue, ThreadQueue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
 };

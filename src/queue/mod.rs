@@ -1,12 +1,15 @@
-//! Queues for coroutines of one loop (asyncio's `queues.py`, Python 3.13 with `shutdown`).
+//! Queues (asyncio's `queues.py`, Python 3.13 with `shutdown`), and one queue between
+//! coroutines and OS threads (Python's `janus`).
 //!
 //! | type | `get` returns | asyncio |
 //! |---|---|---|
 //! | [`Queue`] | the oldest item | `Queue` |
 //! | [`LifoQueue`] | the newest item | `LifoQueue` |
 //! | [`PriorityQueue`] | the smallest item | `PriorityQueue` |
+//! | [`ThreadQueue`] | the oldest item, to coroutines and OS threads alike | `janus.Queue` |
 //!
-//! All three share one behaviour:
+//! The first three belong to one loop and share one behaviour ([`ThreadQueue`] is described
+//! on its own page):
 //!
 //! * `put` parks while the queue is full (a `maxsize` of 0 means unbounded), `get` while it
 //!   is empty; `put_nowait` / `get_nowait` fail instead of parking, giving the item back.
@@ -62,9 +65,11 @@
 mod engine;
 mod handles;
 mod store;
+mod thread_queue;
 mod waiters;
 
 pub use crate::error::{
     GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown, TaskDoneError,
 };
 pub use handles::{LifoQueue, PriorityQueue, Queue};
+pub use thread_queue::ThreadQueue;

@@ -58,6 +58,9 @@ pub(crate) struct Core {
     slow_step: Cell<Option<Duration>>,
     /// The Rc this Core lives in, for `get_running_loop`.
     self_rc: RefCell<std::rc::Weak<Core>>,
+    /// Actions to run when the loop closes, after its tasks are unwound (the executor's
+    /// shutdown), in the order they were added.
+    at_close: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 thread_local! {
@@ -113,6 +116,7 @@ impl Core {
             fired: RefCell::new(Vec::new()),
             self_rc: RefCell::new(std::rc::Weak::new()),
             slow_step: Cell::new(None),
+            at_close: RefCell::new(Vec::new()),
         })
     }
 
@@ -377,6 +381,7 @@ impl Core {
                 t.force_unwind(self);
             }
         }
+        self.run_at_close();
         let ready = std::mem::take(&mut *self.ready.borrow_mut());
         drop(ready);
         let timers = self.timers.borrow_mut().drain();
@@ -384,6 +389,38 @@ impl Core {
         let regs = self.reactor.clear();
         drop(regs);
         drop(std::mem::take(&mut *self.shared.injected.lock()));
+    }
+}
+
+impl Core {
+    /// Registers `f` to run when the loop closes, after every task has been unwound. On a
+    /// loop that is already closed, `f` runs at once.
+    pub(crate) fn at_close(&self, f: Box<dyn FnOnce()>) {
+        if self.closed.get() {
+            run_at_close_action(f);
+        } else {
+            self.at_close.borrow_mut().push(f);
+        }
+    }
+
+    fn run_at_close(&self) {
+        // An action may register another one: run until none is left.
+        loop {
+            let actions = std::mem::take(&mut *self.at_close.borrow_mut());
+            if actions.is_empty() {
+                break;
+            }
+            for f in actions {
+                run_at_close_action(f);
+            }
+        }
+    }
+}
+
+fn run_at_close_action(f: Box<dyn FnOnce()>) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+        eprintln!("corio: an action run at loop close panicked: {msg}");
     }
 }
 

@@ -16,6 +16,7 @@ pub(crate) mod core;
 mod handle;
 pub(crate) mod io_source;
 pub(crate) mod raw;
+mod remote;
 pub(crate) mod timers;
 
 use std::io;
@@ -26,6 +27,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use handle::{Handle, LoopHandle, TimerHandle};
+pub use remote::RemoteTask;
 
 use self::core::{Core, Notify, is_running_here, with_core};
 use self::handle::{Once, Repeat};
@@ -171,7 +173,8 @@ fn check_unwind() {
 /// (asyncio's `asyncio.run`).
 ///
 /// When `f` returns, every task still alive is cancelled and run to its end (their `Drop`s
-/// run), then the loop is closed. A task that swallows its cancellation and keeps waiting is
+/// run), then the loop is closed, which also shuts its default thread pool down (idle
+/// threads leave at once; a job still running finishes on its own, `run` does not wait). A task that swallows its cancellation and keeps waiting is
 /// unwound by force when the loop closes.
 ///
 /// ```

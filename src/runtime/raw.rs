@@ -20,6 +20,7 @@ use std::ptr;
 use std::rc::Rc;
 
 use super::core::{Core, with_core};
+use super::handle::LoopHandle;
 use crate::coro::{self, Coro};
 use crate::error::{Cancelled, JoinError, SpawnError};
 
@@ -56,6 +57,9 @@ pub(crate) struct Header {
     pub(crate) slot: Cell<usize>,
     /// Wakers to call when the task ends (joiners, `wait`, `gather`).
     pub(crate) done_wakers: RefCell<WakerList>,
+    /// A std waker to wake when the task ends: the one its `Task<T>` was last polled with as a
+    /// `std::future::Future` (only that handle polls it, so one slot is enough).
+    pub(crate) std_waker: RefCell<Option<std::task::Waker>>,
     /// A `Task<T>` handle still exists.
     pub(crate) handle_alive: Cell<bool>,
     pub(crate) stack_size: usize,
@@ -262,9 +266,21 @@ impl<T: 'static> TaskCell<T> {
         core.forget_task(h.slot.get());
         let wakers = h.done_wakers.borrow_mut().take();
         wakers.wake_all();
+        let std_waker = h.std_waker.borrow_mut().take();
+        if let Some(w) = std_waker {
+            wake_std(w);
+        }
         if !h.handle_alive.get() {
             report_unretrieved(h, &self.result.borrow());
         }
+    }
+}
+
+/// Wakes a foreign std waker; a panic in it is reported and the loop goes on.
+fn wake_std(w: std::task::Waker) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+        eprintln!("corio: a waker panicked: {msg}");
     }
 }
 
@@ -327,6 +343,7 @@ where
                 closing: Cell::new(false),
                 slot: Cell::new(usize::MAX),
                 done_wakers: RefCell::new(WakerList::default()),
+                std_waker: RefCell::new(None),
                 handle_alive: Cell::new(true),
                 stack_size: size,
                 waiting_on: Cell::new(""),
@@ -553,4 +570,83 @@ pub(crate) fn cancel(task: &Rc<dyn RawTask>) -> bool {
 pub(crate) fn current_task() -> Option<Rc<dyn RawTask>> {
     let h = current_header()?;
     with_core(|c| c.task_by_slot(h.slot.get())).flatten()
+}
+
+/// A `Send + Sync` [`Waker`]: wakes the next park of one task from any thread.
+///
+/// It names the task by its slot and id instead of holding it (a task is `!Send`). On the
+/// loop's own thread it wakes at once, exactly like a [`Waker`]; from another thread it posts
+/// the wake through the loop's thread-safe queue ([`LoopHandle::call_soon_threadsafe`]), which
+/// pokes the poller only while the loop sleeps in it, so a busy loop takes such wakes without a
+/// syscall. A wake for a task that has ended, or whose slot now holds another task, or for a
+/// park that is over (stale token), does nothing; a wake posted to a closed loop is dropped.
+#[derive(Clone)]
+pub(crate) struct SendWaker {
+    handle: LoopHandle,
+    loop_id: u64,
+    slot: usize,
+    task_id: u64,
+    token: u32,
+}
+
+impl std::fmt::Debug for SendWaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendWaker")
+            .field("task", &self.task_id)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl SendWaker {
+    /// A thread-safe waker for the current task's next park.
+    ///
+    /// # Panics
+    ///
+    /// Outside a coroutine.
+    pub(crate) fn current() -> SendWaker {
+        let h = current_or_panic();
+        let handle = with_core(|c| LoopHandle {
+            shared: c.shared.clone(),
+        })
+        .expect("a running task has a running loop");
+        SendWaker {
+            handle,
+            loop_id: h.loop_id,
+            slot: h.slot.get(),
+            task_id: h.id,
+            token: h.token.get(),
+        }
+    }
+
+    /// Wakes the task if this waker is still current; from any thread.
+    pub(crate) fn wake(&self) {
+        let (loop_id, slot, task_id, token) = (self.loop_id, self.slot, self.task_id, self.token);
+        let here = with_core(|c| {
+            if c.id() == loop_id {
+                wake_by_slot(c, slot, task_id, token);
+                true
+            } else {
+                false
+            }
+        });
+        if here != Some(true) {
+            let _ = self.handle.call_soon_threadsafe(move || {
+                with_core(|c| {
+                    if c.id() == loop_id {
+                        wake_by_slot(c, slot, task_id, token);
+                    }
+                });
+            });
+        }
+    }
+}
+
+/// Wakes park `token` of the task `task_id` in `slot` of `core`, if it is still there.
+fn wake_by_slot(core: &Core, slot: usize, task_id: u64, token: u32) {
+    if let Some(task) = core.task_by_slot(slot) {
+        if task.header().id == task_id {
+            Waker { task, token }.wake();
+        }
+    }
 }

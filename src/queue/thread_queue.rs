@@ -1,0 +1,561 @@
+//! `ThreadQueue`: one queue between coroutines and plain OS threads (the `janus` idea).
+//!
+//! Ground rules for the shared state (one `parking_lot` mutex around all of it):
+//! * items stay in `items` until a getter takes them: nothing is handed to a waiter, so a
+//!   waiter that leaves loses nothing;
+//! * each wait list holds exactly the waiters not yet woken; whoever wakes a waiter removes
+//!   it in the same critical section, so nobody is woken twice, and every put (get) that finds
+//!   a getter (putter) waiting wakes one;
+//! * a coroutine woken and then cancelled before it could take its turn passes the turn on to
+//!   the next waiter of its list (if the turn is still there: an item, a free place);
+//! * wakes are sent after the lock is released: a coroutine is woken through its loop's
+//!   thread-safe path (no syscall unless the loop sleeps), a thread through `unpark`.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::Thread;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::error::{GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown};
+use crate::runtime::core::is_running_here;
+use crate::runtime::raw::{self, SendWaker};
+
+/// A FIFO queue shared by coroutines and plain OS threads (like Python's `janus`).
+///
+/// The coroutine side, [`put`](Self::put) and [`get`](Self::get), parks the calling coroutine
+/// while the queue is full or empty, and the loop runs other coroutines meanwhile. The blocking
+/// side, [`blocking_put`](Self::blocking_put) and [`blocking_get`](Self::blocking_get), parks
+/// the calling OS thread instead. [`put_nowait`](Self::put_nowait) and
+/// [`get_nowait`](Self::get_nowait) never wait and work anywhere. Handles are cheap clones of
+/// one queue, and `ThreadQueue<T>` is `Send + Sync` for `T: Send`, so a clone can go to
+/// another thread, or to another loop on another thread.
+///
+/// ```
+/// use corio::ThreadQueue;
+///
+/// let total = corio::run(|| {
+///     let q = ThreadQueue::new(16);
+///     let producers: Vec<_> = (0..4u64)
+///         .map(|p| {
+///             let q = q.clone();
+///             std::thread::spawn(move || {
+///                 for i in 0..100 {
+///                     q.blocking_put(p * 1000 + i).unwrap();
+///                 }
+///             })
+///         })
+///         .collect();
+///     let mut total = 0;
+///     for _ in 0..400 {
+///         total += q.get().unwrap(); // parks this coroutine, not the thread
+///     }
+///     for p in producers {
+///         p.join().unwrap();
+///     }
+///     total
+/// });
+/// assert_eq!(total, (0..4u64).map(|p| p * 100_000 + 4950).sum::<u64>());
+/// ```
+///
+/// [`close`](Self::close) ends the queue: puts fail and give their item back; gets take what
+/// is left, then fail. Waiters of both kinds share one first-come, first-served line per
+/// direction, and a put wakes one waiting getter of either kind (a get, one waiting putter).
+///
+/// A coroutine parked on a `ThreadQueue` waits for something another thread may do, so its
+/// loop never reports it as a deadlock ([`RuntimeError::Deadlock`](crate::RuntimeError)):
+/// close the queue when no more items will come.
+pub struct ThreadQueue<T> {
+    inner: Arc<Shared<T>>,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    maxsize: usize,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    closed: bool,
+    getters: WaitList,
+    putters: WaitList,
+}
+
+/// Waiters not yet woken, oldest first, each with a key its owner can remove it by.
+#[derive(Default)]
+struct WaitList {
+    list: VecDeque<(u64, Waiter)>,
+    next_key: u64,
+}
+
+enum Waiter {
+    Coro(SendWaker),
+    Thread(Arc<ThreadSignal>),
+}
+
+/// Parks and wakes one blocked OS thread.
+struct ThreadSignal {
+    woken: AtomicBool,
+    thread: Thread,
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Coro(w) => w.wake(),
+            Waiter::Thread(s) => {
+                s.woken.store(true, Ordering::Release);
+                s.thread.unpark();
+            }
+        }
+    }
+}
+
+impl WaitList {
+    fn push(&mut self, w: Waiter) -> u64 {
+        let key = self.next_key;
+        self.next_key = self.next_key.wrapping_add(1);
+        self.list.push_back((key, w));
+        key
+    }
+
+    fn pop(&mut self) -> Option<Waiter> {
+        self.list.pop_front().map(|(_, w)| w)
+    }
+
+    /// Removes the waiter `key`; `false` if it was already woken.
+    fn remove(&mut self, key: u64) -> bool {
+        // A waiter leaving early is usually the newest or the oldest.
+        match self.list.iter().rposition(|(k, _)| *k == key) {
+            Some(i) => {
+                self.list.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take_all(&mut self) -> VecDeque<(u64, Waiter)> {
+        std::mem::take(&mut self.list)
+    }
+}
+
+impl<T> State<T> {
+    fn full(&self, maxsize: usize) -> bool {
+        maxsize > 0 && self.items.len() >= maxsize
+    }
+}
+
+/// Which wait list a waiter is on.
+#[derive(Clone, Copy)]
+enum Side {
+    Get,
+    Put,
+}
+
+impl<T> Shared<T> {
+    fn list(st: &mut State<T>, side: Side) -> &mut WaitList {
+        match side {
+            Side::Get => &mut st.getters,
+            Side::Put => &mut st.putters,
+        }
+    }
+
+    /// Parks the current coroutine on `side` until woken; returns with the lock held again.
+    fn park_coro<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State<T>>,
+        side: Side,
+        what: &'static str,
+    ) -> MutexGuard<'a, State<T>> {
+        let key = Self::list(&mut st, side).push(Waiter::Coro(SendWaker::current()));
+        drop(st);
+        let guard = LeaveOnCancel {
+            shared: self,
+            side,
+            key,
+        };
+        raw::park_on(what);
+        std::mem::forget(guard);
+        let mut st = self.state.lock();
+        Self::list(&mut st, side).remove(key); // still there only after a spurious wake
+        st
+    }
+
+    /// Parks the current OS thread on `side` until woken; returns with the lock held again.
+    fn park_thread<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State<T>>,
+        side: Side,
+    ) -> MutexGuard<'a, State<T>> {
+        let signal = Arc::new(ThreadSignal {
+            woken: AtomicBool::new(false),
+            thread: std::thread::current(),
+        });
+        Self::list(&mut st, side).push(Waiter::Thread(signal.clone()));
+        drop(st);
+        while !signal.woken.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+        self.state.lock()
+    }
+
+    /// Takes an item if there is one, and the putter its place goes to.
+    fn try_get(&self, st: &mut State<T>) -> Option<(T, Option<Waiter>)> {
+        let item = st.items.pop_front()?;
+        let putter = if self.maxsize > 0 {
+            st.putters.pop()
+        } else {
+            None
+        };
+        Some((item, putter))
+    }
+
+    /// Puts `item` if there is room, and returns the getter to wake; gives `item` back if not.
+    fn try_put(&self, st: &mut State<T>, item: T) -> Result<Option<Waiter>, T> {
+        if st.full(self.maxsize) {
+            return Err(item);
+        }
+        st.items.push_back(item);
+        Ok(st.getters.pop())
+    }
+}
+
+/// Takes a coroutine off its wait list when it unwinds out of the park (cancelled, or the
+/// loop closing). If it had been woken already, the turn it was given goes to the next waiter.
+struct LeaveOnCancel<'a, T> {
+    shared: &'a Shared<T>,
+    side: Side,
+    key: u64,
+}
+
+impl<T> Drop for LeaveOnCancel<'_, T> {
+    fn drop(&mut self) {
+        let mut st = self.shared.state.lock();
+        if Shared::list(&mut st, self.side).remove(self.key) {
+            return; // never woken: nothing to pass on
+        }
+        let next = match self.side {
+            Side::Get if !st.items.is_empty() => st.getters.pop(),
+            Side::Put if !st.full(self.shared.maxsize) => st.putters.pop(),
+            _ => None,
+        };
+        drop(st);
+        if let Some(w) = next {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Clone for ThreadQueue<T> {
+    /// Another handle to the same queue.
+    fn clone(&self) -> Self {
+        ThreadQueue {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for ThreadQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.inner.state.lock();
+        f.debug_struct("ThreadQueue")
+            .field("maxsize", &self.inner.maxsize)
+            .field("qsize", &st.items.len())
+            .field("getters", &st.getters.list.len())
+            .field("putters", &st.putters.list.len())
+            .field("closed", &st.closed)
+            .finish()
+    }
+}
+
+impl<T> Default for ThreadQueue<T> {
+    /// An unbounded queue, like `new(0)`.
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+fn assert_not_on_loop(what: &str) {
+    if is_running_here() {
+        panic!(
+            "corio::ThreadQueue::{what} would block the event loop's thread; inside a \
+             coroutine use the coroutine side (put/get) or the nowait calls"
+        );
+    }
+}
+
+impl<T> ThreadQueue<T> {
+    /// A queue that holds at most `maxsize` items; `0` means unbounded.
+    ///
+    /// ```
+    /// let q = corio::ThreadQueue::new(1);
+    /// q.put_nowait('a').unwrap();
+    /// assert!(q.full());
+    /// assert_eq!(q.put_nowait('b').unwrap_err().into_inner(), 'b');
+    /// ```
+    pub fn new(maxsize: usize) -> Self {
+        ThreadQueue {
+            inner: Arc::new(Shared {
+                state: Mutex::new(State {
+                    items: VecDeque::new(),
+                    closed: false,
+                    getters: WaitList::default(),
+                    putters: WaitList::default(),
+                }),
+                maxsize,
+            }),
+        }
+    }
+
+    /// The number of items the queue may hold; `0` means unbounded.
+    pub fn maxsize(&self) -> usize {
+        self.inner.maxsize
+    }
+
+    /// The number of items in the queue right now (other threads may change it at once).
+    pub fn qsize(&self) -> usize {
+        self.inner.state.lock().items.len()
+    }
+
+    /// `true` if no item is in the queue right now.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// `true` if the queue is bounded and holds `maxsize` items right now.
+    pub fn full(&self) -> bool {
+        self.inner.state.lock().full(self.inner.maxsize)
+    }
+
+    /// `true` once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.state.lock().closed
+    }
+
+    /// Closes the queue: every put from now on fails and gives its item back, and every
+    /// waiter, coroutine or thread, is woken. Gets still take the items left, then fail with
+    /// [`QueueShutDown`]. Closing twice does nothing.
+    ///
+    /// ```
+    /// let q = corio::ThreadQueue::new(0);
+    /// q.put_nowait(1).unwrap();
+    /// q.close();
+    /// assert!(q.put_nowait(2).unwrap_err().is_shutdown());
+    /// assert_eq!(q.get_nowait().unwrap(), 1);
+    /// assert!(q.get_nowait().unwrap_err().is_shutdown());
+    /// ```
+    pub fn close(&self) {
+        let mut st = self.inner.state.lock();
+        st.closed = true;
+        let getters = st.getters.take_all();
+        let putters = st.putters.take_all();
+        drop(st);
+        for (_, w) in getters.into_iter().chain(putters) {
+            w.wake();
+        }
+    }
+
+    /// Puts `item` if there is room now, without waiting; from any thread or coroutine.
+    ///
+    /// # Errors
+    ///
+    /// [`PutNowaitError::Full`] if the queue is full, [`PutNowaitError::ShutDown`] once it is
+    /// closed; both give the item back.
+    pub fn put_nowait(&self, item: T) -> Result<(), PutNowaitError<T>> {
+        let mut st = self.inner.state.lock();
+        if st.closed {
+            return Err(QueueShutDown(item).into());
+        }
+        match self.inner.try_put(&mut st, item) {
+            Ok(getter) => {
+                drop(st);
+                if let Some(w) = getter {
+                    w.wake();
+                }
+                Ok(())
+            }
+            Err(item) => Err(QueueFull(item).into()),
+        }
+    }
+
+    /// Takes the oldest item if there is one, without waiting; from any thread or coroutine.
+    ///
+    /// # Errors
+    ///
+    /// [`GetNowaitError::Empty`] if the queue is empty, [`GetNowaitError::ShutDown`] if it is
+    /// empty and closed.
+    pub fn get_nowait(&self) -> Result<T, GetNowaitError> {
+        let mut st = self.inner.state.lock();
+        match self.inner.try_get(&mut st) {
+            Some((item, putter)) => {
+                drop(st);
+                if let Some(w) = putter {
+                    w.wake();
+                }
+                Ok(item)
+            }
+            None if st.closed => Err(QueueShutDown(()).into()),
+            None => Err(QueueEmpty.into()),
+        }
+    }
+
+    /// Puts `item`, parking the calling coroutine while the queue is full.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let q = corio::ThreadQueue::new(1);
+    ///     q.put(1).unwrap();
+    ///     let q2 = q.clone();
+    ///     let t = std::thread::spawn(move || q2.blocking_get().unwrap());
+    ///     q.put(2).unwrap(); // parks until the thread has taken 1
+    ///     assert_eq!(t.join().unwrap(), 1);
+    ///     assert_eq!(q.get_nowait().unwrap(), 2);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`QueueShutDown`] with the item if the queue is or gets closed before the item is in.
+    ///
+    /// # Cancel safety
+    ///
+    /// If the coroutine is cancelled while parked, the item is not put (it is dropped with the
+    /// unwinding frame); a free place it had been woken for goes to the next waiting putter.
+    ///
+    /// # Panics
+    ///
+    /// If it must park outside a coroutine.
+    pub fn put(&self, item: T) -> Result<(), QueueShutDown<T>> {
+        let inner = &*self.inner;
+        let mut st = inner.state.lock();
+        let mut item = item;
+        loop {
+            if st.closed {
+                return Err(QueueShutDown(item));
+            }
+            match inner.try_put(&mut st, item) {
+                Ok(getter) => {
+                    drop(st);
+                    if let Some(w) = getter {
+                        w.wake();
+                    }
+                    return Ok(());
+                }
+                Err(back) => item = back,
+            }
+            st = inner.park_coro(st, Side::Put, "thread queue put");
+        }
+    }
+
+    /// Takes the oldest item, parking the calling coroutine while the queue is empty.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let q = corio::ThreadQueue::new(0);
+    ///     let q2 = q.clone();
+    ///     std::thread::spawn(move || q2.blocking_put("from a thread").unwrap());
+    ///     assert_eq!(q.get().unwrap(), "from a thread");
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`QueueShutDown`] once the queue is closed and empty.
+    ///
+    /// # Cancel safety
+    ///
+    /// No item is lost: items stay in the queue until a getter takes one, and if the coroutine
+    /// is cancelled after it was woken for an item, the next waiting getter is woken instead.
+    ///
+    /// # Panics
+    ///
+    /// If it must park outside a coroutine.
+    pub fn get(&self) -> Result<T, QueueShutDown> {
+        let inner = &*self.inner;
+        let mut st = inner.state.lock();
+        loop {
+            if let Some((item, putter)) = inner.try_get(&mut st) {
+                drop(st);
+                if let Some(w) = putter {
+                    w.wake();
+                }
+                return Ok(item);
+            }
+            if st.closed {
+                return Err(QueueShutDown(()));
+            }
+            st = inner.park_coro(st, Side::Get, "thread queue get");
+        }
+    }
+
+    /// Puts `item`, blocking the calling OS thread while the queue is full.
+    ///
+    /// ```
+    /// let q = corio::ThreadQueue::new(0);
+    /// q.blocking_put(5).unwrap();
+    /// assert_eq!(q.blocking_get().unwrap(), 5);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`QueueShutDown`] with the item if the queue is or gets closed before the item is in.
+    ///
+    /// # Panics
+    ///
+    /// On a thread that runs a corio loop, where blocking would stall every coroutine (use
+    /// [`put`](Self::put) or [`put_nowait`](Self::put_nowait) there).
+    pub fn blocking_put(&self, item: T) -> Result<(), QueueShutDown<T>> {
+        assert_not_on_loop("blocking_put");
+        let inner = &*self.inner;
+        let mut st = inner.state.lock();
+        let mut item = item;
+        loop {
+            if st.closed {
+                return Err(QueueShutDown(item));
+            }
+            match inner.try_put(&mut st, item) {
+                Ok(getter) => {
+                    drop(st);
+                    if let Some(w) = getter {
+                        w.wake();
+                    }
+                    return Ok(());
+                }
+                Err(back) => item = back,
+            }
+            st = inner.park_thread(st, Side::Put);
+        }
+    }
+
+    /// Takes the oldest item, blocking the calling OS thread while the queue is empty.
+    ///
+    /// # Errors
+    ///
+    /// [`QueueShutDown`] once the queue is closed and empty.
+    ///
+    /// # Panics
+    ///
+    /// On a thread that runs a corio loop (use [`get`](Self::get) or
+    /// [`get_nowait`](Self::get_nowait) there).
+    pub fn blocking_get(&self) -> Result<T, QueueShutDown> {
+        assert_not_on_loop("blocking_get");
+        let inner = &*self.inner;
+        let mut st = inner.state.lock();
+        loop {
+            if let Some((item, putter)) = inner.try_get(&mut st) {
+                drop(st);
+                if let Some(w) = putter {
+                    w.wake();
+                }
+                return Ok(item);
+            }
+            if st.closed {
+                return Err(QueueShutDown(()));
+            }
+            st = inner.park_thread(st, Side::Get);
+        }
+    }
+}
