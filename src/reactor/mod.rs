@@ -23,6 +23,12 @@ use std::time::Duration;
 use polling::{Event, Events, PollMode, Poller};
 use slab::Slab;
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
+
+/// One readiness event: `(key, readable, writable)`.
+type Ready = (usize, bool, bool);
+
 /// Direction of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dir {
@@ -47,6 +53,10 @@ pub(crate) struct Reactor<N> {
     /// Shared with `LoopHandle`s on other threads, which only call `notify`.
     poller: Arc<Poller>,
     events: RefCell<Events>,
+    /// Reused buffers for the direct wait.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    epoll_buf: RefCell<epoll::EpollBuf>,
+    ready: RefCell<Vec<Ready>>,
     entries: RefCell<Slab<Entry<N>>>,
     /// Watches by fd, so `remove_reader(fd)` finds its registration.
     watches: RefCell<HashMap<RawFd, usize>>,
@@ -60,6 +70,9 @@ impl<N: Clone> Reactor<N> {
         Ok(Reactor {
             poller: Arc::new(poller),
             events: RefCell::new(Events::new()),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            epoll_buf: RefCell::new(epoll::EpollBuf::new()),
+            ready: RefCell::new(Vec::new()),
             entries: RefCell::new(Slab::new()),
             watches: RefCell::new(HashMap::new()),
             edge,
@@ -235,33 +248,60 @@ impl<N: Clone> Reactor<N> {
     /// Waits up to `timeout` (`None`: forever) and appends the notifications of ready
     /// registrations to `out`. Returns the number of poller events.
     pub(crate) fn poll(&self, timeout: Option<Duration>, out: &mut Vec<N>) -> io::Result<usize> {
-        let mut events = self.events.borrow_mut();
-        events.clear();
-        self.poller.wait(&mut events, timeout)?;
+        let mut ready = self.ready.borrow_mut();
+        ready.clear();
+        self.wait(timeout, &mut ready)?;
         let mut entries = self.entries.borrow_mut();
-        for ev in events.iter() {
-            let Some(e) = entries.get_mut(ev.key) else {
+        for &(key, readable, writable) in ready.iter() {
+            let Some(e) = entries.get_mut(key) else {
                 continue;
             };
             if e.source {
-                if ev.readable {
+                if readable {
                     e.readable = true;
                     out.extend(e.reader.take());
                 }
-                if ev.writable {
+                if writable {
                     e.writable = true;
                     out.extend(e.writer.take());
                 }
             } else {
-                if ev.readable {
+                if readable {
                     out.extend(e.reader.clone());
                 }
-                if ev.writable {
+                if writable {
                     out.extend(e.writer.clone());
                 }
             }
         }
-        Ok(events.len())
+        Ok(ready.len())
+    }
+
+    /// Collects readiness: one direct `epoll_wait` where it can (see `epoll.rs`), else
+    /// `Poller::wait`.
+    fn wait(&self, timeout: Option<Duration>, ready: &mut Vec<Ready>) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let timeout = match epoll::wait(
+            &self.poller,
+            timeout,
+            &mut self.epoll_buf.borrow_mut(),
+            ready,
+        )? {
+            epoll::Waited::Done => return Ok(()),
+            // The notifier fired: polling drains and re-arms it; must not block.
+            epoll::Waited::Notified => Some(Duration::ZERO),
+            epoll::Waited::NeedsPrecision => timeout,
+        };
+        let t = if ready.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        let mut events = self.events.borrow_mut();
+        events.clear();
+        self.poller.wait(&mut events, t)?;
+        ready.extend(events.iter().map(|ev| (ev.key, ev.readable, ev.writable)));
+        Ok(())
     }
 
     /// Deletes every registration from the poller and returns their notifications, so the
@@ -336,5 +376,33 @@ mod tests {
         assert!(r.is_ready(key, Dir::Read));
         r.deregister(key);
         assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn notify_wakes_an_unbounded_wait_again_and_again() {
+        // The direct epoll_wait must hand polling's one-shot notifier back for re-arming,
+        // or the second notification would be lost and this test would hang.
+        let r: Reactor<u32> = Reactor::new().unwrap();
+        let p = r.poller().clone();
+        for _ in 0..3 {
+            let p2 = p.clone();
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                p2.notify().unwrap();
+            });
+            let mut out = Vec::new();
+            r.poll(None, &mut out).unwrap();
+            assert!(out.is_empty());
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn short_timeouts_keep_sub_millisecond_precision() {
+        let r: Reactor<u32> = Reactor::new().unwrap();
+        let t0 = std::time::Instant::now();
+        let mut out = Vec::new();
+        r.poll(Some(Duration::from_micros(300)), &mut out).unwrap();
+        assert!(t0.elapsed() >= Duration::from_micros(300));
     }
 }

@@ -1,0 +1,111 @@
+//! A direct `epoll_wait` on the poller's own epoll fd, for the common waits.
+//!
+//! `polling::Poller::wait` costs five syscalls on Linux (it arms a timerfd for the timeout,
+//! re-arms it, waits, drains and re-arms its notifier eventfd). For a wait with no timeout, a
+//! zero timeout, or one long enough that millisecond rounding does not matter, one
+//! `epoll_wait` on the same epoll fd gives the same events: registrations still go through
+//! `polling`, which stores each source's key in the event's data. The only event that needs
+//! `polling`'s own handling is its notifier (key `usize::MAX`, registered one-shot): when it
+//! shows up here, the caller hands over to `Poller::wait`, which drains and re-arms it.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use polling::Poller;
+
+/// `polling`'s key for its notifier and timer fds.
+const NOTIFY_KEY: u64 = usize::MAX as u64;
+
+/// Timeouts at least this long are rounded up to whole milliseconds and waited on directly.
+const LONG_ENOUGH: Duration = Duration::from_millis(50);
+
+use super::Ready;
+
+/// Reused buffer of raw epoll events.
+#[derive(Debug)]
+pub(super) struct EpollBuf {
+    events: Vec<libc::epoll_event>,
+}
+
+impl EpollBuf {
+    pub(super) fn new() -> EpollBuf {
+        EpollBuf {
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; 1024],
+        }
+    }
+}
+
+/// What a direct wait did.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Waited {
+    /// Events (if any) are in `out`.
+    Done,
+    /// As `Done`, but `polling`'s notifier fired too: call `Poller::wait` with a zero timeout
+    /// so it drains and re-arms it.
+    Notified,
+    /// The timeout is too short for millisecond rounding: use `Poller::wait`.
+    NeedsPrecision,
+}
+
+/// Waits directly when `timeout` allows.
+pub(super) fn wait(
+    poller: &Poller,
+    timeout: Option<Duration>,
+    buf: &mut EpollBuf,
+    out: &mut Vec<Ready>,
+) -> io::Result<Waited> {
+    let ms: libc::c_int = match timeout {
+        None => -1,
+        Some(d) if d.is_zero() => 0,
+        Some(d) if d >= LONG_ENOUGH => d
+            .as_nanos()
+            .div_ceil(1_000_000)
+            .min(libc::c_int::MAX as u128) as libc::c_int,
+        Some(_) => return Ok(Waited::NeedsPrecision),
+    };
+    let n = loop {
+        // SAFETY: the buffer holds `len` initialised epoll_event structs that the kernel may
+        // overwrite; the fd is the poller's epoll fd, alive while `poller` is borrowed.
+        let n = unsafe {
+            libc::epoll_wait(
+                poller.as_raw_fd(),
+                buf.events.as_mut_ptr(),
+                buf.events.len() as libc::c_int,
+                ms,
+            )
+        };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+        if ms != 0 {
+            // A signal cut the wait short: let the loop look around and come back.
+            break 0;
+        }
+    };
+    let mut notified = false;
+    for ev in &buf.events[..n] {
+        let (flags, key) = (ev.events as libc::c_int, ev.u64);
+        if key == NOTIFY_KEY {
+            notified = true;
+            continue;
+        }
+        let readable =
+            flags & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) != 0;
+        let writable = flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0;
+        out.push((key as usize, readable, writable));
+    }
+    if n == buf.events.len() {
+        buf.events
+            .resize(n * 2, libc::epoll_event { events: 0, u64: 0 });
+    }
+    Ok(if notified {
+        Waited::Notified
+    } else {
+        Waited::Done
+    })
+}
