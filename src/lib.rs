@@ -28,6 +28,8 @@
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
+//! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets | sock_* loop methods |
+//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter` | streams.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -61,9 +63,11 @@ pub mod combinators;
 mod coro;
 pub mod error;
 pub mod future;
+pub mod net;
 pub mod queue;
 mod reactor;
 pub mod runtime;
+pub mod streams;
 pub mod sync;
 pub mod task;
 pub mod time;
@@ -72,7 +76,7 @@ pub use combinators::{
     AsCompleted, IntoTask, ReturnWhen, TaskGroup, TimeoutScope, as_completed, gather, shield,
     task_group, timeout, timeout_at, wait, wait_for,
 };
-pub use error::{BrokenBarrier, NotLocked, TooManyReleases};
+pub use error::{BrokenBarrier, IncompleteRead, LimitOverrun, NotLocked, TooManyReleases};
 pub use error::{
     Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskGroupError, Timeout,
 };
