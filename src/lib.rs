@@ -28,9 +28,10 @@
 //! | [`time`] | [`sleep`], [`yield_now`] | tasks.sleep |
 //! | [`combinators`] | [`gather()`], [`gather!`], [`wait`], [`as_completed`], [`wait_for`], [`timeout`], [`shield`], [`task_group`] | tasks.py, timeouts.py, taskgroups.py |
 //! | [`executor`] | [`to_thread`], [`run_in_executor`]: blocking work on a thread pool | run_in_executor, to_thread |
-//! | [`net`] | [`net::lookup_host`]: name resolution through the executor | getaddrinfo |
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
+//! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets, [`net::lookup_host`] | sock_* loop methods, getaddrinfo |
+//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter` | streams.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -70,6 +71,7 @@ pub mod net;
 pub mod queue;
 mod reactor;
 pub mod runtime;
+pub mod streams;
 pub mod sync;
 pub mod task;
 pub mod time;
@@ -78,7 +80,7 @@ pub use combinators::{
     AsCompleted, IntoTask, ReturnWhen, TaskGroup, TimeoutScope, as_completed, gather, shield,
     task_group, timeout, timeout_at, wait, wait_for,
 };
-pub use error::{BrokenBarrier, NotLocked, TooManyReleases};
+pub use error::{BrokenBarrier, IncompleteRead, LimitOverrun, NotLocked, TooManyReleases};
 pub use error::{
     Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskGroupError, Timeout,
 };

@@ -45,6 +45,20 @@ struct Entry<N> {
     writer: Option<N>,
     readable: bool,
     writable: bool,
+    /// Sources only: further waiters of a direction whose slot is taken (two tasks reading one
+    /// socket, say). Rare, so an empty `Vec` (no allocation) beside the one-slot fast path;
+    /// all of a direction's waiters are notified together when it becomes ready.
+    more: Vec<(Dir, N)>,
+}
+
+impl<N> Entry<N> {
+    fn has_waiter(&self, dir: Dir) -> bool {
+        let slot = match dir {
+            Dir::Read => self.reader.is_some(),
+            Dir::Write => self.writer.is_some(),
+        };
+        slot || self.more.iter().any(|(d, _)| *d == dir)
+    }
 }
 
 /// The poller plus its registrations.
@@ -115,6 +129,7 @@ impl<N: Clone> Reactor<N> {
             writer: None,
             readable: false,
             writable: false,
+            more: Vec::new(),
         };
         match dir {
             Dir::Read => e.reader = Some(n),
@@ -178,6 +193,7 @@ impl<N: Clone> Reactor<N> {
             writer: None,
             readable: true,
             writable: true,
+            more: Vec::new(),
         });
         Ok(key)
     }
@@ -190,8 +206,8 @@ impl<N: Clone> Reactor<N> {
         }
     }
 
-    /// Whether the source was last seen ready in `dir`.
-    #[cfg(test)]
+    /// Whether the source was last seen ready in `dir` (`true` for an unknown key, so the
+    /// caller tries its syscall).
     pub(crate) fn is_ready(&self, key: usize, dir: Dir) -> bool {
         let entries = self.entries.borrow();
         match (entries.get(key), dir) {
@@ -219,10 +235,16 @@ impl<N: Clone> Reactor<N> {
         let Some(e) = entries.get_mut(key) else {
             return false;
         };
-        match dir {
-            Dir::Read if !e.readable => e.reader = Some(n),
-            Dir::Write if !e.writable => e.writer = Some(n),
-            _ => return false,
+        let (ready, slot) = match dir {
+            Dir::Read => (e.readable, &mut e.reader),
+            Dir::Write => (e.writable, &mut e.writer),
+        };
+        if ready {
+            return false;
+        }
+        match slot {
+            None => *slot = Some(n),
+            Some(_) => e.more.push((dir, n)),
         }
         if !self.edge {
             let ev = interest(key, e);
@@ -233,14 +255,26 @@ impl<N: Clone> Reactor<N> {
         true
     }
 
-    /// Drops the parked notification of `dir` (a cancelled wait).
-    pub(crate) fn cancel_wait(&self, key: usize, dir: Dir) {
-        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
-            match dir {
-                Dir::Read => e.reader = None,
-                Dir::Write => e.writer = None,
-            }
+    /// Drops the parked notification of `dir` that `is_mine` recognises (a cancelled wait),
+    /// leaving other waiters of the same direction in place. Returns what it removed, for the
+    /// caller to drop outside the borrow.
+    pub(crate) fn cancel_wait(
+        &self,
+        key: usize,
+        dir: Dir,
+        is_mine: impl Fn(&N) -> bool,
+    ) -> Option<N> {
+        let mut entries = self.entries.borrow_mut();
+        let e = entries.get_mut(key)?;
+        let slot = match dir {
+            Dir::Read => &mut e.reader,
+            Dir::Write => &mut e.writer,
+        };
+        if slot.as_ref().is_some_and(&is_mine) {
+            return slot.take();
         }
+        let i = e.more.iter().position(|(d, n)| *d == dir && is_mine(n))?;
+        Some(e.more.remove(i).1)
     }
 
     // ----- polling -----
@@ -264,6 +298,9 @@ impl<N: Clone> Reactor<N> {
                 if writable {
                     e.writable = true;
                     out.extend(e.writer.take());
+                }
+                if !e.more.is_empty() {
+                    take_ready(&mut e.more, e.readable, e.writable, out);
                 }
             } else {
                 if readable {
@@ -313,14 +350,31 @@ impl<N: Clone> Reactor<N> {
             let _ = self.poller.delete(borrow(e.fd));
             out.extend(e.reader);
             out.extend(e.writer);
+            out.extend(e.more.into_iter().map(|(_, n)| n));
         }
         self.watches.borrow_mut().clear();
         out
     }
 }
 
+/// Moves the extra waiters of the directions that are ready to `out`, in arrival order.
+fn take_ready<N>(more: &mut Vec<(Dir, N)>, readable: bool, writable: bool, out: &mut Vec<N>) {
+    let mut i = 0;
+    while i < more.len() {
+        let ready = match more[i].0 {
+            Dir::Read => readable,
+            Dir::Write => writable,
+        };
+        if ready {
+            out.push(more.remove(i).1);
+        } else {
+            i += 1;
+        }
+    }
+}
+
 fn interest<N>(key: usize, e: &Entry<N>) -> Event {
-    match (e.reader.is_some(), e.writer.is_some()) {
+    match (e.has_waiter(Dir::Read), e.has_waiter(Dir::Write)) {
         (true, true) => Event::all(key),
         (true, false) => Event::readable(key),
         (false, true) => Event::writable(key),
@@ -404,5 +458,25 @@ mod tests {
         let mut out = Vec::new();
         r.poll(Some(Duration::from_micros(300)), &mut out).unwrap();
         assert!(t0.elapsed() >= Duration::from_micros(300));
+    }
+
+    #[test]
+    fn two_waiters_of_one_direction_are_both_notified() {
+        let r: Reactor<u32> = Reactor::new().unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let key = r.register(b.as_raw_fd()).unwrap();
+        r.clear_ready(key, Dir::Read);
+        r.clear_ready(key, Dir::Write);
+        assert!(r.wait_ready(key, Dir::Read, 1));
+        assert!(r.wait_ready(key, Dir::Read, 2));
+        assert!(r.wait_ready(key, Dir::Read, 3));
+        assert_eq!(r.cancel_wait(key, Dir::Read, |n| *n == 2), Some(2));
+        assert_eq!(r.cancel_wait(key, Dir::Read, |n| *n == 2), None);
+        a.write_all(b"x").unwrap();
+        let mut out = Vec::new();
+        r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
+        assert_eq!(out, vec![1, 3]);
+        r.deregister(key);
     }
 }

@@ -4,13 +4,19 @@
 //! allows) and remembers readiness per direction. An operation tries its syscall first; only
 //! on `WouldBlock` does it clear the readiness bit and park until the poller reports the fd
 //! ready again. No re-arming per wait, no syscall beyond the one that failed.
-// The socket layer is the user of this module; its tests live below.
-#![cfg_attr(not(test), allow(dead_code))]
+//!
+//! Stream writes save one more syscall: a write that took fewer bytes than offered has
+//! filled the kernel's send buffer, so [`IoSource::write_stream`] clears the bit then and the
+//! next write parks without trying; the poller sets it again when room frees up. Reads do not
+//! do the same: a short read may have left a FIN queued behind the data, and the poller (which
+//! does not report `EPOLLRDHUP`) would never announce it again, so a read retries until
+//! `WouldBlock` before parking.
 
 use std::io;
 use std::os::fd::RawFd;
 
 use super::core::{Notify, with_core};
+use super::handle::Once;
 use super::raw::{self, Waker};
 use crate::reactor::Dir;
 
@@ -30,51 +36,134 @@ impl IoSource {
                 loop_id: c.id(),
             })
         })
-        .unwrap_or_else(|| Err(io::Error::other(crate::error::SpawnError::NoLoop)))
+        .unwrap_or_else(|| Err(no_loop()))
     }
 
     /// Runs `op` until it does not return `WouldBlock`, parking between tries until the fd is
-    /// ready in `dir`.
+    /// ready in `dir`. If the fd is known not to be ready, parks before the first try.
     ///
     /// # Cancel safety
     ///
     /// A cancelled wait leaves nothing registered; the operation did not happen.
+    #[inline]
     pub(crate) fn io<R>(&self, dir: Dir, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+        if !self.is_ready(dir) {
+            self.park(dir)?;
+        }
         loop {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(dir)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
         }
     }
 
-    /// Parks until the poller reports the fd ready in `dir` (after an operation hit
-    /// `WouldBlock`).
-    pub(crate) fn wait(&self, dir: Dir) -> io::Result<()> {
-        let key = self.key;
-        let same_loop = with_core(|c| c.id() == self.loop_id).unwrap_or(false);
-        if !same_loop {
-            return Err(io::Error::other("the socket belongs to another event loop"));
-        }
-        with_core(|c| c.reactor.clear_ready(key, dir));
-        let parked = with_core(|c| {
-            c.reactor
-                .wait_ready(key, dir, Notify::Wake(Waker::current()))
-        })
-        .unwrap_or(false);
-        if !parked {
-            return Ok(());
-        }
-        struct Unregister(usize, Dir);
-        impl Drop for Unregister {
-            fn drop(&mut self) {
-                with_core(|c| c.reactor.cancel_wait(self.0, self.1));
+    /// [`io`](Self::io) for a write of `want` bytes on a stream socket: a short write (more
+    /// than 0, fewer than `want`) marks the fd not writable, since the send buffer is full.
+    #[inline]
+    pub(crate) fn write_stream(
+        &self,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let r = self.io(Dir::Write, op);
+        if let Ok(n) = r {
+            if n > 0 && n < want {
+                self.clear_ready(Dir::Write);
             }
         }
-        let _g = Unregister(key, dir);
+        r
+    }
+
+    /// Whether the fd was last seen ready in `dir` (`true` outside its loop, so the caller
+    /// tries its syscall and gets the error there).
+    #[inline]
+    pub(crate) fn is_ready(&self, dir: Dir) -> bool {
+        with_core(|c| c.id() != self.loop_id || c.reactor.is_ready(self.key, dir)).unwrap_or(true)
+    }
+
+    /// Records that the fd is not ready in `dir` (an operation got `WouldBlock`).
+    #[inline]
+    pub(crate) fn clear_ready(&self, dir: Dir) {
+        with_core(|c| {
+            if c.id() == self.loop_id {
+                c.reactor.clear_ready(self.key, dir)
+            }
+        });
+    }
+
+    /// Parks until the poller reports the fd ready in `dir` (after an operation hit
+    /// `WouldBlock`).
+    ///
+    /// # Cancel safety
+    ///
+    /// A cancelled wait leaves nothing registered.
+    pub(crate) fn wait(&self, dir: Dir) -> io::Result<()> {
+        self.clear_ready(dir);
+        self.park(dir)
+    }
+
+    /// Parks until the fd is ready in `dir`; returns at once if it is.
+    fn park(&self, dir: Dir) -> io::Result<()> {
+        let key = self.key;
+        let waited = with_core(|c| {
+            if c.id() != self.loop_id {
+                return Err(io::Error::other(
+                    "the socket belongs to another event loop; use it on the loop it was made on",
+                ));
+            }
+            let me = Waker::current();
+            let parked = c.reactor.wait_ready(key, dir, Notify::Wake(me.clone()));
+            Ok(parked.then_some(me))
+        })
+        .unwrap_or_else(|| Err(no_loop()))?;
+        let Some(me) = waited else {
+            return Ok(());
+        };
+        struct Unregister(usize, Dir, Waker);
+        impl Drop for Unregister {
+            fn drop(&mut self) {
+                let removed = with_core(|c| {
+                    c.reactor.cancel_wait(self.0, self.1, |n| match n {
+                        Notify::Wake(w) => w.will_wake(&self.2),
+                        Notify::Call(_) => false,
+                    })
+                });
+                drop(removed);
+            }
+        }
+        let _g = Unregister(key, dir, me);
         raw::park_on(if dir == Dir::Read { "read" } else { "write" });
         Ok(())
     }
+
+    /// Runs `f` once, as a loop callback, when the fd is ready in `dir` (asyncio's
+    /// `add_writer` for a transport's write buffer); at the next loop iteration if it is ready
+    /// already. Dropped unrun if the source is dropped first or the loop closes. Returns
+    /// `false` (and drops `f`) outside the source's loop.
+    pub(crate) fn call_when_ready(&self, dir: Dir, f: impl FnOnce() + 'static) -> bool {
+        let cb = Once::new_rc(f);
+        with_core(|c| {
+            if c.id() != self.loop_id {
+                return false;
+            }
+            if !c
+                .reactor
+                .wait_ready(self.key, dir, Notify::Call(cb.clone()))
+            {
+                c.call_soon(cb);
+            }
+            true
+        })
+        .unwrap_or(false)
+    }
+}
+
+fn no_loop() -> io::Error {
+    io::Error::other(
+        "no running event loop: corio sockets work inside corio::run or a spawned task",
+    )
 }
 
 impl Drop for IoSource {

@@ -1,0 +1,172 @@
+//! A socket and its registration with the loop, plus the few socket calls std does not make
+//! non-blocking in one step.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+
+use crate::reactor::Dir;
+use crate::runtime::io_source::IoSource;
+
+/// A non-blocking socket registered with the running loop.
+///
+/// Field order matters: `src` is dropped first, so the registration is removed while the fd
+/// is still open, and `io` closes the fd after it.
+pub(crate) struct Evented<S> {
+    pub(crate) src: IoSource,
+    pub(crate) io: S,
+}
+
+impl<S: AsFd> Evented<S> {
+    /// Registers `io`, which must already be non-blocking.
+    pub(crate) fn new(io: S) -> io::Result<Evented<S>> {
+        let src = IoSource::new(io.as_fd().as_raw_fd())?;
+        Ok(Evented { src, io })
+    }
+
+    /// Removes the registration and gives the socket back (still non-blocking).
+    pub(crate) fn into_inner(self) -> S {
+        let Evented { src, io } = self;
+        drop(src);
+        io
+    }
+
+    /// Runs `op` on the socket, parking on `WouldBlock` until it is ready in `dir`.
+    #[inline]
+    pub(crate) fn io<R>(&self, dir: Dir, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        self.src.io(dir, || op(&self.io))
+    }
+
+    /// A stream write of `want` bytes; see `IoSource::write_stream`.
+    #[inline]
+    pub(crate) fn write_stream(
+        &self,
+        want: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if want == 0 {
+            return op(&self.io);
+        }
+        self.src.write_stream(want, || op(&self.io))
+    }
+
+    /// A stream read into a buffer of `want` bytes: `Ok(0)` at once for an empty buffer.
+    #[inline]
+    pub(crate) fn read_stream(
+        &self,
+        want: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if want == 0 {
+            return op(&self.io);
+        }
+        self.src.io(Dir::Read, || op(&self.io))
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Evented<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.io.fmt(f)
+    }
+}
+
+/// A new non-blocking, close-on-exec socket.
+pub(crate) fn new_socket(domain: Domain, ty: Type, proto: Option<Protocol>) -> io::Result<Socket> {
+    #[cfg(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    ))]
+    {
+        Socket::new(domain, ty.nonblocking(), proto)
+    }
+    #[cfg(not(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    )))]
+    {
+        let s = Socket::new(domain, ty, proto)?;
+        s.set_nonblocking(true)?;
+        Ok(s)
+    }
+}
+
+/// Accepts one connection as a non-blocking, close-on-exec socket: one `accept4` where the
+/// platform has it.
+pub(crate) fn accept(listener: &impl AsFd) -> io::Result<(Socket, SockAddr)> {
+    let sock = sock_ref(listener);
+    #[cfg(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    ))]
+    {
+        sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+    }
+    #[cfg(not(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    )))]
+    {
+        let (s, a) = sock.accept()?;
+        s.set_nonblocking(true)?;
+        Ok((s, a))
+    }
+}
+
+/// `send` that reports a closed peer as `EPIPE` instead of raising `SIGPIPE`, where the
+/// platform has `MSG_NOSIGNAL`.
+pub(crate) fn send(sock: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let flags = libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let flags = 0;
+    sock_ref(sock).send_with_flags(buf, flags)
+}
+
+/// A `socket2` view of any socket, for options std lacks.
+pub(crate) fn sock_ref(s: &impl AsFd) -> SockRef<'_> {
+    SockRef::from(s)
+}
+
+/// Whether a connect error means "in progress, wait for writability".
+pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Parks until a non-blocking connect finishes, then reports its outcome (`SO_ERROR`).
+pub(crate) fn finish_connect<S: AsFd>(ev: &Evented<S>) -> io::Result<()> {
+    loop {
+        ev.src.wait(Dir::Write)?;
+        let sock = sock_ref(&ev.io);
+        if let Some(e) = sock.take_error()? {
+            return Err(e);
+        }
+        match sock.peer_addr() {
+            Ok(_) => return Ok(()),
+            // Woken before the handshake ended (a stale readiness event): wait again.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}

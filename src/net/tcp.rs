@@ -1,0 +1,539 @@
+//! TCP: [`TcpListener`] (with [`TcpListenerBuilder`] for `SO_REUSEPORT` and the backlog) and
+//! [`TcpStream`].
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{self, Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Type};
+
+use super::evented::{self, Evented};
+use super::{ToSocketAddrs, resolve};
+use crate::reactor::Dir;
+
+/// The listen backlog [`TcpListener::bind`] uses: the kernel caps it at `net.core.somaxconn`.
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
+/// Options for a [`TcpListener`]: `SO_REUSEADDR` (on by default), `SO_REUSEPORT`, the listen
+/// backlog.
+///
+/// `reuse_port(true)` lets several listeners, one per loop thread, bind the same address; the
+/// kernel spreads incoming connections between them. That is how corio uses more than one
+/// core: one loop per core, each with its own listener (as uvloop and gunicorn deployments do).
+///
+/// ```
+/// use corio::net::TcpListener;
+/// corio::run(|| {
+///     let a = TcpListener::builder().reuse_port(true).backlog(128).bind("127.0.0.1:0").unwrap();
+///     let addr = a.local_addr().unwrap();
+///     let b = TcpListener::builder().reuse_port(true).bind(addr).unwrap();
+///     assert_eq!(b.local_addr().unwrap(), addr);
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct TcpListenerBuilder {
+    reuse_address: bool,
+    reuse_port: bool,
+    backlog: u32,
+    only_v6: Option<bool>,
+}
+
+impl Default for TcpListenerBuilder {
+    fn default() -> Self {
+        TcpListenerBuilder {
+            reuse_address: true,
+            reuse_port: false,
+            backlog: DEFAULT_BACKLOG,
+            only_v6: None,
+        }
+    }
+}
+
+impl TcpListenerBuilder {
+    /// `SO_REUSEADDR`: rebind a port whose old connections linger in `TIME_WAIT`. On by
+    /// default, as in asyncio.
+    pub fn reuse_address(mut self, on: bool) -> Self {
+        self.reuse_address = on;
+        self
+    }
+
+    /// `SO_REUSEPORT`: several sockets may bind the same address and share its connections.
+    /// Off by default.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// The listen backlog: how many finished handshakes the kernel queues before `accept`.
+    /// [`DEFAULT_BACKLOG`] by default; the kernel caps it at `net.core.somaxconn`.
+    pub fn backlog(mut self, n: u32) -> Self {
+        self.backlog = n;
+        self
+    }
+
+    /// `IPV6_V6ONLY` for an IPv6 address (the system default otherwise).
+    pub fn only_v6(mut self, on: bool) -> Self {
+        self.only_v6 = Some(on);
+        self
+    }
+
+    /// Binds and listens on the first of `addr`'s addresses that works.
+    ///
+    /// # Errors
+    ///
+    /// The last bind error (`AddrInUse`, ...), an address that cannot be resolved without
+    /// blocking, or no running loop.
+    pub fn bind(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        resolve(&addr)?.try_each(|a| self.bind_one(a))
+    }
+
+    fn bind_one(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        let sock =
+            evented::new_socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if self.reuse_address {
+            sock.set_reuse_address(true)?;
+        }
+        if self.reuse_port {
+            set_reuse_port(&sock)?;
+        }
+        if let (Some(v6only), SocketAddr::V6(_)) = (self.only_v6, addr) {
+            sock.set_only_v6(v6only)?;
+        }
+        sock.bind(&addr.into())?;
+        sock.listen(self.backlog.min(i32::MAX as u32) as i32)?;
+        Ok(TcpListener {
+            inner: Evented::new(net::TcpListener::from(sock))?,
+        })
+    }
+}
+
+#[cfg(not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin")))]
+fn set_reuse_port(sock: &socket2::Socket) -> io::Result<()> {
+    sock.set_reuse_port(true)
+}
+
+#[cfg(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))]
+fn set_reuse_port(_: &socket2::Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "SO_REUSEPORT is not available on this platform",
+    ))
+}
+
+/// A TCP socket listening for connections (asyncio's `loop.sock_accept` on a listening
+/// socket).
+///
+/// ```
+/// use corio::net::{TcpListener, TcpStream};
+/// corio::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let client = corio::spawn(move || TcpStream::connect(addr).unwrap().local_addr().unwrap());
+///     let (_conn, peer) = listener.accept().unwrap();
+///     assert_eq!(peer, client.join().unwrap());
+/// });
+/// ```
+pub struct TcpListener {
+    inner: Evented<net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` with `SO_REUSEADDR` and a backlog of [`DEFAULT_BACKLOG`] and starts
+    /// listening. Port 0 picks a free port; [`local_addr`](Self::local_addr) tells which.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListenerBuilder::bind`].
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListenerBuilder::default().bind(addr)
+    }
+
+    /// Options for a listener: `reuse_port`, the backlog, `SO_REUSEADDR`.
+    pub fn builder() -> TcpListenerBuilder {
+        TcpListenerBuilder::default()
+    }
+
+    /// Parks until a connection arrives and returns it with the peer's address. The new
+    /// stream is non-blocking and registered with the loop.
+    ///
+    /// # Errors
+    ///
+    /// What `accept4` reports: `EMFILE` when the process is out of file descriptors (the
+    /// listener stays usable; try again later), `ECONNABORTED`, ...
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled accept has taken no connection, which stays queued.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (sock, addr) = self.inner.io(Dir::Read, evented::accept)?;
+        let stream = TcpStream::from_registered(net::TcpStream::from(sock))?;
+        let addr = addr
+            .as_socket()
+            .ok_or_else(|| io::Error::other("accept returned a non-IP address"))?;
+        Ok((stream, addr))
+    }
+
+    /// Accepts a connection if one is queued, without parking: `WouldBlock` if none is. For
+    /// accept loops driven by readiness callbacks.
+    pub(crate) fn accept_nowait(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (sock, addr) = match evented::accept(&self.inner.io) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.inner.src.clear_ready(Dir::Read);
+                return Err(e);
+            }
+            r => r?,
+        };
+        let stream = TcpStream::from_registered(net::TcpStream::from(sock))?;
+        let addr = addr
+            .as_socket()
+            .ok_or_else(|| io::Error::other("accept returned a non-IP address"))?;
+        Ok((stream, addr))
+    }
+
+    /// Runs `f` once, as a loop callback, when a connection may be waiting.
+    pub(crate) fn call_when_readable(&self, f: impl FnOnce() + 'static) -> bool {
+        self.inner.src.call_when_ready(Dir::Read, f)
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.local_addr()
+    }
+
+    /// Takes over a std listener: makes it non-blocking and registers it with the running
+    /// loop.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be made non-blocking or registered (no running loop).
+    pub fn from_std(listener: net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            inner: Evented::new(listener)?,
+        })
+    }
+
+    /// Removes the listener from the loop and gives the std listener back. It is still in
+    /// non-blocking mode; call `set_nonblocking(false)` for blocking use.
+    pub fn into_std(self) -> net::TcpListener {
+        self.inner.into_inner()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TcpListener").field(&self.inner).finish()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.io.as_raw_fd()
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.io.as_fd()
+    }
+}
+
+/// A TCP connection.
+///
+/// Reads and writes park the coroutine until the socket is ready. `TcpStream` implements
+/// [`Read`] and [`Write`], also for `&TcpStream`, so two tasks can share one stream (in an
+/// `Rc`): one reading while the other writes.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use corio::net::{TcpListener, TcpStream};
+/// corio::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     corio::spawn(move || {
+///         let (mut conn, _) = listener.accept().unwrap();
+///         conn.write_all(b"first line\nsecond line\n").unwrap();
+///     });
+///     let stream = TcpStream::connect(addr).unwrap();
+///     let lines: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
+///     assert_eq!(lines, ["first line", "second line"]);
+/// });
+/// ```
+pub struct TcpStream {
+    inner: Evented<net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying its addresses in order: a non-blocking connect that parks
+    /// until the handshake ends. There is no timeout of its own: wrap the call in
+    /// [`wait_for`](crate::wait_for).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use corio::net::{TcpListener, TcpStream};
+    /// corio::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     let s = corio::wait_for(Duration::from_secs(10), || TcpStream::connect(addr))
+    ///         .unwrap()
+    ///         .unwrap();
+    ///     assert_eq!(s.peer_addr().unwrap(), addr);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The last address's error: `ConnectionRefused`, `TimedOut` (the kernel gave up), an
+    /// address that cannot be resolved without blocking, no running loop.
+    ///
+    /// # Cancel safety
+    ///
+    /// A cancelled connect closes the half-open socket.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        resolve(&addr)?.try_each(connect_one)
+    }
+
+    pub(crate) fn from_registered(stream: net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: Evented::new(stream)?,
+        })
+    }
+
+    /// The socket and its registration, for the streams layer.
+    pub(crate) fn evented(&self) -> &Evented<net::TcpStream> {
+        &self.inner
+    }
+
+    /// Reads into `buf`, parking until at least one byte (or EOF: `Ok(0)`) is there.
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionReset` when the peer reset the connection, and the other `recv` errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled read has read nothing.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_stream(buf.len(), |s| (&*s).read(buf))
+    }
+
+    /// Writes some of `buf`, parking until the socket takes at least one byte.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` or `ConnectionReset` when the peer is gone, and the other `send` errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled write has written nothing.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write_stream(buf.len(), |s| (&*s).write(buf))
+    }
+
+    /// Writes all of `buf`, parking while the socket's send buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write); `WriteZero` if the socket takes nothing.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: a cancelled call may have written part of `buf`, and does not say how
+    /// much.
+    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads into `buf` without taking the bytes from the socket (`MSG_PEEK`), parking until
+    /// there is at least one.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.io(Dir::Read, |s| s.peek(buf))
+    }
+
+    /// Shuts down the read half, the write half (sends FIN: the peer reads EOF) or both.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection is gone.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.io.shutdown(how)
+    }
+
+    /// `TCP_NODELAY`: send small writes at once instead of batching them (Nagle's algorithm
+    /// off).
+    ///
+    /// # Errors
+    ///
+    /// As `setsockopt`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.inner.io.set_nodelay(on)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockopt`.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.io.nodelay()
+    }
+
+    /// `SO_LINGER`. `Some(Duration::ZERO)` makes closing the socket send a reset (RST)
+    /// instead of a FIN, dropping unsent data.
+    ///
+    /// # Errors
+    ///
+    /// As `setsockopt`.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        evented::sock_ref(&self.inner.io).set_linger(linger)
+    }
+
+    /// The pending socket error (`SO_ERROR`), which reading it clears.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockopt`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.io.take_error()
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once the connection is gone.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.local_addr()
+    }
+
+    /// Takes over a connected std stream: makes it non-blocking and registers it with the
+    /// running loop.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be made non-blocking or registered (no running loop).
+    pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        TcpStream::from_registered(stream)
+    }
+
+    /// Removes the stream from the loop and gives the std stream back. It is still in
+    /// non-blocking mode; call `set_nonblocking(false)` for blocking use.
+    pub fn into_std(self) -> net::TcpStream {
+        self.inner.into_inner()
+    }
+}
+
+fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+    let sock = evented::new_socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    let pending = match sock.connect(&addr.into()) {
+        Ok(()) => false,
+        Err(e) if evented::connect_in_progress(&e) => true,
+        Err(e) => return Err(e),
+    };
+    // Registered after `connect`, so the registration's first readiness report is the
+    // handshake's end (or an already finished one), not the unconnected socket's.
+    let stream = TcpStream::from_registered(net::TcpStream::from(sock))?;
+    if pending {
+        evented::finish_connect(&stream.inner)?;
+    }
+    Ok(stream)
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TcpStream").field(&self.inner).finish()
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::read(self, buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        self.inner.read_stream(want, |s| (&*s).read_vectored(bufs))
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        TcpStream::write(self, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        self.inner
+            .write_stream(want, |s| (&*s).write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::read(self, buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        TcpStream::write(self, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.io.as_raw_fd()
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.io.as_fd()
+    }
+}

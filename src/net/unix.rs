@@ -1,0 +1,545 @@
+//! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::{self, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use socket2::{Domain, SockAddr, Type};
+
+use super::evented::{self, Evented};
+use super::tcp::DEFAULT_BACKLOG;
+use crate::reactor::Dir;
+
+/// A Unix stream socket listening for connections.
+///
+/// ```
+/// use corio::net::{UnixListener, UnixStream};
+/// let dir = std::env::temp_dir().join(format!("corio-doc-ul-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("sock");
+/// corio::run(move || {
+///     let listener = UnixListener::bind(&path).unwrap();
+///     let p = path.clone();
+///     let client = corio::spawn(move || UnixStream::connect(&p).unwrap());
+///     let (_conn, _peer) = listener.accept().unwrap();
+///     assert_eq!(client.join().unwrap().peer_addr().unwrap().as_pathname(), Some(&*path));
+/// });
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+pub struct UnixListener {
+    inner: Evented<net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds to `path` (which must not exist yet) and listens with a backlog of
+    /// [`DEFAULT_BACKLOG`](super::DEFAULT_BACKLOG). The socket file stays after the
+    /// listener is dropped; remove it yourself.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if `path` exists, the other `bind` errors, or no running loop.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let sock = evented::new_socket(Domain::UNIX, Type::STREAM, None)?;
+        sock.bind(&SockAddr::unix(path)?)?;
+        sock.listen(DEFAULT_BACKLOG as i32)?;
+        Ok(UnixListener {
+            inner: Evented::new(net::UnixListener::from(sock))?,
+        })
+    }
+
+    /// Parks until a connection arrives and returns it with the peer's address (usually
+    /// unnamed).
+    ///
+    /// # Errors
+    ///
+    /// What `accept4` reports (`EMFILE` when out of file descriptors, ...).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled accept has taken no connection.
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (sock, addr) = self.inner.io(Dir::Read, evented::accept)?;
+        UnixStream::accepted(sock, addr)
+    }
+
+    /// Accepts a queued connection without parking: `WouldBlock` if none is queued.
+    pub(crate) fn accept_nowait(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        match evented::accept(&self.inner.io) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.inner.src.clear_ready(Dir::Read);
+                Err(e)
+            }
+            Err(e) => Err(e),
+            Ok((sock, addr)) => UnixStream::accepted(sock, addr),
+        }
+    }
+
+    /// Runs `f` once, as a loop callback, when a connection may be waiting.
+    pub(crate) fn call_when_readable(&self, f: impl FnOnce() + 'static) -> bool {
+        self.inner.src.call_when_ready(Dir::Read, f)
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.local_addr()
+    }
+
+    /// Takes over a std listener: makes it non-blocking and registers it with the running
+    /// loop.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be made non-blocking or registered (no running loop).
+    pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
+        listener.set_nonblocking(true)?;
+        Ok(UnixListener {
+            inner: Evented::new(listener)?,
+        })
+    }
+
+    /// Removes the listener from the loop and gives the std listener back, still
+    /// non-blocking.
+    pub fn into_std(self) -> net::UnixListener {
+        self.inner.into_inner()
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("UnixListener").field(&self.inner).finish()
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.io.as_raw_fd()
+    }
+}
+
+impl AsFd for UnixListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.io.as_fd()
+    }
+}
+
+/// A Unix stream connection; like [`TcpStream`](super::TcpStream), it implements [`Read`] and
+/// [`Write`], also for `&UnixStream`.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use corio::net::UnixStream;
+/// corio::run(|| {
+///     let (mut a, mut b) = UnixStream::pair().unwrap();
+///     a.write_all(b"over there").unwrap();
+///     drop(a);
+///     let mut got = String::new();
+///     b.read_to_string(&mut got).unwrap();
+///     assert_eq!(got, "over there");
+/// });
+/// ```
+pub struct UnixStream {
+    inner: Evented<net::UnixStream>,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`. A listener whose backlog is full makes this park
+    /// and retry (Unix sockets refuse with `EAGAIN` instead of queueing the handshake).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if nothing is at `path`, `ConnectionRefused` if nobody listens there, or no
+    /// running loop.
+    ///
+    /// # Cancel safety
+    ///
+    /// A cancelled connect closes its socket.
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let addr = SockAddr::unix(path)?;
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            let sock = evented::new_socket(Domain::UNIX, Type::STREAM, None)?;
+            match sock.connect(&addr) {
+                Ok(()) => return UnixStream::registered(net::UnixStream::from(sock)),
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                    let s = UnixStream::registered(net::UnixStream::from(sock))?;
+                    evented::finish_connect(&s.inner)?;
+                    return Ok(s);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The listener's backlog is full: nothing to wait on but time.
+                    crate::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A connected pair of streams (`socketpair`).
+    ///
+    /// # Errors
+    ///
+    /// As `socketpair`, or no running loop.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    fn registered(s: net::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream {
+            inner: Evented::new(s)?,
+        })
+    }
+
+    fn accepted(sock: socket2::Socket, addr: SockAddr) -> io::Result<(UnixStream, SocketAddr)> {
+        let stream = UnixStream::registered(net::UnixStream::from(sock))?;
+        let addr = match addr.as_unix() {
+            Some(a) => a,
+            None => stream.peer_addr()?,
+        };
+        Ok((stream, addr))
+    }
+
+    /// The socket and its registration, for the streams layer.
+    pub(crate) fn evented(&self) -> &Evented<net::UnixStream> {
+        &self.inner
+    }
+
+    /// Reads into `buf`, parking until at least one byte (or EOF: `Ok(0)`) is there.
+    ///
+    /// # Errors
+    ///
+    /// As `recv`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled read has read nothing.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read_stream(buf.len(), |s| (&*s).read(buf))
+    }
+
+    /// Writes some of `buf`, parking until the socket takes at least one byte. A closed peer
+    /// is a `BrokenPipe` error, never a `SIGPIPE`.
+    ///
+    /// # Errors
+    ///
+    /// `BrokenPipe` when the peer is gone, and the other `send` errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled write has written nothing.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner
+            .write_stream(buf.len(), |s| evented::send(s, buf))
+    }
+
+    /// Writes all of `buf`, parking while the send buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write); `WriteZero` if the socket takes nothing.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: a cancelled call may have written part of `buf`.
+    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf)? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Shuts down the read half, the write half (the peer reads EOF) or both.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection is gone.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.io.shutdown(how)
+    }
+
+    /// The pending socket error (`SO_ERROR`).
+    ///
+    /// # Errors
+    ///
+    /// As `getsockopt`.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.io.take_error()
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    ///
+    /// As `getpeername`.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.local_addr()
+    }
+
+    /// Takes over a connected std stream: makes it non-blocking and registers it with the
+    /// running loop.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be made non-blocking or registered (no running loop).
+    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        UnixStream::registered(stream)
+    }
+
+    /// Removes the stream from the loop and gives the std stream back, still non-blocking.
+    pub fn into_std(self) -> net::UnixStream {
+        self.inner.into_inner()
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("UnixStream").field(&self.inner).finish()
+    }
+}
+
+impl Read for &UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        UnixStream::read(self, buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        self.inner.read_stream(want, |s| (&*s).read_vectored(bufs))
+    }
+}
+
+impl Write for &UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        UnixStream::write(self, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        self.inner
+            .write_stream(want, |s| (&*s).write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        UnixStream::read(self, buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        UnixStream::write(self, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.io.as_raw_fd()
+    }
+}
+
+impl AsFd for UnixStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.io.as_fd()
+    }
+}
+
+/// A Unix datagram socket.
+///
+/// ```
+/// use corio::net::UnixDatagram;
+/// corio::run(|| {
+///     let (a, b) = UnixDatagram::pair().unwrap();
+///     a.send(b"one").unwrap();
+///     a.send(b"two").unwrap();
+///     let mut buf = [0; 8];
+///     let n = b.recv(&mut buf).unwrap();
+///     assert_eq!(&buf[..n], b"one", "datagrams keep their boundaries");
+/// });
+/// ```
+pub struct UnixDatagram {
+    inner: Evented<net::UnixDatagram>,
+}
+
+impl UnixDatagram {
+    /// Binds to `path` (which must not exist yet).
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` if `path` exists, the other `bind` errors, or no running loop.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        UnixDatagram::from_std(net::UnixDatagram::bind(path)?)
+    }
+
+    /// A socket bound to no address: it can send, and receive replies only once connected.
+    ///
+    /// # Errors
+    ///
+    /// As `socket`, or no running loop.
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        UnixDatagram::from_std(net::UnixDatagram::unbound()?)
+    }
+
+    /// A connected pair of datagram sockets (`socketpair`).
+    ///
+    /// # Errors
+    ///
+    /// As `socketpair`, or no running loop.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = net::UnixDatagram::pair()?;
+        Ok((UnixDatagram::from_std(a)?, UnixDatagram::from_std(b)?))
+    }
+
+    /// Sets the default peer for [`send`](Self::send) and [`recv`](Self::recv).
+    ///
+    /// # Errors
+    ///
+    /// As `connect(2)`.
+    pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        self.inner.io.connect(path)
+    }
+
+    /// Sends a datagram to the connected peer, parking while the peer's queue is full.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` without a peer, and the other `send` errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled send has sent nothing.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.io(Dir::Write, |s| s.send(buf))
+    }
+
+    /// Receives a datagram from the connected peer, parking until one arrives.
+    ///
+    /// # Errors
+    ///
+    /// As `recv`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled receive has taken nothing.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.io(Dir::Read, |s| s.recv(buf))
+    }
+
+    /// Sends a datagram to the socket at `path`.
+    ///
+    /// # Errors
+    ///
+    /// As `sendto`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.inner.io(Dir::Write, |s| s.send_to(buf, path))
+    }
+
+    /// Receives a datagram and says who sent it.
+    ///
+    /// # Errors
+    ///
+    /// As `recvfrom`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.io(Dir::Read, |s| s.recv_from(buf))
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// As `getsockname`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.local_addr()
+    }
+
+    /// The connected peer's address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` without a peer.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.io.peer_addr()
+    }
+
+    /// Takes over a std socket: makes it non-blocking and registers it with the running loop.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be made non-blocking or registered (no running loop).
+    pub fn from_std(sock: net::UnixDatagram) -> io::Result<UnixDatagram> {
+        sock.set_nonblocking(true)?;
+        Ok(UnixDatagram {
+            inner: Evented::new(sock)?,
+        })
+    }
+
+    /// Removes the socket from the loop and gives the std socket back, still non-blocking.
+    pub fn into_std(self) -> net::UnixDatagram {
+        self.inner.into_inner()
+    }
+}
+
+impl fmt::Debug for UnixDatagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("UnixDatagram").field(&self.inner).finish()
+    }
+}
+
+impl AsRawFd for UnixDatagram {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.io.as_raw_fd()
+    }
+}
+
+impl AsFd for UnixDatagram {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.io.as_fd()
+    }
+}

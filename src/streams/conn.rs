@@ -1,0 +1,121 @@
+//! The connection a reader and a writer share: a TCP or Unix stream socket.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::os::unix::net as unix;
+
+use crate::net::{TcpStream, UnixStream};
+use crate::runtime::io_source::IoSource;
+
+/// A stream socket of either kind (public only inside the sealed trait that makes it).
+#[derive(Debug)]
+pub enum Sock {
+    /// TCP.
+    Tcp(TcpStream),
+    /// Unix domain.
+    Unix(UnixStream),
+}
+
+/// A stream socket shared (in an `Rc`) by a [`StreamReader`](super::StreamReader) and a
+/// [`StreamWriter`](super::StreamWriter). The socket closes when both are gone and no write
+/// is left to flush.
+pub(crate) struct Conn {
+    sock: Sock,
+    /// Set once the writer has closed the connection (or lost it): the reader is at EOF as
+    /// soon as its buffer is empty.
+    pub(crate) closed: Cell<bool>,
+}
+
+impl Conn {
+    pub(crate) fn new(sock: Sock) -> Conn {
+        Conn {
+            sock,
+            closed: Cell::new(false),
+        }
+    }
+
+    pub(crate) fn src(&self) -> &IoSource {
+        match &self.sock {
+            Sock::Tcp(s) => &s.evented().src,
+            Sock::Unix(s) => &s.evented().src,
+        }
+    }
+
+    /// One `recv` syscall, without parking.
+    #[inline]
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.sock {
+            Sock::Tcp(s) => (&s.evented().io).read(buf),
+            Sock::Unix(s) => (&s.evented().io).read(buf),
+        }
+    }
+
+    /// One `send` syscall, without parking; a gone peer is `EPIPE`, never `SIGPIPE`.
+    #[inline]
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        match &self.sock {
+            Sock::Tcp(s) => (&s.evented().io).write(buf),
+            Sock::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match &self.sock {
+            Sock::Tcp(s) => s.shutdown(how),
+            Sock::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match &self.sock {
+            Sock::Tcp(s) => s.peer_addr(),
+            Sock::Unix(_) => Err(not_inet()),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.sock {
+            Sock::Tcp(s) => s.local_addr(),
+            Sock::Unix(_) => Err(not_inet()),
+        }
+    }
+
+    pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
+        match &self.sock {
+            Sock::Unix(s) => s.peer_addr(),
+            Sock::Tcp(_) => Err(not_unix()),
+        }
+    }
+
+    pub(crate) fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
+        match &self.sock {
+            Sock::Unix(s) => s.local_addr(),
+            Sock::Tcp(_) => Err(not_unix()),
+        }
+    }
+}
+
+fn not_inet() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "a Unix socket has no IP address; use peer_unix_addr/local_unix_addr",
+    )
+}
+
+fn not_unix() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "a TCP socket has no Unix address; use peer_addr/local_addr",
+    )
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.sock {
+            Sock::Tcp(s) => s.fmt(f),
+            Sock::Unix(s) => s.fmt(f),
+        }
+    }
+}

@@ -1,0 +1,476 @@
+//! [`StreamReader`]: buffered reads of a connection (asyncio's `StreamReader`).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, BufRead, Read};
+use std::rc::Rc;
+
+use super::conn::Conn;
+use crate::error::{IncompleteRead, LimitOverrun, ReadError};
+use crate::reactor::Dir;
+
+/// The default limit of [`StreamReader::readuntil`] and [`readline`](StreamReader::readline):
+/// 64 KiB, as in asyncio.
+pub const DEFAULT_LIMIT: usize = 64 * 1024;
+
+/// How much one read syscall asks for.
+const READ_SIZE: usize = 64 * 1024;
+
+/// A buffer whose capacity is given back when it empties past this size.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+thread_local! {
+    /// The buffer every read syscall of this thread's streams lands in, before the bytes are
+    /// copied where they belong (the returned `Vec`, or a reader's buffer for what is left
+    /// over). One per thread, so an idle connection holds no read buffer at all. It is only
+    /// borrowed between a syscall and that copy, never across a park.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
+}
+
+/// The reading half of a connection (asyncio's `StreamReader`).
+///
+/// Every read parks the coroutine until data is there. Each `recv` syscall asks for up to
+/// 64 KiB and lands in one buffer per thread (an idle connection holds none); what the call
+/// does not return stays in this reader's buffer for the next call. No allocation per read
+/// beyond the `Vec` returned. Once a `recv` finds the socket empty, the next read parks at
+/// once and makes its one `recv` when the poller reports data.
+///
+/// It also implements [`Read`] and [`BufRead`], so std parsers can consume it.
+///
+/// ```
+/// use corio::net::UnixStream;
+/// use corio::streams;
+/// corio::run(|| {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     let (mut reader, _w) = streams::split(a);
+///     let (_r, writer) = streams::split(b);
+///     writer.write(b"HELO mail.example\r\nQUIT\r\n");
+///     assert_eq!(reader.readuntil(b"\r\n").unwrap(), b"HELO mail.example\r\n");
+///     assert_eq!(reader.readexactly(4).unwrap(), b"QUIT");
+///     assert_eq!(reader.buffer(), b"\r\n");
+/// });
+/// ```
+///
+/// # Cancel safety
+///
+/// Every method is cancel safe: bytes are taken off the socket only at the moment they are
+/// stored (returned or kept in the buffer), never before a park. A `readexactly` or
+/// `readuntil` cancelled half-way leaves what it had gathered in the buffer, where the next
+/// read finds it.
+pub struct StreamReader {
+    conn: Rc<Conn>,
+    /// Buffered bytes are `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    /// A read returned 0: the peer will send nothing more.
+    eof: bool,
+    limit: usize,
+}
+
+impl StreamReader {
+    pub(crate) fn new(conn: Rc<Conn>) -> StreamReader {
+        StreamReader {
+            conn,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+
+    /// Reads up to `n` bytes: what is buffered, or else what one read of the socket brings
+    /// (parking until something does). An empty `Vec` means the end of the stream (or
+    /// `n == 0`).
+    ///
+    /// # Errors
+    ///
+    /// The socket's error (`ConnectionReset`, ...).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub fn read(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if self.buffered() > 0 {
+            return Ok(self.take(n));
+        }
+        if self.eof {
+            return Ok(Vec::new());
+        }
+        // The buffer is empty: copy straight from the scratch buffer into the result, and
+        // keep only the rest.
+        let conn = &self.conn;
+        let buf = &mut self.buf;
+        let mut out = Vec::new();
+        let got = conn.src().io(Dir::Read, || {
+            SCRATCH.with(|s| {
+                let s = &mut s.borrow_mut()[..];
+                let got = conn.recv(s)?;
+                let mine = got.min(n);
+                out = s[..mine].to_vec();
+                buf.extend_from_slice(&s[mine..got]);
+                Ok(got)
+            })
+        })?;
+        if got == 0 {
+            self.eof = true;
+        }
+        Ok(out)
+    }
+
+    /// Reads exactly `n` bytes, parking until they have all arrived.
+    ///
+    /// ```
+    /// use corio::net::UnixStream;
+    /// use corio::streams;
+    /// corio::run(|| {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     let (mut reader, _w) = streams::split(a);
+    ///     let (_r, writer) = streams::split(b);
+    ///     writer.write(b"abc");
+    ///     writer.close().unwrap();
+    ///     let err = reader.readexactly(5).unwrap_err();
+    ///     assert_eq!(err.partial(), Some(&b"abc"[..]));
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::IncompleteRead`] if the stream ends first: it holds the bytes that came
+    /// and `expected: Some(n)`; the buffer is then empty. [`ReadError::Io`] for the socket's
+    /// errors. The limit does not apply.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the bytes gathered so far stay buffered.
+    pub fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
+        while self.buffered() < n {
+            if self.eof {
+                return Err(IncompleteRead {
+                    partial: self.take_all(),
+                    expected: Some(n),
+                }
+                .into());
+            }
+            self.fill()?;
+        }
+        Ok(self.take(n))
+    }
+
+    /// Reads up to and including the next `\n` (asyncio's `readline`).
+    ///
+    /// At the end of the stream it returns what is left, possibly a last line without `\n`,
+    /// then empty `Vec`s.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::LimitOverrun`] if the line is longer than the [limit](Self::set_limit):
+    /// as in asyncio the overlong line is dropped from the buffer (up to and including its
+    /// `\n` if it came, else everything buffered). [`ReadError::Io`] for the socket's errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a line read in part stays buffered.
+    pub fn readline(&mut self) -> Result<Vec<u8>, ReadError> {
+        match self.readuntil(b"\n") {
+            Ok(line) => Ok(line),
+            Err(ReadError::IncompleteRead(e)) => Ok(e.partial),
+            Err(ReadError::LimitOverrun(e)) => {
+                let at_sep = self.buffer().get(e.consumed..).unwrap_or_default();
+                if at_sep.starts_with(b"\n") {
+                    self.consume_buffered(e.consumed + 1);
+                } else {
+                    self.take_all();
+                }
+                Err(e.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads up to and including the first occurrence of `separator`, parking until it has
+    /// arrived.
+    ///
+    /// ```
+    /// use corio::net::UnixStream;
+    /// use corio::streams;
+    /// corio::run(|| {
+    ///     let (a, b) = UnixStream::pair().unwrap();
+    ///     let (mut reader, _w) = streams::split(a);
+    ///     let (_r, writer) = streams::split(b);
+    ///     reader.set_limit(8);
+    ///     writer.write(b"0123456789;");
+    ///     let e = reader.readuntil(b";").unwrap_err();
+    ///     assert!(matches!(e, corio::error::ReadError::LimitOverrun(_)));
+    ///     assert_eq!(reader.buffer(), b"0123456789;", "the data stays buffered");
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::LimitOverrun`] if the separator is not within the
+    /// [limit](Self::set_limit) (64 KiB by default): the data stays in the buffer and
+    /// `consumed` says how much of it to read to go on. [`ReadError::IncompleteRead`] if the
+    /// stream ends first: it holds everything buffered (`expected: None`), and the buffer is
+    /// then empty. An empty separator is an `InvalidInput` error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: what arrived stays buffered.
+    pub fn readuntil(&mut self, separator: &[u8]) -> Result<Vec<u8>, ReadError> {
+        let seplen = separator.len();
+        if seplen == 0 {
+            return Err(ReadError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Separator should be at least one-byte string",
+            )));
+        }
+        // asyncio's algorithm: search only what was not searched yet, and give up once the
+        // bytes searched without a match exceed the limit.
+        let mut offset = 0;
+        let mut looked_ahead = false;
+        let isep = loop {
+            let buffered = self.buffered();
+            if buffered >= seplen + offset {
+                if let Some(i) = find(&self.buffer()[offset..], separator) {
+                    break offset + i;
+                }
+                offset = buffered + 1 - seplen;
+                if offset > self.limit {
+                    // Before giving up, take in what has already arrived (asyncio's buffer
+                    // would hold it): the separator may be there.
+                    if !looked_ahead && matches!(self.try_fill(true)?, Some(n) if n > 0) {
+                        looked_ahead = true;
+                        continue;
+                    }
+                    return Err(LimitOverrun {
+                        consumed: offset,
+                        found: false,
+                    }
+                    .into());
+                }
+            }
+            if self.eof {
+                return Err(IncompleteRead {
+                    partial: self.take_all(),
+                    expected: None,
+                }
+                .into());
+            }
+            self.fill()?;
+        };
+        if isep > self.limit {
+            return Err(LimitOverrun {
+                consumed: isep,
+                found: true,
+            }
+            .into());
+        }
+        Ok(self.take(isep + seplen))
+    }
+
+    /// `true` when the buffer is empty and the stream has ended: the peer's EOF arrived, or
+    /// the connection was closed on this side. Never parks; it may make one non-blocking
+    /// `recv` to notice an EOF that arrived after the last data (what it reads is buffered).
+    pub fn at_eof(&mut self) -> bool {
+        if self.buffered() > 0 {
+            return false;
+        }
+        if self.eof || self.conn.closed.get() {
+            return true;
+        }
+        let _ = self.try_fill(false);
+        self.buffered() == 0 && self.eof
+    }
+
+    /// The bytes received and not yet read.
+    pub fn buffer(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// The limit for [`readuntil`](Self::readuntil) and [`readline`](Self::readline), in
+    /// bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Sets the limit for [`readuntil`](Self::readuntil) and [`readline`](Self::readline)
+    /// (at least 1; 0 is taken as 1).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(1);
+    }
+
+    fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// One read of the socket without parking, if it may have data (always when `force`):
+    /// `Ok(None)` if it has none, `Ok(Some(0))` (and `eof` set) at the end of the stream.
+    fn try_fill(&mut self, force: bool) -> io::Result<Option<usize>> {
+        if self.eof || !(force || self.conn.src().is_ready(Dir::Read)) {
+            return Ok(None);
+        }
+        let conn = &self.conn;
+        let buf = &mut self.buf;
+        let r = SCRATCH.with(|s| {
+            let s = &mut s.borrow_mut()[..];
+            let got = conn.recv(s)?;
+            buf.extend_from_slice(&s[..got]);
+            Ok::<_, io::Error>(got)
+        });
+        match r {
+            Ok(0) => {
+                self.eof = true;
+                Ok(Some(0))
+            }
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                conn.src().clear_ready(Dir::Read);
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One read of the socket, parking until it is readable, appending to the buffer.
+    /// Returns the byte count; 0 (and `eof` set) at the end of the stream.
+    fn fill(&mut self) -> io::Result<usize> {
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let conn = &self.conn;
+        let buf = &mut self.buf;
+        let got = conn.src().io(Dir::Read, || {
+            SCRATCH.with(|s| {
+                let s = &mut s.borrow_mut()[..];
+                let got = conn.recv(s)?;
+                buf.extend_from_slice(&s[..got]);
+                Ok(got)
+            })
+        })?;
+        if got == 0 {
+            self.eof = true;
+        }
+        Ok(got)
+    }
+
+    /// Takes up to `n` buffered bytes.
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.buffered());
+        let out = self.buf[self.pos..self.pos + n].to_vec();
+        self.consume_buffered(n);
+        out
+    }
+
+    fn take_all(&mut self) -> Vec<u8> {
+        let out = if self.pos == 0 {
+            std::mem::take(&mut self.buf)
+        } else {
+            self.buf[self.pos..].to_vec()
+        };
+        self.consume_buffered(usize::MAX);
+        out
+    }
+
+    fn consume_buffered(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = Vec::new();
+            }
+        }
+    }
+}
+
+/// The first position of `needle` (not empty) in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if let [b] = needle {
+        return haystack.iter().position(|x| x == b);
+    }
+    let first = needle[0];
+    let last_start = haystack.len().checked_sub(needle.len())?;
+    let mut i = 0;
+    while i <= last_start {
+        match haystack[i..=last_start].iter().position(|&x| x == first) {
+            None => return None,
+            Some(j) => {
+                i += j;
+                if haystack[i..].starts_with(needle) {
+                    return Some(i);
+                }
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
+impl Read for StreamReader {
+    /// Reads from the buffer if it holds anything; else straight from the socket into `out`,
+    /// with no copy in between.
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.buffered() > 0 {
+            let n = out.len().min(self.buffered());
+            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.consume_buffered(n);
+            return Ok(n);
+        }
+        if self.eof {
+            return Ok(0);
+        }
+        let conn = &self.conn;
+        let n = conn.src().io(Dir::Read, || conn.recv(out))?;
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n)
+    }
+}
+
+impl BufRead for StreamReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.buffered() == 0 && !self.eof {
+            self.fill()?;
+        }
+        Ok(self.buffer())
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.consume_buffered(amt);
+    }
+}
+
+impl fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamReader")
+            .field("conn", &self.conn)
+            .field("buffered", &self.buffered())
+            .field("eof", &self.eof)
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn find_matches_naive_search() {
+        let hay = b"QWEaaXYaaaZ";
+        for needle in [&b"aaa"[..], b"a", b"Z", b"QWE", b"XYaaaZ", b"b", b"aaaa"] {
+            let naive = hay.windows(needle.len()).position(|w| w == needle);
+            assert_eq!(find(hay, needle), naive, "{needle:?}");
+        }
+        assert_eq!(find(b"aa", b"aaa"), None);
+    }
+}

@@ -1,0 +1,627 @@
+//! [`StreamWriter`]: buffered writes of a connection (asyncio's `StreamWriter` over its
+//! socket transport).
+//!
+//! Ground rules:
+//! * `write` never parks. It tries one `send` when nothing is buffered (no copy for the bytes
+//!   the socket takes), buffers the rest, and arms a flush: a loop callback that runs when
+//!   the socket is writable, like the `add_writer` callback of asyncio's transport. So bytes
+//!   go out even if nobody calls `drain`;
+//! * the armed callback holds the writer's state strongly; the reactor owns it (not the
+//!   state), so there is no cycle: a writer dropped with bytes still buffered lingers until
+//!   they are sent, then closes, and the loop's close drops it for good;
+//! * `drain` parks while the buffer is above the high-water mark, until the flush brings it
+//!   down to the low-water mark, as asyncio's `pause_writing`/`resume_writing` do;
+//! * wakers are woken after the `RefCell` borrow ends.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::unix::net as unix;
+use std::rc::Rc;
+
+use super::conn::Conn;
+use crate::reactor::Dir;
+use crate::runtime::raw::{self, Waker};
+
+/// The default high-water mark of a [`StreamWriter`]'s buffer: 64 KiB, as in asyncio. The
+/// low-water mark is a quarter of the high one.
+pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
+
+/// A buffer whose capacity is given back when it empties past this size.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eof {
+    No,
+    /// Asked for: the write side shuts down once the buffer is sent.
+    Pending,
+    Sent,
+}
+
+/// An `io::Error` kept to be reported more than once.
+#[derive(Debug, Clone)]
+struct SavedError {
+    kind: io::ErrorKind,
+    os: Option<i32>,
+    msg: String,
+}
+
+impl SavedError {
+    fn new(e: &io::Error) -> SavedError {
+        SavedError {
+            kind: e.kind(),
+            os: e.raw_os_error(),
+            msg: e.to_string(),
+        }
+    }
+
+    fn to_io(&self) -> io::Error {
+        match self.os {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(self.kind, self.msg.clone()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    /// Unsent bytes are `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    high: usize,
+    low: usize,
+    /// Above the high-water mark, not yet back at the low one: `drain` parks.
+    paused: bool,
+    /// A flush callback is registered (or scheduled).
+    armed: bool,
+    eof: Eof,
+    /// `close` was called; the socket shuts down once the buffer is sent.
+    closing: bool,
+    /// Shut down (closed, or lost on an error).
+    closed: bool,
+    error: Option<SavedError>,
+    /// Data was written after `write_eof` and dropped: the next `drain` says so.
+    dropped_after_eof: bool,
+    drain_waiters: Vec<Waker>,
+    close_waiters: Vec<Waker>,
+}
+
+impl State {
+    fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    fn consumed(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            if self.buf.capacity() > KEEP_CAPACITY.max(2 * self.high) {
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// Records a fatal error: drops the buffer and ends the connection.
+    fn fail(&mut self, e: &io::Error, conn: &Conn) {
+        if self.error.is_none() {
+            self.error = Some(SavedError::new(e));
+        }
+        self.buf = Vec::new();
+        self.pos = 0;
+        self.finish_close(conn);
+    }
+
+    fn finish_close(&mut self, conn: &Conn) {
+        if !self.closed {
+            self.closed = true;
+            conn.closed.set(true);
+            let _ = conn.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Wakers to wake once the borrow ends: drainers if the buffer is low enough (or the
+    /// connection is gone), closers if it is closed.
+    fn take_wakers(&mut self, out: &mut Vec<Waker>) {
+        if self.paused && (self.closed || self.buffered() <= self.low) {
+            self.paused = false;
+        }
+        if !self.paused {
+            out.append(&mut self.drain_waiters);
+        }
+        if self.closed {
+            out.append(&mut self.close_waiters);
+        }
+    }
+}
+
+struct Shared {
+    conn: Rc<Conn>,
+    st: RefCell<State>,
+}
+
+/// The writing half of a connection (asyncio's `StreamWriter`).
+///
+/// [`write`](Self::write) never parks: it sends at once what the socket takes and buffers
+/// the rest, which the loop sends when the socket is writable. [`drain`](Self::drain) is the
+/// flow control: it parks while the buffer is above the high-water mark (64 KiB by default)
+/// until it is down to the low-water mark (a quarter of it).
+///
+/// ```
+/// use corio::net::UnixStream;
+/// use corio::streams;
+/// corio::run(|| {
+///     let (a, b) = UnixStream::pair().unwrap();
+///     let (_r, writer) = streams::split(a);
+///     let (mut reader, _w) = streams::split(b);
+///     writer.write(b"ping\n");
+///     writer.drain().unwrap();
+///     writer.write_eof().unwrap();
+///     assert_eq!(reader.readline().unwrap(), b"ping\n");
+///     assert_eq!(reader.readline().unwrap(), b"", "EOF after write_eof");
+/// });
+/// ```
+///
+/// Dropping the writer closes the connection (as [`close`](Self::close) does): bytes still
+/// buffered are sent first, in the background, for as long as the peer takes them
+/// ([`abort`](Self::abort) drops them instead).
+///
+/// Every method takes `&self`, so tasks can share a writer in an `Rc` (many producers writing
+/// to one connection); writes from different tasks are never interleaved within one call.
+pub struct StreamWriter {
+    shared: Rc<Shared>,
+}
+
+impl StreamWriter {
+    pub(crate) fn new(conn: Rc<Conn>) -> StreamWriter {
+        StreamWriter {
+            shared: Rc::new(Shared {
+                conn,
+                st: RefCell::new(State {
+                    buf: Vec::new(),
+                    pos: 0,
+                    high: DEFAULT_HIGH_WATER,
+                    low: DEFAULT_HIGH_WATER / 4,
+                    paused: false,
+                    armed: false,
+                    eof: Eof::No,
+                    closing: false,
+                    closed: false,
+                    error: None,
+                    dropped_after_eof: false,
+                    drain_waiters: Vec::new(),
+                    close_waiters: Vec::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Queues `data` for sending; never parks. When nothing is buffered, the bytes go
+    /// straight to the socket with no copy; what it does not take is buffered and sent when
+    /// it is writable.
+    ///
+    /// Data written after [`close`](Self::close) or [`write_eof`](Self::write_eof), or after
+    /// the connection failed, is dropped; the next [`drain`](Self::drain) reports it
+    /// (`ConnectionReset` once closed, `BrokenPipe` after `write_eof`, or the connection's
+    /// error).
+    pub fn write(&self, data: &[u8]) {
+        let sh = &self.shared;
+        let mut st = sh.st.borrow_mut();
+        if data.is_empty() || st.closing || st.closed {
+            return;
+        }
+        if st.eof != Eof::No {
+            st.dropped_after_eof = true;
+            return;
+        }
+        let mut data = data;
+        if st.buffered() == 0 && !st.armed && sh.conn.src().is_ready(Dir::Write) {
+            match sh.conn.send(data) {
+                Ok(n) if n == data.len() => return,
+                Ok(n) => {
+                    data = &data[n..];
+                    sh.conn.src().clear_ready(Dir::Write);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    sh.conn.src().clear_ready(Dir::Write);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    st.fail(&e, &sh.conn);
+                    let mut wake = Vec::new();
+                    st.take_wakers(&mut wake);
+                    drop(st);
+                    wake.iter().for_each(Waker::wake);
+                    return;
+                }
+            }
+        }
+        st.append(data);
+        if st.buffered() > st.high {
+            st.paused = true;
+        }
+        let arm = !st.armed;
+        st.armed = true;
+        drop(st);
+        if arm {
+            arm_flush(sh);
+        }
+    }
+
+    /// Queues every buffer of `lines`, sent together (one `send` when the socket takes it
+    /// all). Never parks.
+    pub fn writelines<I>(&self, lines: I)
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let sh = &self.shared;
+        let mut st = sh.st.borrow_mut();
+        if st.closing || st.closed {
+            return;
+        }
+        if st.eof != Eof::No {
+            st.dropped_after_eof = true;
+            return;
+        }
+        for l in lines {
+            st.append(l.as_ref());
+        }
+        if st.buffered() > st.high {
+            st.paused = true;
+        }
+        let arm = st.buffered() > 0 && !st.armed;
+        if arm {
+            st.armed = true;
+        }
+        drop(st);
+        if arm {
+            // Flush now if the socket is writable: one syscall for all the lines.
+            if sh.conn.src().is_ready(Dir::Write) {
+                flush(sh);
+            } else {
+                arm_flush(sh);
+            }
+        }
+    }
+
+    /// Parks while the buffer is above the high-water mark, until the loop has sent it down
+    /// to the low-water mark (asyncio's `drain`). Returns at once otherwise.
+    ///
+    /// # Errors
+    ///
+    /// The error that ended the connection (`ConnectionReset`, `BrokenPipe`, ...),
+    /// `ConnectionReset` if the writer was closed, `BrokenPipe` if data written after
+    /// [`write_eof`](Self::write_eof) was dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the buffered bytes are still sent.
+    pub fn drain(&self) -> io::Result<()> {
+        let sh = &self.shared;
+        loop {
+            let me = {
+                let mut st = sh.st.borrow_mut();
+                if let Some(e) = &st.error {
+                    return Err(e.to_io());
+                }
+                if st.closed {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the connection is closed",
+                    ));
+                }
+                if std::mem::take(&mut st.dropped_after_eof) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "data written after write_eof was dropped",
+                    ));
+                }
+                if !st.paused {
+                    return Ok(());
+                }
+                let me = Waker::current();
+                st.drain_waiters.push(me.clone());
+                me
+            };
+            let _g = Unlist {
+                sh,
+                closers: false,
+                me,
+            };
+            raw::park_on("drain");
+        }
+    }
+
+    /// Closes the write side once the buffer is sent (TCP sends FIN): the peer reads EOF,
+    /// and this side can still read. Later writes are dropped.
+    ///
+    /// # Errors
+    ///
+    /// The `shutdown` error, when it happens at once (nothing buffered).
+    pub fn write_eof(&self) -> io::Result<()> {
+        let sh = &self.shared;
+        let mut st = sh.st.borrow_mut();
+        if st.closing || st.closed || st.eof != Eof::No {
+            return Ok(());
+        }
+        if st.buffered() == 0 && !st.armed {
+            st.eof = Eof::Sent;
+            sh.conn.shutdown(Shutdown::Write)
+        } else {
+            st.eof = Eof::Pending;
+            Ok(())
+        }
+    }
+
+    /// `true`: TCP and Unix stream sockets can half-close.
+    pub fn can_write_eof(&self) -> bool {
+        true
+    }
+
+    /// Closes the connection once the buffer is sent (asyncio's `close`): both directions
+    /// shut down, so the reader reads EOF too. Does not park; [`wait_closed`](Self::wait_closed)
+    /// waits for the end. Closing twice does nothing.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for close errors and lets a handler end with
+    /// `return writer.close();`.
+    pub fn close(&self) -> io::Result<()> {
+        close(&self.shared);
+        Ok(())
+    }
+
+    /// Closes the connection now (asyncio's `transport.abort()`): buffered bytes are dropped
+    /// and both directions shut down at once. For a peer that stopped reading, where
+    /// [`close`](Self::close) would wait forever to send the buffer.
+    pub fn abort(&self) {
+        let sh = &self.shared;
+        let mut st = sh.st.borrow_mut();
+        st.closing = true;
+        st.buf = Vec::new();
+        st.pos = 0;
+        // The shutdown also wakes an armed flush, which then lets go of the connection.
+        st.finish_close(&sh.conn);
+        let mut wake = Vec::new();
+        st.take_wakers(&mut wake);
+        drop(st);
+        wake.iter().for_each(Waker::wake);
+    }
+
+    /// `true` once [`close`](Self::close) was called or the connection was lost.
+    pub fn is_closing(&self) -> bool {
+        let st = self.shared.st.borrow();
+        st.closing || st.closed
+    }
+
+    /// Parks until the connection is closed: [`close`](Self::close) was called and the buffer
+    /// sent, or the connection failed.
+    ///
+    /// # Errors
+    ///
+    /// The error that ended the connection, if one did.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub fn wait_closed(&self) -> io::Result<()> {
+        let sh = &self.shared;
+        loop {
+            let me = {
+                let mut st = sh.st.borrow_mut();
+                if st.closed {
+                    return match &st.error {
+                        Some(e) => Err(e.to_io()),
+                        None => Ok(()),
+                    };
+                }
+                let me = Waker::current();
+                st.close_waiters.push(me.clone());
+                me
+            };
+            let _g = Unlist {
+                sh,
+                closers: true,
+                me,
+            };
+            raw::park_on("wait_closed");
+        }
+    }
+
+    /// Sets the high- and low-water marks of the buffer, in bytes (asyncio's
+    /// `set_write_buffer_limits`). A `low` above `high` is taken as `high`.
+    pub fn set_write_buffer_limits(&self, high: usize, low: usize) {
+        let mut st = self.shared.st.borrow_mut();
+        st.high = high;
+        st.low = low.min(high);
+        if st.buffered() > st.high {
+            st.paused = true;
+        }
+        let mut wake = Vec::new();
+        st.take_wakers(&mut wake);
+        drop(st);
+        wake.iter().for_each(Waker::wake);
+    }
+
+    /// The high- and low-water marks, in bytes.
+    pub fn write_buffer_limits(&self) -> (usize, usize) {
+        let st = self.shared.st.borrow();
+        (st.high, st.low)
+    }
+
+    /// How many bytes are buffered, not yet sent.
+    pub fn write_buffer_size(&self) -> usize {
+        self.shared.st.borrow().buffered()
+    }
+
+    /// The remote address of a TCP connection.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` on a Unix socket (see [`peer_unix_addr`](Self::peer_unix_addr)),
+    /// `NotConnected` once the connection is gone.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.conn.peer_addr()
+    }
+
+    /// The local address of a TCP connection.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` on a Unix socket.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.shared.conn.local_addr()
+    }
+
+    /// The remote address of a Unix connection.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` on a TCP socket.
+    pub fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
+        self.shared.conn.peer_unix_addr()
+    }
+
+    /// The local address of a Unix connection.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` on a TCP socket.
+    pub fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
+        self.shared.conn.local_unix_addr()
+    }
+}
+
+impl Drop for StreamWriter {
+    fn drop(&mut self) {
+        close(&self.shared);
+    }
+}
+
+impl fmt::Debug for StreamWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.shared.st.borrow();
+        f.debug_struct("StreamWriter")
+            .field("conn", &self.shared.conn)
+            .field("buffered", &st.buffered())
+            .field("closing", &st.closing)
+            .field("closed", &st.closed)
+            .finish()
+    }
+}
+
+fn close(sh: &Rc<Shared>) {
+    let mut st = sh.st.borrow_mut();
+    if st.closing || st.closed {
+        return;
+    }
+    st.closing = true;
+    if st.buffered() == 0 && !st.armed {
+        st.finish_close(&sh.conn);
+    }
+    let mut wake = Vec::new();
+    st.take_wakers(&mut wake);
+    drop(st);
+    wake.iter().for_each(Waker::wake);
+}
+
+/// Registers the flush to run when the socket is writable.
+fn arm_flush(sh: &Rc<Shared>) {
+    let s = sh.clone();
+    if !sh.conn.src().call_when_ready(Dir::Write, move || flush(&s)) {
+        let e = io::Error::other("the socket belongs to another event loop");
+        let mut st = sh.st.borrow_mut();
+        st.armed = false;
+        st.fail(&e, &sh.conn);
+        let mut wake = Vec::new();
+        st.take_wakers(&mut wake);
+        drop(st);
+        wake.iter().for_each(Waker::wake);
+    }
+}
+
+/// Sends what the socket takes of the buffer; re-arms if some is left. Runs as a loop
+/// callback (or inline from `writelines`), never parks.
+fn flush(sh: &Rc<Shared>) {
+    let conn = &sh.conn;
+    let mut st = sh.st.borrow_mut();
+    st.armed = false;
+    if st.closed {
+        return;
+    }
+    while st.buffered() > 0 {
+        let want = st.buffered();
+        match conn.send(&st.buf[st.pos..]) {
+            Ok(n) => {
+                st.consumed(n);
+                if n < want {
+                    conn.src().clear_ready(Dir::Write);
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                conn.src().clear_ready(Dir::Write);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                st.fail(&e, conn);
+                break;
+            }
+        }
+    }
+    let rearm = !st.closed && st.buffered() > 0;
+    if rearm {
+        st.armed = true;
+    } else if !st.closed {
+        if st.eof == Eof::Pending {
+            st.eof = Eof::Sent;
+            if let Err(e) = conn.shutdown(Shutdown::Write) {
+                st.fail(&e, conn);
+            }
+        }
+        if st.closing {
+            st.finish_close(conn);
+        }
+    }
+    let mut wake = Vec::new();
+    st.take_wakers(&mut wake);
+    drop(st);
+    wake.iter().for_each(Waker::wake);
+    if rearm {
+        arm_flush(sh);
+    }
+}
+
+/// Takes a cancelled waiter off its list.
+struct Unlist<'a> {
+    sh: &'a Shared,
+    closers: bool,
+    me: Waker,
+}
+
+impl Drop for Unlist<'_> {
+    fn drop(&mut self) {
+        let mut st = self.sh.st.borrow_mut();
+        let list = if self.closers {
+            &mut st.close_waiters
+        } else {
+            &mut st.drain_waiters
+        };
+        if let Some(i) = list.iter().position(|w| w.will_wake(&self.me)) {
+            let w = list.swap_remove(i);
+            drop(st);
+            drop(w);
+        }
+    }
+}
