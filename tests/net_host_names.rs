@@ -1,6 +1,6 @@
 //! Host names in socket addresses are resolved on the thread pool, not on the loop's thread.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::ToSocketAddrs as _;
 
 fn system_hostname() -> Option<String> {
