@@ -1,0 +1,617 @@
+//! Echo benchmark: the corio streams echo server against a tokio current-thread echo server
+//! and a hand-written `polling` readiness loop (the ceiling for this design), one after
+//! another in the same run, under the same closed-loop load generator on loopback.
+//!
+//! The generator is one thread of its own with many connections; each connection sends a
+//! message, waits for its full echo, and sends the next. Each server runs in one thread of its
+//! own and reports the CPU time it used. Rows: 1, 100 and 1,000 connections with 64-byte
+//! messages, and 100 connections with 4 KiB messages.
+//!
+//! `cargo bench --bench echo` measures (2 s per row and server); without `--bench` (as under
+//! `cargo test --all-targets`) a short smoke pass runs. After the table, one line per row and
+//! peer: `ratio echo_<C>x<M>_tokio <x>` and `ratio echo_<C>x<M>_polling <x>`, with x = corio's
+//! time per message / the peer's (below 1: corio is faster). Then the idle-connection figure:
+//! `rss_per_idle_connection_kib <x>` for corio holding 10,000 idle connections.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use polling::{Event, Events, PollMode, Poller};
+
+/// CPU time used by the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A running server: its address, how to stop it, and (after stopping) its CPU time.
+struct Running {
+    addr: SocketAddr,
+    stop: Box<dyn FnOnce() + Send>,
+    cpu: mpsc::Receiver<Duration>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Running {
+    fn finish(self) -> Duration {
+        (self.stop)();
+        let cpu = self.cpu.recv().expect("the server reports its CPU time");
+        self.thread.join().expect("server thread");
+        cpu
+    }
+}
+
+// ----- corio -----
+
+fn corio_server() -> Running {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (cpu_tx, cpu_rx) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        corio::run(move || {
+            let server = corio::streams::start_server(
+                "127.0.0.1:0",
+                |mut r: corio::streams::StreamReader,
+                 w: corio::streams::StreamWriter|
+                 -> io::Result<()> {
+                    loop {
+                        let data = r.read(64 * 1024)?;
+                        if data.is_empty() {
+                            return w.close();
+                        }
+                        w.write(&data);
+                        w.drain()?;
+                    }
+                },
+            )
+            .expect("corio server binds");
+            let stop: corio::Future<()> = corio::Future::new();
+            let s = stop.clone();
+            let handle = corio::runtime::loop_handle();
+            let addr = server.local_addr().unwrap();
+            let serving = corio::spawn(move || server.serve_forever());
+            let cpu0 = thread_cpu();
+            addr_tx.send((addr, handle, SendCell(s))).ok();
+            stop.wait_done();
+            let cpu = thread_cpu() - cpu0;
+            serving.cancel();
+            cpu_tx.send(cpu).ok();
+        })
+    });
+    let (addr, handle, fut) = addr_rx.recv().expect("corio server starts");
+    // The future is !Send; it is only touched on the loop thread, inside the callback.
+    Running {
+        addr,
+        stop: Box::new(move || {
+            let fut = fut;
+            handle
+                .call_soon_threadsafe(move || {
+                    let fut = fut; // the whole cell moves in, not just its (non-Send) field
+                    let _ = fut.0.set_result(());
+                })
+                .ok();
+        }),
+        cpu: cpu_rx,
+        thread,
+    }
+}
+
+/// Carries a loop-thread value through another thread without touching it there.
+struct SendCell<T>(T);
+// SAFETY: the value is created on the loop thread, moved through the benchmark's main thread
+// untouched, and used (and dropped) only inside a callback that runs on the loop thread.
+unsafe impl<T> Send for SendCell<T> {}
+
+// ----- tokio -----
+
+fn tokio_server() -> Running {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (cpu_tx, cpu_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).ok();
+            let cpu0 = thread_cpu();
+            let accept = async {
+                loop {
+                    let Ok((mut s, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = s.set_nodelay(true);
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            match s.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    if s.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+            };
+            tokio::select! {
+                _ = accept => {}
+                _ = stop_rx => {}
+            }
+            cpu_tx.send(thread_cpu() - cpu0).ok();
+        });
+    });
+    Running {
+        addr: addr_rx.recv().unwrap(),
+        stop: Box::new(move || {
+            let _ = stop_tx.send(());
+        }),
+        cpu: cpu_rx,
+        thread,
+    }
+}
+
+// ----- a hand-written polling readiness loop -----
+
+struct Conn {
+    s: StdStream,
+    /// Bytes read but not yet written back.
+    pending: Vec<u8>,
+}
+
+fn polling_server() -> Running {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let poller = Arc::new(Poller::new().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (cpu_tx, cpu_rx) = mpsc::channel();
+    let (p, st) = (poller.clone(), stop.clone());
+    let thread = thread::spawn(move || {
+        let cpu0 = thread_cpu();
+        // SAFETY: the listener outlives its registration (deleted before it drops).
+        unsafe {
+            p.add_with_mode(&listener, Event::readable(0), PollMode::Level)
+                .unwrap()
+        };
+        let mut conns: slab::Slab<Conn> = slab::Slab::new();
+        let mut events = Events::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while !st.load(Ordering::Relaxed) {
+            events.clear();
+            p.wait(&mut events, None).unwrap();
+            for ev in events.iter() {
+                if ev.key == 0 {
+                    while let Ok((s, _)) = listener.accept() {
+                        s.set_nonblocking(true).unwrap();
+                        s.set_nodelay(true).unwrap();
+                        let key = conns.vacant_key() + 1;
+                        // SAFETY: the stream is deleted from the poller before it is dropped.
+                        unsafe {
+                            p.add_with_mode(&s, Event::readable(key), PollMode::Level)
+                                .unwrap()
+                        };
+                        conns.insert(Conn {
+                            s,
+                            pending: Vec::new(),
+                        });
+                    }
+                    continue;
+                }
+                let key = ev.key - 1;
+                let Some(c) = conns.get_mut(key) else {
+                    continue;
+                };
+                let mut close = false;
+                if ev.readable && c.pending.is_empty() {
+                    loop {
+                        match c.s.read(&mut buf) {
+                            Ok(0) => {
+                                close = true;
+                                break;
+                            }
+                            Ok(n) => match c.s.write(&buf[..n]) {
+                                Ok(w) if w == n => {}
+                                Ok(w) => {
+                                    c.pending.extend_from_slice(&buf[w..n]);
+                                    break;
+                                }
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                    c.pending.extend_from_slice(&buf[..n]);
+                                    break;
+                                }
+                                Err(_) => {
+                                    close = true;
+                                    break;
+                                }
+                            },
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(_) => {
+                                close = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                if ev.writable && !c.pending.is_empty() {
+                    match c.s.write(&c.pending) {
+                        Ok(w) => {
+                            c.pending.drain(..w);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => close = true,
+                    }
+                }
+                if close {
+                    let c = conns.remove(key);
+                    p.delete(&c.s).ok();
+                } else {
+                    let want = if c.pending.is_empty() {
+                        Event::readable(ev.key)
+                    } else {
+                        Event::writable(ev.key)
+                    };
+                    if want.readable != ev.readable
+                        || want.writable != ev.writable
+                        || !c.pending.is_empty()
+                    {
+                        p.modify_with_mode(&c.s, want, PollMode::Level).ok();
+                    }
+                }
+            }
+        }
+        for c in conns.drain() {
+            p.delete(&c.s).ok();
+        }
+        p.delete(&listener).ok();
+        cpu_tx.send(thread_cpu() - cpu0).ok();
+    });
+    Running {
+        addr,
+        stop: Box::new(move || {
+            stop.store(true, Ordering::Relaxed);
+            poller.notify().ok();
+        }),
+        cpu: cpu_rx,
+        thread,
+    }
+}
+
+// ----- the load generator -----
+
+struct Load {
+    messages: u64,
+    elapsed: Duration,
+    latencies_ns: Vec<u32>,
+}
+
+struct Client {
+    s: StdStream,
+    sent_at: Instant,
+    written: usize,
+    received: usize,
+}
+
+/// Closed loop: each of `conns` connections sends `size` bytes, waits for all of them to come
+/// back, and sends again, for `warmup + duration`; only messages completed after the warm-up
+/// count. One thread, one poller.
+fn generate(
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Load {
+    let poller = Poller::new().unwrap();
+    let msg = vec![0x5au8; size];
+    let mut rbuf = vec![0u8; size.max(64 * 1024)];
+    let mut clients: Vec<Client> = (0..conns)
+        .map(|i| {
+            let s = StdStream::connect(addr).expect("connect to the echo server");
+            s.set_nodelay(true).unwrap();
+            s.set_nonblocking(true).unwrap();
+            // SAFETY: each stream is deleted from the poller before the clients drop.
+            unsafe {
+                poller
+                    .add_with_mode(&s, Event::readable(i), PollMode::Level)
+                    .unwrap()
+            };
+            Client {
+                s,
+                sent_at: Instant::now(),
+                written: 0,
+                received: 0,
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let mut latencies = Vec::with_capacity(1 << 20);
+    let mut messages = 0u64;
+    let send = |c: &mut Client, poller: &Poller, key: usize, msg: &[u8]| {
+        c.sent_at = Instant::now();
+        c.received = 0;
+        c.written = match c.s.write(msg) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("send failed: {e}"),
+        };
+        let ev = if c.written < msg.len() {
+            Event::all(key)
+        } else {
+            Event::readable(key)
+        };
+        poller.modify_with_mode(&c.s, ev, PollMode::Level).unwrap();
+    };
+    for (i, c) in clients.iter_mut().enumerate() {
+        send(c, &poller, i, &msg);
+    }
+    let mut events = Events::new();
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        events.clear();
+        poller.wait(&mut events, Some(end - now)).unwrap();
+        for ev in events.iter() {
+            let i = ev.key;
+            let c = &mut clients[i];
+            if ev.writable && c.written < size {
+                if let Ok(n) = c.s.write(&msg[c.written..]) {
+                    c.written += n;
+                }
+                if c.written == size {
+                    poller
+                        .modify_with_mode(&c.s, Event::readable(i), PollMode::Level)
+                        .unwrap();
+                }
+            }
+            if ev.readable {
+                loop {
+                    match c.s.read(&mut rbuf) {
+                        Ok(0) => panic!("the echo server closed a connection"),
+                        Ok(n) => c.received += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("read failed: {e}"),
+                    }
+                }
+                if c.received >= size {
+                    let done = Instant::now();
+                    if c.sent_at >= measure_from {
+                        messages += 1;
+                        latencies.push((done - c.sent_at).as_nanos().min(u32::MAX as u128) as u32);
+                    }
+                    send(c, &poller, i, &msg);
+                }
+            }
+        }
+    }
+    for c in &clients {
+        poller.delete(&c.s).ok();
+    }
+    Load {
+        messages,
+        elapsed: end - measure_from,
+        latencies_ns: latencies,
+    }
+}
+
+// ----- table -----
+
+struct Row {
+    rate: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_ns_per_msg: f64,
+}
+
+fn run_row(
+    server: fn() -> Running,
+    conns: usize,
+    size: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Row {
+    let srv = server();
+    let addr = srv.addr;
+    let mut load = thread::spawn(move || generate(addr, conns, size, warmup, duration))
+        .join()
+        .expect("load generator");
+    let cpu = srv.finish();
+    load.latencies_ns.sort_unstable();
+    let pct = |p: f64| {
+        let v = &load.latencies_ns;
+        if v.is_empty() {
+            0.0
+        } else {
+            v[((v.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        }
+    };
+    let rate = load.messages as f64 / load.elapsed.as_secs_f64();
+    Row {
+        rate,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        cpu_ns_per_msg: cpu.as_nanos() as f64 / load.messages.max(1) as f64,
+    }
+}
+
+fn rss_kib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4.0
+}
+
+/// corio holds `n` idle connections; returns KiB of RSS per connection on the server side
+/// (socket, task, coroutine stack). The server runs in a child process of its own (so the
+/// figure is not muddled by the other servers, and each side has its own fd table); this
+/// process opens the connections.
+fn idle_connections(n: usize) -> Option<f64> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().ok()?)
+        .args(["--child-idle", &n.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut out = io::BufReader::new(child.stdout.take()?);
+    let mut line = String::new();
+    out.read_line(&mut line).ok()?;
+    let addr: SocketAddr = line.trim().parse().ok()?;
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        match StdStream::connect(addr) {
+            Ok(s) => clients.push(s),
+            Err(e) => {
+                eprintln!(
+                    "idle connections: connect failed after {}: {e}",
+                    clients.len()
+                );
+                let _ = child.kill();
+                return None;
+            }
+        }
+    }
+    // One echo on the last connection: the server has accepted them all by then.
+    let mut last = clients.last()?;
+    last.write_all(b"x").ok()?;
+    let mut b = [0u8; 1];
+    last.read_exact(&mut b).ok()?;
+    child.stdin.take()?.write_all(b"go\n").ok()?;
+    line.clear();
+    out.read_line(&mut line).ok()?;
+    drop(clients);
+    let _ = child.wait();
+    line.trim().parse().ok()
+}
+
+fn child_idle(n: usize) {
+    corio::run(move || {
+        let server = corio::streams::start_server(
+            "127.0.0.1:0",
+            |mut r: corio::streams::StreamReader,
+             w: corio::streams::StreamWriter|
+             -> io::Result<()> {
+                loop {
+                    let data = r.read(64 * 1024)?;
+                    if data.is_empty() {
+                        return w.close();
+                    }
+                    w.write(&data);
+                    w.drain()?;
+                }
+            },
+        )
+        .unwrap();
+        println!("{}", server.local_addr().unwrap());
+        let before = rss_kib();
+        let server = std::rc::Rc::new(server);
+        let s = server.clone();
+        let _serving = corio::spawn(move || s.serve_forever());
+        // Wait, off the loop, for the parent to say every connection is open.
+        let go = corio::to_thread(|| {
+            let mut l = String::new();
+            let _ = io::stdin().read_line(&mut l);
+        });
+        go.expect("stdin reader");
+        for _ in 0..3 {
+            corio::yield_now(); // every connection task has run and parked on its read
+        }
+        let conns = server.active_connections().max(1);
+        println!("{}", (rss_kib() - before) / conns as f64);
+        let _ = n;
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child-idle") {
+        let n = args
+            .get(i + 1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10_000);
+        return child_idle(n);
+    }
+    let full = args.iter().any(|a| a == "--bench");
+    let (warmup, duration) = if full {
+        (Duration::from_millis(300), Duration::from_secs(2))
+    } else {
+        (Duration::from_millis(20), Duration::from_millis(100))
+    };
+    let rows: &[(usize, usize)] = if full {
+        &[(1, 64), (100, 64), (1000, 64), (100, 4096)]
+    } else {
+        &[(1, 64), (100, 64), (100, 4096)]
+    };
+    let servers: [(&str, fn() -> Running); 3] = [
+        ("corio", corio_server),
+        ("tokio", tokio_server),
+        ("polling", polling_server),
+    ];
+
+    println!(
+        "echo benchmark ({}), closed loop on loopback",
+        if full { "full" } else { "smoke pass" }
+    );
+    println!(
+        "{:<12} {:<8} {:>12} {:>10} {:>10} {:>14}",
+        "row", "server", "msgs/s", "p50 us", "p99 us", "server ns/msg"
+    );
+    let mut ratios = Vec::new();
+    for &(conns, size) in rows {
+        let name = format!("{conns}x{size}");
+        let results: Vec<Row> = servers
+            .iter()
+            .map(|(label, s)| {
+                let r = run_row(*s, conns, size, warmup, duration);
+                println!(
+                    "{name:<12} {label:<8} {:>12.0} {:>10.1} {:>10.1} {:>14.0}",
+                    r.rate, r.p50_us, r.p99_us, r.cpu_ns_per_msg
+                );
+                r
+            })
+            .collect();
+        // Time per message is 1 / rate under the same closed-loop generator.
+        ratios.push((
+            format!("echo_{name}_tokio"),
+            results[1].rate / results[0].rate,
+        ));
+        ratios.push((
+            format!("echo_{name}_polling"),
+            results[2].rate / results[0].rate,
+        ));
+    }
+    let idle_n = if full { 10_000 } else { 200 };
+    let idle = idle_connections(idle_n);
+    if let Some(kib) = idle {
+        println!("corio holding {idle_n} idle connections: {kib:.2} KiB RSS per connection");
+    }
+    println!();
+    for (case, x) in ratios {
+        println!("ratio {case} {x:.3}");
+    }
+    if let Some(kib) = idle {
+        println!("rss_per_idle_connection_kib {kib:.2}");
+    }
+}
