@@ -133,14 +133,11 @@ fn app(backend: SocketAddr, mut reader: StreamReader, writer: StreamWriter) -> i
     writer.close()
 }
 
+/// A server running as a task.
+type Serving = corio::Task<io::Result<()>>;
+
 /// Starts the backend and the application; returns the application's address.
-fn start(
-    addr: &str,
-) -> io::Result<(
-    SocketAddr,
-    corio::Task<io::Result<()>>,
-    corio::Task<io::Result<()>>,
-)> {
+fn start(addr: &str) -> io::Result<(SocketAddr, Serving, Serving)> {
     let backend = Rc::new(start_server("127.0.0.1:0", slow_service)?);
     let backend_addr = backend.local_addr()?;
     let server = Rc::new(start_server(addr, move |r, w| app(backend_addr, r, w))?);
