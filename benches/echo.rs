@@ -51,6 +51,9 @@ impl Running {
     }
 }
 
+/// Starts one of the servers under test.
+type StartServer = fn() -> Running;
+
 // ----- corio -----
 
 fn corio_server() -> Running {
@@ -564,7 +567,7 @@ fn main() {
     } else {
         &[(1, 64), (100, 64), (100, 4096)]
     };
-    let servers: [(&str, fn() -> Running); 3] = [
+    let servers: [(&str, StartServer); 3] = [
         ("corio", corio_server),
         ("tokio", tokio_server),
         ("polling", polling_server),
