@@ -337,3 +337,22 @@ fn writers_shared_by_tasks_never_interleave_one_write() {
         reader.join().unwrap();
     });
 }
+
+#[test]
+fn abort_drops_the_buffer_and_closes_at_once() {
+    corio::run(|| {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (_ra, wa) = streams::split(a);
+        let (mut rb, _wb) = streams::split(b);
+        wa.write(&vec![1u8; 8 * 1024 * 1024]);
+        assert!(wa.write_buffer_size() > 0);
+        wa.abort();
+        assert!(wa.is_closing());
+        assert_eq!(wa.write_buffer_size(), 0);
+        wa.wait_closed().unwrap();
+        // The peer gets what the socket had taken before the abort, then EOF: not 8 MiB.
+        let mut got = Vec::new();
+        rb.read_to_end(&mut got).unwrap();
+        assert!(got.len() < 8 * 1024 * 1024);
+    });
+}

@@ -185,12 +185,15 @@ impl<N: Clone> Reactor<N> {
         Ok(key)
     }
 
-    /// Forgets a source; the fd must still be open.
+    /// Forgets a source; the fd must still be open. Its parked notifications are dropped
+    /// after the borrow ends: a callback may hold the last reference to another socket, whose
+    /// drop deregisters that one.
     pub(crate) fn deregister(&self, key: usize) {
-        let mut entries = self.entries.borrow_mut();
-        if let Some(e) = entries.try_remove(key) {
+        let removed = self.entries.borrow_mut().try_remove(key);
+        if let Some(e) = &removed {
             let _ = self.poller.delete(borrow(e.fd));
         }
+        drop(removed);
     }
 
     /// Whether the source was last seen ready in `dir` (`true` for an unknown key, so the
