@@ -137,3 +137,32 @@ fn a_datagram_recv_parks_until_the_peer_sends() {
         assert!(std_back.peer_addr().is_ok());
     });
 }
+
+#[test]
+fn connecting_while_the_backlog_is_full_waits_instead_of_failing() {
+    let dir = TempDir::new("net-unix-backlog");
+    let path = dir.path("busy.sock");
+    corio::run(move || {
+        // A listener with a backlog of one that nobody accepts from yet: further connects
+        // get EAGAIN from the kernel, which UnixStream::connect retries after a pause.
+        let sock =
+            socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&socket2::SockAddr::unix(&path).unwrap()).unwrap();
+        sock.listen(1).unwrap();
+        let listener = UnixListener::from_std(sock.into()).unwrap();
+        let clients: Vec<_> = (0..5)
+            .map(|_| {
+                let p = path.clone();
+                corio::spawn(move || UnixStream::connect(&p))
+            })
+            .collect();
+        corio::sleep(std::time::Duration::from_millis(20));
+        let done = clients.iter().filter(|c| c.is_done()).count();
+        assert!(done < 5, "the full backlog held some connects back");
+        let accepted: Vec<_> = (0..5).map(|_| listener.accept().unwrap()).collect();
+        for c in clients {
+            c.join().unwrap().expect("every connect got through");
+        }
+        assert_eq!(accepted.len(), 5);
+    });
+}
