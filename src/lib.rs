@@ -90,6 +90,10 @@ pub use queue::{LifoQueue, PriorityQueue, Queue, ThreadQueue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
 };
+pub use streams::{
+    Server, StreamReader, StreamWriter, open_connection, open_unix_connection, start_server,
+    start_unix_server,
+};
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Semaphore, SemaphorePermit,
 };

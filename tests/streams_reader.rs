@@ -549,3 +549,22 @@ fn a_large_message_arrives_whole_through_readexactly() {
         assert!(got == payload);
     });
 }
+
+#[test]
+fn eof_after_a_partial_read_gives_back_only_the_unread_bytes() {
+    corio::run(|| {
+        let mut f = Fed::new();
+        f.feed(b"abcdef");
+        f.feed_eof();
+        assert_eq!(f.reader.read(2).unwrap(), b"ab");
+        let e = incomplete(f.reader.readexactly(10).unwrap_err());
+        assert_eq!(e.partial, b"cdef");
+        let mut g = Fed::new();
+        g.feed(b"xyz-rest");
+        g.feed_eof();
+        assert_eq!(g.reader.readuntil(b"-").unwrap(), b"xyz-");
+        let e = incomplete(g.reader.readuntil(b"-").unwrap_err());
+        assert_eq!(e.partial, b"rest");
+        assert!(g.reader.at_eof());
+    });
+}

@@ -290,3 +290,23 @@ fn many_connections_arriving_at_once_are_all_accepted() {
         server.wait_closed();
     });
 }
+
+#[test]
+fn a_half_closed_client_still_reads_the_response() {
+    corio::run(|| {
+        let server =
+            streams::start_server("127.0.0.1:0", |mut r: StreamReader, w: StreamWriter| {
+                let mut request = Vec::new();
+                r.read_to_end(&mut request)?;
+                w.write(format!("got {} bytes", request.len()).as_bytes());
+                w.close()
+            })
+            .unwrap();
+        let (mut r, w) = streams::open_connection(server.local_addr().unwrap()).unwrap();
+        w.write(&vec![b'q'; 100_000]);
+        w.write_eof().unwrap();
+        let mut response = Vec::new();
+        r.read_to_end(&mut response).unwrap();
+        assert_eq!(response, b"got 100000 bytes");
+    });
+}

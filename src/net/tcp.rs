@@ -537,3 +537,40 @@ impl AsFd for TcpStream {
         self.inner.io.as_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::core::with_core;
+
+    fn registrations() -> usize {
+        with_core(|c| c.reactor.len()).unwrap()
+    }
+
+    #[test]
+    fn each_socket_is_registered_once_and_deregistered_on_drop() {
+        crate::run(|| {
+            let before = registrations();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            assert_eq!(registrations(), before + 1);
+            let client = crate::spawn(move || TcpStream::connect(addr).unwrap());
+            let (server, _) = listener.accept().unwrap();
+            let client = client.join().unwrap();
+            assert_eq!(registrations(), before + 3);
+            // Many waits on one socket add no registration.
+            for _ in 0..10 {
+                let c = crate::spawn(crate::yield_now);
+                c.join().unwrap();
+                server.write_all(b"x").unwrap();
+                let mut b = [0u8; 1];
+                (&client).read_exact(&mut b).unwrap();
+            }
+            assert_eq!(registrations(), before + 3);
+            let std_client = client.into_std();
+            assert_eq!(registrations(), before + 2, "into_std deregisters");
+            drop((listener, server, std_client));
+            assert_eq!(registrations(), before);
+        });
+    }
+}

@@ -93,6 +93,15 @@ impl<N: Clone> Reactor<N> {
         })
     }
 
+    /// A reactor that uses level-triggered sources even where edges are available, to test
+    /// the fallback.
+    #[cfg(test)]
+    fn new_level() -> io::Result<Reactor<N>> {
+        let mut r = Reactor::new()?;
+        r.edge = false;
+        Ok(r)
+    }
+
     pub(crate) fn poller(&self) -> &Arc<Poller> {
         &self.poller
     }
@@ -179,13 +188,16 @@ impl<N: Clone> Reactor<N> {
         let mut entries = self.entries.borrow_mut();
         let vacant = entries.vacant_entry();
         let key = vacant.key();
-        let mode = if self.edge {
-            PollMode::Edge
+        // Edge-triggered: interested in both directions for good. Where the platform has no
+        // edge mode, the interest follows the parked waiters instead (see `wait_ready` and
+        // `poll`), or an idle writable socket would be reported on every poll.
+        let (mode, ev) = if self.edge {
+            (PollMode::Edge, Event::all(key))
         } else {
-            PollMode::Level
+            (PollMode::Level, Event::none(key))
         };
         // SAFETY: the owner of the fd calls `deregister` before closing it.
-        unsafe { self.poller.add_with_mode(fd, Event::all(key), mode)? };
+        unsafe { self.poller.add_with_mode(fd, ev, mode)? };
         vacant.insert(Entry {
             fd,
             source: true,
@@ -198,12 +210,15 @@ impl<N: Clone> Reactor<N> {
         Ok(key)
     }
 
-    /// Forgets a source; the fd must still be open.
+    /// Forgets a source; the fd must still be open. Its parked notifications are dropped
+    /// after the borrow ends: a callback may hold the last reference to another socket, whose
+    /// drop deregisters that one.
     pub(crate) fn deregister(&self, key: usize) {
-        let mut entries = self.entries.borrow_mut();
-        if let Some(e) = entries.try_remove(key) {
+        let removed = self.entries.borrow_mut().try_remove(key);
+        if let Some(e) = &removed {
             let _ = self.poller.delete(borrow(e.fd));
         }
+        drop(removed);
     }
 
     /// Whether the source was last seen ready in `dir` (`true` for an unknown key, so the
@@ -270,11 +285,19 @@ impl<N: Clone> Reactor<N> {
             Dir::Read => &mut e.reader,
             Dir::Write => &mut e.writer,
         };
-        if slot.as_ref().is_some_and(&is_mine) {
-            return slot.take();
+        let removed = if slot.as_ref().is_some_and(&is_mine) {
+            slot.take()
+        } else {
+            let i = e.more.iter().position(|(d, n)| *d == dir && is_mine(n))?;
+            Some(e.more.remove(i).1)
+        };
+        if !self.edge {
+            let ev = interest(key, e);
+            let _ = self
+                .poller
+                .modify_with_mode(borrow(e.fd), ev, PollMode::Level);
         }
-        let i = e.more.iter().position(|(d, n)| *d == dir && is_mine(n))?;
-        Some(e.more.remove(i).1)
+        removed
     }
 
     // ----- polling -----
@@ -301,6 +324,12 @@ impl<N: Clone> Reactor<N> {
                 }
                 if !e.more.is_empty() {
                     take_ready(&mut e.more, e.readable, e.writable, out);
+                }
+                if !self.edge {
+                    let ev = interest(ev.key, e);
+                    let _ = self
+                        .poller
+                        .modify_with_mode(borrow(e.fd), ev, PollMode::Level);
                 }
             } else {
                 if readable {
@@ -477,6 +506,34 @@ mod tests {
         let mut out = Vec::new();
         r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
         assert_eq!(out, vec![1, 3]);
+        r.deregister(key);
+    }
+
+    #[test]
+    fn level_sources_are_reported_only_while_someone_waits() {
+        let r: Reactor<u32> = Reactor::new_level().unwrap();
+        let (_a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let key = r.register(b.as_raw_fd()).unwrap();
+        let mut out = Vec::new();
+        let n = r.poll(Some(Duration::ZERO), &mut out).unwrap();
+        assert_eq!(
+            (n, out.len()),
+            (0, 0),
+            "writable, but nobody waits: no event"
+        );
+        r.clear_ready(key, Dir::Write);
+        assert!(r.wait_ready(key, Dir::Write, 9));
+        r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
+        assert_eq!(out, vec![9]);
+        out.clear();
+        let n = r.poll(Some(Duration::ZERO), &mut out).unwrap();
+        assert_eq!((n, out.len()), (0, 0), "the interest left with the waiter");
+        r.clear_ready(key, Dir::Read);
+        assert!(r.wait_ready(key, Dir::Read, 3));
+        assert_eq!(r.cancel_wait(key, Dir::Read, |n| *n == 3), Some(3));
+        let n = r.poll(Some(Duration::ZERO), &mut out).unwrap();
+        assert_eq!(n, 0);
         r.deregister(key);
     }
 }

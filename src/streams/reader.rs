@@ -146,6 +146,9 @@ impl StreamReader {
     ///
     /// Cancel safe: the bytes gathered so far stay buffered.
     pub fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
+        if self.buffered() < n {
+            self.buf.reserve(n - self.buffered());
+        }
         while self.buffered() < n {
             if self.eof {
                 return Err(IncompleteRead {
@@ -361,13 +364,18 @@ impl StreamReader {
     /// Takes up to `n` buffered bytes.
     fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.buffered());
+        if n == self.buffered() {
+            return self.take_all();
+        }
         let out = self.buf[self.pos..self.pos + n].to_vec();
         self.consume_buffered(n);
         out
     }
 
     fn take_all(&mut self) -> Vec<u8> {
-        let out = if self.pos == 0 {
+        // Hand the buffer itself over when that wastes little memory (a large readexactly);
+        // copy otherwise, so a short line does not carry a large allocation away.
+        let out = if self.pos == 0 && self.buf.capacity() <= 2 * self.buf.len() {
             std::mem::take(&mut self.buf)
         } else {
             self.buf[self.pos..].to_vec()
@@ -377,7 +385,7 @@ impl StreamReader {
     }
 
     fn consume_buffered(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
+        self.pos = self.pos.saturating_add(n).min(self.buf.len());
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;

@@ -1,0 +1,198 @@
+//! A real asyncio peer: Python's asyncio streams against a corio server, and a corio client
+//! against a Python asyncio echo server. Skipped, with a note, where `python3` is missing.
+
+mod common;
+
+use std::io::{self, BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Rng;
+use corio::streams::{self, StreamReader, StreamWriter};
+
+const PY_CLIENT: &str = r#"
+import asyncio, random, sys
+
+async def one(port, i):
+    r, w = await asyncio.open_connection('127.0.0.1', port)
+    rng = random.Random(i)
+    for _ in range(3):
+        n = rng.choice([1, 100, 5000, 70000, 300000])
+        data = rng.randbytes(n)
+        w.write(data)
+        got = await r.readexactly(n)
+        assert got == data, f'client {i}: echo differs'
+        await w.drain()
+    w.write(b'hello from asyncio\n')
+    assert await r.readline() == b'hello from asyncio\n'
+    w.write_eof()
+    assert await r.read() == b''
+    w.close()
+    await w.wait_closed()
+
+async def main(port):
+    await asyncio.gather(*(one(port, i) for i in range(50)))
+
+asyncio.run(asyncio.wait_for(main(int(sys.argv[1])), 60))
+print('asyncio client: 50 connections echoed')
+"#;
+
+const PY_SERVER: &str = r#"
+import asyncio
+
+async def handle(r, w):
+    while True:
+        data = await r.read(65536)
+        if not data:
+            break
+        w.write(data)
+        await w.drain()
+    w.close()
+    await w.wait_closed()
+
+async def main():
+    srv = await asyncio.start_server(handle, '127.0.0.1', 0)
+    print(srv.sockets[0].getsockname()[1], flush=True)
+    async with srv:
+        await srv.serve_forever()
+
+asyncio.run(main())
+"#;
+
+fn have_python() -> bool {
+    match Command::new("python3").arg("--version").output() {
+        Ok(out) if out.status.success() => true,
+        _ => {
+            println!(
+                "skipped: python3 is not on PATH, so there is no asyncio peer to test against"
+            );
+            false
+        }
+    }
+}
+
+/// Waits for `child` up to `limit`, killing it if it runs longer.
+fn wait_with_limit(mut child: Child, limit: Duration) -> std::process::Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the python peer ran longer than {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn echo(mut r: StreamReader, w: StreamWriter) -> io::Result<()> {
+    loop {
+        let data = r.read(64 * 1024)?;
+        if data.is_empty() {
+            return w.close();
+        }
+        w.write(&data);
+        w.drain()?;
+    }
+}
+
+#[test]
+fn an_asyncio_client_is_served_by_a_corio_server() {
+    if !have_python() {
+        return;
+    }
+    // The corio server runs its own loop on a thread; this thread waits for Python.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let server = std::thread::spawn(move || {
+        corio::run(move || {
+            let server = streams::start_server("127.0.0.1:0", echo).unwrap();
+            tx.send(server.local_addr().unwrap()).unwrap();
+            while !s.load(Ordering::SeqCst) {
+                corio::sleep(Duration::from_millis(10));
+            }
+            server.close();
+            server.wait_closed();
+        })
+    });
+    let addr = rx.recv().unwrap();
+    let child = Command::new("python3")
+        .args(["-c", PY_CLIENT, &addr.port().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_limit(child, Duration::from_secs(120));
+    stop.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    assert!(
+        out.status.success(),
+        "the asyncio client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("50 connections echoed"));
+}
+
+#[test]
+fn a_corio_client_is_served_by_an_asyncio_server() {
+    if !have_python() {
+        return;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", PY_SERVER])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .parse()
+        .expect("the asyncio server printed its port");
+    let result = std::panic::catch_unwind(|| {
+        corio::run(move || {
+            let clients: Vec<_> = (0..20u64)
+                .map(|i| {
+                    corio::spawn(move || {
+                        let mut rng = Rng::new(500 + i);
+                        let (mut r, w) = streams::open_connection(("127.0.0.1", port)).unwrap();
+                        for _ in 0..3 {
+                            let size = rng.size_log_uniform(1, 512 * 1024);
+                            let payload = rng.bytes(size);
+                            w.write(&payload);
+                            assert!(r.readexactly(size).unwrap() == payload);
+                            w.drain().unwrap();
+                        }
+                        w.write(b"a line\n");
+                        assert_eq!(r.readline().unwrap(), b"a line\n");
+                        w.write_eof().unwrap();
+                        assert_eq!(r.read(10).unwrap(), b"", "asyncio closed after our EOF");
+                    })
+                })
+                .collect();
+            for c in clients {
+                c.join().unwrap();
+            }
+        })
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    if let Err(p) = result {
+        eprintln!(
+            "asyncio server stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::panic::resume_unwind(p);
+    }
+}
