@@ -266,15 +266,18 @@ fn binding_a_used_address_is_addr_in_use() {
 }
 
 #[test]
-fn host_names_other_than_localhost_are_refused_without_blocking() {
+fn localhost_needs_no_lookup_and_an_unknown_name_is_an_error() {
     corio::run(|| {
         let l = TcpListener::bind(("localhost", 0)).unwrap();
         assert!(l.local_addr().unwrap().ip().is_loopback());
         let c = TcpStream::connect(("localhost", l.local_addr().unwrap().port())).unwrap();
         assert!(c.peer_addr().unwrap().ip().is_loopback());
+        // `.invalid` never resolves (RFC 6761); the lookup runs on the thread pool and its
+        // failure comes back as an error while the loop goes on.
+        let ticker = corio::spawn(corio::yield_now);
         let e = TcpStream::connect("db.example.invalid:5432").unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("numeric address"), "{e}");
+        assert!(!e.to_string().is_empty());
+        ticker.join().unwrap();
     });
 }
 

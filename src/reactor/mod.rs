@@ -326,7 +326,7 @@ impl<N: Clone> Reactor<N> {
                     take_ready(&mut e.more, e.readable, e.writable, out);
                 }
                 if !self.edge {
-                    let ev = interest(ev.key, e);
+                    let ev = interest(key, e);
                     let _ = self
                         .poller
                         .modify_with_mode(borrow(e.fd), ev, PollMode::Level);
