@@ -17,6 +17,7 @@
 //! | `lock` | uncontended `Lock::acquire` + drop | `Mutex::lock` + drop |
 //! | `event` | `Event` set/wait ping-pong between two tasks, per round trip | `Notify` |
 //! | `semaphore` | 100 tasks, 10 permits, acquire / yield / release, per acquire | `Semaphore` |
+//! | `queue` | `Queue(1)` put/get ping-pong between two tasks, per round trip | `mpsc::channel(1)` |
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -61,7 +62,12 @@ const CASES: &[Case] = &[
         corio: semaphore_corio,
         tokio: semaphore_tokio,
     },
-    // queue: add the `queue` case here (see the queue section at the end of this file).
+    Case {
+        name: "queue",
+        what: "Queue(1) put/get ping-pong vs mpsc(1), per round trip",
+        corio: queue_corio,
+        tokio: queue_tokio,
+    },
 ];
 
 fn main() {
@@ -276,7 +282,54 @@ fn semaphore_tokio(size: Size) -> f64 {
 }
 
 // ---- queue --------------------------------------------------------------------------------
-//
-// Reserved for the `queue` case (corio::Queue against tokio's mpsc channel), which comes with
-// the queue module: add `fn queue_corio(size: Size) -> f64` and `fn queue_tokio(size: Size)
-// -> f64` here, and a `Case { name: "queue", .. }` row at the end of `CASES`.
+
+fn queue_corio(size: Size) -> f64 {
+    let n = iters(size, 300_000, 200);
+    corio::run(move || {
+        best_of(size.runs, n, || {
+            let (ping, pong) = (corio::Queue::new(1), corio::Queue::new(1));
+            let echo = {
+                let (ping, pong) = (ping.clone(), pong.clone());
+                corio::spawn(move || {
+                    for _ in 0..n {
+                        let x: u64 = ping.get().unwrap();
+                        pong.put(x).unwrap();
+                    }
+                })
+            };
+            let t = Instant::now();
+            for i in 0..n {
+                ping.put(i).unwrap();
+                black_box(pong.get().unwrap());
+            }
+            let elapsed = t.elapsed();
+            echo.join().expect("echo task");
+            elapsed
+        })
+    })
+}
+
+fn queue_tokio(size: Size) -> f64 {
+    let n = iters(size, 300_000, 200);
+    tokio_rt().block_on(async move {
+        let mut best = Duration::MAX;
+        for _ in 0..size.runs.max(1) {
+            let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
+            let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u64>(1);
+            let echo = tokio::spawn(async move {
+                for _ in 0..n {
+                    let x = ping_rx.recv().await.unwrap();
+                    pong_tx.send(x).await.unwrap();
+                }
+            });
+            let t = Instant::now();
+            for i in 0..n {
+                ping_tx.send(i).await.unwrap();
+                black_box(pong_rx.recv().await.unwrap());
+            }
+            best = best.min(t.elapsed());
+            echo.await.expect("echo task");
+        }
+        best.as_nanos() as f64 / n as f64
+    })
+}
