@@ -113,7 +113,7 @@ fn main() {
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_time() // what the cases need; no I/O driver, tokio at its best here
         .build()
         .expect("tokio runtime")
 }
