@@ -323,3 +323,32 @@ fn accept_out_of_file_descriptors_backs_off_and_serves_again() {
         server.close();
     });
 }
+
+#[test]
+fn data_and_fin_arriving_together_end_in_eof_after_a_short_read() {
+    // A short read marks the socket drained only when the poller said no FIN is queued
+    // behind the data; here the FIN comes in the same burst, and the next read must see it.
+    corio::run(|| {
+        for round in 0..50 {
+            let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let peer = corio::spawn(move || {
+                let (s, _) = listener.accept().unwrap();
+                s.write_all(b"last words").unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+                corio::sleep(std::time::Duration::from_millis(if round % 2 == 0 {
+                    0
+                } else {
+                    2
+                }));
+            });
+            let (mut r, _w) = corio::streams::open_connection(addr).unwrap();
+            corio::sleep(std::time::Duration::from_millis(1)); // let data and FIN both land
+            assert_eq!(r.read(100).unwrap(), b"last words");
+            let end = corio::wait_for(std::time::Duration::from_secs(5), || r.read(100))
+                .expect("EOF within 5 s, not a hang");
+            assert!(end.unwrap().is_empty());
+            peer.join().unwrap();
+        }
+    });
+}

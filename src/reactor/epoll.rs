@@ -97,7 +97,8 @@ pub(super) fn wait(
         let readable =
             flags & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) != 0;
         let writable = flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0;
-        out.push((key as usize, readable, writable));
+        let hangup = flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) != 0;
+        out.push((key as usize, readable, writable, Some(hangup)));
     }
     if n == buf.events.len() {
         buf.events
@@ -108,4 +109,22 @@ pub(super) fn wait(
     } else {
         Waited::Done
     })
+}
+
+/// Adds `EPOLLRDHUP` to an edge-triggered source that `polling` registered for both
+/// directions, so events tell whether the peer closed its side. Same key, same mode; polling
+/// never modifies edge-triggered sources afterwards.
+pub(super) fn add_rdhup(poller: &Poller, fd: std::os::fd::RawFd, key: usize) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+        u64: key as u64,
+    };
+    // SAFETY: EPOLL_CTL_MOD on the poller's epoll fd for an fd the caller just registered
+    // there and keeps open; `ev` is a valid event struct for the call's duration.
+    let rc = unsafe { libc::epoll_ctl(poller.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, &mut ev) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

@@ -26,8 +26,10 @@ use slab::Slab;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod epoll;
 
-/// One readiness event: `(key, readable, writable)`.
-type Ready = (usize, bool, bool);
+/// One readiness event: `(key, readable, writable, hangup)`. `hangup` is `Some` when the
+/// event says whether the peer closed its side (`EPOLLRDHUP`/`EPOLLHUP`, from the direct wait
+/// on a source registered for it), `None` when nothing is known.
+type Ready = (usize, bool, bool, Option<bool>);
 
 /// Direction of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,11 @@ struct Entry<N> {
     /// socket, say). Rare, so an empty `Vec` (no allocation) beside the one-slot fast path;
     /// all of a direction's waiters are notified together when it becomes ready.
     more: Vec<(Dir, N)>,
+    /// Sources only: registered with `EPOLLRDHUP`, so events say whether a FIN arrived.
+    rdhup: bool,
+    /// Sources only: a FIN may be queued behind the data (the last read event said so, or
+    /// could not say). While `false`, a short read means the socket is drained.
+    hup_possible: bool,
 }
 
 impl<N> Entry<N> {
@@ -139,6 +146,8 @@ impl<N: Clone> Reactor<N> {
             readable: false,
             writable: false,
             more: Vec::new(),
+            rdhup: false,
+            hup_possible: true,
         };
         match dir {
             Dir::Read => e.reader = Some(n),
@@ -198,6 +207,10 @@ impl<N: Clone> Reactor<N> {
         };
         // SAFETY: the owner of the fd calls `deregister` before closing it.
         unsafe { self.poller.add_with_mode(fd, ev, mode)? };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let rdhup = self.edge && epoll::add_rdhup(&self.poller, fd, key).is_ok();
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let rdhup = false;
         vacant.insert(Entry {
             fd,
             source: true,
@@ -206,6 +219,8 @@ impl<N: Clone> Reactor<N> {
             readable: true,
             writable: true,
             more: Vec::new(),
+            rdhup,
+            hup_possible: true,
         });
         Ok(key)
     }
@@ -230,6 +245,15 @@ impl<N: Clone> Reactor<N> {
             (Some(e), Dir::Write) => e.writable,
             (None, _) => true,
         }
+    }
+
+    /// `true` unless the last read event of the source said no FIN is queued: only then does
+    /// a short read prove the socket drained.
+    pub(crate) fn hup_possible(&self, key: usize) -> bool {
+        self.entries
+            .borrow()
+            .get(key)
+            .is_none_or(|e| e.hup_possible)
     }
 
     /// Records that an operation got `WouldBlock`: the source is not ready in `dir` until the
@@ -309,13 +333,14 @@ impl<N: Clone> Reactor<N> {
         ready.clear();
         self.wait(timeout, &mut ready)?;
         let mut entries = self.entries.borrow_mut();
-        for &(key, readable, writable) in ready.iter() {
+        for &(key, readable, writable, hangup) in ready.iter() {
             let Some(e) = entries.get_mut(key) else {
                 continue;
             };
             if e.source {
                 if readable {
                     e.readable = true;
+                    e.hup_possible = !e.rdhup || hangup.unwrap_or(true);
                     out.extend(e.reader.take());
                 }
                 if writable {
@@ -366,7 +391,11 @@ impl<N: Clone> Reactor<N> {
         let mut events = self.events.borrow_mut();
         events.clear();
         self.poller.wait(&mut events, t)?;
-        ready.extend(events.iter().map(|ev| (ev.key, ev.readable, ev.writable)));
+        ready.extend(
+            events
+                .iter()
+                .map(|ev| (ev.key, ev.readable, ev.writable, None)),
+        );
         Ok(())
     }
 

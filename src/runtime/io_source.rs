@@ -7,10 +7,11 @@
 //!
 //! Stream writes save one more syscall: a write that took fewer bytes than offered has
 //! filled the kernel's send buffer, so [`IoSource::write_stream`] clears the bit then and the
-//! next write parks without trying; the poller sets it again when room frees up. Reads do not
-//! do the same: a short read may have left a FIN queued behind the data, and the poller (which
-//! does not report `EPOLLRDHUP`) would never announce it again, so a read retries until
-//! `WouldBlock` before parking.
+//! next write parks without trying; the poller sets it again when room frees up. Reads do the
+//! same ([`IoSource::read_stream`]) only when the last read event said no FIN is queued
+//! behind the data (sources are registered with `EPOLLRDHUP`, read by the reactor's direct
+//! wait); otherwise a short read may have left a FIN that no new event would announce, so
+//! the read retries until `WouldBlock` before parking.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -71,6 +72,29 @@ impl IoSource {
         if let Ok(n) = r {
             if n > 0 && n < want {
                 self.clear_ready(Dir::Write);
+            }
+        }
+        r
+    }
+
+    /// [`io`](Self::io) for a read of up to `want` bytes from a stream socket: a short read
+    /// (more than 0, fewer than `want`) marks the fd not readable when the poller said no
+    /// FIN can be queued behind the data (`EPOLLRDHUP`), saving the `recv` that would only
+    /// say `WouldBlock`. Without that knowledge it reads on until `WouldBlock`.
+    #[inline]
+    pub(crate) fn read_stream(
+        &self,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let r = self.io(Dir::Read, op);
+        if let Ok(n) = r {
+            if n > 0 && n < want {
+                with_core(|c| {
+                    if c.id() == self.loop_id && !c.reactor.hup_possible(self.key) {
+                        c.reactor.clear_ready(self.key, Dir::Read);
+                    }
+                });
             }
         }
         r

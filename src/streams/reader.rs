@@ -104,7 +104,7 @@ impl StreamReader {
         let conn = &self.conn;
         let buf = &mut self.buf;
         let mut out = Vec::new();
-        let got = conn.src().io(Dir::Read, || {
+        let got = conn.src().read_stream(READ_SIZE, || {
             SCRATCH.with(|s| {
                 let s = &mut s.borrow_mut()[..];
                 let got = conn.recv(s)?;
@@ -347,7 +347,7 @@ impl StreamReader {
         }
         let conn = &self.conn;
         let buf = &mut self.buf;
-        let got = conn.src().io(Dir::Read, || {
+        let got = conn.src().read_stream(READ_SIZE, || {
             SCRATCH.with(|s| {
                 let s = &mut s.borrow_mut()[..];
                 let got = conn.recv(s)?;
@@ -436,7 +436,8 @@ impl Read for StreamReader {
             return Ok(0);
         }
         let conn = &self.conn;
-        let n = conn.src().io(Dir::Read, || conn.recv(out))?;
+        let want = out.len();
+        let n = conn.src().read_stream(want, || conn.recv(out))?;
         if n == 0 {
             self.eof = true;
         }
