@@ -1,8 +1,8 @@
 //! Producers and consumers around a bounded queue.
 //!
 //! Three producers put jobs into a queue of eight places (parking whenever it is full), four
-//! consumers take them, and at most two jobs run at once. `join` waits until every job is
-//! processed; `shutdown` then ends the consumers' loops.
+//! consumers take them, and a `Semaphore` lets at most two jobs run at once. `join` waits
+//! until every job is processed; `shutdown` then ends the consumers' loops.
 //!
 //! Run with `cargo run --example producer_consumer`.
 
@@ -10,42 +10,13 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use corio::Queue;
+use corio::{Queue, Semaphore};
 
 const PRODUCERS: u64 = 3;
 const CONSUMERS: usize = 4;
 const JOBS_PER_PRODUCER: u64 = 10;
 const QUEUE_SIZE: usize = 8;
 const MAX_CONCURRENT: usize = 2;
-
-/// `n` permits made of a queue holding `n` tokens: taking a token parks while none is left,
-/// and dropping the permit puts its token back.
-#[derive(Clone)]
-struct Permits(Queue<()>);
-
-impl Permits {
-    fn new(n: usize) -> Permits {
-        let tokens = Queue::new(n);
-        for _ in 0..n {
-            tokens.put_nowait(()).expect("room for every token");
-        }
-        Permits(tokens)
-    }
-
-    fn acquire(&self) -> Permit {
-        self.0.get().expect("the token queue is never shut down");
-        Permit(self.0.clone())
-    }
-}
-
-struct Permit(Queue<()>);
-
-impl Drop for Permit {
-    fn drop(&mut self) {
-        // Never parks: a returned token always has its place.
-        let _ = self.0.put_nowait(());
-    }
-}
 
 /// What the consumers observed.
 #[derive(Default)]
@@ -60,7 +31,7 @@ fn main() {
     let started = Instant::now();
     let stats = corio::run(|| {
         let jobs: Queue<u64> = Queue::new(QUEUE_SIZE);
-        let permits = Permits::new(MAX_CONCURRENT);
+        let permits = Semaphore::new(MAX_CONCURRENT);
         let stats = Rc::new(Stats::default());
 
         let consumers: Vec<_> = (0..CONSUMERS)
@@ -69,7 +40,7 @@ fn main() {
                 corio::spawn(move || {
                     // Ends when the queue is shut down and drained.
                     while let Ok(job) = jobs.get() {
-                        // Semaphore: `let _permit = semaphore.acquire();` with corio::Semaphore.
+                        // At most MAX_CONCURRENT jobs run at once; the permit goes back on drop.
                         let permit = permits.acquire();
                         stats.running.set(stats.running.get() + 1);
                         stats
