@@ -26,19 +26,29 @@ const SLOW_SERVICE: Duration = Duration::from_millis(60);
 /// How long the blocking "database" call takes.
 const DATABASE: Duration = Duration::from_millis(40);
 
-/// Reads an HTTP/1.1 request head; returns the request line, or `None` at a clean EOF.
-fn read_request(reader: &mut StreamReader) -> io::Result<Option<String>> {
+/// An HTTP/1.1 request head: its request line and whether the client asked to close.
+struct Request {
+    line: String,
+    close: bool,
+}
+
+/// Reads an HTTP/1.1 request head; `None` at a clean EOF.
+fn read_request(reader: &mut StreamReader) -> io::Result<Option<Request>> {
     let line = reader.readline()?;
     if line.is_empty() {
         return Ok(None);
     }
+    let mut close = false;
     loop {
         let header = reader.readline()?;
         if header == b"\r\n" || header == b"\n" || header.is_empty() {
             break;
         }
+        let h = String::from_utf8_lossy(&header).to_ascii_lowercase();
+        close |= h.starts_with("connection:") && h.contains("close");
     }
-    Ok(Some(String::from_utf8_lossy(&line).trim_end().to_string()))
+    let line = String::from_utf8_lossy(&line).trim_end().to_string();
+    Ok(Some(Request { line, close }))
 }
 
 fn respond(writer: &StreamWriter, status: &str, body: &str) -> io::Result<()> {
@@ -54,9 +64,12 @@ fn respond(writer: &StreamWriter, status: &str, body: &str) -> io::Result<()> {
 
 /// The slow backend: answers every request after `SLOW_SERVICE`.
 fn slow_service(mut reader: StreamReader, writer: StreamWriter) -> io::Result<()> {
-    while let Some(_request) = read_request(&mut reader)? {
+    while let Some(request) = read_request(&mut reader)? {
         corio::sleep(SLOW_SERVICE);
         respond(&writer, "200 OK", "{\"slow\":\"ok\"}")?;
+        if request.close {
+            break;
+        }
     }
     writer.close()
 }
@@ -103,8 +116,11 @@ fn count_primes() -> usize {
 /// The application: `GET /` gathers the three backends and answers JSON.
 fn app(backend: SocketAddr, mut reader: StreamReader, writer: StreamWriter) -> io::Result<()> {
     while let Some(request) = read_request(&mut reader)? {
-        if !request.starts_with("GET / ") {
+        if !request.line.starts_with("GET / ") {
             respond(&writer, "404 Not Found", "{\"error\":\"not found\"}")?;
+            if request.close {
+                break;
+            }
             continue;
         }
         let t0 = Instant::now();
@@ -129,6 +145,9 @@ fn app(backend: SocketAddr, mut reader: StreamReader, writer: StreamWriter) -> i
             }
         };
         respond(&writer, "200 OK", &body)?;
+        if request.close {
+            break;
+        }
     }
     writer.close()
 }
