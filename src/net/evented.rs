@@ -2,7 +2,7 @@
 //! non-blocking in one step.
 
 use std::fmt;
-use std::io;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -63,6 +63,41 @@ impl<S: AsFd> Evented<S> {
             return op(&self.io);
         }
         self.src.io(Dir::Read, || op(&self.io))
+    }
+
+    /// A stream's `read_vectored`: parks until at least one byte (or EOF) is there.
+    pub(crate) fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize>
+    where
+        for<'a> &'a S: Read,
+    {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        self.read_stream(want, |s| (&*s).read_vectored(bufs))
+    }
+
+    /// A stream's `write_vectored`: parks until the socket takes at least one byte.
+    pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>
+    where
+        for<'a> &'a S: Write,
+    {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        self.write_stream(want, |s| (&*s).write_vectored(bufs))
+    }
+
+    /// Parks until a connection is queued on this listening socket and accepts it.
+    pub(crate) fn accept(&self) -> io::Result<(Socket, SockAddr)> {
+        self.io(Dir::Read, accept)
+    }
+
+    /// Accepts a queued connection without parking: `WouldBlock` if none is queued, which
+    /// also clears the read readiness.
+    pub(crate) fn accept_nowait(&self) -> io::Result<(Socket, SockAddr)> {
+        match accept(&self.io) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.src.clear_ready(Dir::Read);
+                Err(e)
+            }
+            r => r,
+        }
     }
 }
 
@@ -170,3 +205,79 @@ pub(crate) fn finish_connect<S: AsFd>(ev: &Evented<S>) -> io::Result<()> {
         }
     }
 }
+
+/// `write_all` over a stream's parking `write`: `WriteZero` if it takes nothing.
+pub(crate) fn write_all(
+    mut buf: &[u8],
+    mut write: impl FnMut(&[u8]) -> io::Result<usize>,
+) -> io::Result<()> {
+    while !buf.is_empty() {
+        match write(buf)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => buf = &buf[n..],
+        }
+    }
+    Ok(())
+}
+
+/// `Debug`, `AsRawFd` and `AsFd` for a socket type whose `inner` field is an [`Evented`].
+macro_rules! evented_socket_impls {
+    ($($ty:ident),+ $(,)?) => {$(
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_tuple(stringify!($ty)).field(&self.inner).finish()
+            }
+        }
+
+        impl ::std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::AsRawFd::as_raw_fd(&self.inner.io)
+            }
+        }
+
+        impl ::std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                ::std::os::fd::AsFd::as_fd(&self.inner.io)
+            }
+        }
+    )+};
+}
+pub(crate) use evented_socket_impls;
+
+/// `std::io::Read` and `std::io::Write` for a stream type and for a shared reference to it,
+/// on top of its inherent parking `read` and `write` and its `inner: Evented<_>` field.
+macro_rules! stream_read_write_impls {
+    ($ty:ident) => {
+        stream_read_write_impls!(@for $ty, $ty);
+        stream_read_write_impls!(@for $ty, &$ty);
+    };
+    (@for $ty:ident, $self_ty:ty) => {
+        impl ::std::io::Read for $self_ty {
+            fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
+                $ty::read(self, buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [::std::io::IoSliceMut<'_>],
+            ) -> ::std::io::Result<usize> {
+                self.inner.read_vectored(bufs)
+            }
+        }
+
+        impl ::std::io::Write for $self_ty {
+            fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
+                $ty::write(self, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[::std::io::IoSlice<'_>]) -> ::std::io::Result<usize> {
+                self.inner.write_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> ::std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use stream_read_write_impls;

@@ -1,15 +1,13 @@
 //! TCP: [`TcpListener`] (with [`TcpListenerBuilder`] for `SO_REUSEPORT` and the backlog) and
 //! [`TcpStream`].
 
-use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{self, Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::evented::{self, Evented};
+use super::evented::{self, Evented, evented_socket_impls, stream_read_write_impls};
 use super::{ToSocketAddrs, resolve};
 use crate::reactor::Dir;
 
@@ -167,29 +165,15 @@ impl TcpListener {
     ///
     /// Cancel safe: a cancelled accept has taken no connection, which stays queued.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (sock, addr) = self.inner.io(Dir::Read, evented::accept)?;
-        let stream = TcpStream::from_registered(net::TcpStream::from(sock))?;
-        let addr = addr
-            .as_socket()
-            .ok_or_else(|| io::Error::other("accept returned a non-IP address"))?;
-        Ok((stream, addr))
+        let (sock, addr) = self.inner.accept()?;
+        TcpStream::accepted(sock, addr)
     }
 
     /// Accepts a connection if one is queued, without parking: `WouldBlock` if none is. For
     /// accept loops driven by readiness callbacks.
     pub(crate) fn accept_nowait(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (sock, addr) = match evented::accept(&self.inner.io) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.inner.src.clear_ready(Dir::Read);
-                return Err(e);
-            }
-            r => r?,
-        };
-        let stream = TcpStream::from_registered(net::TcpStream::from(sock))?;
-        let addr = addr
-            .as_socket()
-            .ok_or_else(|| io::Error::other("accept returned a non-IP address"))?;
-        Ok((stream, addr))
+        let (sock, addr) = self.inner.accept_nowait()?;
+        TcpStream::accepted(sock, addr)
     }
 
     /// Runs `f` once, as a loop callback, when a connection may be waiting.
@@ -223,24 +207,6 @@ impl TcpListener {
     /// non-blocking mode; call `set_nonblocking(false)` for blocking use.
     pub fn into_std(self) -> net::TcpListener {
         self.inner.into_inner()
-    }
-}
-
-impl fmt::Debug for TcpListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TcpListener").field(&self.inner).finish()
-    }
-}
-
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.io.as_raw_fd()
-    }
-}
-
-impl AsFd for TcpListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
     }
 }
 
@@ -305,6 +271,14 @@ impl TcpStream {
         })
     }
 
+    fn accepted(sock: Socket, addr: SockAddr) -> io::Result<(TcpStream, SocketAddr)> {
+        let stream = TcpStream::from_registered(net::TcpStream::from(sock))?;
+        let addr = addr
+            .as_socket()
+            .ok_or_else(|| io::Error::other("accept returned a non-IP address"))?;
+        Ok((stream, addr))
+    }
+
     /// The socket and its registration, for the streams layer.
     pub(crate) fn evented(&self) -> &Evented<net::TcpStream> {
         &self.inner
@@ -346,14 +320,8 @@ impl TcpStream {
     ///
     /// Not cancel safe: a cancelled call may have written part of `buf`, and does not say how
     /// much.
-    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf)? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        evented::write_all(buf, |b| self.write(b))
     }
 
     /// Reads into `buf` without taking the bytes from the socket (`MSG_PEEK`), parking until
@@ -469,74 +437,8 @@ fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TcpStream").field(&self.inner).finish()
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        TcpStream::read(self, buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let want = bufs.iter().map(|b| b.len()).sum();
-        self.inner.read_stream(want, |s| (&*s).read_vectored(bufs))
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        TcpStream::write(self, buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let want = bufs.iter().map(|b| b.len()).sum();
-        self.inner
-            .write_stream(want, |s| (&*s).write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        TcpStream::read(self, buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        TcpStream::write(self, buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.io.as_raw_fd()
-    }
-}
-
-impl AsFd for TcpStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
-    }
-}
+evented_socket_impls!(TcpListener, TcpStream);
+stream_read_write_impls!(TcpStream);
 
 #[cfg(test)]
 mod tests {

@@ -1,13 +1,11 @@
 //! UDP: [`UdpSocket`].
 
-use std::fmt;
 use std::io;
 use std::net::{self, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use socket2::{Domain, Protocol, Type};
 
-use super::evented::{self, Evented};
+use super::evented::{self, Evented, evented_socket_impls};
 use super::{ToSocketAddrs, resolve};
 use crate::reactor::Dir;
 
@@ -169,20 +167,4 @@ impl UdpSocket {
     }
 }
 
-impl fmt::Debug for UdpSocket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("UdpSocket").field(&self.inner).finish()
-    }
-}
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.io.as_raw_fd()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
-    }
-}
+evented_socket_impls!(UdpSocket);

@@ -1,16 +1,14 @@
 //! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
-use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, Read};
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Type};
 
-use super::evented::{self, Evented};
+use super::evented::{self, Evented, evented_socket_impls, stream_read_write_impls};
 use super::tcp::DEFAULT_BACKLOG;
 use crate::reactor::Dir;
 
@@ -62,20 +60,14 @@ impl UnixListener {
     ///
     /// Cancel safe: a cancelled accept has taken no connection.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (sock, addr) = self.inner.io(Dir::Read, evented::accept)?;
+        let (sock, addr) = self.inner.accept()?;
         UnixStream::accepted(sock, addr)
     }
 
     /// Accepts a queued connection without parking: `WouldBlock` if none is queued.
     pub(crate) fn accept_nowait(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        match evented::accept(&self.inner.io) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.inner.src.clear_ready(Dir::Read);
-                Err(e)
-            }
-            Err(e) => Err(e),
-            Ok((sock, addr)) => UnixStream::accepted(sock, addr),
-        }
+        let (sock, addr) = self.inner.accept_nowait()?;
+        UnixStream::accepted(sock, addr)
     }
 
     /// Runs `f` once, as a loop callback, when a connection may be waiting.
@@ -112,26 +104,8 @@ impl UnixListener {
     }
 }
 
-impl fmt::Debug for UnixListener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("UnixListener").field(&self.inner).finish()
-    }
-}
-
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.io.as_raw_fd()
-    }
-}
-
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
-    }
-}
-
 /// A Unix stream connection; like [`TcpStream`](super::TcpStream), it implements [`Read`] and
-/// [`Write`], also for `&UnixStream`.
+/// [`Write`](std::io::Write), also for `&UnixStream`.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -250,14 +224,8 @@ impl UnixStream {
     /// # Cancel safety
     ///
     /// Not cancel safe: a cancelled call may have written part of `buf`.
-    pub fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf)? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        evented::write_all(buf, |b| self.write(b))
     }
 
     /// Shuts down the read half, the write half (the peer reads EOF) or both.
@@ -313,74 +281,7 @@ impl UnixStream {
     }
 }
 
-impl fmt::Debug for UnixStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("UnixStream").field(&self.inner).finish()
-    }
-}
-
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        UnixStream::read(self, buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let want = bufs.iter().map(|b| b.len()).sum();
-        self.inner.read_stream(want, |s| (&*s).read_vectored(bufs))
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        UnixStream::write(self, buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let want = bufs.iter().map(|b| b.len()).sum();
-        self.inner
-            .write_stream(want, |s| (&*s).write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        UnixStream::read(self, buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        UnixStream::write(self, buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.io.as_raw_fd()
-    }
-}
-
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
-    }
-}
+stream_read_write_impls!(UnixStream);
 
 /// A Unix datagram socket.
 ///
@@ -526,20 +427,4 @@ impl UnixDatagram {
     }
 }
 
-impl fmt::Debug for UnixDatagram {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("UnixDatagram").field(&self.inner).finish()
-    }
-}
-
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.io.as_raw_fd()
-    }
-}
-
-impl AsFd for UnixDatagram {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.io.as_fd()
-    }
-}
+evented_socket_impls!(UnixListener, UnixStream, UnixDatagram);
