@@ -123,19 +123,12 @@ pub(crate) fn wake_first(list: &RefCell<WaitList>) -> bool {
 }
 
 /// Wakes every waiter that is in `list` now.
+#[inline]
 pub(crate) fn wake_all(list: &RefCell<WaitList>) {
-    // Waking runs no user code, so nobody can join the list meanwhile; popping one at a
-    // time keeps the list's buffer for the next waiters.
-    loop {
-        let (first, more) = {
-            let mut l = list.borrow_mut();
-            let first = l.pop();
-            (first, !l.queue.is_empty())
-        };
-        let Some(w) = first else { return };
-        w.wake_owned();
-        if !more {
-            return;
-        }
+    // Waking only pushes tasks onto the ready queue and runs no user code, so the list can
+    // stay borrowed meanwhile; popping keeps its buffer for the next waiters.
+    let mut l = list.borrow_mut();
+    while let Some(w) = l.queue.pop_front() {
+        w.waker.wake_owned();
     }
 }
