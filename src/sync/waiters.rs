@@ -125,10 +125,14 @@ pub(crate) fn wake_first(list: &RefCell<WaitList>) -> bool {
 /// Wakes every waiter that is in `list` now.
 #[inline]
 pub(crate) fn wake_all(list: &RefCell<WaitList>) {
-    // Waking only pushes tasks onto the ready queue and runs no user code, so the list can
-    // stay borrowed meanwhile; popping keeps its buffer for the next waiters.
-    let mut l = list.borrow_mut();
-    while let Some(w) = l.queue.pop_front() {
-        w.waker.wake_owned();
+    // The borrow ends before each wake: waking can drop the last reference to a finished
+    // task, whose value's `Drop` is user code that might touch this list. Popping keeps the
+    // list's buffer for the next waiters.
+    loop {
+        let next = list.borrow_mut().queue.pop_front();
+        match next {
+            Some(w) => w.waker.wake_owned(),
+            None => return,
+        }
     }
 }
