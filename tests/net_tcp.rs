@@ -313,3 +313,58 @@ fn a_socket_used_on_another_loop_is_an_error() {
         drop(a);
     });
 }
+
+#[test]
+fn std_read_sees_eof_after_a_short_read_when_data_and_fin_come_together() {
+    // TcpStream's Read skips the recv that would only say WouldBlock after a short read,
+    // but only when the poller said no FIN is queued: here it is, and must be seen.
+    corio::run(|| {
+        for _ in 0..50 {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let peer = corio::spawn(move || {
+                let (s, _) = listener.accept().unwrap();
+                s.write_all(b"bye").unwrap();
+                s.shutdown(std::net::Shutdown::Write).unwrap();
+                s
+            });
+            let mut c = TcpStream::connect(addr).unwrap();
+            let _server_side = peer.join().unwrap();
+            corio::sleep(Duration::from_millis(1)); // data and FIN have both landed
+            let mut got = Vec::new();
+            corio::wait_for(Duration::from_secs(5), || {
+                std::io::Read::read_to_end(&mut c, &mut got)
+            })
+            .expect("EOF within 5 s, not a hang")
+            .unwrap();
+            assert_eq!(got, b"bye");
+        }
+    });
+}
+
+#[test]
+fn a_short_read_then_more_data_later_still_wakes_the_reader() {
+    // After a short read marks the socket drained, the next bytes' edge must wake it.
+    corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = corio::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            for chunk in [&b"one"[..], b"two", b"three"] {
+                s.write_all(chunk).unwrap();
+                corio::sleep(Duration::from_millis(2));
+            }
+        });
+        let c = TcpStream::connect(addr).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < 11 {
+            let n = corio::wait_for(Duration::from_secs(5), || c.read(&mut buf))
+                .expect("woken within 5 s")
+                .unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"onetwothree");
+        peer.join().unwrap();
+    });
+}

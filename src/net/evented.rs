@@ -52,7 +52,8 @@ impl<S: AsFd> Evented<S> {
         self.src.write_stream(want, || op(&self.io))
     }
 
-    /// A stream read into a buffer of `want` bytes: `Ok(0)` at once for an empty buffer.
+    /// A stream read into a buffer of `want` bytes; see `IoSource::read_stream`. `Ok(0)` at
+    /// once for an empty buffer.
     #[inline]
     pub(crate) fn read_stream(
         &self,
@@ -62,7 +63,7 @@ impl<S: AsFd> Evented<S> {
         if want == 0 {
             return op(&self.io);
         }
-        self.src.io(Dir::Read, || op(&self.io))
+        self.src.read_stream(want, || op(&self.io))
     }
 
     /// A stream's `read_vectored`: parks until at least one byte (or EOF) is there.

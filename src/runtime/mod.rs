@@ -240,13 +240,12 @@ impl std::fmt::Debug for EventLoop {
 ///
 /// If no loop runs on this thread.
 pub fn get_running_loop() -> EventLoop {
-    with_core(|c| {
-        // SAFETY-free trick avoided: we need the Rc, which the running EventLoop holds.
-        c.self_rc()
-    })
-    .flatten()
-    .map(|core| EventLoop { core, owner: false })
-    .expect("corio: no running event loop on this thread")
+    // The running loop's Core sits in an Rc held by its EventLoop; a weak self-reference
+    // hands out another strong one.
+    with_core(|c| c.self_rc())
+        .flatten()
+        .map(|core| EventLoop { core, owner: false })
+        .expect("corio: no running event loop on this thread")
 }
 
 impl EventLoop {
