@@ -185,19 +185,28 @@ impl Shared {
 /// blocked in the poller.
 ///
 /// ```
-/// let handle = corio::run(|| {
-///     let h = corio::runtime::loop_handle();
-///     let fut = corio::Future::new();
-///     let f2 = fut.clone();
-///     let (tx, rx) = std::sync::mpsc::channel::<u32>();
-///     std::thread::spawn(move || tx.send(42).unwrap());
-///     let v = rx.recv().unwrap(); // fine here; real code parks through to_thread
-///     h.call_soon_threadsafe(move || { let _ = v; }).unwrap();
-///     f2.set_result(v).unwrap();
-///     fut.wait().unwrap()
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+///
+/// let got = corio::run(|| {
+///     let handle = corio::runtime::loop_handle();
+///     let slot = Arc::new(AtomicU32::new(0));
+///     let s = slot.clone();
+///     std::thread::spawn(move || {
+///         let answer = 6 * 7; // blocking work, off the loop
+///         // Runs on the loop's thread, in its next iteration.
+///         handle.call_soon_threadsafe(move || s.store(answer, Ordering::SeqCst)).unwrap();
+///     });
+///     while slot.load(Ordering::SeqCst) == 0 {
+///         corio::sleep(Duration::from_millis(1));
+///     }
+///     slot.load(Ordering::SeqCst)
 /// });
-/// assert_eq!(handle, 42);
+/// assert_eq!(got, 42);
 /// ```
+///
+/// To run a coroutine and get its value back on another thread, see `LoopHandle::spawn`.
 #[derive(Clone)]
 pub struct LoopHandle {
     pub(crate) shared: Arc<Shared>,
