@@ -77,42 +77,28 @@ fn corio_server() -> Running {
                 },
             )
             .expect("corio server binds");
-            let stop: corio::Future<()> = corio::Future::new();
-            let s = stop.clone();
-            let handle = corio::runtime::loop_handle();
+            // The benchmark's thread says stop through a queue with a coroutine side.
+            let stop = corio::queue::ThreadQueue::<()>::new(1);
             let addr = server.local_addr().unwrap();
             let serving = corio::spawn(move || server.serve_forever());
             let cpu0 = thread_cpu();
-            addr_tx.send((addr, handle, SendCell(s))).ok();
-            stop.wait_done();
+            addr_tx.send((addr, stop.clone())).ok();
+            let _ = stop.get();
             let cpu = thread_cpu() - cpu0;
             serving.cancel();
             cpu_tx.send(cpu).ok();
         })
     });
-    let (addr, handle, fut) = addr_rx.recv().expect("corio server starts");
-    // The future is !Send; it is only touched on the loop thread, inside the callback.
+    let (addr, stop) = addr_rx.recv().expect("corio server starts");
     Running {
         addr,
         stop: Box::new(move || {
-            let fut = fut;
-            handle
-                .call_soon_threadsafe(move || {
-                    let fut = fut; // the whole cell moves in, not just its (non-Send) field
-                    let _ = fut.0.set_result(());
-                })
-                .ok();
+            let _ = stop.blocking_put(());
         }),
         cpu: cpu_rx,
         thread,
     }
 }
-
-/// Carries a loop-thread value through another thread without touching it there.
-struct SendCell<T>(T);
-// SAFETY: the value is created on the loop thread, moved through the benchmark's main thread
-// untouched, and used (and dropped) only inside a callback that runs on the loop thread.
-unsafe impl<T> Send for SendCell<T> {}
 
 // ----- tokio -----
 
