@@ -628,3 +628,39 @@ pub fn loop_handle() -> LoopHandle {
 pub fn stop() {
     running().stop()
 }
+
+/// Runs `entry(i)` as the main coroutine of its own loop on each of `threads` new OS threads,
+/// and joins them: one loop per core, the way uvloop and gunicorn deployments use more than
+/// one core. Loops share nothing and coroutines never move between them; servers give each
+/// loop its own listener on the same port with
+/// [`TcpListener::builder().reuse_port(true)`](crate::net::TcpListenerBuilder::reuse_port),
+/// and the kernel spreads connections over them.
+///
+/// Returns each thread's result in thread order; a panic in one loop comes back as that
+/// thread's `Err` and does not stop the others.
+///
+/// ```
+/// let ids = corio::runtime::run_per_thread(2, |i| {
+///     corio::sleep(std::time::Duration::from_millis(1));
+///     i * 10
+/// });
+/// let ids: Vec<usize> = ids.into_iter().map(Result::unwrap).collect();
+/// assert_eq!(ids, [0, 10]);
+/// ```
+pub fn run_per_thread<T, F>(threads: usize, entry: F) -> Vec<std::thread::Result<T>>
+where
+    F: Fn(usize) -> T + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let entry = std::sync::Arc::new(entry);
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let entry = entry.clone();
+            std::thread::Builder::new()
+                .name(format!("corio-loop-{i}"))
+                .spawn(move || run(move || entry(i)))
+                .expect("corio::run_per_thread: cannot start a thread")
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join()).collect()
+}
