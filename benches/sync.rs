@@ -4,8 +4,10 @@
 //! cargo bench --bench sync
 //! ```
 //!
-//! Each case runs the same work on both runtimes and keeps the best of several runs
-//! (`std::time::Instant`), then prints a table and one machine-readable line per case:
+//! Each case runs the same work on both runtimes, alternating one corio run with one tokio run
+//! so that both sides meet the same quiet and busy moments of a shared machine, and keeps each
+//! side's best run (`std::time::Instant`). It then prints a table and one machine-readable line
+//! per case:
 //! `ratio <case> <corio time / tokio time>` (below 1.0: corio is faster).
 //!
 //! Without `--bench` in the arguments (as under `cargo test --all-targets`) it does a tiny
@@ -26,21 +28,34 @@ use std::time::{Duration, Instant};
 /// How much work each case does.
 #[derive(Clone, Copy)]
 struct Size {
-    /// Timed runs per runtime; the fastest counts.
+    /// Timed runs per runtime, alternating between them; the fastest counts.
     runs: usize,
     /// Multiplies each case's base iteration count.
     scale: u64,
 }
 
-const FULL: Size = Size { runs: 7, scale: 1 };
+const FULL: Size = Size { runs: 9, scale: 1 };
 const SMOKE: Size = Size { runs: 1, scale: 0 };
 
-/// A benchmark case: one function per runtime, each giving nanoseconds per operation.
+/// A benchmark case: one function per runtime, each timing one run of the work and giving
+/// nanoseconds per operation.
 struct Case {
     name: &'static str,
     what: &'static str,
     corio: fn(Size) -> f64,
     tokio: fn(Size) -> f64,
+}
+
+impl Case {
+    /// Alternates corio and tokio runs; the best of each side.
+    fn measure(&self, size: Size) -> (f64, f64) {
+        let (mut corio, mut tokio) = (f64::MAX, f64::MAX);
+        for _ in 0..size.runs.max(1) {
+            corio = corio.min((self.corio)(size));
+            tokio = tokio.min((self.tokio)(size));
+        }
+        (corio, tokio)
+    }
 }
 
 const CASES: &[Case] = &[
@@ -82,7 +97,10 @@ fn main() {
     let rows: Vec<(&Case, f64, f64)> = CASES
         .iter()
         .filter(|c| only.is_empty() || only.iter().any(|o| c.name.contains(o.as_str())))
-        .map(|c| (c, (c.corio)(size), (c.tokio)(size)))
+        .map(|c| {
+            let (corio, tokio) = c.measure(size);
+            (c, corio, tokio)
+        })
         .collect();
 
     println!();
@@ -115,19 +133,15 @@ fn iters(size: Size, base: u64, smoke: u64) -> u64 {
     }
 }
 
-/// Runs `measure` `runs` times and returns the fastest, in nanoseconds per operation.
-fn best_of(runs: usize, ops: u64, mut measure: impl FnMut() -> Duration) -> f64 {
-    let best = (0..runs.max(1))
-        .map(|_| measure())
-        .min()
-        .expect("at least one run");
-    best.as_nanos() as f64 / ops as f64
-}
-
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio current-thread runtime")
+}
+
+/// Nanoseconds per operation of a run that took `d` for `ops` operations.
+fn per_op(d: Duration, ops: u64) -> f64 {
+    d.as_nanos() as f64 / ops as f64
 }
 
 // ---- lock ---------------------------------------------------------------------------------
@@ -136,13 +150,11 @@ fn lock_corio(size: Size) -> f64 {
     let n = iters(size, 2_000_000, 1_000);
     corio::run(move || {
         let lock = corio::Lock::new();
-        best_of(size.runs, n, || {
-            let t = Instant::now();
-            for _ in 0..n {
-                drop(black_box(black_box(&lock).acquire()));
-            }
-            t.elapsed()
-        })
+        let t = Instant::now();
+        for _ in 0..n {
+            drop(black_box(black_box(&lock).acquire()));
+        }
+        per_op(t.elapsed(), n)
     })
 }
 
@@ -150,15 +162,11 @@ fn lock_tokio(size: Size) -> f64 {
     let n = iters(size, 2_000_000, 1_000);
     tokio_rt().block_on(async move {
         let lock = tokio::sync::Mutex::new(());
-        let mut best = Duration::MAX;
-        for _ in 0..size.runs.max(1) {
-            let t = Instant::now();
-            for _ in 0..n {
-                drop(black_box(black_box(&lock).lock().await));
-            }
-            best = best.min(t.elapsed());
+        let t = Instant::now();
+        for _ in 0..n {
+            drop(black_box(black_box(&lock).lock().await));
         }
-        best.as_nanos() as f64 / n as f64
+        per_op(t.elapsed(), n)
     })
 }
 
@@ -167,58 +175,53 @@ fn lock_tokio(size: Size) -> f64 {
 fn event_corio(size: Size) -> f64 {
     let n = iters(size, 300_000, 200);
     corio::run(move || {
-        best_of(size.runs, n, || {
-            let (ping, pong) = (corio::Event::new(), corio::Event::new());
-            let partner = {
-                let (ping, pong) = (ping.clone(), pong.clone());
-                corio::spawn(move || {
-                    for _ in 0..n {
-                        ping.wait();
-                        ping.clear();
-                        pong.set();
-                    }
-                })
-            };
-            let t = Instant::now();
-            for _ in 0..n {
-                ping.set();
-                pong.wait();
-                pong.clear();
-            }
-            let elapsed = t.elapsed();
-            partner.join().expect("partner task");
-            elapsed
-        })
+        let (ping, pong) = (corio::Event::new(), corio::Event::new());
+        let partner = {
+            let (ping, pong) = (ping.clone(), pong.clone());
+            corio::spawn(move || {
+                for _ in 0..n {
+                    ping.wait();
+                    ping.clear();
+                    pong.set();
+                }
+            })
+        };
+        let t = Instant::now();
+        for _ in 0..n {
+            ping.set();
+            pong.wait();
+            pong.clear();
+        }
+        let elapsed = t.elapsed();
+        partner.join().expect("partner task");
+        per_op(elapsed, n)
     })
 }
 
 fn event_tokio(size: Size) -> f64 {
     let n = iters(size, 300_000, 200);
     tokio_rt().block_on(async move {
-        let mut best = Duration::MAX;
-        for _ in 0..size.runs.max(1) {
-            let (ping, pong) = (
-                Arc::new(tokio::sync::Notify::new()),
-                Arc::new(tokio::sync::Notify::new()),
-            );
-            let partner = {
-                let (ping, pong) = (ping.clone(), pong.clone());
-                tokio::spawn(async move {
-                    for _ in 0..n {
-                        ping.notified().await;
-                        pong.notify_one();
-                    }
-                })
-            };
-            let t = Instant::now();
-            for _ in 0..n {
-                ping.notify_one();
-                pong.notified().await;
-            }
-            best = best.min(t.elapsed());
-            partner.await.expect("partner task");
+        let (ping, pong) = (
+            Arc::new(tokio::sync::Notify::new()),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        let partner = {
+            let (ping, pong) = (ping.clone(), pong.clone());
+            tokio::spawn(async move {
+                for _ in 0..n {
+                    ping.notified().await;
+                    pong.notify_one();
+                }
+            })
+        };
+        let t = Instant::now();
+        for _ in 0..n {
+            ping.notify_one();
+            pong.notified().await;
         }
-        best.as_nanos() as f64 / n as f64
+        let elapsed = t.elapsed();
+        partner.await.expect("partner task");
+        per_op(elapsed, n)
     })
 }
 
@@ -229,55 +232,47 @@ const SEM_PERMITS: usize = 10;
 
 fn semaphore_corio(size: Size) -> f64 {
     let rounds = iters(size, 2_000, 2);
-    let ops = SEM_TASKS * rounds;
     corio::run(move || {
-        best_of(size.runs, ops, || {
-            let sem = corio::Semaphore::new(SEM_PERMITS);
-            let t = Instant::now();
-            let tasks: Vec<_> = (0..SEM_TASKS)
-                .map(|_| {
-                    let sem = sem.clone();
-                    corio::spawn(move || {
-                        for _ in 0..rounds {
-                            let _permit = sem.acquire();
-                            corio::yield_now();
-                        }
-                    })
+        let sem = corio::Semaphore::new(SEM_PERMITS);
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..SEM_TASKS)
+            .map(|_| {
+                let sem = sem.clone();
+                corio::spawn(move || {
+                    for _ in 0..rounds {
+                        let _permit = sem.acquire();
+                        corio::yield_now();
+                    }
                 })
-                .collect();
-            for task in tasks {
-                task.join().expect("semaphore task");
-            }
-            t.elapsed()
-        })
+            })
+            .collect();
+        for task in tasks {
+            task.join().expect("semaphore task");
+        }
+        per_op(t.elapsed(), SEM_TASKS * rounds)
     })
 }
 
 fn semaphore_tokio(size: Size) -> f64 {
     let rounds = iters(size, 2_000, 2);
-    let ops = SEM_TASKS * rounds;
     tokio_rt().block_on(async move {
-        let mut best = Duration::MAX;
-        for _ in 0..size.runs.max(1) {
-            let sem = Arc::new(tokio::sync::Semaphore::new(SEM_PERMITS));
-            let t = Instant::now();
-            let tasks: Vec<_> = (0..SEM_TASKS)
-                .map(|_| {
-                    let sem = sem.clone();
-                    tokio::spawn(async move {
-                        for _ in 0..rounds {
-                            let _permit = sem.acquire().await.expect("open semaphore");
-                            tokio::task::yield_now().await;
-                        }
-                    })
+        let sem = Arc::new(tokio::sync::Semaphore::new(SEM_PERMITS));
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..SEM_TASKS)
+            .map(|_| {
+                let sem = sem.clone();
+                tokio::spawn(async move {
+                    for _ in 0..rounds {
+                        let _permit = sem.acquire().await.expect("open semaphore");
+                        tokio::task::yield_now().await;
+                    }
                 })
-                .collect();
-            for task in tasks {
-                task.await.expect("semaphore task");
-            }
-            best = best.min(t.elapsed());
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("semaphore task");
         }
-        best.as_nanos() as f64 / ops as f64
+        per_op(t.elapsed(), SEM_TASKS * rounds)
     })
 }
 
@@ -286,50 +281,45 @@ fn semaphore_tokio(size: Size) -> f64 {
 fn queue_corio(size: Size) -> f64 {
     let n = iters(size, 300_000, 200);
     corio::run(move || {
-        best_of(size.runs, n, || {
-            let (ping, pong) = (corio::Queue::new(1), corio::Queue::new(1));
-            let echo = {
-                let (ping, pong) = (ping.clone(), pong.clone());
-                corio::spawn(move || {
-                    for _ in 0..n {
-                        let x: u64 = ping.get().unwrap();
-                        pong.put(x).unwrap();
-                    }
-                })
-            };
-            let t = Instant::now();
-            for i in 0..n {
-                ping.put(i).unwrap();
-                black_box(pong.get().unwrap());
-            }
-            let elapsed = t.elapsed();
-            echo.join().expect("echo task");
-            elapsed
-        })
+        let (ping, pong) = (corio::Queue::new(1), corio::Queue::new(1));
+        let echo = {
+            let (ping, pong) = (ping.clone(), pong.clone());
+            corio::spawn(move || {
+                for _ in 0..n {
+                    let x: u64 = ping.get().unwrap();
+                    pong.put(x).unwrap();
+                }
+            })
+        };
+        let t = Instant::now();
+        for i in 0..n {
+            ping.put(i).unwrap();
+            black_box(pong.get().unwrap());
+        }
+        let elapsed = t.elapsed();
+        echo.join().expect("echo task");
+        per_op(elapsed, n)
     })
 }
 
 fn queue_tokio(size: Size) -> f64 {
     let n = iters(size, 300_000, 200);
     tokio_rt().block_on(async move {
-        let mut best = Duration::MAX;
-        for _ in 0..size.runs.max(1) {
-            let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
-            let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u64>(1);
-            let echo = tokio::spawn(async move {
-                for _ in 0..n {
-                    let x = ping_rx.recv().await.unwrap();
-                    pong_tx.send(x).await.unwrap();
-                }
-            });
-            let t = Instant::now();
-            for i in 0..n {
-                ping_tx.send(i).await.unwrap();
-                black_box(pong_rx.recv().await.unwrap());
+        let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
+        let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u64>(1);
+        let echo = tokio::spawn(async move {
+            for _ in 0..n {
+                let x = ping_rx.recv().await.unwrap();
+                pong_tx.send(x).await.unwrap();
             }
-            best = best.min(t.elapsed());
-            echo.await.expect("echo task");
+        });
+        let t = Instant::now();
+        for i in 0..n {
+            ping_tx.send(i).await.unwrap();
+            black_box(pong_rx.recv().await.unwrap());
         }
-        best.as_nanos() as f64 / n as f64
+        let elapsed = t.elapsed();
+        echo.await.expect("echo task");
+        per_op(elapsed, n)
     })
 }
