@@ -34,22 +34,25 @@ thread_local! {
     static RUNNING: Cell<*const StackInfo> = const { Cell::new(ptr::null()) };
 }
 
-/// A coroutine that runs a closure returning `R` on its own stack.
+/// A coroutine that runs a closure on its own stack.
+///
+/// The closure returns nothing: a task's body stores its own result, so the type the loop
+/// resumes is the same for every task and the resume path needs no virtual call.
 ///
 /// Drop a suspended `Coro` only after [`force_unwind`](Coro::force_unwind), which sets up the
 /// thread-locals its unwinding code expects; the runtime does so when a loop closes.
-pub(crate) struct Coro<R: 'static> {
-    inner: Coroutine<(), (), R, Stack>,
+pub(crate) struct Coro {
+    inner: Coroutine<(), (), (), Stack>,
     /// This coroutine's yielder, known after its first resume.
     yielder: *const Yielder<(), ()>,
     info: StackInfo,
 }
 
-impl<R: 'static> Coro<R> {
+impl Coro {
     /// Prepares `f` to run on `stack`. Nothing runs until the first [`resume`](Self::resume).
-    pub(crate) fn new<F>(stack: Stack, name: &str, id: u64, f: F) -> Coro<R>
+    pub(crate) fn new<F>(stack: Stack, name: &str, id: u64, f: F) -> Coro
     where
-        F: FnOnce() -> R + 'static,
+        F: FnOnce() + 'static,
     {
         overflow::install();
         let (guard_lo, guard_hi) = stack.guard_range();
@@ -72,12 +75,12 @@ impl<R: 'static> Coro<R> {
         }
     }
 
-    /// Runs the coroutine until it suspends (`None`) or returns (`Some`).
+    /// Runs the coroutine until it suspends (`false`) or returns (`true`).
     ///
     /// The closure must not unwind out of the coroutine: the runtime wraps every body in
-    /// `catch_unwind`, so a panic arrives here as a value.
+    /// `catch_unwind`, so a panic arrives as a value the body stores.
     #[inline]
-    pub(crate) fn resume(&mut self) -> Option<R> {
+    pub(crate) fn resume(&mut self) -> bool {
         // Resumes come from the loop's own stack only (never nested), where both
         // thread-locals are null; they are set for the coroutine and cleared after it.
         YIELDER.with(|c| c.set(self.yielder));
@@ -88,10 +91,7 @@ impl<R: 'static> Coro<R> {
         }
         YIELDER.with(|c| c.set(ptr::null()));
         RUNNING.with(|c| c.set(ptr::null()));
-        match r {
-            CoroutineResult::Yield(()) => None,
-            CoroutineResult::Return(v) => Some(v),
-        }
+        matches!(r, CoroutineResult::Return(()))
     }
 
     /// `true` once the closure has started running.
@@ -120,7 +120,7 @@ impl<R: 'static> Coro<R> {
     }
 }
 
-impl<R: 'static> std::fmt::Debug for Coro<R> {
+impl std::fmt::Debug for Coro {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coro")
             .field("started", &self.inner.started())

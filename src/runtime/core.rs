@@ -297,7 +297,7 @@ impl Core {
             let next = self.ready.borrow_mut().pop_front();
             match next {
                 Some(Runnable::Task(t)) => match self.slow_step.get() {
-                    None => t.run(&t, self),
+                    None => super::raw::run(&t, self),
                     Some(limit) => self.run_timed(&t, limit),
                 },
                 Some(Runnable::Call(c)) => run_callback(&*c),
@@ -312,7 +312,7 @@ impl Core {
     #[cold]
     fn run_timed(&self, t: &Rc<dyn RawTask>, limit: Duration) {
         let t0 = Instant::now();
-        t.run(t, self);
+        super::raw::run(t, self);
         let took = t0.elapsed();
         if took > limit {
             eprintln!(
@@ -378,7 +378,7 @@ impl Core {
                 break;
             }
             for t in tasks {
-                t.force_unwind(self);
+                super::raw::force_unwind(&t, self);
             }
         }
         self.run_at_close();

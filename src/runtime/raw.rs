@@ -65,6 +65,8 @@ pub(crate) struct Header {
     pub(crate) stack_size: usize,
     /// What the task parks on, for `corio::tasks()`-style introspection.
     pub(crate) waiting_on: Cell<&'static str>,
+    /// The coroutine, until it has returned or been unwound.
+    coro: RefCell<Option<Coro>>,
 }
 
 impl Header {
@@ -151,7 +153,8 @@ impl WakerList {
     }
 }
 
-/// A task whose result type is erased, as the loop sees it.
+/// A task whose result type is erased, as the loop sees it: the typed part of a task, which
+/// the loop needs only when the task ends. Running it goes through its [`Header`] alone.
 ///
 /// # Invariant
 ///
@@ -159,10 +162,11 @@ impl WakerList {
 /// first field; [`header`](<dyn RawTask>::header) relies on that to reach the header
 /// without a virtual call.
 pub(crate) trait RawTask {
-    /// Runs the coroutine until it parks or ends; `me` is the Rc this task is held in.
-    fn run(&self, me: &Rc<dyn RawTask>, core: &Core);
-    /// Unwinds a suspended coroutine (loop close), running every `Drop` on its stack.
-    fn force_unwind(&self, core: &Core);
+    /// Stores `Err(JoinError::Cancelled)` as the result unless one is stored (the coroutine
+    /// was unwound by force, or never ran).
+    fn store_cancelled(&self);
+    /// Reports a failure stored as the result, which no handle is left to retrieve.
+    fn report_unretrieved(&self);
 }
 
 impl dyn RawTask {
@@ -180,7 +184,6 @@ impl dyn RawTask {
 #[repr(C)]
 pub(crate) struct TaskCell<T: 'static> {
     header: Header,
-    coro: RefCell<Option<Coro<Result<T, JoinError>>>>,
     pub(crate) result: RefCell<Option<Result<T, JoinError>>>,
 }
 
@@ -198,81 +201,97 @@ impl<T: 'static> TaskCell<T> {
     pub(crate) fn handle_dropped(&self) {
         self.header.handle_alive.set(false);
         if self.header.is_done() {
-            report_unretrieved(&self.header, &self.result.borrow());
+            self.report_unretrieved();
         }
-    }
-}
-
-fn report_unretrieved<T>(h: &Header, result: &Option<Result<T, JoinError>>) {
-    if let Some(Err(JoinError::Panicked(p))) = result {
-        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
-        eprintln!(
-            "corio: task '{}' panicked and its result was never retrieved: {msg}",
-            h.display_name()
-        );
     }
 }
 
 impl<T: 'static> RawTask for TaskCell<T> {
-    #[inline]
-    fn run(&self, me: &Rc<dyn RawTask>, core: &Core) {
-        let h = &self.header;
-        h.state.set(State::Running);
-        let prev = CURRENT.with(|c| c.replace(h));
-        let prev_task = CURRENT_TASK.with(|c| c.replace(me));
-        let out = {
-            let mut slot = self.coro.borrow_mut();
-            match slot.as_mut() {
-                Some(c) => c.resume(),
-                None => None,
-            }
-        };
-        CURRENT.with(|c| c.set(prev));
-        CURRENT_TASK.with(|c| c.set(prev_task));
-        let Some(result) = out else { return };
-        let coro = self
-            .coro
-            .borrow_mut()
-            .take()
-            .expect("a finished task had its coroutine");
-        core.release_stack(coro.into_stack());
-        self.finish(core, result);
+    fn store_cancelled(&self) {
+        let mut result = self.result.borrow_mut();
+        if result.is_none() {
+            *result = Some(Err(JoinError::Cancelled));
+        }
     }
 
-    fn force_unwind(&self, core: &Core) {
-        let h = &self.header;
-        if h.is_done() {
-            return;
+    fn report_unretrieved(&self) {
+        if let Some(Err(JoinError::Panicked(p))) = &*self.result.borrow() {
+            let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+            eprintln!(
+                "corio: task '{}' panicked and its result was never retrieved: {msg}",
+                self.header.display_name()
+            );
         }
-        h.closing.set(true);
-        let prev = CURRENT.with(|c| c.replace(h));
-        let coro = self.coro.borrow_mut().take();
-        if let Some(mut c) = coro {
-            if c.started() && !c.done() {
-                c.force_unwind();
-            }
-            drop(c); // never-started closures are dropped here, unwound ones drop no-op
-        }
-        CURRENT.with(|c| c.set(prev));
-        self.finish(core, Err(JoinError::Cancelled));
     }
 }
 
-impl<T: 'static> TaskCell<T> {
-    fn finish(&self, core: &Core, result: Result<T, JoinError>) {
-        let h = &self.header;
-        h.state.set(State::Done);
-        *self.result.borrow_mut() = Some(result);
-        core.forget_task(h.slot.get());
-        let wakers = h.done_wakers.borrow_mut().take();
-        wakers.wake_all();
-        let std_waker = h.std_waker.borrow_mut().take();
-        if let Some(w) = std_waker {
-            wake_std(w);
+/// Runs the task's coroutine until it parks or ends; `task` is the Rc the loop holds it in.
+#[inline]
+pub(crate) fn run(task: &Rc<dyn RawTask>, core: &Core) {
+    let h = task.header();
+    h.state.set(State::Running);
+    // Tasks run from the loop's own stack only, never from inside another task, so both
+    // thread-locals are null here and go back to null afterwards.
+    CURRENT.with(|c| c.set(h));
+    CURRENT_TASK.with(|c| c.set(task));
+    let finished = match h.coro.borrow_mut().as_mut() {
+        Some(c) => c.resume(),
+        None => false,
+    };
+    CURRENT.with(|c| c.set(ptr::null()));
+    CURRENT_TASK.with(|c| c.set(ptr::null()));
+    if finished {
+        finish(task, core);
+    }
+}
+
+/// The coroutine returned: its stack goes back to the pool and the task completes.
+#[cold]
+fn finish(task: &Rc<dyn RawTask>, core: &Core) {
+    let coro = task
+        .header()
+        .coro
+        .borrow_mut()
+        .take()
+        .expect("a finished task had its coroutine");
+    core.release_stack(coro.into_stack());
+    complete(task, core);
+}
+
+/// Unwinds a suspended coroutine (loop close), running every `Drop` on its stack; the task
+/// ends cancelled.
+pub(crate) fn force_unwind(task: &Rc<dyn RawTask>, core: &Core) {
+    let h = task.header();
+    if h.is_done() {
+        return;
+    }
+    h.closing.set(true);
+    let prev = CURRENT.with(|c| c.replace(h));
+    let coro = h.coro.borrow_mut().take();
+    if let Some(mut c) = coro {
+        if c.started() && !c.done() {
+            c.force_unwind();
         }
-        if !h.handle_alive.get() {
-            report_unretrieved(h, &self.result.borrow());
-        }
+        drop(c); // never-started closures are dropped here, unwound ones drop no-op
+    }
+    CURRENT.with(|c| c.set(prev));
+    task.store_cancelled();
+    complete(task, core);
+}
+
+/// Marks the task done (its result is stored) and wakes whoever waits for it.
+fn complete(task: &Rc<dyn RawTask>, core: &Core) {
+    let h = task.header();
+    h.state.set(State::Done);
+    core.forget_task(h.slot.get());
+    let wakers = h.done_wakers.borrow_mut().take();
+    wakers.wake_all();
+    let std_waker = h.std_waker.borrow_mut().take();
+    if let Some(w) = std_waker {
+        wake_std(w);
+    }
+    if !h.handle_alive.get() {
+        task.report_unretrieved();
     }
 }
 
@@ -326,10 +345,17 @@ where
     let id = core.next_task_id();
     let name: Box<str> = name.map(String::into_boxed_str).unwrap_or_default();
     let size = stack.size();
-    let cell = Rc::new_cyclic(|_| {
+    let cell = Rc::new_cyclic(|me: &std::rc::Weak<TaskCell<T>>| {
         // The name's heap buffer does not move when the Rc is built, so the coroutine's
         // overflow report can point at it.
-        let coro = Coro::new(stack, &name, id, move || body(f));
+        let me = me.clone();
+        let coro = Coro::new(stack, &name, id, move || {
+            let result = body(f);
+            // The loop holds the task while it runs, so the upgrade succeeds.
+            if let Some(cell) = me.upgrade() {
+                *cell.result.borrow_mut() = Some(result);
+            }
+        });
         TaskCell {
             header: Header {
                 id,
@@ -347,8 +373,8 @@ where
                 handle_alive: Cell::new(true),
                 stack_size: size,
                 waiting_on: Cell::new(""),
+                coro: RefCell::new(Some(coro)),
             },
-            coro: RefCell::new(Some(coro)),
             result: RefCell::new(None),
         }
     });
