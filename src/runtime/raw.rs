@@ -41,7 +41,8 @@ pub(crate) enum State {
 pub(crate) struct Header {
     pub(crate) id: u64,
     pub(crate) name: Box<str>,
-    /// The loop the task belongs to; wakers for it are ignored by any other loop.
+    /// The id of the loop the task belongs to, for wakers that name the task by slot from
+    /// another thread ([`SendWaker`]).
     pub(crate) loop_id: u64,
     pub(crate) state: Cell<State>,
     token: Cell<u32>,
@@ -67,9 +68,24 @@ pub(crate) struct Header {
     pub(crate) waiting_on: Cell<&'static str>,
     /// The coroutine, until it has returned or been unwound.
     coro: RefCell<Option<Coro>>,
+    /// The loop the task belongs to; see [`Header::core`].
+    core: *const Core,
 }
 
 impl Header {
+    /// The loop this task belongs to, which a wake-up schedules it on.
+    ///
+    /// Only for a task that is not done: a loop unwinds every task it has (they end `Done`)
+    /// before it closes, and its `Core` lives in an `Rc` that is dropped only after closing,
+    /// so while the task is not done the pointer is valid.
+    #[inline]
+    fn core(&self) -> &Core {
+        debug_assert!(!self.is_done());
+        // SAFETY: see above; `core` was set at spawn from a live `&Core` whose `Rc` never
+        // moves it.
+        unsafe { &*self.core }
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.state.get() == State::Done
     }
@@ -374,6 +390,7 @@ where
                 stack_size: size,
                 waiting_on: Cell::new(""),
                 coro: RefCell::new(Some(coro)),
+                core,
             },
             result: RefCell::new(None),
         }
@@ -458,12 +475,8 @@ impl Waker {
         }
         match h.state.get() {
             State::Parked => {
-                let _ = with_core(|c| {
-                    if c.id() == h.loop_id {
-                        h.state.set(State::Scheduled);
-                        c.schedule(self.task.clone());
-                    }
-                });
+                h.state.set(State::Scheduled);
+                h.core().schedule(self.task.clone());
             }
             State::Running | State::Scheduled => h.notified.set(true),
             State::Done => {}
@@ -480,13 +493,11 @@ impl Waker {
         }
         match h.state.get() {
             State::Parked => {
-                let loop_id = h.loop_id;
-                let _ = with_core(move |c| {
-                    if c.id() == loop_id {
-                        self.task.header().state.set(State::Scheduled);
-                        c.schedule(self.task);
-                    }
-                });
+                h.state.set(State::Scheduled);
+                let core: *const Core = h.core();
+                // SAFETY: `core` points at the task's live loop (see `Header::core`); the
+                // reference only outlives the borrow of the header, not the loop.
+                unsafe { &*core }.schedule(self.task);
             }
             State::Running | State::Scheduled => h.notified.set(true),
             State::Done => {}
@@ -534,7 +545,7 @@ pub(crate) fn yield_now() {
     deliver_cancel(h);
     let task = current_rc(h);
     h.state.set(State::Scheduled);
-    with_core(|c| c.schedule(task));
+    h.core().schedule(task);
     coro::suspend();
     deliver_cancel(h);
 }
@@ -582,12 +593,8 @@ pub(crate) fn cancel(task: &Rc<dyn RawTask>) -> bool {
     h.cancel_requests
         .set(h.cancel_requests.get().saturating_add(1));
     if h.state.get() == State::Parked {
-        let _ = with_core(|c| {
-            if c.id() == h.loop_id {
-                h.state.set(State::Scheduled);
-                c.schedule(task.clone());
-            }
-        });
+        h.state.set(State::Scheduled);
+        h.core().schedule(task.clone());
     }
     true
 }
