@@ -675,3 +675,33 @@ fn a_generic_catch_unwind_around_a_parking_call_catches_the_cancel_payload() {
         assert_eq!(t.join().unwrap(), "went on");
     });
 }
+
+#[test]
+fn a_task_woken_while_another_loop_runs_resumes_on_its_own_loop() {
+    // A task of loop `one` parks on an event; loop `two` (same thread, run in between) sets
+    // it. The wake-up is kept for `one`: the task resumes the next time `one` runs.
+    let one = EventLoop::new().unwrap();
+    let ev = corio::Event::new();
+    let seen = Rc::new(Cell::new(false));
+    let task = {
+        let (ev, seen) = (ev.clone(), seen.clone());
+        one.run_until_complete(move || {
+            corio::spawn(move || {
+                ev.wait();
+                seen.set(true);
+            })
+        })
+        .unwrap()
+    };
+    assert!(!task.done(), "parked on the event while loop one is idle");
+    let two = EventLoop::new().unwrap();
+    two.run_until_complete(move || ev.set()).unwrap();
+    assert!(
+        !seen.get(),
+        "the task belongs to loop one and does not run in loop two"
+    );
+    one.run_until_complete(move || task.join())
+        .unwrap()
+        .unwrap();
+    assert!(seen.get());
+}

@@ -107,6 +107,26 @@ impl<T: 'static> Task<T> {
         matches!(&*self.cell.result.borrow(), Some(Err(JoinError::Cancelled)))
     }
 
+    /// asyncio's `Task.done()`, the name [`Future::done`](crate::Future::done) has too: the
+    /// same as [`is_done`](Self::is_done).
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let t = corio::spawn(|| 1);
+    ///     assert!(!t.done());
+    ///     corio::yield_now(); // the task runs to its end meanwhile
+    ///     assert!(t.done() && !t.cancelled());
+    /// });
+    /// ```
+    pub fn done(&self) -> bool {
+        self.is_done()
+    }
+
+    /// asyncio's `Task.cancelled()`: the same as [`is_cancelled`](Self::is_cancelled).
+    pub fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+
     /// The task's name: the one given to [`Builder::name`], or `Task-<id>` as asyncio names them.
     pub fn name(&self) -> Cow<'_, str> {
         let h = self.cell.header();
