@@ -552,7 +552,11 @@ fn main() {
         (Duration::from_millis(20), Duration::from_millis(100), 1)
     };
     // Plain arguments pick rows and servers by name: `cargo bench --bench echo -- 100x64 corio`.
-    let picks: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let picks: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let picked = |name: &str, all: &[&str]| {
         let named: Vec<&&String> = picks.iter().filter(|p| all.contains(&p.as_str())).collect();
         named.is_empty() || named.iter().any(|p| p.as_str() == name)

@@ -17,7 +17,8 @@ use slab::Slab;
 
 use super::{is_cancel, is_closing};
 use crate::error::{Cancelled, JoinError, SpawnError, TaskGroupError, panic_message};
-use crate::runtime::raw::{self, RawTask, Waker};
+use crate::runtime::raw::{self, Waker};
+use crate::runtime::task_ref::TaskRef;
 use crate::task::{Builder, Task};
 
 /// Runs `body` with a [`TaskGroup`] to spawn children into, and returns when every child
@@ -174,11 +175,11 @@ impl TaskGroup {
 
 struct Group {
     /// The task running `task_group`, cancelled when a child fails while the body runs.
-    parent: Rc<dyn RawTask>,
+    parent: TaskRef,
     /// The parent's cancel count on entry.
     base: u32,
     /// Children not ended yet (`None` for the instant between reserving a key and spawning).
-    children: RefCell<Slab<Option<Rc<dyn RawTask>>>>,
+    children: RefCell<Slab<Option<TaskRef>>>,
     /// Child panics, in the order they happened.
     errors: RefCell<Vec<JoinError>>,
     /// The children were cancelled (a failure, a body panic, or the parent was cancelled).
@@ -197,7 +198,7 @@ impl Group {
     /// Cancels every child but the one running now.
     fn abort(&self) {
         self.aborting.set(true);
-        let children: Vec<Rc<dyn RawTask>> = self
+        let children: Vec<TaskRef> = self
             .children
             .borrow()
             .iter()

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use super::is_cancel;
 use crate::error::{InvalidState, Timeout};
-use crate::runtime::raw::{self, RawTask};
+use crate::runtime::raw;
+use crate::runtime::task_ref::TaskRef;
 use crate::runtime::{Handle, TimerHandle, call_at, call_soon};
 
 /// Runs `f` with a deadline `duration` from now (asyncio's `wait_for`); `Err(Timeout)` if the
@@ -238,7 +239,7 @@ enum Phase {
 
 struct Scope {
     /// The task the scope runs in, which the deadline cancels.
-    task: Rc<dyn RawTask>,
+    task: TaskRef,
     /// The task's cancel count on entry: requests above it that are left after the scope
     /// withdrew its own came from elsewhere.
     base: u32,

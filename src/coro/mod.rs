@@ -81,16 +81,16 @@ impl Coro {
     /// `catch_unwind`, so a panic arrives as a value the body stores.
     #[inline]
     pub(crate) fn resume(&mut self) -> bool {
-        // Resumes come from the loop's own stack only (never nested), where both
-        // thread-locals are null; they are set for the coroutine and cleared after it.
-        YIELDER.with(|c| c.set(self.yielder));
-        RUNNING.with(|c| c.set(&self.info));
+        // The loop resumes from its own stack, where both thread-locals are null; a task
+        // handing its turn on resumes from its coroutine, whose values come back afterwards.
+        let prev_y = YIELDER.with(|c| c.replace(self.yielder));
+        let prev_i = RUNNING.with(|c| c.replace(&self.info));
         let r = self.inner.resume(());
         if self.yielder.is_null() {
             self.yielder = YIELDER.with(|c| c.get());
         }
-        YIELDER.with(|c| c.set(ptr::null()));
-        RUNNING.with(|c| c.set(ptr::null()));
+        YIELDER.with(|c| c.set(prev_y));
+        RUNNING.with(|c| c.set(prev_i));
         matches!(r, CoroutineResult::Return(()))
     }
 

@@ -23,7 +23,7 @@ use super::waiters::{Slot, Waiters};
 use crate::error::{
     GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown, TaskDoneError,
 };
-use crate::runtime::raw::{self, Waker};
+use crate::runtime::raw;
 
 /// One queue: its store, its waiters and its counters.
 pub(crate) struct Engine<T, S> {
@@ -155,7 +155,7 @@ impl<T, S: Store<T>> Engine<T, S> {
                     Err(PutNowaitError::ShutDown(e)) => return Err(e),
                     Err(PutNowaitError::Full(e)) => item = e.0,
                 }
-                s.putters.push(Waker::current())
+                s.putters.push_current()
             };
             self.wait(Role::Put, putters, key, "queue put", |s, slot| {
                 if let Slot::Granted(()) = slot {
@@ -173,7 +173,7 @@ impl<T, S: Store<T>> Engine<T, S> {
                 match s.try_get() {
                     Ok(item) => return Ok(item),
                     Err(GetNowaitError::ShutDown(e)) => return Err(e),
-                    Err(GetNowaitError::Empty(_)) => s.getters.push(Waker::current()),
+                    Err(GetNowaitError::Empty(_)) => s.getters.push_current(),
                 }
             };
             let handed = self.wait(Role::Get, getters, key, "queue get", |s, slot| match slot {
@@ -182,7 +182,7 @@ impl<T, S: Store<T>> Engine<T, S> {
                     s.grant_putters();
                     Some(item)
                 }
-                Slot::Parked(_) | Slot::Released => None,
+                Slot::Parked | Slot::Released => None,
             });
             if let Some(item) = handed {
                 return Ok(item);
@@ -207,7 +207,7 @@ impl<T, S: Store<T>> Engine<T, S> {
         if self.state.borrow().unfinished == 0 {
             return;
         }
-        let key = self.state.borrow_mut().joiners.push(Waker::current());
+        let key = self.state.borrow_mut().joiners.push_current();
         // Released once the count reached zero, even if new items came since (asyncio's
         // `Event.wait`).
         self.wait(Role::Join, joiners, key, "queue join", |_, _| ());
@@ -259,7 +259,7 @@ impl<T, S: Store<T>> Engine<T, S> {
                 return woken(&mut s, slot);
             }
             // A stale wake-up: keep our place, with a waker for the next park.
-            list(&mut s).rearm(key, Waker::current());
+            list(&mut s).rearm_current(key);
         }
     }
 

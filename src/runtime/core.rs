@@ -2,7 +2,6 @@
 //! iteration of the loop (`run_once`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 use std::rc::Rc;
@@ -12,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::fifo::Fifo;
 use super::handle::{Callable, Shared};
-use super::raw::{RawTask, Waker};
+use super::raw::Waker;
+use super::task_ref::TaskRef;
 use super::timers::{TimerId, Timers};
 use crate::coro::{Stack, StackPool};
 use crate::error::SpawnError;
@@ -21,7 +22,7 @@ use crate::reactor::Reactor;
 
 /// Something the loop runs: a task's next step or a callback.
 pub(crate) enum Runnable {
-    Task(Rc<dyn RawTask>),
+    Task(TaskRef),
     Call(Rc<dyn Callable>),
 }
 
@@ -38,11 +39,22 @@ const POLL_INTERVAL: u32 = 61;
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
+/// What the running `run_*` call waits for between iterations.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Until {
+    /// `stop()` (or nothing: `run_forever`).
+    Stopped,
+    /// This task is done (`run_until_complete`). The caller holds the task for the whole run.
+    TaskDone(*const super::raw::Header),
+    /// No task is left (the shutdown at the end of `corio::run`).
+    NoTasks,
+}
+
 pub(crate) struct Core {
     id: u64,
-    ready: RefCell<VecDeque<Runnable>>,
+    ready: RefCell<Fifo<Runnable>>,
     timers: RefCell<Timers<Notify>>,
-    tasks: RefCell<Slab<Rc<dyn RawTask>>>,
+    tasks: RefCell<Slab<TaskRef>>,
     pub(crate) reactor: Reactor<Notify>,
     stacks: RefCell<StackPool>,
     pub(crate) shared: Arc<Shared>,
@@ -52,6 +64,15 @@ pub(crate) struct Core {
     closed: Cell<bool>,
     /// Runnables run since the poller was last asked.
     since_poll: Cell<u32>,
+    /// Runnables of the current iteration not yet taken off the ready queue (asyncio runs
+    /// what was ready when an iteration began; what those schedule waits for the next one).
+    batch_left: Cell<usize>,
+    /// How many task steps are running, one inside another: 1 while the loop runs a task, 2
+    /// while that task runs another one in its place ([`Core::hand_off`]).
+    depth: Cell<u32>,
+    /// When the current `run_*` call is to return, so that a hand-off does not start an
+    /// iteration the loop would not have started.
+    until: Cell<Until>,
     /// Reused buffer for fired timers and readiness notifications.
     fired: RefCell<Vec<Notify>>,
     /// Debug mode: report a task step longer than this.
@@ -102,7 +123,7 @@ impl Core {
         let shared = Arc::new(Shared::new(reactor.poller().clone()));
         Ok(Core {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
-            ready: RefCell::new(VecDeque::new()),
+            ready: RefCell::new(Fifo::new()),
             timers: RefCell::new(Timers::new()),
             tasks: RefCell::new(Slab::new()),
             reactor,
@@ -113,6 +134,9 @@ impl Core {
             running: Cell::new(false),
             closed: Cell::new(false),
             since_poll: Cell::new(0),
+            batch_left: Cell::new(0),
+            depth: Cell::new(0),
+            until: Cell::new(Until::Stopped),
             fired: RefCell::new(Vec::new()),
             self_rc: RefCell::new(std::rc::Weak::new()),
             slow_step: Cell::new(None),
@@ -171,7 +195,7 @@ impl Core {
         self.stacks.borrow().pooled()
     }
 
-    pub(crate) fn adopt_task(&self, t: Rc<dyn RawTask>) -> usize {
+    pub(crate) fn adopt_task(&self, t: TaskRef) -> usize {
         self.tasks.borrow_mut().insert(t)
     }
 
@@ -180,12 +204,12 @@ impl Core {
         drop(t);
     }
 
-    pub(crate) fn task_by_slot(&self, slot: usize) -> Option<Rc<dyn RawTask>> {
+    pub(crate) fn task_by_slot(&self, slot: usize) -> Option<TaskRef> {
         self.tasks.borrow().get(slot).cloned()
     }
 
     /// Every live task.
-    pub(crate) fn all_tasks(&self) -> Vec<Rc<dyn RawTask>> {
+    pub(crate) fn all_tasks(&self) -> Vec<TaskRef> {
         self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
     }
 
@@ -196,12 +220,16 @@ impl Core {
     // ----- scheduling -----
 
     #[inline]
-    pub(crate) fn schedule(&self, t: Rc<dyn RawTask>) {
-        self.ready.borrow_mut().push_back(Runnable::Task(t));
+    pub(crate) fn schedule(&self, t: TaskRef) {
+        self.ready
+            .borrow_mut()
+            .push_back_with(move || Runnable::Task(t));
     }
 
     pub(crate) fn call_soon(&self, c: Rc<dyn Callable>) {
-        self.ready.borrow_mut().push_back(Runnable::Call(c));
+        self.ready
+            .borrow_mut()
+            .push_back_with(move || Runnable::Call(c));
     }
 
     pub(crate) fn add_timer(&self, when: Instant, n: Notify) -> TimerId {
@@ -261,6 +289,21 @@ impl Core {
 
     // ----- one iteration -----
 
+    /// Sets what the running `run_*` call waits for; see [`Until`].
+    pub(crate) fn set_until(&self, until: Until) {
+        self.until.set(until);
+    }
+
+    /// `true` once what the running `run_*` call waits for has happened.
+    fn until_reached(&self) -> bool {
+        match self.until.get() {
+            Until::Stopped => false,
+            // SAFETY: `run_until_complete` holds the task for as long as this is set.
+            Until::TaskDone(h) => unsafe { &*h }.is_done(),
+            Until::NoTasks => self.task_count() == 0,
+        }
+    }
+
     /// One loop iteration, asyncio's `_run_once`: wait for I/O (no longer than the next timer,
     /// not at all if work is ready), move due timers and ready fds to the ready queue, then
     /// run what was ready when the iteration began. What those schedule runs next time.
@@ -274,15 +317,16 @@ impl Core {
                 timers.next_deadline()
             }
         };
-        let poll_now = !must_not_block || self.since_poll.get() >= POLL_INTERVAL;
-        if poll_now && (!must_not_block || self.reactor.len() > 0) {
+        if !must_not_block || self.since_poll.get() >= POLL_INTERVAL {
             self.since_poll.set(0);
-            let timeout = if must_not_block {
-                Some(Duration::ZERO)
-            } else {
-                deadline.map(|d| d.saturating_duration_since(Instant::now()))
-            };
-            self.poll_io(timeout);
+            if !must_not_block || self.reactor.len() > 0 {
+                let timeout = if must_not_block {
+                    Some(Duration::ZERO)
+                } else {
+                    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+                };
+                self.poll_io(timeout);
+            }
         }
         if self.shared.has_injected.load(Ordering::Relaxed) {
             self.run_injected();
@@ -292,9 +336,11 @@ impl Core {
             self.timers.borrow_mut().expire(Instant::now(), &mut fired);
             self.dispatch(fired);
         }
-        let ntodo = self.ready.borrow().len();
-        for _ in 0..ntodo {
+        self.batch_left.set(self.ready.borrow().len());
+        while self.batch_left.get() > 0 {
+            self.batch_left.set(self.batch_left.get() - 1);
             let next = self.ready.borrow_mut().pop_front();
+            self.since_poll.set(self.since_poll.get().saturating_add(1));
             match next {
                 Some(Runnable::Task(t)) => match self.slow_step.get() {
                     None => super::raw::run(&t, self),
@@ -304,13 +350,81 @@ impl Core {
                 None => break,
             }
         }
-        self.since_poll
-            .set(self.since_poll.get().saturating_add(ntodo as u32));
+    }
+
+    /// Called by the task `me`, which the loop is running, when it is about to switch back to
+    /// the loop (it parked or yielded): runs the loop's next steps from here instead, as long
+    /// as they are task steps the loop would take next anyway, and returns `true` as soon as
+    /// the next step is `me` itself, which then goes on without any switch. Returns `false`
+    /// when the loop has something else to do first (a callback, a poll, a due timer, work
+    /// from another thread, a stop, the end of the run): `me` then switches to the loop.
+    ///
+    /// This is the loop's own schedule, order and iteration boundaries, only without the
+    /// switch to the loop's stack and back between two task steps: a ping-pong between two
+    /// tasks costs one switch each way instead of two. A task run from here runs one level
+    /// deep only; it switches back to `me` when it parks.
+    pub(crate) fn hand_off(&self, me: &super::raw::Header) -> bool {
+        if self.depth.get() != 1 || self.slow_step.get().is_some() {
+            return false;
+        }
+        loop {
+            if self.batch_left.get() == 0 {
+                if !self.may_start_iteration() {
+                    return false;
+                }
+                // A new iteration starts here, as `run_once` would start it: nothing to poll
+                // (checked above), no timer due, nothing injected.
+                self.batch_left.set(self.ready.borrow().len());
+            }
+            let task = {
+                let mut ready = self.ready.borrow_mut();
+                if !matches!(ready.front(), Some(Runnable::Task(_))) {
+                    return false;
+                }
+                match ready.pop_front() {
+                    Some(Runnable::Task(t)) => t,
+                    _ => unreachable!("the front was a task"),
+                }
+            };
+            self.batch_left.set(self.batch_left.get() - 1);
+            self.since_poll.set(self.since_poll.get().saturating_add(1));
+            if task.is(me) {
+                return true;
+            }
+            super::raw::run(&task, self);
+        }
+    }
+
+    /// `true` if the loop, asked for its next iteration now, would only run ready tasks: no
+    /// poll due, no timer due, nothing from other threads, no stop, its run not over.
+    fn may_start_iteration(&self) -> bool {
+        self.since_poll.get() < POLL_INTERVAL
+            && !self.stopping.get()
+            && !self.shared.has_injected.load(Ordering::Relaxed)
+            && !self.until_reached()
+            && {
+                let mut timers = self.timers.borrow_mut();
+                timers.len() == 0 || timers.next_deadline().is_none_or(|d| d > Instant::now())
+            }
+    }
+
+    /// Enters a task step (see [`hand_off`](Self::hand_off)); returns the previous depth.
+    #[inline]
+    pub(crate) fn enter_step(&self) -> u32 {
+        let d = self.depth.get();
+        self.depth.set(d + 1);
+        d
+    }
+
+    /// Leaves a task step entered with [`enter_step`](Self::enter_step).
+    #[inline]
+    pub(crate) fn leave_step(&self, prev: u32) {
+        self.depth.set(prev);
     }
 
     /// Debug mode: runs a task step and reports it if it took longer than `limit`.
     #[cold]
-    fn run_timed(&self, t: &Rc<dyn RawTask>, limit: Duration) {
+    fn run_timed(&self, t: &TaskRef, limit: Duration) {
         let t0 = Instant::now();
         super::raw::run(t, self);
         let took = t0.elapsed();

@@ -13,10 +13,12 @@
 //! [`instant_at`] converts a `time()` value into one.
 
 pub(crate) mod core;
+pub(crate) mod fifo;
 mod handle;
 pub(crate) mod io_source;
 pub(crate) mod raw;
 mod remote;
+pub(crate) mod task_ref;
 pub(crate) mod timers;
 
 use std::io;
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 pub use handle::{Handle, LoopHandle, TimerHandle};
 pub use remote::RemoteTask;
 
-use self::core::{Core, Notify, is_running_here, with_core};
+use self::core::{Core, Notify, Until, is_running_here, with_core};
 use self::handle::{Once, Repeat};
 use crate::error::{JoinError, RuntimeError};
 use crate::reactor::Dir;
@@ -297,15 +299,17 @@ impl EventLoop {
         let (_entered, _running) = self.begin()?;
         let task = raw::spawn_raw(&self.core, Some("main".into()), None, f)
             .unwrap_or_else(|e| panic!("corio: cannot start the main coroutine: {e}"));
+        // `task` outlives the run (reset by `_until` when the run ends, however it ends).
+        let _until = UntilGuard::set(&self.core, Until::TaskDone(task.raw().header()));
         loop {
-            if task.header().is_done() {
+            if task.raw().header().is_done() {
                 break;
             }
             if self.core.take_stopping() {
                 return Err(RuntimeError::StoppedBeforeComplete);
             }
             if !self.core.has_ready() && self.core.is_deadlocked() {
-                raw::cancel(&(task.clone() as Rc<dyn raw::RawTask>));
+                raw::cancel(task.raw());
                 while self.core.has_ready() {
                     self.core.run_once();
                 }
@@ -313,7 +317,11 @@ impl EventLoop {
             }
             self.core.run_once();
         }
-        match task.take_result().expect("a finished task has a result") {
+        match task
+            .cell()
+            .take_result()
+            .expect("a finished task has a result")
+        {
             Ok(v) => Ok(v),
             Err(JoinError::Cancelled) => Err(RuntimeError::Cancelled),
             Err(JoinError::Panicked(p)) => resume_unwind(p),
@@ -328,6 +336,7 @@ impl EventLoop {
     /// loop.
     pub fn run_forever(&self) -> Result<(), RuntimeError> {
         let (_entered, _running) = self.begin()?;
+        let _until = UntilGuard::set(&self.core, Until::Stopped);
         loop {
             self.core.run_once();
             if self.core.take_stopping() {
@@ -376,6 +385,7 @@ impl EventLoop {
         let Ok((_entered, _running)) = self.begin() else {
             return;
         };
+        let _until = UntilGuard::set(&self.core, Until::NoTasks);
         let mut idle_rounds = 0;
         for t in self.core.all_tasks() {
             raw::cancel(&t);
@@ -501,6 +511,22 @@ impl Drop for EventLoop {
         if self.owner && !self.core.is_running() {
             let _ = self.close();
         }
+    }
+}
+
+/// Sets what a run waits for ([`Until`]) for the length of the run, even when it panics.
+struct UntilGuard<'a>(&'a Core);
+
+impl<'a> UntilGuard<'a> {
+    fn set(core: &'a Core, until: Until) -> UntilGuard<'a> {
+        core.set_until(until);
+        UntilGuard(core)
+    }
+}
+
+impl Drop for UntilGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set_until(Until::Stopped);
     }
 }
 

@@ -17,10 +17,10 @@
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::ptr;
-use std::rc::Rc;
 
 use super::core::{Core, with_core};
 use super::handle::LoopHandle;
+use super::task_ref::{TaskCell, TaskRef, TypedRef, Vtable};
 use crate::coro::{self, Coro};
 use crate::error::{Cancelled, JoinError, SpawnError};
 
@@ -70,9 +70,31 @@ pub(crate) struct Header {
     coro: RefCell<Option<Coro>>,
     /// The loop the task belongs to; see [`Header::core`].
     core: *const Core,
+    /// References to the task ([`TaskRef`]s) alive.
+    refs: Cell<usize>,
+    /// The typed operations of the cell this header heads.
+    pub(crate) vtable: &'static Vtable,
 }
 
 impl Header {
+    /// Counts one more [`TaskRef`].
+    #[inline]
+    pub(crate) fn add_ref(&self) {
+        let n = self.refs.get();
+        if n == usize::MAX {
+            std::process::abort(); // as `Rc` does on overflow
+        }
+        self.refs.set(n + 1);
+    }
+
+    /// Counts one [`TaskRef`] less; `true` if it was the last.
+    #[inline]
+    pub(crate) fn release_ref(&self) -> bool {
+        let n = self.refs.get() - 1;
+        self.refs.set(n);
+        n == 0
+    }
+
     /// The loop this task belongs to, which a wake-up schedules it on.
     ///
     /// Only for a task that is not done: a loop unwinds every task it has (they end `Done`)
@@ -169,93 +191,22 @@ impl WakerList {
     }
 }
 
-/// A task whose result type is erased, as the loop sees it: the typed part of a task, which
-/// the loop needs only when the task ends. Running it goes through its [`Header`] alone.
+/// Runs the task's coroutine until it parks or ends.
 ///
-/// # Invariant
-///
-/// The only implementor is [`TaskCell<T>`], which is `#[repr(C)]` with its [`Header`] as
-/// first field; [`header`](<dyn RawTask>::header) relies on that to reach the header
-/// without a virtual call.
-pub(crate) trait RawTask {
-    /// Stores `Err(JoinError::Cancelled)` as the result unless one is stored (the coroutine
-    /// was unwound by force, or never ran).
-    fn store_cancelled(&self);
-    /// Reports a failure stored as the result, which no handle is left to retrieve.
-    fn report_unretrieved(&self);
-}
-
-impl dyn RawTask {
-    /// The task's header.
-    #[inline]
-    pub(crate) fn header(&self) -> &Header {
-        // SAFETY: see the trait's invariant: every `dyn RawTask` is a `TaskCell<T>`, which is
-        // `#[repr(C)]` and starts with its `Header`, so the data pointer is a valid pointer to
-        // that header, borrowed for as long as `self`.
-        unsafe { &*(self as *const dyn RawTask as *const Header) }
-    }
-}
-
-/// The typed task cell behind `Task<T>`.
-#[repr(C)]
-pub(crate) struct TaskCell<T: 'static> {
-    header: Header,
-    pub(crate) result: RefCell<Option<Result<T, JoinError>>>,
-}
-
-impl<T: 'static> TaskCell<T> {
-    pub(crate) fn header(&self) -> &Header {
-        &self.header
-    }
-
-    /// Takes the result of a finished task.
-    pub(crate) fn take_result(&self) -> Option<Result<T, JoinError>> {
-        self.result.borrow_mut().take()
-    }
-
-    /// Called when the last `Task<T>` handle goes away: reports a failure nobody will see.
-    pub(crate) fn handle_dropped(&self) {
-        self.header.handle_alive.set(false);
-        if self.header.is_done() {
-            self.report_unretrieved();
-        }
-    }
-}
-
-impl<T: 'static> RawTask for TaskCell<T> {
-    fn store_cancelled(&self) {
-        let mut result = self.result.borrow_mut();
-        if result.is_none() {
-            *result = Some(Err(JoinError::Cancelled));
-        }
-    }
-
-    fn report_unretrieved(&self) {
-        if let Some(Err(JoinError::Panicked(p))) = &*self.result.borrow() {
-            let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
-            eprintln!(
-                "corio: task '{}' panicked and its result was never retrieved: {msg}",
-                self.header.display_name()
-            );
-        }
-    }
-}
-
-/// Runs the task's coroutine until it parks or ends; `task` is the Rc the loop holds it in.
+/// Called by the loop, or by a parking task handing its turn on ([`Core::hand_off`]); the
+/// thread-locals naming the running task are restored afterwards to whoever called.
 #[inline]
-pub(crate) fn run(task: &Rc<dyn RawTask>, core: &Core) {
+pub(crate) fn run(task: &TaskRef, core: &Core) {
     let h = task.header();
     h.state.set(State::Running);
-    // Tasks run from the loop's own stack only, never from inside another task, so both
-    // thread-locals are null here and go back to null afterwards.
-    CURRENT.with(|c| c.set(h));
-    CURRENT_TASK.with(|c| c.set(task));
+    let prev = CURRENT.with(|c| c.replace(h));
+    let depth = core.enter_step();
     let finished = match h.coro.borrow_mut().as_mut() {
         Some(c) => c.resume(),
         None => false,
     };
-    CURRENT.with(|c| c.set(ptr::null()));
-    CURRENT_TASK.with(|c| c.set(ptr::null()));
+    core.leave_step(depth);
+    CURRENT.with(|c| c.set(prev));
     if finished {
         finish(task, core);
     }
@@ -263,7 +214,7 @@ pub(crate) fn run(task: &Rc<dyn RawTask>, core: &Core) {
 
 /// The coroutine returned: its stack goes back to the pool and the task completes.
 #[cold]
-fn finish(task: &Rc<dyn RawTask>, core: &Core) {
+fn finish(task: &TaskRef, core: &Core) {
     let coro = task
         .header()
         .coro
@@ -276,7 +227,7 @@ fn finish(task: &Rc<dyn RawTask>, core: &Core) {
 
 /// Unwinds a suspended coroutine (loop close), running every `Drop` on its stack; the task
 /// ends cancelled.
-pub(crate) fn force_unwind(task: &Rc<dyn RawTask>, core: &Core) {
+pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
     let h = task.header();
     if h.is_done() {
         return;
@@ -296,7 +247,7 @@ pub(crate) fn force_unwind(task: &Rc<dyn RawTask>, core: &Core) {
 }
 
 /// Marks the task done (its result is stored) and wakes whoever waits for it.
-fn complete(task: &Rc<dyn RawTask>, core: &Core) {
+fn complete(task: &TaskRef, core: &Core) {
     let h = task.header();
     h.state.set(State::Done);
     core.forget_task(h.slot.get());
@@ -322,25 +273,6 @@ fn wake_std(w: std::task::Waker) {
 thread_local! {
     /// The header of the task whose coroutine runs on this thread right now.
     static CURRENT: Cell<*const Header> = const { Cell::new(ptr::null()) };
-    /// The Rc that task is held in (by the loop, for the length of `run`), so a waker is an
-    /// Rc clone rather than a registry lookup. Null outside `run` (also during `force_unwind`).
-    static CURRENT_TASK: Cell<*const Rc<dyn RawTask>> = const { Cell::new(ptr::null()) };
-}
-
-/// A clone of the running task's Rc.
-#[inline]
-fn current_rc(h: &Header) -> Rc<dyn RawTask> {
-    let p = CURRENT_TASK.with(|c| c.get());
-    if p.is_null() {
-        // Only during a forced unwind (loop close): fall back to the registry.
-        return with_core(|c| c.task_by_slot(h.slot.get()))
-            .flatten()
-            .expect("the running task is registered");
-    }
-    // SAFETY: CURRENT_TASK is set by `run` to `me`, a reference to the Rc the loop holds for
-    // the whole `run` call, and restored before `run` returns; this function runs inside that
-    // call (on the task's coroutine), so the pointer is valid.
-    unsafe { (*p).clone() }
 }
 
 /// Creates a task on `core` and schedules its first run.
@@ -349,7 +281,7 @@ pub(crate) fn spawn_raw<T, F>(
     name: Option<String>,
     stack_size: Option<usize>,
     f: F,
-) -> Result<Rc<TaskCell<T>>, SpawnError>
+) -> Result<TypedRef<T>, SpawnError>
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
@@ -361,45 +293,46 @@ where
     let id = core.next_task_id();
     let name: Box<str> = name.map(String::into_boxed_str).unwrap_or_default();
     let size = stack.size();
-    let cell = Rc::new_cyclic(|me: &std::rc::Weak<TaskCell<T>>| {
-        // The name's heap buffer does not move when the Rc is built, so the coroutine's
-        // overflow report can point at it.
-        let me = me.clone();
-        let coro = Coro::new(stack, &name, id, move || {
-            let result = body(f);
-            // The loop holds the task while it runs, so the upgrade succeeds.
-            if let Some(cell) = me.upgrade() {
-                *cell.result.borrow_mut() = Some(result);
-            }
-        });
-        TaskCell {
-            header: Header {
-                id,
-                name,
-                loop_id: core.id(),
-                state: Cell::new(State::Scheduled),
-                token: Cell::new(0),
-                notified: Cell::new(false),
-                cancel_requests: Cell::new(0),
-                cancel_delivered: Cell::new(0),
-                closing: Cell::new(false),
-                slot: Cell::new(usize::MAX),
-                done_wakers: RefCell::new(WakerList::default()),
-                std_waker: RefCell::new(None),
-                handle_alive: Cell::new(true),
-                stack_size: size,
-                waiting_on: Cell::new(""),
-                coro: RefCell::new(Some(coro)),
-                core,
-            },
-            result: RefCell::new(None),
-        }
+    let task = TaskCell::<T>::allocate(TaskCell {
+        header: Header {
+            id,
+            name,
+            loop_id: core.id(),
+            state: Cell::new(State::Scheduled),
+            token: Cell::new(0),
+            notified: Cell::new(false),
+            cancel_requests: Cell::new(0),
+            cancel_delivered: Cell::new(0),
+            closing: Cell::new(false),
+            slot: Cell::new(usize::MAX),
+            done_wakers: RefCell::new(WakerList::default()),
+            std_waker: RefCell::new(None),
+            handle_alive: Cell::new(true),
+            stack_size: size,
+            waiting_on: Cell::new(""),
+            coro: RefCell::new(None),
+            core,
+            refs: Cell::new(1),
+            vtable: &TaskCell::<T>::VTABLE,
+        },
+        result: RefCell::new(None),
     });
-    let raw: Rc<dyn RawTask> = cell.clone();
-    let slot = core.adopt_task(raw.clone());
-    cell.header.slot.set(slot);
-    core.schedule(raw);
-    Ok(cell)
+    let h = task.header();
+    let cell: *const TaskCell<T> = (h as *const Header).cast();
+    // The name lives in the cell, which does not move, so the coroutine's overflow report can
+    // point at it.
+    let coro = Coro::new(stack, &h.name, id, move || {
+        let result = body(f);
+        // SAFETY: the cell is the task's own, and whoever runs the task holds a `TaskRef` to
+        // it for the length of the step, so it is alive.
+        *unsafe { &*cell }.result.borrow_mut() = Some(result);
+    });
+    *h.coro.borrow_mut() = Some(coro);
+    let slot = core.adopt_task(task.clone());
+    h.slot.set(slot);
+    core.schedule(task.clone());
+    // SAFETY: the cell was made as a `TaskCell<T>` just above.
+    Ok(unsafe { TypedRef::new(task) })
 }
 
 /// The coroutine body: runs `f`, turning a cancel or a panic into a `JoinError`.
@@ -428,6 +361,7 @@ pub(crate) fn current_header<'a>() -> Option<&'a Header> {
     Some(unsafe { &*p })
 }
 
+#[inline]
 fn current_or_panic<'a>() -> &'a Header {
     current_header().expect(
         "corio: this call parks the current coroutine, but it was made outside one \
@@ -438,7 +372,7 @@ fn current_or_panic<'a>() -> &'a Header {
 /// A reference to a task that can wake its next park.
 #[derive(Clone)]
 pub(crate) struct Waker {
-    task: Rc<dyn RawTask>,
+    task: TaskRef,
     token: u32,
 }
 
@@ -461,7 +395,7 @@ impl Waker {
     pub(crate) fn current() -> Waker {
         let h = current_or_panic();
         Waker {
-            task: current_rc(h),
+            task: TaskRef::from_header(h),
             token: h.token.get(),
         }
     }
@@ -483,8 +417,8 @@ impl Waker {
         }
     }
 
-    /// Like [`wake`](Self::wake), consuming the waker: its Rc moves into the ready queue
-    /// instead of being cloned there and dropped here.
+    /// Like [`wake`](Self::wake), consuming the waker: its reference moves into the ready
+    /// queue instead of being cloned there and dropped here.
     #[inline]
     pub(crate) fn wake_owned(self) {
         let h = self.task.header();
@@ -506,7 +440,7 @@ impl Waker {
 
     /// `true` if both wakers wake the same park of the same task.
     pub(crate) fn will_wake(&self, other: &Waker) -> bool {
-        Rc::ptr_eq(&self.task, &other.task) && self.token == other.token
+        self.task.ptr_eq(&other.task) && self.token == other.token
     }
 }
 
@@ -530,7 +464,7 @@ pub(crate) fn park_on(what: &'static str) {
     }
     h.waiting_on.set(what);
     h.state.set(State::Parked);
-    coro::suspend();
+    switch_out(h);
     h.notified.set(false);
     h.token.set(h.token.get().wrapping_add(1));
     deliver_cancel(h);
@@ -543,11 +477,23 @@ pub(crate) fn yield_now() {
         suspend_while_unwinding(h);
     }
     deliver_cancel(h);
-    let task = current_rc(h);
+    let task = TaskRef::from_header(h);
     h.state.set(State::Scheduled);
     h.core().schedule(task);
-    coro::suspend();
+    switch_out(h);
     deliver_cancel(h);
+}
+
+/// Gives the running task's turn away until it is scheduled again: runs the loop's next task
+/// steps in its place while that is all the loop would do ([`Core::hand_off`]), else switches
+/// to the loop.
+#[inline]
+fn switch_out(h: &Header) {
+    if h.core().hand_off(h) {
+        h.state.set(State::Running);
+    } else {
+        coro::suspend();
+    }
 }
 
 #[inline]
@@ -585,7 +531,7 @@ fn suspend_while_unwinding(h: &Header) -> ! {
 
 /// Requests cancellation of a task: its current or next park unwinds with `Cancelled`.
 /// Returns `false` if the task already ended.
-pub(crate) fn cancel(task: &Rc<dyn RawTask>) -> bool {
+pub(crate) fn cancel(task: &TaskRef) -> bool {
     let h = task.header();
     if h.is_done() {
         return false;
@@ -600,9 +546,8 @@ pub(crate) fn cancel(task: &Rc<dyn RawTask>) -> bool {
 }
 
 /// The running task, type-erased.
-pub(crate) fn current_task() -> Option<Rc<dyn RawTask>> {
-    let h = current_header()?;
-    with_core(|c| c.task_by_slot(h.slot.get())).flatten()
+pub(crate) fn current_task() -> Option<TaskRef> {
+    current_header().map(TaskRef::from_header)
 }
 
 /// A `Send + Sync` [`Waker`]: wakes the next park of one task from any thread.

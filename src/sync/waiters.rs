@@ -15,8 +15,8 @@
 //! [`is_waiting`]: WaitList::is_waiting
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 
+use crate::runtime::fifo::Fifo;
 use crate::runtime::raw::{self, Waker};
 
 /// A parked task: its place in line and how to wake it.
@@ -29,14 +29,14 @@ struct Waiter {
 /// Parked tasks in arrival order.
 #[derive(Debug, Default)]
 pub(crate) struct WaitList {
-    queue: VecDeque<Waiter>,
+    queue: Fifo<Waiter>,
     next_seq: u64,
 }
 
 impl WaitList {
-    pub(crate) const fn new() -> WaitList {
+    pub(crate) fn new() -> WaitList {
         WaitList {
-            queue: VecDeque::new(),
+            queue: Fifo::new(),
             next_seq: 0,
         }
     }
@@ -50,7 +50,7 @@ impl WaitList {
     pub(crate) fn push_current(&mut self) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.push_back(Waiter {
+        self.queue.push_back_with(|| Waiter {
             seq,
             waker: Waker::current(),
         });
@@ -84,7 +84,9 @@ impl WaitList {
     /// Points the entry `seq` at the current task's next park.
     fn rearm(&mut self, seq: u64) {
         if let Ok(i) = self.queue.binary_search_by_key(&seq, |w| w.seq) {
-            self.queue[i].waker = Waker::current();
+            if let Some(w) = self.queue.get_mut(i) {
+                w.waker = Waker::current();
+            }
         }
     }
 

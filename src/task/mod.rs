@@ -4,11 +4,11 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::rc::Rc;
 
 use crate::error::{Cancelled, JoinError, SpawnError};
 use crate::runtime::core::with_core;
-use crate::runtime::raw::{self, RawTask, TaskCell, Waker};
+use crate::runtime::raw::{self, Waker};
+use crate::runtime::task_ref::{TaskRef, TypedRef};
 
 /// A handle to a spawned coroutine (asyncio's `Task`).
 ///
@@ -23,7 +23,7 @@ use crate::runtime::raw::{self, RawTask, TaskCell, Waker};
 /// corio::run(|| assert_send(corio::spawn(|| 1)));
 /// ```
 pub struct Task<T: 'static> {
-    cell: Rc<TaskCell<T>>,
+    cell: TypedRef<T>,
 }
 
 impl<T: 'static> fmt::Debug for Task<T> {
@@ -93,8 +93,7 @@ impl<T: 'static> Task<T> {
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
-        let raw: Rc<dyn RawTask> = self.cell.clone();
-        raw::cancel(&raw)
+        raw::cancel(self.cell.raw())
     }
 
     /// `true` once the task has ended, however it ended.
@@ -161,8 +160,8 @@ impl<T: 'static> Task<T> {
     }
 
     /// The task, type-erased, for combinators that track tasks of different value types.
-    pub(crate) fn raw(&self) -> Rc<dyn RawTask> {
-        self.cell.clone()
+    pub(crate) fn raw(&self) -> TaskRef {
+        self.cell.raw().clone()
     }
 
     /// Takes the value of an ended task.
@@ -178,7 +177,7 @@ impl<T: 'static> Task<T> {
 /// Unregisters a joiner's waker when the join is abandoned (cancelled), and passes the
 /// cancellation on to the task if asked to.
 struct DoneWaiter<'a, T: 'static> {
-    task: &'a Rc<TaskCell<T>>,
+    task: &'a TypedRef<T>,
     waker: Waker,
     propagate_cancel: bool,
 }
@@ -191,8 +190,7 @@ impl<T: 'static> Drop for DoneWaiter<'_, T> {
             // The normal path drops the guard explicitly; an unwind out of the park means the
             // joiner was cancelled (or the loop is closing).
             if self.propagate_cancel && std::thread::panicking() {
-                let raw: Rc<dyn RawTask> = self.task.clone();
-                raw::cancel(&raw);
+                raw::cancel(self.task.raw());
             }
         }
     }
@@ -284,7 +282,7 @@ impl Builder {
 /// The running task, as seen from inside it (asyncio's `current_task()`).
 #[derive(Clone)]
 pub struct CurrentTask {
-    raw: Rc<dyn RawTask>,
+    raw: TaskRef,
 }
 
 impl fmt::Debug for CurrentTask {
