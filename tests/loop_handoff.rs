@@ -1,0 +1,269 @@
+//! A task that parks runs the loop's next task steps itself when that is all the loop would
+//! do (a hand-off, without switching to the loop's stack). These tests pin that nothing the
+//! loop owes anyone else is skipped meanwhile: callbacks keep their place, timers fire, I/O is
+//! polled, `stop` and the end of a run are seen, and cancellation, panics and
+//! `current_task` behave in a task run that way exactly as in one run by the loop.
+
+mod common;
+
+use std::cell::Cell;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::Duration;
+
+use common::Log;
+use corio::{EventLoop, JoinError};
+
+/// Two tasks bouncing an event back and forth until `stop` is set; returns their handles.
+fn ping_pong(stop: Rc<Cell<bool>>, rounds: Rc<Cell<u64>>) -> Vec<corio::Task<()>> {
+    let (ping, pong) = (corio::Event::new(), corio::Event::new());
+    let a = {
+        let (ping, pong, stop, rounds) = (ping.clone(), pong.clone(), stop.clone(), rounds);
+        corio::spawn(move || {
+            while !stop.get() {
+                ping.set();
+                pong.wait();
+                pong.clear();
+                rounds.set(rounds.get() + 1);
+            }
+            ping.set(); // let the partner see `stop`
+        })
+    };
+    let b = corio::spawn(move || {
+        while !stop.get() {
+            ping.wait();
+            ping.clear();
+            pong.set();
+        }
+        pong.set();
+    });
+    vec![a, b]
+}
+
+#[test]
+fn callbacks_keep_their_place_between_task_steps() {
+    let log = Log::new();
+    corio::run({
+        let log = log.clone();
+        move || {
+            let ev = corio::Event::new();
+            let b = {
+                let (ev, log) = (ev.clone(), log.clone());
+                corio::spawn(move || {
+                    ev.wait();
+                    log.push("b runs");
+                })
+            };
+            corio::yield_now(); // b parks on the event
+            ev.set(); // b is ready first ...
+            let l = log.clone();
+            corio::runtime::call_soon(move || l.push("callback")); // ... then the callback
+            let c = {
+                let log = log.clone();
+                corio::spawn(move || log.push("c runs")) // ... then c
+            };
+            corio::yield_now(); // main parks: b, the callback, c, then main again
+            log.push("main again");
+            b.join().unwrap();
+            c.join().unwrap();
+        }
+    });
+    assert_eq!(log.get(), ["b runs", "callback", "c runs", "main again"]);
+}
+
+#[test]
+fn a_due_timer_fires_while_two_tasks_ping_pong() {
+    let rounds = Rc::new(Cell::new(0));
+    corio::run({
+        let rounds = rounds.clone();
+        move || {
+            let stop = Rc::new(Cell::new(false));
+            let tasks = ping_pong(stop.clone(), rounds);
+            let s = stop.clone();
+            corio::runtime::call_later(Duration::from_millis(20), move || s.set(true));
+            for t in tasks {
+                t.join().unwrap();
+            }
+            assert!(stop.get());
+        }
+    });
+    assert!(rounds.get() > 0);
+}
+
+#[test]
+fn a_sleeping_task_wakes_while_two_tasks_ping_pong() {
+    corio::run(|| {
+        let stop = Rc::new(Cell::new(false));
+        let tasks = ping_pong(stop.clone(), Rc::new(Cell::new(0)));
+        corio::sleep(Duration::from_millis(20)); // main's timer must fire amid the ping-pong
+        stop.set(true);
+        for t in tasks {
+            t.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn io_is_polled_while_two_tasks_ping_pong() {
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        b.write_all(b"ready").unwrap();
+        b // keep the peer open until joined
+    });
+    corio::run(move || {
+        let stop = Rc::new(Cell::new(false));
+        let tasks = ping_pong(stop.clone(), Rc::new(Cell::new(0)));
+        let a = corio::net::UnixStream::from_std(a).unwrap();
+        let mut buf = [0u8; 16];
+        let n = a.read(&mut buf).unwrap(); // parks on the fd amid the ping-pong
+        assert_eq!(&buf[..n], b"ready");
+        stop.set(true);
+        for t in tasks {
+            t.join().unwrap();
+        }
+    });
+    drop(writer.join().unwrap());
+}
+
+#[test]
+fn stop_ends_run_forever_amid_a_ping_pong() {
+    let lp = EventLoop::new().unwrap();
+    let stop = Rc::new(Cell::new(false));
+    let rounds = Rc::new(Cell::new(0));
+    let tasks = lp
+        .run_until_complete({
+            let (stop, rounds) = (stop.clone(), rounds.clone());
+            move || ping_pong(stop, rounds)
+        })
+        .unwrap();
+    let before = rounds.get();
+    let r = rounds.clone();
+    lp.call_soon(move || {
+        let r = r.clone();
+        // Stop once the ping-pong has made some progress.
+        corio::runtime::call_later(Duration::from_millis(5), move || {
+            assert!(r.get() > 0);
+            corio::runtime::stop();
+        });
+    });
+    lp.run_forever().unwrap();
+    assert!(rounds.get() > before);
+    stop.set(true);
+    lp.run_until_complete(move || {
+        for t in tasks {
+            t.join().unwrap();
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn run_until_complete_returns_when_main_ends_amid_a_ping_pong() {
+    let lp = EventLoop::new().unwrap();
+    let stop = Rc::new(Cell::new(false));
+    let rounds = Rc::new(Cell::new(0));
+    let tasks = lp
+        .run_until_complete({
+            let (stop, rounds) = (stop.clone(), rounds.clone());
+            move || {
+                let tasks = ping_pong(stop, rounds.clone());
+                // Main parks a few times; its last step runs while the two others bounce.
+                while rounds.get() < 100 {
+                    corio::yield_now();
+                }
+                tasks
+            }
+        })
+        .unwrap();
+    // The run returned although the ping-pong could go on forever.
+    assert!(rounds.get() >= 100);
+    stop.set(true);
+    lp.run_until_complete(move || {
+        for t in tasks {
+            t.join().unwrap();
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_task_cancelled_by_a_task_it_handed_its_turn_to_unwinds_at_its_park() {
+    corio::run(|| {
+        let ev = corio::Event::new();
+        let victim_slot: Rc<Cell<Option<corio::CurrentTask>>> = Rc::new(Cell::new(None));
+        let killer = {
+            let (ev, slot) = (ev.clone(), victim_slot.clone());
+            corio::spawn(move || {
+                ev.wait();
+                // Runs in the victim's turn: the victim parked on `never` and handed off.
+                let victim = slot.take().expect("the victim registered itself");
+                assert!(victim.cancel());
+            })
+        };
+        let victim = {
+            let (ev, slot) = (ev.clone(), victim_slot.clone());
+            corio::spawn(move || {
+                slot.set(corio::current_task());
+                let never = corio::Event::new();
+                ev.set(); // wakes the killer, which runs next
+                never.wait(); // parks: its turn goes to the killer
+                unreachable!("cancelled while parked");
+            })
+        };
+        killer.join().unwrap();
+        assert!(matches!(victim.join(), Err(JoinError::Cancelled)));
+    });
+}
+
+#[test]
+fn a_panic_in_a_task_run_in_another_tasks_turn_stays_in_that_task() {
+    corio::run(|| {
+        let ev = corio::Event::new();
+        let bad = {
+            let ev = ev.clone();
+            corio::spawn(move || {
+                ev.wait();
+                panic!("boom in a handed-off step");
+            })
+        };
+        corio::yield_now(); // `bad` parks on the event
+        ev.set();
+        corio::yield_now(); // main's turn goes to `bad`, which panics
+        match bad.join() {
+            Err(JoinError::Panicked(p)) => {
+                assert_eq!(p.downcast_ref::<&str>(), Some(&"boom in a handed-off step"))
+            }
+            other => panic!("expected a panic, got {other:?}"),
+        }
+        assert_eq!(corio::current_task().unwrap().name(), "main");
+    });
+}
+
+#[test]
+fn each_task_sees_itself_as_current_in_a_handed_off_step() {
+    let log = Log::new();
+    corio::run({
+        let log = log.clone();
+        move || {
+            let ev = corio::Event::new();
+            let other = {
+                let (ev, log) = (ev.clone(), log.clone());
+                corio::Builder::new()
+                    .name("other")
+                    .spawn(move || {
+                        ev.wait();
+                        log.push(corio::current_task().unwrap().name());
+                    })
+                    .unwrap()
+            };
+            corio::yield_now();
+            ev.set();
+            corio::yield_now(); // `other` runs in main's turn
+            log.push(corio::current_task().unwrap().name());
+            other.join().unwrap();
+        }
+    });
+    assert_eq!(log.get(), ["other", "main"]);
+}
