@@ -16,7 +16,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use super::core::{Core, with_core};
 use super::handle::LoopHandle;
@@ -199,7 +199,7 @@ impl WakerList {
 pub(crate) fn run(task: &TaskRef, core: &Core) {
     let h = task.header();
     h.state.set(State::Running);
-    let prev = CURRENT.with(|c| c.replace(h));
+    let prev = CURRENT.with(|c| c.replace(task.as_ptr().as_ptr()));
     let depth = core.enter_step();
     let finished = match h.coro.borrow_mut().as_mut() {
         Some(c) => c.resume(),
@@ -233,7 +233,7 @@ pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
         return;
     }
     h.closing.set(true);
-    let prev = CURRENT.with(|c| c.replace(h));
+    let prev = CURRENT.with(|c| c.replace(task.as_ptr().as_ptr()));
     let coro = h.coro.borrow_mut().take();
     if let Some(mut c) = coro {
         if c.started() && !c.done() {
@@ -318,7 +318,7 @@ where
         result: RefCell::new(None),
     });
     let h = task.header();
-    let cell: *const TaskCell<T> = (h as *const Header).cast();
+    let cell: *const TaskCell<T> = task.as_ptr().as_ptr().cast();
     // The name lives in the cell, which does not move, so the coroutine's overflow report can
     // point at it.
     let coro = Coro::new(stack, &h.name, id, move || {
@@ -349,24 +349,43 @@ fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
     }
 }
 
+/// The header of the running task, as the pointer `run` stored (with the whole cell's
+/// provenance, so a `TaskRef` can be made from it).
+///
+/// CURRENT is set by `run`/`force_unwind` to the task whose coroutine is executing and
+/// restored before that call returns; the caller of `run` holds a `TaskRef` to the task for
+/// the whole time, so the task outlives any code that can see the pointer. Callers use it only
+/// within the running coroutine.
+#[inline]
+fn current_ptr() -> Option<NonNull<Header>> {
+    NonNull::new(CURRENT.with(|c| c.get()).cast_mut())
+}
+
 pub(crate) fn current_header<'a>() -> Option<&'a Header> {
-    let p = CURRENT.with(|c| c.get());
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: CURRENT is set by `run`/`force_unwind` to the header of the task whose
-    // coroutine is executing, and reset before that call returns; the task's Rc is held by the
-    // caller of `run` for the whole time, so the header outlives any code that can observe it.
-    // Callers use the reference only within the running coroutine.
-    Some(unsafe { &*p })
+    // SAFETY: see `current_ptr`.
+    current_ptr().map(|p| unsafe { p.as_ref() })
+}
+
+#[inline]
+fn current_ptr_or_panic() -> NonNull<Header> {
+    current_ptr().expect(
+        "corio: this call parks the current coroutine, but it was made outside one \
+         (from a callback or outside the loop); call it inside corio::run or a spawned task",
+    )
 }
 
 #[inline]
 fn current_or_panic<'a>() -> &'a Header {
-    current_header().expect(
-        "corio: this call parks the current coroutine, but it was made outside one \
-         (from a callback or outside the loop); call it inside corio::run or a spawned task",
-    )
+    // SAFETY: see `current_ptr`.
+    unsafe { current_ptr_or_panic().as_ref() }
+}
+
+/// A new reference to the running task.
+#[inline]
+fn current_ref(p: NonNull<Header>) -> TaskRef {
+    // SAFETY: `p` came from `current_ptr`: the running task, alive while it runs, and the
+    // pointer `run` took from a `TaskRef`.
+    unsafe { TaskRef::from_ptr(p) }
 }
 
 /// A reference to a task that can wake its next park.
@@ -393,10 +412,12 @@ impl Waker {
     /// Outside a coroutine.
     #[inline]
     pub(crate) fn current() -> Waker {
-        let h = current_or_panic();
+        let p = current_ptr_or_panic();
+        // SAFETY: see `current_ptr`.
+        let token = unsafe { p.as_ref() }.token.get();
         Waker {
-            task: TaskRef::from_header(h),
-            token: h.token.get(),
+            task: current_ref(p),
+            token,
         }
     }
 
@@ -472,12 +493,14 @@ pub(crate) fn park_on(what: &'static str) {
 
 /// Lets every other ready task run once, then continues (asyncio's `sleep(0)`).
 pub(crate) fn yield_now() {
-    let h = current_or_panic();
+    let p = current_ptr_or_panic();
+    // SAFETY: see `current_ptr`.
+    let h = unsafe { p.as_ref() };
     if std::thread::panicking() {
         suspend_while_unwinding(h);
     }
     deliver_cancel(h);
-    let task = TaskRef::from_header(h);
+    let task = current_ref(p);
     h.state.set(State::Scheduled);
     h.core().schedule(task);
     switch_out(h);
@@ -547,7 +570,7 @@ pub(crate) fn cancel(task: &TaskRef) -> bool {
 
 /// The running task, type-erased.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    current_header().map(TaskRef::from_header)
+    current_ptr().map(current_ref)
 }
 
 /// A `Send + Sync` [`Waker`]: wakes the next park of one task from any thread.

@@ -53,8 +53,18 @@ impl<T: 'static> TaskCell<T> {
     pub(crate) fn handle_dropped(&self) {
         self.header.handle_alive.set(false);
         if self.header.is_done() {
-            // SAFETY: `self` is a live `TaskCell<T>`.
-            unsafe { Self::report_unretrieved(NonNull::from(&self.header)) }
+            self.report();
+        }
+    }
+
+    /// Reports a panic stored as the result (nobody is left to retrieve it).
+    fn report(&self) {
+        if let Some(Err(JoinError::Panicked(p))) = &*self.result.borrow() {
+            let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+            eprintln!(
+                "corio: task '{}' panicked and its result was never retrieved: {msg}",
+                self.header.display_name()
+            );
         }
     }
 
@@ -106,14 +116,7 @@ impl<T: 'static> TaskCell<T> {
     /// `h` points at the header of a live `TaskCell<T>`.
     unsafe fn report_unretrieved(h: NonNull<Header>) {
         // SAFETY: per the contract.
-        let cell = unsafe { Self::cell(h) };
-        if let Some(Err(JoinError::Panicked(p))) = &*cell.result.borrow() {
-            let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
-            eprintln!(
-                "corio: task '{}' panicked and its result was never retrieved: {msg}",
-                cell.header.display_name()
-            );
-        }
+        unsafe { Self::cell(h) }.report();
     }
 }
 
@@ -133,13 +136,25 @@ impl TaskRef {
         unsafe { self.ptr.as_ref() }
     }
 
-    /// A new reference to the task whose header is `h`.
+    /// The pointer to the task's header, with the provenance of the whole cell (unlike a
+    /// pointer made from [`header`](Self::header)'s reference): what the running-task
+    /// thread-local keeps, so a `TaskRef` can be made from it again.
     #[inline]
-    pub(crate) fn from_header(h: &Header) -> TaskRef {
-        h.add_ref();
-        TaskRef {
-            ptr: NonNull::from(h),
-        }
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    /// A new reference to the task whose header `ptr` points at.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` came from [`as_ptr`](Self::as_ptr) of a reference to a task that is still
+    /// alive (some `TaskRef` to it exists).
+    #[inline]
+    pub(crate) unsafe fn from_ptr(ptr: NonNull<Header>) -> TaskRef {
+        // SAFETY: per the contract the header is alive.
+        unsafe { ptr.as_ref() }.add_ref();
+        TaskRef { ptr }
     }
 
     /// `true` if both refer to the same task.
@@ -180,7 +195,8 @@ impl TaskRef {
 impl Clone for TaskRef {
     #[inline]
     fn clone(&self) -> TaskRef {
-        TaskRef::from_header(self.header())
+        self.header().add_ref();
+        TaskRef { ptr: self.ptr }
     }
 }
 
