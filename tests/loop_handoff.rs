@@ -267,3 +267,116 @@ fn each_task_sees_itself_as_current_in_a_handed_off_step() {
     });
     assert_eq!(log.get(), ["other", "main"]);
 }
+
+/// A list whose drop recurses once per node.
+struct Chain {
+    _next: Option<Box<Chain>>,
+}
+
+fn chain(n: usize) -> Chain {
+    let mut c = Chain { _next: None };
+    for _ in 0..n {
+        c = Chain {
+            _next: Some(Box::new(c)),
+        };
+    }
+    c
+}
+
+#[test]
+fn a_task_that_ends_in_a_handed_off_step_ends_on_the_loops_stack() {
+    // `small` yields with a 16 KiB stack, and its turn goes to `producer`, which returns a
+    // value whose drop recurses 5,000 frames deep. The producer's end (dropping that value
+    // once its detached handle is gone) must run on the loop's stack, as without the
+    // hand-off, not on `small`'s. A regression aborts with a stack overflow report, so the
+    // scenario runs in a child process.
+    const KEY: &str = "CORIO_TEST_HANDOFF_END_STACK";
+    if !common::is_child(KEY) {
+        let out = common::run_child(
+            "a_task_that_ends_in_a_handed_off_step_ends_on_the_loops_stack",
+            KEY,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("overflowed"), "{err}");
+        return;
+    }
+    let answer = corio::run(|| {
+        corio::runtime::call_soon(|| {}); // main's own park goes back to the loop
+        let small = corio::Builder::new()
+            .name("small")
+            .stack_size(16 * 1024)
+            .spawn(|| {
+                corio::yield_now(); // hands its turn to `producer`
+                "small done"
+            })
+            .unwrap();
+        drop(corio::spawn(|| chain(5_000)));
+        corio::sleep(Duration::from_millis(5));
+        small.join().unwrap()
+    });
+    assert_eq!(answer, "small done");
+}
+
+/// Parks in its `Drop`, which corio forbids outside a coroutine.
+struct ParksOnDrop;
+
+impl Drop for ParksOnDrop {
+    fn drop(&mut self) {
+        corio::yield_now();
+    }
+}
+
+#[test]
+fn a_result_dropped_at_a_handed_off_tasks_end_runs_outside_any_coroutine() {
+    // Without the hand-off a finished task's value is dropped on the loop's stack, where a
+    // park is an error; a hand-off must not let that Drop park the task whose turn it was.
+    let r = std::panic::catch_unwind(|| {
+        corio::run(|| {
+            let ev = corio::Event::new();
+            drop(corio::spawn(|| ParksOnDrop));
+            let e = ev.clone();
+            let setter = corio::spawn(move || e.set());
+            ev.wait(); // main's turn goes to the two tasks above
+            setter.join().unwrap();
+        })
+    });
+    let p = r.expect_err("the Drop's park is refused");
+    let msg = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(msg.contains("outside one"), "{msg}");
+}
+
+/// Panics in its `Drop`.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("dropped with a bang");
+    }
+}
+
+#[test]
+fn a_panic_at_a_handed_off_tasks_end_is_not_the_parking_tasks() {
+    // `a` yields and its turn goes to a detached task whose value panics when dropped. That
+    // panic is the loop's (as without the hand-off), not `a`'s: `a` must not end panicked.
+    let a_result = Rc::new(Cell::new(None));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let a_result = a_result.clone();
+        corio::run(move || {
+            corio::runtime::call_soon(|| {});
+            let a = corio::spawn(|| {
+                corio::yield_now();
+                "a done"
+            });
+            drop(corio::spawn(|| PanicsOnDrop));
+            corio::sleep(Duration::from_millis(5));
+            a_result.set(Some(a.join().is_ok()));
+        })
+    }));
+    let p = r.expect_err("the drop's panic leaves the loop");
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"dropped with a bang"));
+    assert_ne!(a_result.get(), Some(false), "`a` did not end panicked");
+}

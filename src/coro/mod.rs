@@ -32,6 +32,10 @@ thread_local! {
     static YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(ptr::null()) };
     /// Stack facts of the running coroutine, for the SIGSEGV handler.
     static RUNNING: Cell<*const StackInfo> = const { Cell::new(ptr::null()) };
+    /// Stack facts of the coroutine that resumed the running one, if a coroutine did (a task
+    /// handing its turn on): until the switch, and again after the switch back, the code of
+    /// `resume` runs on that coroutine's stack, so an overflow there hits its guard.
+    static RESUMER: Cell<*const StackInfo> = const { Cell::new(ptr::null()) };
 }
 
 /// A coroutine that runs a closure on its own stack.
@@ -85,12 +89,14 @@ impl Coro {
         // handing its turn on resumes from its coroutine, whose values come back afterwards.
         let prev_y = YIELDER.with(|c| c.replace(self.yielder));
         let prev_i = RUNNING.with(|c| c.replace(&self.info));
+        let prev_r = RESUMER.with(|c| c.replace(prev_i));
         let r = self.inner.resume(());
         if self.yielder.is_null() {
             self.yielder = YIELDER.with(|c| c.get());
         }
         YIELDER.with(|c| c.set(prev_y));
         RUNNING.with(|c| c.set(prev_i));
+        RESUMER.with(|c| c.set(prev_r));
         matches!(r, CoroutineResult::Return(()))
     }
 

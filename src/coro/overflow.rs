@@ -6,7 +6,7 @@
 use std::sync::Once;
 use std::sync::OnceLock;
 
-use super::RUNNING;
+use super::{RESUMER, RUNNING, StackInfo};
 
 /// The handlers that were in place before ours, to chain to.
 static PREVIOUS: OnceLock<(libc::sigaction, libc::sigaction)> = OnceLock::new();
@@ -132,11 +132,15 @@ impl Msg {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let running = RUNNING.with(|c| c.get());
-    if !running.is_null() {
-        // SAFETY: RUNNING points at the StackInfo of the coroutine being resumed on this
-        // thread; it lives in that coroutine's task, which is alive while it runs.
-        let s = unsafe { &*running };
+    // The running coroutine, or the one that resumed it (whose stack the resume code runs on
+    // before and after the switch).
+    for p in [RUNNING.with(|c| c.get()), RESUMER.with(|c| c.get())] {
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: RUNNING and RESUMER point at the StackInfo of coroutines being resumed on
+        // this thread; each lives in its coroutine's task, which is alive while it runs.
+        let s: &StackInfo = unsafe { &*p };
         // A frame larger than the guard could skip it, but Rust probes each page of big frames,
         // so the first fault of an overflow lands in the guard page.
         if addr >= s.guard_lo && addr < s.guard_hi {

@@ -73,6 +73,8 @@ pub(crate) struct Core {
     /// When the current `run_*` call is to return, so that a hand-off does not start an
     /// iteration the loop would not have started.
     until: Cell<Until>,
+    /// A task that returned while run by a hand-off, to be finished on the loop's stack.
+    ended: RefCell<Option<TaskRef>>,
     /// Reused buffer for fired timers and readiness notifications.
     fired: RefCell<Vec<Notify>>,
     /// Debug mode: report a task step longer than this.
@@ -137,6 +139,7 @@ impl Core {
             batch_left: Cell::new(0),
             depth: Cell::new(0),
             until: Cell::new(Until::Stopped),
+            ended: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
             self_rc: RefCell::new(std::rc::Weak::new()),
             slow_step: Cell::new(None),
@@ -364,10 +367,13 @@ impl Core {
     /// tasks costs one switch each way instead of two. A task run from here runs one level
     /// deep only; it switches back to `me` when it parks.
     pub(crate) fn hand_off(&self, me: &super::raw::Header) -> bool {
-        if self.depth.get() != 1 || self.slow_step.get().is_some() {
+        if self.slow_step.get().is_some() {
             return false;
         }
         loop {
+            if self.depth.get() != 1 {
+                return false;
+            }
             if self.batch_left.get() == 0 {
                 if !self.may_start_iteration() {
                     return false;
@@ -392,7 +398,30 @@ impl Core {
                 return true;
             }
             super::raw::run(&task, self);
+            if self.has_ended() {
+                return false; // its end runs on the loop's stack, next
+            }
         }
+    }
+
+    /// Keeps a task that returned during a hand-off for the loop to finish.
+    pub(crate) fn defer_end(&self, task: TaskRef) {
+        let previous = self.ended.borrow_mut().replace(task);
+        debug_assert!(
+            previous.is_none(),
+            "a hand-off stops at the first task that ends"
+        );
+        drop(previous);
+    }
+
+    /// The task that returned during a hand-off, if any.
+    #[inline]
+    pub(crate) fn take_ended(&self) -> Option<TaskRef> {
+        self.ended.borrow_mut().take()
+    }
+
+    fn has_ended(&self) -> bool {
+        self.ended.borrow().is_some()
     }
 
     /// `true` if the loop, asked for its next iteration now, would only run ready tasks: no

@@ -198,6 +198,9 @@ impl WakerList {
 #[inline]
 pub(crate) fn run(task: &TaskRef, core: &Core) {
     let h = task.header();
+    if h.is_done() {
+        return; // never resumed again, whatever queue entry is left
+    }
     h.state.set(State::Running);
     let prev = CURRENT.with(|c| c.replace(task.as_ptr().as_ptr()));
     let depth = core.enter_step();
@@ -207,8 +210,19 @@ pub(crate) fn run(task: &TaskRef, core: &Core) {
     };
     core.leave_step(depth);
     CURRENT.with(|c| c.set(prev));
-    if finished {
-        finish(task, core);
+    if depth == 0 {
+        // On the loop's stack: first the end of a task that returned during a hand-off in
+        // this step (it returned before this task switched back), then this task's own.
+        if let Some(ended) = core.take_ended() {
+            finish(&ended, core);
+        }
+        if finished {
+            finish(task, core);
+        }
+    } else if finished {
+        // Run by a parking task on its stack: the task's end (its result's and wakers' drops,
+        // waking its joiners: user code) waits for the loop's stack, where it runs next.
+        core.defer_end(task.clone());
     }
 }
 
