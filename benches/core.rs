@@ -12,7 +12,8 @@
 //!   and finish; corio touches 100k distinct stacks here, tokio 100k small task cells);
 //! * RSS per parked task with 100k parked tasks, each runtime in a fresh child process.
 //!
-//! After the table, one line per case: `ratio <case> <corio time / tokio time>`.
+//! Each case alternates corio and tokio runs and keeps each side's best. After the table, one
+//! line per case: `ratio <case> <corio time / tokio time>`.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -31,11 +32,22 @@ impl Mode {
     }
 }
 
-/// Best of `reps` runs of `f`, which returns the time it measured for `n` operations.
-fn best(reps: usize, n: usize, mut f: impl FnMut() -> Duration) -> f64 {
-    (0..reps)
-        .map(|_| f().as_nanos() as f64 / n as f64)
-        .fold(f64::INFINITY, f64::min)
+/// Alternates `reps` runs of `corio` and of `tokio` (each returns the time it measured for
+/// `n` operations), so that both meet the same quiet and busy spells of a shared machine, and
+/// returns each side's best, in nanoseconds per operation.
+fn best_pair(
+    reps: usize,
+    n: usize,
+    mut corio: impl FnMut() -> Duration,
+    mut tokio: impl FnMut() -> Duration,
+) -> (f64, f64) {
+    let per_op = |d: Duration| d.as_nanos() as f64 / n as f64;
+    let (mut c, mut t) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..reps {
+        c = c.min(per_op(corio()));
+        t = t.min(per_op(tokio()));
+    }
+    (c, t)
 }
 
 fn tokio_rt() -> tokio::runtime::Runtime {
@@ -266,24 +278,17 @@ fn main() {
     let reps = mode.reps();
 
     let n = mode.n(1_000_000, 1_000);
-    let y = (
-        best(reps, n, || corio_yield(n)),
-        best(reps, n, || tokio_yield(n)),
-    );
+    let y = best_pair(reps, n, || corio_yield(n), || tokio_yield(n));
     let n = mode.n(1_000_000, 1_000);
-    let s = (
-        best(reps, n, || corio_spawn_join(n)),
-        best(reps, n, || tokio_spawn_join(n)),
-    );
+    let s = best_pair(reps, n, || corio_spawn_join(n), || tokio_spawn_join(n));
     let n = mode.n(100_000, 1_000);
-    let t = (
-        best(reps.min(5), n, || corio_timer_callbacks(n)),
-        best(reps.min(5), n, || tokio_timers(n)),
+    let t = best_pair(
+        reps.min(5),
+        n,
+        || corio_timer_callbacks(n),
+        || tokio_timers(n),
     );
-    let tt = (
-        best(reps.min(3), n, || corio_timers(n)),
-        best(reps.min(3), n, || tokio_timers(n)),
-    );
+    let tt = best_pair(reps.min(3), n, || corio_timers(n), || tokio_timers(n));
     let n = mode.n(100_000, 1_000);
     let rss = (measure_rss("corio", n), measure_rss("tokio", n));
 
