@@ -705,3 +705,37 @@ fn a_task_woken_while_another_loop_runs_resumes_on_its_own_loop() {
         .unwrap();
     assert!(seen.get());
 }
+
+/// Parks in its `Drop`.
+struct ParksOnDrop;
+
+impl Drop for ParksOnDrop {
+    fn drop(&mut self) {
+        corio::yield_now();
+    }
+}
+
+#[test]
+fn closing_another_loop_from_a_task_drops_its_callbacks_outside_the_task() {
+    // The other loop's pending callback owns a value whose Drop parks. Dropped by `close`
+    // called from a task of the running loop, that Drop is not the task's code: its park is
+    // refused (as on a loop's own stack), and the running loop stays the thread's loop.
+    let other = EventLoop::new().unwrap();
+    let value = ParksOnDrop;
+    other.call_soon(move || drop(value));
+    corio::run(move || {
+        let r = catch_unwind(std::panic::AssertUnwindSafe(|| other.close()));
+        let p = r.expect_err("the park in the Drop is refused");
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(msg.contains("outside one"), "{msg}");
+        assert_eq!(
+            corio::spawn(|| 7).join().unwrap(),
+            7,
+            "this loop still runs here"
+        );
+    });
+}

@@ -115,9 +115,11 @@ impl Coro {
     pub(crate) fn force_unwind(&mut self) {
         let prev_y = YIELDER.with(|c| c.replace(self.yielder));
         let prev_i = RUNNING.with(|c| c.replace(&self.info));
+        let prev_r = RESUMER.with(|c| c.replace(prev_i));
         self.inner.force_unwind();
         YIELDER.with(|c| c.set(prev_y));
         RUNNING.with(|c| c.set(prev_i));
+        RESUMER.with(|c| c.set(prev_r));
     }
 
     /// The stack of a finished coroutine, for reuse.

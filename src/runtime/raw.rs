@@ -363,6 +363,28 @@ fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
     }
 }
 
+/// While alive, no task counts as running on this thread: code run now (a loop closing from
+/// inside a task of another loop drops that loop's callbacks and timers) is outside any
+/// coroutine, as on the loop's own stack, so a park there is refused instead of parking the
+/// task that happens to be on the CPU.
+pub(crate) struct OutsideTasks {
+    prev: *const Header,
+}
+
+impl OutsideTasks {
+    pub(crate) fn enter() -> OutsideTasks {
+        OutsideTasks {
+            prev: CURRENT.with(|c| c.replace(ptr::null())),
+        }
+    }
+}
+
+impl Drop for OutsideTasks {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
 /// The header of the running task, as the pointer `run` stored (with the whole cell's
 /// provenance, so a `TaskRef` can be made from it).
 ///

@@ -256,6 +256,11 @@ impl Builder {
 
     /// Usable stack size in bytes, rounded up to whole pages (at least 16 KiB). See
     /// [`DEFAULT_STACK_SIZE`](crate::runtime::DEFAULT_STACK_SIZE) for the default.
+    ///
+    /// Leave some room below the deepest point at which the task parks: a parking task may
+    /// resume the next ready task from its own stack (about half a KiB in release builds,
+    /// more in debug builds; see docs/ARCHITECTURE.md, "Hand-off"). An overflow is reported
+    /// with the task's name, never a silent crash.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
