@@ -221,11 +221,19 @@ unsafe impl CoroStackTrait for Stack {
 
 /// Finished coroutines' stacks, kept for reuse. LIFO, so the next spawn gets a stack whose top
 /// is still in cache; bounded, so a burst of tasks does not pin memory afterwards.
+///
+/// Stacks beyond the bound are not unmapped one by one as their tasks end (one `munmap` each,
+/// splitting the merged mapping, was most of the cost of a burst of 100k tasks ending): they
+/// wait in `excess`, where a spawn takes them first, and are unmapped when the loop is about to
+/// sleep, sorted by address so that neighbours go in one `munmap`.
 #[derive(Debug)]
 pub(crate) struct StackPool {
     /// Stacks of the default size. `free[..clean]` are trimmed.
     free: Vec<Stack>,
     clean: usize,
+    /// Default-size stacks over the bound, still mapped (not trimmed), until the next idle
+    /// moment or until `EXCESS_LIMIT` of them wait.
+    excess: Vec<Stack>,
     /// Stacks of other sizes (tasks built with `Builder::stack_size`).
     other: Vec<Stack>,
     default_size: usize,
@@ -237,11 +245,17 @@ pub(crate) struct StackPool {
 /// the spawn/exit path.
 const TRIM_BUDGET: usize = 64;
 
+/// Stacks over the pool's bound that may wait for an idle moment to be unmapped; past this,
+/// they are unmapped at once (still in runs of neighbours), so a loop that never idles does not
+/// keep the memory of an old burst.
+const EXCESS_LIMIT: usize = 4096;
+
 impl StackPool {
     pub(crate) fn new(default_size: usize, max_pooled: usize) -> StackPool {
         StackPool {
             free: Vec::new(),
             clean: 0,
+            excess: Vec::new(),
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
             max_pooled,
@@ -260,6 +274,9 @@ impl StackPool {
                 self.clean = self.clean.min(self.free.len());
                 return Ok(s);
             }
+            if let Some(s) = self.excess.pop() {
+                return Ok(s);
+            }
         } else if let Some(i) = self
             .other
             .iter()
@@ -274,10 +291,14 @@ impl StackPool {
     pub(crate) fn put(&mut self, mut stack: Stack) {
         stack.trimmed = false;
         if stack.size() == self.default_size.next_multiple_of(page_size()) {
-            if self.free.len() >= self.max_pooled {
-                return; // dropped: unmapped
+            if self.free.len() < self.max_pooled {
+                self.free.push(stack);
+            } else {
+                self.excess.push(stack);
+                if self.excess.len() >= EXCESS_LIMIT {
+                    unmap_all(&mut self.excess);
+                }
             }
-            self.free.push(stack);
         } else if self.other.len() < self.max_pooled / 4 {
             stack.trim();
             self.other.push(stack);
@@ -288,6 +309,7 @@ impl StackPool {
     /// oldest first (the newest are the next to be reused). Called when the loop is about to
     /// sleep.
     pub(crate) fn trim(&mut self) {
+        unmap_all(&mut self.excess);
         let end = self.free.len().min(self.clean + TRIM_BUDGET);
         for s in &mut self.free[self.clean..end] {
             s.trim();
@@ -297,6 +319,46 @@ impl StackPool {
 
     pub(crate) fn pooled(&self) -> usize {
         self.free.len() + self.other.len()
+    }
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        let mut all = std::mem::take(&mut self.free);
+        all.append(&mut self.excess);
+        all.append(&mut self.other);
+        unmap_all(&mut all);
+    }
+}
+
+/// Unmaps every stack in `stacks`, each run of neighbouring mappings with one `munmap`.
+fn unmap_all(stacks: &mut Vec<Stack>) {
+    stacks.sort_unstable_by_key(|s| s.lo);
+    let mut run: Option<(usize, usize)> = None; // [lo, hi) of the current run of neighbours
+    for s in stacks.drain(..) {
+        let (lo, hi) = (s.lo, s.lo + s.len);
+        // The run takes over the stack's mapping: it is unmapped with the run, not by Drop.
+        std::mem::forget(s);
+        run = match run {
+            Some((rlo, rhi)) if rhi == lo => Some((rlo, hi)),
+            Some((rlo, rhi)) => {
+                unmap(rlo, rhi);
+                Some((lo, hi))
+            }
+            None => Some((lo, hi)),
+        };
+    }
+    if let Some((lo, hi)) = run {
+        unmap(lo, hi);
+    }
+}
+
+/// Unmaps `[lo, hi)`, which is made only of stacks handed over by `unmap_all`.
+fn unmap(lo: usize, hi: usize) {
+    // SAFETY: [lo, hi) is the union of neighbouring mappings, each created and owned by a
+    // Stack that `unmap_all` consumed (forgot) and no coroutine runs on.
+    unsafe {
+        libc::munmap(lo as *mut libc::c_void, hi - lo);
     }
 }
 
@@ -324,6 +386,44 @@ mod tests {
             pool.put(s);
         }
         assert_eq!(pool.pooled(), 2);
+    }
+
+    /// `true` while `[lo, lo + page)` is mapped (msync fails with ENOMEM on unmapped memory).
+    fn mapped(lo: usize) -> bool {
+        // SAFETY: msync only inspects the range; it does not touch memory.
+        unsafe { libc::msync(lo as *mut libc::c_void, page_size(), libc::MS_ASYNC) == 0 }
+    }
+
+    #[test]
+    fn stacks_over_the_bound_are_reused_first_then_unmapped_when_idle() {
+        let mut pool = StackPool::new(64 * 1024, 1);
+        let stacks: Vec<_> = (0..3).map(|_| pool.get(None).unwrap()).collect();
+        let los: Vec<usize> = stacks.iter().map(|s| s.lo).collect();
+        for s in stacks {
+            pool.put(s); // one pooled, two waiting in `excess`
+        }
+        assert_eq!(pool.pooled(), 1);
+        assert!(
+            los.iter().all(|&lo| mapped(lo)),
+            "nothing unmapped on the exit path"
+        );
+        // A spawn takes the pooled stack, the next one a waiting one: no new mapping.
+        let a = pool.get(None).unwrap();
+        let b = pool.get(None).unwrap();
+        assert!(los.contains(&a.lo) && los.contains(&b.lo));
+        pool.put(a);
+        pool.put(b);
+        pool.trim(); // the loop is about to sleep: the two waiting stacks go
+        let unmapped = los.iter().filter(|&&lo| !mapped(lo)).count();
+        assert_eq!(
+            unmapped, 2,
+            "the stacks over the bound are unmapped, the pooled one kept"
+        );
+        drop(pool);
+        assert!(
+            los.iter().all(|&lo| !mapped(lo)),
+            "dropping the pool unmaps the rest"
+        );
     }
 
     #[test]
