@@ -380,3 +380,196 @@ fn a_panic_at_a_handed_off_tasks_end_is_not_the_parking_tasks() {
     assert_eq!(p.downcast_ref::<&str>(), Some(&"dropped with a bang"));
     assert_ne!(a_result.get(), Some(false), "`a` did not end panicked");
 }
+
+// ----- differential: the same program with and without the hand-off -----
+
+/// A small seeded PRNG (an LCG): the scenario below must be reproducible.
+struct Lcg(Cell<u64>);
+
+impl Lcg {
+    fn below(&self, n: u64) -> u64 {
+        let x = self
+            .0
+            .get()
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0.set(x);
+        (x >> 33) % n
+    }
+}
+
+/// A task's value whose `Drop` does loop work: sets an event, resolves a future (whose done
+/// callback logs), spawns a task and schedules a callback.
+struct Noisy {
+    id: u64,
+    log: Log<String>,
+    ev: Option<corio::Event>,
+    fut: Option<corio::Future<u64>>,
+    spawn: bool,
+}
+
+impl Drop for Noisy {
+    fn drop(&mut self) {
+        let (id, log) = (self.id, self.log.clone());
+        log.push(format!("drop {id}"));
+        if let Some(ev) = &self.ev {
+            ev.set();
+        }
+        if let Some(f) = self.fut.take() {
+            let _ = f.set_result(id);
+        }
+        if self.spawn {
+            let l = log.clone();
+            let _ = corio::Builder::new().spawn(move || l.push(format!("spawned by drop {id}")));
+            let l = log.clone();
+            // Outside a running loop (a value dropped as the loop closes) this panics; fine.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                corio::runtime::call_soon(move || l.push(format!("callback by drop {id}")));
+            }));
+        }
+    }
+}
+
+/// Runs a seeded mix of yields, spawns, joins, detaches, cancels, events, futures with done
+/// callbacks, `compat::block_on`, panics and values whose `Drop` does loop work, and returns
+/// the log of what ran, in order, and in which task.
+fn seeded_mix(seed: u64, plain: bool) -> Vec<String> {
+    let log: Log<String> = Log::new();
+    let out = log.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        corio::runtime::EventLoopBuilder::new()
+            .debug(plain) // debug mode takes the plain path: no hand-off
+            .run(move || {
+                let rng = Rc::new(Lcg(Cell::new(seed)));
+                let evs: Rc<Vec<corio::Event>> =
+                    Rc::new((0..4).map(|_| corio::Event::new()).collect());
+                let setter = {
+                    let (evs, log) = (evs.clone(), log.clone());
+                    corio::spawn(move || {
+                        for (i, e) in evs.iter().enumerate() {
+                            for _ in 0..(3 + i * 5) {
+                                corio::yield_now();
+                            }
+                            e.set();
+                            log.push(format!("setter set {i}"));
+                        }
+                    })
+                };
+                let next_id = Rc::new(Cell::new(0u64));
+                let workers: Vec<_> = (0..6)
+                    .map(|w| {
+                        let (rng, evs, next_id, log) =
+                            (rng.clone(), evs.clone(), next_id.clone(), log.clone());
+                        corio::spawn(move || {
+                            let me = |s: String| {
+                                let who = corio::current_task().map(|t| t.id()).unwrap_or(0);
+                                log.push(format!("[{who}] {s}"));
+                            };
+                            let mut kids: Vec<corio::Task<Noisy>> = Vec::new();
+                            for _ in 0..25 {
+                                match rng.below(9) {
+                                    0 => {
+                                        corio::yield_now();
+                                        me(format!("w{w} yielded"));
+                                    }
+                                    1 | 8 => {
+                                        let id = next_id.get();
+                                        next_id.set(id + 1);
+                                        let yields = rng.below(3);
+                                        let ev = (rng.below(2) == 0)
+                                            .then(|| evs[rng.below(4) as usize].clone());
+                                        let spawn = rng.below(2) == 0;
+                                        let fut = (rng.below(3) == 0).then(|| {
+                                            let f = corio::Future::<u64>::new();
+                                            let l = log.clone();
+                                            f.add_done_callback(move |f| {
+                                                l.push(format!(
+                                                    "done callback {id}: {:?}",
+                                                    f.done()
+                                                ))
+                                            });
+                                            f
+                                        });
+                                        let panics = rng.below(10) == 0;
+                                        let l = log.clone();
+                                        kids.push(corio::spawn(move || {
+                                            l.push(format!("kid {id} starts"));
+                                            for _ in 0..yields {
+                                                corio::yield_now();
+                                            }
+                                            if panics {
+                                                std::panic::resume_unwind(Box::new("kid panics"));
+                                            }
+                                            l.push(format!("kid {id} returns"));
+                                            Noisy {
+                                                id,
+                                                log: l,
+                                                ev,
+                                                fut,
+                                                spawn,
+                                            }
+                                        }));
+                                    }
+                                    2 if !kids.is_empty() => {
+                                        let r = kids.remove(0).join();
+                                        me(format!("w{w} joined ok={}", r.is_ok()));
+                                        drop(r);
+                                        me(format!("w{w} dropped the value"));
+                                    }
+                                    3 if !kids.is_empty() => {
+                                        drop(kids.pop());
+                                        me(format!("w{w} detached"));
+                                    }
+                                    4 if !kids.is_empty() => {
+                                        let i = rng.below(kids.len() as u64) as usize;
+                                        me(format!("w{w} cancel -> {}", kids[i].cancel()));
+                                    }
+                                    5 => {
+                                        let i = rng.below(4) as usize;
+                                        evs[i].wait();
+                                        me(format!("w{w} saw event {i}"));
+                                    }
+                                    6 if !kids.is_empty() => {
+                                        let r = corio::compat::block_on(kids.remove(0));
+                                        me(format!("w{w} block_on ok={}", r.is_ok()));
+                                    }
+                                    _ => {
+                                        let l = log.clone();
+                                        corio::runtime::call_soon(move || {
+                                            l.push(format!("callback from w{w}"))
+                                        });
+                                        corio::yield_now();
+                                    }
+                                }
+                            }
+                            for k in kids {
+                                me(format!("w{w} final join ok={}", k.join().is_ok()));
+                            }
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    w.join().unwrap();
+                }
+                setter.join().unwrap();
+                log.push("main ends".into());
+            })
+    }));
+    let mut v = out.get();
+    v.push(format!("run ok={}", r.is_ok()));
+    v
+}
+
+#[test]
+fn a_seeded_mix_runs_the_same_with_and_without_the_hand_off() {
+    for seed in 1..=40 {
+        let plain = seeded_mix(seed, true);
+        let handed_off = seeded_mix(seed, false);
+        assert!(
+            plain.len() > 50,
+            "seed {seed}: the scenario ran ({} events)",
+            plain.len()
+        );
+        assert_eq!(plain, handed_off, "seed {seed}: the two runs differ");
+    }
+}
