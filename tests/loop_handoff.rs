@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
@@ -383,18 +383,13 @@ fn a_panic_at_a_handed_off_tasks_end_is_not_the_parking_tasks() {
 
 // ----- differential: the same program with and without the hand-off -----
 
-/// A small seeded PRNG (an LCG): the scenario below must be reproducible.
-struct Lcg(Cell<u64>);
+/// The shared seeded PRNG of the scenario below: it must be reproducible.
+struct Seeded(RefCell<common::Rng>);
 
-impl Lcg {
+impl Seeded {
+    /// A number in `0..n`.
     fn below(&self, n: u64) -> u64 {
-        let x = self
-            .0
-            .get()
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0.set(x);
-        (x >> 33) % n
+        self.0.borrow_mut().range(0, n - 1)
     }
 }
 
@@ -440,7 +435,7 @@ fn seeded_mix(seed: u64, plain: bool) -> Vec<String> {
         corio::runtime::EventLoopBuilder::new()
             .debug(plain) // debug mode takes the plain path: no hand-off
             .run(move || {
-                let rng = Rc::new(Lcg(Cell::new(seed)));
+                let rng = Rc::new(Seeded(RefCell::new(common::Rng::new(seed))));
                 let evs: Rc<Vec<corio::Event>> =
                     Rc::new((0..4).map(|_| corio::Event::new()).collect());
                 let setter = {
