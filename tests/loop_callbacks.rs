@@ -13,19 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Drops, Log};
+use common::{Drops, Log, panic_text};
 use corio::runtime::{self, instant_at};
 use corio::{EventLoop, Future, LoopHandle, RuntimeError};
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("<non-string payload>")
-    }
-}
 
 // ----- call_soon -----
 

@@ -150,6 +150,11 @@ fn stop_ends_run_forever_amid_a_ping_pong() {
     });
     lp.run_forever().unwrap();
     assert!(rounds.get() > before);
+    end_ping_pong(&lp, &stop, tasks);
+}
+
+/// Stops a ping-pong started on `lp` and runs the loop until both tasks have ended.
+fn end_ping_pong(lp: &EventLoop, stop: &Cell<bool>, tasks: Vec<corio::Task<()>>) {
     stop.set(true);
     lp.run_until_complete(move || {
         for t in tasks {
@@ -179,13 +184,7 @@ fn run_until_complete_returns_when_main_ends_amid_a_ping_pong() {
         .unwrap();
     // The run returned although the ping-pong could go on forever.
     assert!(rounds.get() >= 100);
-    stop.set(true);
-    lp.run_until_complete(move || {
-        for t in tasks {
-            t.join().unwrap();
-        }
-    })
-    .unwrap();
+    end_ping_pong(&lp, &stop, tasks);
 }
 
 #[test]
@@ -340,12 +339,7 @@ fn a_result_dropped_at_a_handed_off_tasks_end_runs_outside_any_coroutine() {
             setter.join().unwrap();
         })
     });
-    let p = r.expect_err("the Drop's park is refused");
-    let msg = p
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default();
+    let msg = common::panic_text(&*r.expect_err("the Drop's park is refused"));
     assert!(msg.contains("outside one"), "{msg}");
 }
 

@@ -725,12 +725,7 @@ fn closing_another_loop_from_a_task_drops_its_callbacks_outside_the_task() {
     other.call_soon(move || drop(value));
     corio::run(move || {
         let r = catch_unwind(std::panic::AssertUnwindSafe(|| other.close()));
-        let p = r.expect_err("the park in the Drop is refused");
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
+        let msg = common::panic_text(&*r.expect_err("the park in the Drop is refused"));
         assert!(msg.contains("outside one"), "{msg}");
         assert_eq!(
             corio::spawn(|| 7).join().unwrap(),

@@ -92,6 +92,17 @@ pub fn run_child(name: &str, key: &str) -> Output {
     out
 }
 
+/// The message of a panic payload (a `&str` or a `String`).
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("<non-string payload>")
+    }
+}
+
 /// How many lines of `text` contain every one of `needles`.
 pub fn count_lines(text: &[u8], needles: &[&str]) -> usize {
     String::from_utf8_lossy(text)
