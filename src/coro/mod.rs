@@ -85,19 +85,25 @@ impl Coro {
     /// `catch_unwind`, so a panic arrives as a value the body stores.
     #[inline]
     pub(crate) fn resume(&mut self) -> bool {
-        // The loop resumes from its own stack, where both thread-locals are null; a task
-        // handing its turn on resumes from its coroutine, whose values come back afterwards.
-        let prev_y = YIELDER.with(|c| c.replace(self.yielder));
-        let prev_i = RUNNING.with(|c| c.replace(&self.info));
-        let prev_r = RESUMER.with(|c| c.replace(prev_i));
+        let _running = self.enter();
         let r = self.inner.resume(());
         if self.yielder.is_null() {
             self.yielder = YIELDER.with(|c| c.get());
         }
-        YIELDER.with(|c| c.set(prev_y));
-        RUNNING.with(|c| c.set(prev_i));
-        RESUMER.with(|c| c.set(prev_r));
         matches!(r, CoroutineResult::Return(()))
+    }
+
+    /// Names this coroutine as the running one in the thread-locals until the guard drops,
+    /// which gives them back to whoever resumed it: the loop (all null) or a task handing its
+    /// turn on (its own values), also when an unwind passes through.
+    #[inline]
+    fn enter(&self) -> Running {
+        let prev_i = RUNNING.with(|c| c.replace(&self.info));
+        Running {
+            prev_y: YIELDER.with(|c| c.replace(self.yielder)),
+            prev_i,
+            prev_r: RESUMER.with(|c| c.replace(prev_i)),
+        }
     }
 
     /// `true` once the closure has started running.
@@ -113,18 +119,29 @@ impl Coro {
     /// Unwinds a suspended coroutine from its suspension point, running every `Drop` on its
     /// stack; a coroutine that never started just drops its closure.
     pub(crate) fn force_unwind(&mut self) {
-        let prev_y = YIELDER.with(|c| c.replace(self.yielder));
-        let prev_i = RUNNING.with(|c| c.replace(&self.info));
-        let prev_r = RESUMER.with(|c| c.replace(prev_i));
+        let _running = self.enter();
         self.inner.force_unwind();
-        YIELDER.with(|c| c.set(prev_y));
-        RUNNING.with(|c| c.set(prev_i));
-        RESUMER.with(|c| c.set(prev_r));
     }
 
     /// The stack of a finished coroutine, for reuse.
     pub(crate) fn into_stack(self) -> Stack {
         self.inner.into_stack()
+    }
+}
+
+/// The thread-locals' values before [`Coro::enter`], put back on drop.
+struct Running {
+    prev_y: *const Yielder<(), ()>,
+    prev_i: *const StackInfo,
+    prev_r: *const StackInfo,
+}
+
+impl Drop for Running {
+    #[inline]
+    fn drop(&mut self) {
+        YIELDER.with(|c| c.set(self.prev_y));
+        RUNNING.with(|c| c.set(self.prev_i));
+        RESUMER.with(|c| c.set(self.prev_r));
     }
 }
 

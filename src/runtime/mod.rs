@@ -374,7 +374,7 @@ impl EventLoop {
         self.core.set_self_rc(&self.core);
         let _entered = self.core.enter();
         // Closed from a task of another loop, the drops below are still not that task's.
-        let _outside = raw::OutsideTasks::enter();
+        let _outside = raw::Current::none();
         self.core.close();
         self.core.clear_self_rc();
         Ok(())

@@ -202,14 +202,16 @@ pub(crate) fn run(task: &TaskRef, core: &Core) {
         return; // never resumed again, whatever queue entry is left
     }
     h.state.set(State::Running);
-    let prev = CURRENT.with(|c| c.replace(task.as_ptr().as_ptr()));
-    let depth = core.enter_step();
-    let finished = match h.coro.borrow_mut().as_mut() {
-        Some(c) => c.resume(),
-        None => false,
+    let (finished, depth) = {
+        let _current = Current::set(task.as_ptr().as_ptr());
+        let depth = core.enter_step();
+        let finished = match h.coro.borrow_mut().as_mut() {
+            Some(c) => c.resume(),
+            None => false,
+        };
+        core.leave_step(depth);
+        (finished, depth)
     };
-    core.leave_step(depth);
-    CURRENT.with(|c| c.set(prev));
     if depth == 0 {
         // On the loop's stack: first the end of a task that returned during a hand-off in
         // this step (it returned before this task switched back), then this task's own.
@@ -247,15 +249,16 @@ pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
         return;
     }
     h.closing.set(true);
-    let prev = CURRENT.with(|c| c.replace(task.as_ptr().as_ptr()));
-    let coro = h.coro.borrow_mut().take();
-    if let Some(mut c) = coro {
-        if c.started() && !c.done() {
-            c.force_unwind();
+    {
+        let _current = Current::set(task.as_ptr().as_ptr());
+        let coro = h.coro.borrow_mut().take();
+        if let Some(mut c) = coro {
+            if c.started() && !c.done() {
+                c.force_unwind();
+            }
+            drop(c); // never-started closures are dropped here, unwound ones drop no-op
         }
-        drop(c); // never-started closures are dropped here, unwound ones drop no-op
     }
-    CURRENT.with(|c| c.set(prev));
     task.store_cancelled();
     complete(task, core);
 }
@@ -363,23 +366,31 @@ fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
     }
 }
 
-/// While alive, no task counts as running on this thread: code run now (a loop closing from
-/// inside a task of another loop drops that loop's callbacks and timers) is outside any
-/// coroutine, as on the loop's own stack, so a park there is refused instead of parking the
-/// task that happens to be on the CPU.
-pub(crate) struct OutsideTasks {
+/// Names the running task (CURRENT) until dropped, then restores whoever ran before (the
+/// loop: none, or a task that handed its turn on), also when an unwind passes through.
+pub(crate) struct Current {
     prev: *const Header,
 }
 
-impl OutsideTasks {
-    pub(crate) fn enter() -> OutsideTasks {
-        OutsideTasks {
-            prev: CURRENT.with(|c| c.replace(ptr::null())),
+impl Current {
+    #[inline]
+    fn set(h: *const Header) -> Current {
+        Current {
+            prev: CURRENT.with(|c| c.replace(h)),
         }
+    }
+
+    /// No task counts as running until the guard drops: code run meanwhile (a loop closing
+    /// from inside a task of another loop drops that loop's callbacks and timers) is outside
+    /// any coroutine, as on the loop's own stack, so a park there is refused instead of
+    /// parking the task that happens to be on the CPU.
+    pub(crate) fn none() -> Current {
+        Current::set(ptr::null())
     }
 }
 
-impl Drop for OutsideTasks {
+impl Drop for Current {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.prev));
     }
