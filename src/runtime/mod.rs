@@ -317,11 +317,7 @@ impl EventLoop {
             }
             self.core.run_once();
         }
-        match task
-            .cell()
-            .take_result()
-            .expect("a finished task has a result")
-        {
+        match task.take_result().expect("a finished task has a result") {
             Ok(v) => Ok(v),
             Err(JoinError::Cancelled) => Err(RuntimeError::Cancelled),
             Err(JoinError::Panicked(p)) => resume_unwind(p),

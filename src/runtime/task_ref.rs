@@ -180,16 +180,6 @@ impl TaskRef {
         // SAFETY: as in `store_cancelled`.
         unsafe { (self.header().vtable.report_unretrieved)(self.ptr) }
     }
-
-    /// The typed cell.
-    ///
-    /// # Safety
-    ///
-    /// The task was spawned with result type `T`.
-    pub(crate) unsafe fn cell<T: 'static>(&self) -> &TaskCell<T> {
-        // SAFETY: per the contract; this reference keeps the cell alive.
-        unsafe { TaskCell::<T>::cell(self.ptr) }
-    }
 }
 
 impl Clone for TaskRef {
@@ -234,13 +224,6 @@ impl<T: 'static> TypedRef<T> {
         }
     }
 
-    /// The typed cell.
-    #[inline]
-    pub(crate) fn cell(&self) -> &TaskCell<T> {
-        // SAFETY: `new`'s contract.
-        unsafe { self.task.cell::<T>() }
-    }
-
     /// The untyped reference.
     #[inline]
     pub(crate) fn raw(&self) -> &TaskRef {
@@ -253,7 +236,8 @@ impl<T: 'static> std::ops::Deref for TypedRef<T> {
 
     #[inline]
     fn deref(&self) -> &TaskCell<T> {
-        self.cell()
+        // SAFETY: `new`'s contract; `self.task` keeps the cell alive.
+        unsafe { TaskCell::<T>::cell(self.task.ptr) }
     }
 }
 
