@@ -3,18 +3,28 @@
 //! another in the same run, under the same closed-loop load generator on loopback.
 //!
 //! The generator is one thread of its own with many connections; each connection sends a
-//! message, waits for its full echo, and sends the next. Each server runs in one thread of its
-//! own and reports the CPU time it used. Rows: 1, 100 and 1,000 connections with 64-byte
-//! messages, and 100 connections with 4 KiB messages.
+//! message, waits for its full echo, and sends the next. It drives its own level-triggered
+//! epoll set directly and costs one write, usually one read and a share of one `epoll_wait`
+//! per message, so that the rows measure the servers rather than the generator; the `gen
+//! busy` column says how much of the run it was on a CPU (near 100%: the row is bounded by
+//! the generator as much as by the server). Each server runs in one thread of its own and
+//! reports the CPU time it used. Rows: 1, 100 and 1,000 connections with 64-byte messages,
+//! and 100 connections with 4 KiB messages.
 //!
-//! `cargo bench --bench echo` measures each row in three rounds, each round running corio,
-//! tokio and the polling loop one after another for 1 s each, and keeps each server's best
-//! round: alternating spreads a shared machine's busy spells over all three servers instead of
-//! letting one of them take a whole spell. Without `--bench` (as under `cargo test
-//! --all-targets`) a short smoke pass runs. After the table, one line per row and
-//! peer: `ratio echo_<C>x<M>_tokio <x>` and `ratio echo_<C>x<M>_polling <x>`, with x = corio's
-//! time per message / the peer's (below 1: corio is faster). Then the idle-connection figure:
-//! `rss_per_idle_connection_kib <x>` for corio holding 10,000 idle connections.
+//! A fourth server, `corio-bp`, is corio with busy polling on
+//! (`EventLoopBuilder::busy_poll`, 50 µs): it shows what spinning before sleeping buys, at the
+//! price of CPU the other servers do not spend, and is compared on lines of its own.
+//!
+//! `cargo bench --bench echo` measures each row in three rounds, each round running the
+//! servers one after another for 1 s each, and keeps each server's best round: alternating
+//! spreads a shared machine's busy spells over all servers instead of letting one of them take
+//! a whole spell. Without `--bench` (as under `cargo test --all-targets`) a short smoke pass
+//! runs. After the table, one line per row and peer: `ratio echo_<C>x<M>_tokio <x>` and
+//! `ratio echo_<C>x<M>_polling <x>`, with x = corio's time per message / the peer's (below 1:
+//! corio is faster), and the same for `corio-bp` as `ratio busy_poll_echo_<C>x<M>_<peer>`.
+//! Then the idle-connection figure: `rss_per_idle_connection_kib <x>` for corio holding
+//! 10,000 idle connections. Plain arguments pick rows and servers:
+//! `cargo bench --bench echo -- 100x64 corio tokio`.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
@@ -59,11 +69,25 @@ type StartServer = fn() -> Running;
 
 // ----- corio -----
 
+/// The busy-poll window of the `corio-bp` server.
+const BUSY_POLL: Duration = Duration::from_micros(50);
+
 fn corio_server() -> Running {
+    corio_server_with(Duration::ZERO)
+}
+
+/// corio with busy polling on (`EventLoopBuilder::busy_poll`): informational, it spends CPU
+/// that the other servers do not, so the `ratio echo_*` lines compare the default `corio`.
+fn corio_busy_poll_server() -> Running {
+    corio_server_with(BUSY_POLL)
+}
+
+fn corio_server_with(busy_poll: Duration) -> Running {
     let (addr_tx, addr_rx) = mpsc::channel();
     let (cpu_tx, cpu_rx) = mpsc::channel();
     let thread = thread::spawn(move || {
-        corio::run(move || {
+        let builder = corio::runtime::EventLoopBuilder::new().busy_poll(busy_poll);
+        builder.run(move || {
             let server = corio::streams::start_server(
                 "127.0.0.1:0",
                 |mut r: corio::streams::StreamReader,
@@ -217,6 +241,9 @@ fn polling_server() -> Running {
                                 break;
                             }
                             Ok(n) => match c.s.write(&buf[..n]) {
+                                // Level-triggered: after a short read the socket is empty
+                                // for now, and later bytes are reported again.
+                                Ok(w) if w == n && n < buf.len() => break,
                                 Ok(w) if w == n => {}
                                 Ok(w) => {
                                     c.pending.extend_from_slice(&buf[w..n]);
@@ -289,6 +316,8 @@ struct Load {
     messages: u64,
     elapsed: Duration,
     latencies_ns: Vec<u32>,
+    /// The generator thread's CPU time over the whole run, warm-up included.
+    cpu: Duration,
 }
 
 struct Client {
@@ -298,9 +327,51 @@ struct Client {
     received: usize,
 }
 
+/// The generator's own level-triggered epoll set: one `epoll_wait` per wait, where
+/// `polling::Poller::wait` with a timeout costs five syscalls (it arms a timerfd). The
+/// generator must stay cheap, or the rows measure it instead of the servers.
+struct Epoll(libc::c_int);
+
+impl Epoll {
+    fn new() -> Epoll {
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(fd >= 0, "epoll_create1: {}", io::Error::last_os_error());
+        Epoll(fd)
+    }
+
+    fn ctl(&self, op: libc::c_int, s: &StdStream, key: usize, write: bool) {
+        use std::os::fd::AsRawFd;
+        let events = libc::EPOLLIN | if write { libc::EPOLLOUT } else { 0 };
+        let mut ev = libc::epoll_event {
+            events: events as u32,
+            u64: key as u64,
+        };
+        // SAFETY: `self.0` is our epoll fd and `s` an open socket; `ev` lives across the call.
+        let rc = unsafe { libc::epoll_ctl(self.0, op, s.as_raw_fd(), &mut ev) };
+        assert_eq!(rc, 0, "epoll_ctl: {}", io::Error::last_os_error());
+    }
+
+    fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> usize {
+        let ms = timeout.as_millis().clamp(1, 1000) as libc::c_int;
+        // SAFETY: `events` is a valid, writable buffer of `events.len()` entries.
+        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as _, ms) };
+        n.max(0) as usize
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: we own the fd and close it once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
 /// Closed loop: each of `conns` connections sends `size` bytes, waits for all of them to come
 /// back, and sends again, for `warmup + duration`; only messages completed after the warm-up
-/// count. One thread, one poller.
+/// count. One thread, one epoll set. A message costs the generator one write, usually one
+/// read, and its share of an `epoll_wait`: sockets stay registered for reading, and writing
+/// is added only while a message is partly written.
 fn generate(
     addr: SocketAddr,
     conns: usize,
@@ -308,7 +379,8 @@ fn generate(
     warmup: Duration,
     duration: Duration,
 ) -> Load {
-    let poller = Poller::new().unwrap();
+    let cpu0 = thread_cpu();
+    let epoll = Epoll::new();
     let msg = vec![0x5au8; size];
     let mut rbuf = vec![0u8; size.max(64 * 1024)];
     let mut clients: Vec<Client> = (0..conns)
@@ -316,12 +388,7 @@ fn generate(
             let s = StdStream::connect(addr).expect("connect to the echo server");
             s.set_nodelay(true).unwrap();
             s.set_nonblocking(true).unwrap();
-            // SAFETY: each stream is deleted from the poller before the clients drop.
-            unsafe {
-                poller
-                    .add_with_mode(&s, Event::readable(i), PollMode::Level)
-                    .unwrap()
-            };
+            epoll.ctl(libc::EPOLL_CTL_ADD, &s, i, false);
             Client {
                 s,
                 sent_at: Instant::now(),
@@ -335,50 +402,51 @@ fn generate(
     let end = measure_from + duration;
     let mut latencies = Vec::with_capacity(1 << 20);
     let mut messages = 0u64;
-    let send = |c: &mut Client, poller: &Poller, key: usize, msg: &[u8]| {
+    let send = |c: &mut Client, key: usize| {
         c.sent_at = Instant::now();
         c.received = 0;
-        c.written = match c.s.write(msg) {
+        c.written = match c.s.write(&msg) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(e) => panic!("send failed: {e}"),
         };
-        let ev = if c.written < msg.len() {
-            Event::all(key)
-        } else {
-            Event::readable(key)
-        };
-        poller.modify_with_mode(&c.s, ev, PollMode::Level).unwrap();
+        if c.written < size {
+            epoll.ctl(libc::EPOLL_CTL_MOD, &c.s, key, true);
+        }
     };
     for (i, c) in clients.iter_mut().enumerate() {
-        send(c, &poller, i, &msg);
+        send(c, i);
     }
-    let mut events = Events::new();
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; conns.max(1)];
     loop {
         let now = Instant::now();
         if now >= end {
             break;
         }
-        events.clear();
-        poller.wait(&mut events, Some(end - now)).unwrap();
-        for ev in events.iter() {
-            let i = ev.key;
+        let n = epoll.wait(&mut events, end - now);
+        for ev in &events[..n] {
+            let (flags, i) = (ev.events as libc::c_int, ev.u64 as usize);
             let c = &mut clients[i];
-            if ev.writable && c.written < size {
+            if flags & libc::EPOLLOUT != 0 && c.written < size {
                 if let Ok(n) = c.s.write(&msg[c.written..]) {
                     c.written += n;
                 }
                 if c.written == size {
-                    poller
-                        .modify_with_mode(&c.s, Event::readable(i), PollMode::Level)
-                        .unwrap();
+                    epoll.ctl(libc::EPOLL_CTL_MOD, &c.s, i, false);
                 }
             }
-            if ev.readable {
+            if flags & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                // Level-triggered: a short read has emptied the socket, and bytes that
+                // arrive later are reported again.
                 loop {
                     match c.s.read(&mut rbuf) {
                         Ok(0) => panic!("the echo server closed a connection"),
-                        Ok(n) => c.received += n,
+                        Ok(n) => {
+                            c.received += n;
+                            if n < rbuf.len() {
+                                break;
+                            }
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => panic!("read failed: {e}"),
                     }
@@ -389,18 +457,16 @@ fn generate(
                         messages += 1;
                         latencies.push((done - c.sent_at).as_nanos().min(u32::MAX as u128) as u32);
                     }
-                    send(c, &poller, i, &msg);
+                    send(c, i);
                 }
             }
         }
-    }
-    for c in &clients {
-        poller.delete(&c.s).ok();
     }
     Load {
         messages,
         elapsed: end - measure_from,
         latencies_ns: latencies,
+        cpu: thread_cpu() - cpu0,
     }
 }
 
@@ -411,6 +477,9 @@ struct Row {
     p50_us: f64,
     p99_us: f64,
     cpu_ns_per_msg: f64,
+    /// Share of the run the generator thread was on a CPU: near 100% means the row is
+    /// bounded by the generator as much as by the server.
+    gen_busy: f64,
 }
 
 fn run_row(
@@ -441,6 +510,7 @@ fn run_row(
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         cpu_ns_per_msg: cpu.as_nanos() as f64 / load.messages.max(1) as f64,
+        gen_busy: load.cpu.as_secs_f64() / (warmup + duration).as_secs_f64(),
     }
 }
 
@@ -566,10 +636,11 @@ fn main() {
     } else {
         &[(1, 64), (100, 64), (100, 4096)]
     };
-    let servers: [(&str, StartServer); 3] = [
+    let servers: [(&str, StartServer); 4] = [
         ("corio", corio_server),
         ("tokio", tokio_server),
         ("polling", polling_server),
+        ("corio-bp", corio_busy_poll_server),
     ];
 
     println!(
@@ -577,8 +648,8 @@ fn main() {
         if full { "full" } else { "smoke pass" }
     );
     println!(
-        "{:<12} {:<8} {:>12} {:>10} {:>10} {:>14}",
-        "row", "server", "msgs/s", "p50 us", "p99 us", "server ns/msg"
+        "{:<12} {:<8} {:>12} {:>10} {:>10} {:>14} {:>8}",
+        "row", "server", "msgs/s", "p50 us", "p99 us", "server ns/msg", "gen busy"
     );
     let row_names: Vec<String> = rows.iter().map(|(c, m)| format!("{c}x{m}")).collect();
     let row_names: Vec<&str> = row_names.iter().map(String::as_str).collect();
@@ -609,22 +680,31 @@ fn main() {
             .collect();
         for (r, (label, _)) in results.iter().zip(&servers) {
             println!(
-                "{name:<12} {label:<8} {:>12.0} {:>10.1} {:>10.1} {:>14.0}",
-                r.rate, r.p50_us, r.p99_us, r.cpu_ns_per_msg
+                "{name:<12} {label:<8} {:>12.0} {:>10.1} {:>10.1} {:>14.0} {:>7.0}%",
+                r.rate,
+                r.p50_us,
+                r.p99_us,
+                r.cpu_ns_per_msg,
+                r.gen_busy * 100.0
             );
         }
-        if servers.len() < 3 {
-            continue; // ratios need all three servers
-        }
         // Time per message is 1 / rate under the same closed-loop generator.
-        ratios.push((
-            format!("echo_{name}_tokio"),
-            results[1].rate / results[0].rate,
-        ));
-        ratios.push((
-            format!("echo_{name}_polling"),
-            results[2].rate / results[0].rate,
-        ));
+        let rate = |server: &str| {
+            servers
+                .iter()
+                .position(|(n, _)| *n == server)
+                .map(|i| results[i].rate)
+        };
+        for (case, mine, peer) in [
+            ("echo", "corio", "tokio"),
+            ("echo", "corio", "polling"),
+            ("busy_poll_echo", "corio-bp", "tokio"),
+            ("busy_poll_echo", "corio-bp", "polling"),
+        ] {
+            if let (Some(m), Some(p)) = (rate(mine), rate(peer)) {
+                ratios.push((format!("{case}_{name}_{peer}"), p / m));
+            }
+        }
     }
     let idle_n = if full { 10_000 } else { 200 };
     let idle = if picks.is_empty() {

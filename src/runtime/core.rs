@@ -79,6 +79,8 @@ pub(crate) struct Core {
     fired: RefCell<Vec<Notify>>,
     /// Debug mode: report a task step longer than this.
     slow_step: Cell<Option<Duration>>,
+    /// Busy polling: how long the loop polls without blocking before it sleeps in the poller.
+    busy_poll: Cell<Duration>,
     /// The Rc this Core lives in, for `get_running_loop`.
     self_rc: RefCell<std::rc::Weak<Core>>,
     /// Actions to run when the loop closes, after its tasks are unwound (the executor's
@@ -143,6 +145,7 @@ impl Core {
             fired: RefCell::new(Vec::new()),
             self_rc: RefCell::new(std::rc::Weak::new()),
             slow_step: Cell::new(None),
+            busy_poll: Cell::new(Duration::ZERO),
             at_close: RefCell::new(Vec::new()),
         })
     }
@@ -153,6 +156,10 @@ impl Core {
 
     pub(crate) fn set_slow_step(&self, d: Option<Duration>) {
         self.slow_step.set(d);
+    }
+
+    pub(crate) fn set_busy_poll(&self, window: Duration) {
+        self.busy_poll.set(window);
     }
 
     pub(crate) fn set_self_rc(&self, rc: &Rc<Core>) {
@@ -467,7 +474,13 @@ impl Core {
         }
     }
 
-    fn poll_io(&self, timeout: Option<Duration>) {
+    fn poll_io(&self, mut timeout: Option<Duration>) {
+        if timeout != Some(Duration::ZERO) && !self.busy_poll.get().is_zero() {
+            match self.spin(timeout) {
+                None => return,
+                Some(spent) => timeout = timeout.map(|t| t.saturating_sub(spent)),
+            }
+        }
         let blocking = timeout != Some(Duration::ZERO);
         if blocking {
             self.stacks.borrow_mut().trim();
@@ -484,6 +497,37 @@ impl Core {
             eprintln!("corio: polling for I/O failed: {e}");
         }
         self.dispatch(out);
+    }
+
+    /// Busy polling: polls without blocking until something is ready, or work comes from
+    /// another thread, or the window (no longer than `timeout`) is over. Returns `None` if it
+    /// found something (already dispatched), else the time spent.
+    ///
+    /// While spinning the loop is not marked as sleeping, so other threads hand work over
+    /// without waking the poller; the spin sees it through `has_injected`.
+    fn spin(&self, timeout: Option<Duration>) -> Option<Duration> {
+        let window = timeout.map_or(self.busy_poll.get(), |t| t.min(self.busy_poll.get()));
+        let start = Instant::now();
+        let mut out = std::mem::take(&mut *self.fired.borrow_mut());
+        loop {
+            let found = match self.reactor.poll(Some(Duration::ZERO), &mut out) {
+                Ok(events) => events > 0 || !out.is_empty(),
+                Err(e) => {
+                    eprintln!("corio: polling for I/O failed: {e}");
+                    true
+                }
+            };
+            if found || self.shared.has_injected.load(Ordering::Relaxed) {
+                self.dispatch(out);
+                return None;
+            }
+            let spent = start.elapsed();
+            if spent >= window {
+                *self.fired.borrow_mut() = out;
+                return Some(spent);
+            }
+            std::hint::spin_loop();
+        }
     }
 
     fn dispatch(&self, mut fired: Vec<Notify>) {
