@@ -4,6 +4,9 @@
 //! other threads ends the spin at once, and an idle loop still goes to sleep after the
 //! window.
 
+mod common;
+
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::rc::Rc;
 use std::time::Duration;
@@ -14,22 +17,11 @@ fn busy(window: Duration) -> EventLoopBuilder {
     EventLoopBuilder::new().busy_poll(window)
 }
 
-/// CPU time used by the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 #[test]
 fn busy_poll_timers_fire_in_order_and_never_early() {
     // The window is far longer than the timers: the spin must stop at the next deadline.
     let fired = busy(Duration::from_secs(5)).run(|| {
-        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let log = Rc::new(RefCell::new(Vec::new()));
         let start = corio::runtime::time();
         for (name, ms) in [("c", 30u64), ("a", 10), ("b", 20)] {
             let log = log.clone();
@@ -75,22 +67,25 @@ fn busy_poll_wakes_a_reader_when_bytes_arrive_from_another_thread() {
     assert!(took < 10.0, "the read waited for the spin window: {took} s");
 }
 
+thread_local! {
+    /// The loop thread's future that work from another thread completes.
+    static HANDED_OVER: RefCell<Option<corio::Future<u32>>> = const { RefCell::new(None) };
+}
+
 #[test]
 fn busy_poll_ends_the_spin_for_work_from_another_thread() {
     let took = busy(Duration::from_secs(30)).run(|| {
         let start = corio::runtime::time();
         let fut = corio::Future::<u32>::new();
+        HANDED_OVER.with(|h| *h.borrow_mut() = Some(fut.clone()));
         let handle = corio::runtime::loop_handle();
-        let f = fut.clone();
-        // The future is not Send: the other thread only schedules its completion on the loop.
-        let f = std::sync::Mutex::new(Some(SendCell(f)));
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
-            let f = f.lock().unwrap().take().unwrap();
+            // Runs on the loop's thread, where the future is.
             handle
-                .call_soon_threadsafe(move || {
-                    let f = f;
-                    f.0.set_result(5).unwrap();
+                .call_soon_threadsafe(|| {
+                    let f = HANDED_OVER.with(|h| h.borrow_mut().take()).unwrap();
+                    f.set_result(5).unwrap();
                 })
                 .unwrap();
         });
@@ -103,20 +98,14 @@ fn busy_poll_ends_the_spin_for_work_from_another_thread() {
     );
 }
 
-/// Moves a loop-bound value through another thread without touching it there.
-struct SendCell<T>(T);
-// SAFETY: the value is only moved through the other thread, inside a closure that the loop
-// runs on its own thread; the other thread never uses it.
-unsafe impl<T> Send for SendCell<T> {}
-
 #[test]
 fn busy_poll_idle_loop_sleeps_after_the_window() {
     let cpu = busy(Duration::from_millis(1)).run(|| {
-        let cpu0 = thread_cpu();
+        let cpu0 = common::thread_cpu_time();
         for _ in 0..10 {
             corio::sleep(Duration::from_millis(30));
         }
-        thread_cpu() - cpu0
+        common::thread_cpu_time() - cpu0
     });
     // Ten idle spells of 30 ms, each spinning at most 1 ms before sleeping: about 10 ms of
     // CPU. Spinning through the sleeps would take 300 ms.

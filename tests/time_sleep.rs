@@ -240,32 +240,13 @@ fn sleep_in_a_callback_panics_without_killing_the_loop() {
     });
 }
 
-/// CPU time used by the calling thread (the loop runs on it). The thread's own figure keeps
-/// the other tests, which run in parallel threads, out of the measurement.
-fn thread_cpu_time() -> Duration {
-    #[cfg(target_os = "linux")]
-    let who = libc::RUSAGE_THREAD;
-    #[cfg(not(target_os = "linux"))]
-    let who = libc::RUSAGE_SELF;
-    // SAFETY: getrusage writes one rusage into the zeroed struct we own.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(who, &mut ru), 0);
-        ru
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
 #[test]
 fn an_idle_loop_sleeps_in_the_poller() {
     let (cpu, wall) = corio::run(|| {
         let t0 = Instant::now();
-        let c0 = thread_cpu_time();
+        let c0 = common::thread_cpu_time();
         corio::sleep(Duration::from_secs(1));
-        (thread_cpu_time() - c0, t0.elapsed())
+        (common::thread_cpu_time() - c0, t0.elapsed())
     });
     assert!(wall >= Duration::from_secs(1));
     assert!(
@@ -277,10 +258,10 @@ fn an_idle_loop_sleeps_in_the_poller() {
 #[test]
 fn an_idle_loop_with_a_sleeping_task_sleeps_in_the_poller() {
     let cpu = corio::run(|| {
-        let c0 = thread_cpu_time();
+        let c0 = common::thread_cpu_time();
         let t = corio::spawn(|| corio::sleep(Duration::from_millis(500)));
         t.join().unwrap();
-        thread_cpu_time() - c0
+        common::thread_cpu_time() - c0
     });
     assert!(cpu < Duration::from_millis(200), "burned {cpu:?}");
 }
