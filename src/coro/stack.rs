@@ -202,6 +202,8 @@ impl Drop for Stack {
         unsafe {
             libc::munmap(self.lo as *mut libc::c_void, self.len);
         }
+        #[cfg(test)]
+        tests::count_unmapped(self.len);
     }
 }
 
@@ -360,6 +362,8 @@ fn unmap(lo: usize, hi: usize) {
     unsafe {
         libc::munmap(lo as *mut libc::c_void, hi - lo);
     }
+    #[cfg(test)]
+    tests::count_unmapped(hi - lo);
 }
 
 #[cfg(test)]
@@ -394,6 +398,21 @@ mod tests {
         unsafe { libc::msync(lo as *mut libc::c_void, page_size(), libc::MS_ASYNC) == 0 }
     }
 
+    thread_local! {
+        /// Bytes of stack this thread unmapped. Each test runs on a thread of its own, and
+        /// other tests may map new memory at an address a test just unmapped, so "is this
+        /// address still mapped" cannot tell whether the pool unmapped it; this count can.
+        static UNMAPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    pub(super) fn count_unmapped(bytes: usize) {
+        UNMAPPED.with(|u| u.set(u.get() + bytes));
+    }
+
+    fn unmapped_bytes() -> usize {
+        UNMAPPED.with(|u| u.get())
+    }
+
     #[test]
     fn stacks_over_the_bound_are_reused_first_then_unmapped_when_idle() {
         let mut pool = StackPool::new(64 * 1024, 1);
@@ -411,17 +430,21 @@ mod tests {
         let a = pool.get(None).unwrap();
         let b = pool.get(None).unwrap();
         assert!(los.contains(&a.lo) && los.contains(&b.lo));
+        let len = a.len;
         pool.put(a);
         pool.put(b);
+        let before = unmapped_bytes();
         pool.trim(); // the loop is about to sleep: the two waiting stacks go
-        let unmapped = los.iter().filter(|&&lo| !mapped(lo)).count();
         assert_eq!(
-            unmapped, 2,
+            unmapped_bytes() - before,
+            2 * len,
             "the stacks over the bound are unmapped, the pooled one kept"
         );
+        assert_eq!(pool.pooled(), 1);
         drop(pool);
-        assert!(
-            los.iter().all(|&lo| !mapped(lo)),
+        assert_eq!(
+            unmapped_bytes() - before,
+            3 * len,
             "dropping the pool unmaps the rest"
         );
     }
