@@ -66,6 +66,9 @@ pub(crate) struct Header {
     pub(crate) stack_size: usize,
     /// What the task parks on, for `corio::tasks()`-style introspection.
     pub(crate) waiting_on: Cell<&'static str>,
+    /// Roughly where the stack pointer was when the task last switched out (0: never), so
+    /// the loop can prefetch the lines its resume will touch first.
+    pub(crate) parked_sp: Cell<usize>,
     /// The coroutine, until it has returned or been unwound.
     coro: RefCell<Option<Coro>>,
     /// The loop the task belongs to; see [`Header::core`].
@@ -327,6 +330,7 @@ where
             handle_alive: Cell::new(true),
             stack_size: size,
             waiting_on: Cell::new(""),
+            parked_sp: Cell::new(0),
             coro: RefCell::new(None),
             core,
             refs: Cell::new(1),
@@ -559,6 +563,9 @@ pub(crate) fn yield_now() {
 /// to the loop.
 #[inline]
 fn switch_out(h: &Header) {
+    let marker = 0u8;
+    h.parked_sp
+        .set(std::hint::black_box(&marker) as *const u8 as usize);
     if h.core().hand_off(h) {
         h.state.set(State::Running);
     } else {
@@ -696,5 +703,31 @@ fn wake_by_slot(core: &Core, slot: usize, task_id: u64, token: u32) {
         if task.header().id == task_id {
             Waker { task, token }.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::current_header;
+
+    #[test]
+    fn a_task_that_switched_out_recorded_a_point_on_its_own_stack() {
+        let (before, after, local) = crate::run(|| {
+            crate::spawn(|| {
+                let local = 0u8;
+                let local = std::hint::black_box(&local) as *const u8 as usize;
+                let h = current_header().expect("inside a task");
+                let before = h.parked_sp.get();
+                crate::yield_now();
+                (before, h.parked_sp.get(), local)
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(before, 0, "never switched out before");
+        // Deeper than the task's own frame (stacks grow down), and within a few KiB of it:
+        // the switch point, not some other stack.
+        assert!(after < local, "{after:#x} is below {local:#x}");
+        assert!(local - after < 16 * 1024, "{after:#x} is near {local:#x}");
     }
 }
