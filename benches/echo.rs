@@ -22,6 +22,9 @@
 //! runs. After the table, one line per row and peer: `ratio echo_<C>x<M>_tokio <x>` and
 //! `ratio echo_<C>x<M>_polling <x>`, with x = corio's time per message / the peer's (below 1:
 //! corio is faster), and the same for `corio-bp` as `ratio busy_poll_echo_<C>x<M>_<peer>`.
+//! Where the generator is busy nearly all the time, the rate is its own and time per message
+//! cannot tell the servers apart; `ratio echo_cpu_<C>x<M>_<peer>` then compares what each
+//! server spent: its thread's CPU time over every message of the run, warm-up included.
 //! Then the idle-connection figure: `rss_per_idle_connection_kib <x>` for corio holding
 //! 10,000 idle connections. Plain arguments pick rows and servers:
 //! `cargo bench --bench echo -- 100x64 corio tokio`.
@@ -313,7 +316,11 @@ fn polling_server() -> Running {
 // ----- the load generator -----
 
 struct Load {
+    /// Messages completed after the warm-up.
     messages: u64,
+    /// Messages completed over the whole run, warm-up included: the server's CPU time covers
+    /// all of them.
+    total: u64,
     elapsed: Duration,
     latencies_ns: Vec<u32>,
     /// The generator thread's CPU time over the whole run, warm-up included.
@@ -402,6 +409,7 @@ fn generate(
     let end = measure_from + duration;
     let mut latencies = Vec::with_capacity(1 << 20);
     let mut messages = 0u64;
+    let mut total = 0u64;
     let send = |c: &mut Client, key: usize| {
         c.sent_at = Instant::now();
         c.received = 0;
@@ -452,6 +460,7 @@ fn generate(
                     }
                 }
                 if c.received >= size {
+                    total += 1;
                     let done = Instant::now();
                     if c.sent_at >= measure_from {
                         messages += 1;
@@ -464,6 +473,7 @@ fn generate(
     }
     Load {
         messages,
+        total,
         elapsed: end - measure_from,
         latencies_ns: latencies,
         cpu: thread_cpu() - cpu0,
@@ -509,7 +519,7 @@ fn run_row(
         rate,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
-        cpu_ns_per_msg: cpu.as_nanos() as f64 / load.messages.max(1) as f64,
+        cpu_ns_per_msg: cpu.as_nanos() as f64 / load.total.max(1) as f64,
         gen_busy: load.cpu.as_secs_f64() / (warmup + duration).as_secs_f64(),
     }
 }
@@ -703,6 +713,20 @@ fn main() {
         ] {
             if let (Some(m), Some(p)) = (rate(mine), rate(peer)) {
                 ratios.push((format!("{case}_{name}_{peer}"), p / m));
+            }
+        }
+        // The server's own CPU time per message: what a server costs when the row is bounded
+        // by the generator (gen busy near 100%), where time per message cannot tell servers
+        // apart.
+        let cpu = |server: &str| {
+            servers
+                .iter()
+                .position(|(n, _)| *n == server)
+                .map(|i| results[i].cpu_ns_per_msg)
+        };
+        for peer in ["tokio", "polling"] {
+            if let (Some(m), Some(p)) = (cpu("corio"), cpu(peer)) {
+                ratios.push((format!("echo_cpu_{name}_{peer}"), m / p));
             }
         }
     }
