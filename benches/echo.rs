@@ -698,13 +698,14 @@ fn main() {
                 r.gen_busy * 100.0
             );
         }
-        // Time per message is 1 / rate under the same closed-loop generator.
-        let rate = |server: &str| {
+        let of = |server: &str, field: fn(&Row) -> f64| {
             servers
                 .iter()
                 .position(|(n, _)| *n == server)
-                .map(|i| results[i].rate)
+                .map(|i| field(&results[i]))
         };
+        // Time per message is 1 / rate under the same closed-loop generator.
+        let rate = |server: &str| of(server, |r| r.rate);
         for (case, mine, peer) in [
             ("echo", "corio", "tokio"),
             ("echo", "corio", "polling"),
@@ -718,12 +719,7 @@ fn main() {
         // The server's own CPU time per message: what a server costs when the row is bounded
         // by the generator (gen busy near 100%), where time per message cannot tell servers
         // apart.
-        let cpu = |server: &str| {
-            servers
-                .iter()
-                .position(|(n, _)| *n == server)
-                .map(|i| results[i].cpu_ns_per_msg)
-        };
+        let cpu = |server: &str| of(server, |r| r.cpu_ns_per_msg);
         for peer in ["tokio", "polling"] {
             if let (Some(m), Some(p)) = (cpu("corio"), cpu(peer)) {
                 ratios.push((format!("echo_cpu_{name}_{peer}"), m / p));
