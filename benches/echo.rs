@@ -72,6 +72,21 @@ type StartServer = fn() -> Running;
 
 // ----- corio -----
 
+/// The corio echo handler (the README's streams echo): read, write, drain.
+fn corio_echo(
+    mut r: corio::streams::StreamReader,
+    w: corio::streams::StreamWriter,
+) -> io::Result<()> {
+    loop {
+        let data = r.read(64 * 1024)?;
+        if data.is_empty() {
+            return w.close();
+        }
+        w.write(&data);
+        w.drain()?;
+    }
+}
+
 /// The busy-poll window of the `corio-bp` server.
 const BUSY_POLL: Duration = Duration::from_micros(50);
 
@@ -91,22 +106,8 @@ fn corio_server_with(busy_poll: Duration) -> Running {
     let thread = thread::spawn(move || {
         let builder = corio::runtime::EventLoopBuilder::new().busy_poll(busy_poll);
         builder.run(move || {
-            let server = corio::streams::start_server(
-                "127.0.0.1:0",
-                |mut r: corio::streams::StreamReader,
-                 w: corio::streams::StreamWriter|
-                 -> io::Result<()> {
-                    loop {
-                        let data = r.read(64 * 1024)?;
-                        if data.is_empty() {
-                            return w.close();
-                        }
-                        w.write(&data);
-                        w.drain()?;
-                    }
-                },
-            )
-            .expect("corio server binds");
+            let server = corio::streams::start_server("127.0.0.1:0", corio_echo)
+                .expect("corio server binds");
             // The benchmark's thread says stop through a queue with a coroutine side.
             let stop = corio::queue::ThreadQueue::<()>::new(1);
             let addr = server.local_addr().unwrap();
@@ -580,22 +581,7 @@ fn idle_connections(n: usize) -> Option<f64> {
 
 fn child_idle(n: usize) {
     corio::run(move || {
-        let server = corio::streams::start_server(
-            "127.0.0.1:0",
-            |mut r: corio::streams::StreamReader,
-             w: corio::streams::StreamWriter|
-             -> io::Result<()> {
-                loop {
-                    let data = r.read(64 * 1024)?;
-                    if data.is_empty() {
-                        return w.close();
-                    }
-                    w.write(&data);
-                    w.drain()?;
-                }
-            },
-        )
-        .unwrap();
+        let server = corio::streams::start_server("127.0.0.1:0", corio_echo).unwrap();
         println!("{}", server.local_addr().unwrap());
         let before = rss_kib();
         let server = std::rc::Rc::new(server);
