@@ -202,6 +202,54 @@ impl<T> Shared<T> {
         self.state.lock()
     }
 
+    /// Puts `item`, waiting with `park` (a coroutine's or an OS thread's) while the queue is
+    /// full; both sides' `put` share this loop.
+    fn put_with<'a>(
+        &'a self,
+        mut item: T,
+        park: impl Fn(MutexGuard<'a, State<T>>) -> MutexGuard<'a, State<T>>,
+    ) -> Result<(), QueueShutDown<T>> {
+        let mut st = self.state.lock();
+        loop {
+            if st.closed {
+                return Err(QueueShutDown(item));
+            }
+            match self.try_put(&mut st, item) {
+                Ok(getter) => {
+                    drop(st);
+                    if let Some(w) = getter {
+                        w.wake();
+                    }
+                    return Ok(());
+                }
+                Err(back) => item = back,
+            }
+            st = park(st);
+        }
+    }
+
+    /// Takes an item, waiting with `park` while the queue is empty; both sides' `get` share
+    /// this loop.
+    fn get_with<'a>(
+        &'a self,
+        park: impl Fn(MutexGuard<'a, State<T>>) -> MutexGuard<'a, State<T>>,
+    ) -> Result<T, QueueShutDown> {
+        let mut st = self.state.lock();
+        loop {
+            if let Some((item, putter)) = self.try_get(&mut st) {
+                drop(st);
+                if let Some(w) = putter {
+                    w.wake();
+                }
+                return Ok(item);
+            }
+            if st.closed {
+                return Err(QueueShutDown(()));
+            }
+            st = park(st);
+        }
+    }
+
     /// Takes an item if there is one, and the putter its place goes to.
     fn try_get(&self, st: &mut State<T>) -> Option<(T, Option<Waiter>)> {
         let item = st.items.pop_front()?;
@@ -430,24 +478,9 @@ impl<T> ThreadQueue<T> {
     /// If it must park outside a coroutine.
     pub fn put(&self, item: T) -> Result<(), QueueShutDown<T>> {
         let inner = &*self.inner;
-        let mut st = inner.state.lock();
-        let mut item = item;
-        loop {
-            if st.closed {
-                return Err(QueueShutDown(item));
-            }
-            match inner.try_put(&mut st, item) {
-                Ok(getter) => {
-                    drop(st);
-                    if let Some(w) = getter {
-                        w.wake();
-                    }
-                    return Ok(());
-                }
-                Err(back) => item = back,
-            }
-            st = inner.park_coro(st, Side::Put, "thread queue put");
-        }
+        inner.put_with(item, |st| {
+            inner.park_coro(st, Side::Put, "thread queue put")
+        })
     }
 
     /// Takes the oldest item, parking the calling coroutine while the queue is empty.
@@ -475,20 +508,7 @@ impl<T> ThreadQueue<T> {
     /// If it must park outside a coroutine.
     pub fn get(&self) -> Result<T, QueueShutDown> {
         let inner = &*self.inner;
-        let mut st = inner.state.lock();
-        loop {
-            if let Some((item, putter)) = inner.try_get(&mut st) {
-                drop(st);
-                if let Some(w) = putter {
-                    w.wake();
-                }
-                return Ok(item);
-            }
-            if st.closed {
-                return Err(QueueShutDown(()));
-            }
-            st = inner.park_coro(st, Side::Get, "thread queue get");
-        }
+        inner.get_with(|st| inner.park_coro(st, Side::Get, "thread queue get"))
     }
 
     /// Puts `item`, blocking the calling OS thread while the queue is full.
@@ -510,24 +530,7 @@ impl<T> ThreadQueue<T> {
     pub fn blocking_put(&self, item: T) -> Result<(), QueueShutDown<T>> {
         assert_not_on_loop("blocking_put");
         let inner = &*self.inner;
-        let mut st = inner.state.lock();
-        let mut item = item;
-        loop {
-            if st.closed {
-                return Err(QueueShutDown(item));
-            }
-            match inner.try_put(&mut st, item) {
-                Ok(getter) => {
-                    drop(st);
-                    if let Some(w) = getter {
-                        w.wake();
-                    }
-                    return Ok(());
-                }
-                Err(back) => item = back,
-            }
-            st = inner.park_thread(st, Side::Put);
-        }
+        inner.put_with(item, |st| inner.park_thread(st, Side::Put))
     }
 
     /// Takes the oldest item, blocking the calling OS thread while the queue is empty.
@@ -543,19 +546,6 @@ impl<T> ThreadQueue<T> {
     pub fn blocking_get(&self) -> Result<T, QueueShutDown> {
         assert_not_on_loop("blocking_get");
         let inner = &*self.inner;
-        let mut st = inner.state.lock();
-        loop {
-            if let Some((item, putter)) = inner.try_get(&mut st) {
-                drop(st);
-                if let Some(w) = putter {
-                    w.wake();
-                }
-                return Ok(item);
-            }
-            if st.closed {
-                return Err(QueueShutDown(()));
-            }
-            st = inner.park_thread(st, Side::Get);
-        }
+        inner.get_with(|st| inner.park_thread(st, Side::Get))
     }
 }
