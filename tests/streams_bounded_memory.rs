@@ -156,7 +156,7 @@ fn readuntil_over_an_endless_line_keeps_at_most_the_limit_and_two_reads() {
             let (mut reader, _w) = streams::open_connection(server.local_addr().unwrap()).unwrap();
             reader.set_limit(limit);
             let e = corio::wait_for(Duration::from_secs(60), || reader.readuntil(b"\r\n"))
-                .expect("the reader gave up on the line instead of buffering it all")
+                .expect("LimitOverrun before the client's cap; the reader kept buffering the line")
                 .unwrap_err();
             let e = overrun(e);
             assert!(!e.found);
@@ -194,7 +194,7 @@ fn readline_over_an_endless_line_is_limit_overrun_again_and_again_in_bounded_mem
             // readline drops the overlong line's bytes (as asyncio does); readuntil shows
             // what it had buffered first.
             let e = corio::wait_for(Duration::from_secs(60), || reader.readuntil(b"\n"))
-                .expect("the reader gave up on the line instead of buffering it all")
+                .expect("LimitOverrun before the client's cap; the reader kept buffering the line")
                 .unwrap_err();
             assert!(!overrun(e).found);
             let kept = reader.buffer().len();
@@ -208,7 +208,10 @@ fn readline_over_an_endless_line_is_limit_overrun_again_and_again_in_bounded_mem
                 std::io::Error::from(e).kind(),
                 std::io::ErrorKind::InvalidData
             );
-            assert!(reader.buffer().is_empty(), "readline dropped the overlong part");
+            assert!(
+                reader.buffer().is_empty(),
+                "readline dropped the overlong part"
+            );
             dropped += kept;
             refused += 1;
         }
