@@ -4,6 +4,10 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 
+mod socket;
+
+pub use socket::{SocketError, SocketOp, raw_os_error};
+
 /// The payload a cancelled coroutine unwinds with, and the error that reports a cancellation.
 ///
 /// `Task::cancel` makes the task's current or next suspension point unwind with this value

@@ -271,6 +271,11 @@ fn accept_out_of_file_descriptors_backs_off_and_serves_again() {
             stderr.contains("accept failed") && stderr.contains("retries"),
             "the server reported its back-off:\n{stderr}"
         );
+        assert_eq!(
+            common::count_lines(&out.stderr, &["accept failed"]),
+            1,
+            "one report per shortage, not one per retry:\n{stderr}"
+        );
         return;
     }
     // In the child: a low descriptor limit, so exhausting it is quick.
@@ -294,6 +299,9 @@ fn accept_out_of_file_descriptors_backs_off_and_serves_again() {
     corio::run(|| {
         let server = streams::start_server("127.0.0.1:0", echo).unwrap();
         let addr = server.local_addr().unwrap();
+        let (mut r0, w0) = streams::open_connection(addr).unwrap();
+        w0.write(b"before\n");
+        assert_eq!(r0.readline().unwrap(), b"before\n");
         let mut hoard = Vec::new();
         loop {
             match std::fs::File::open("/dev/null") {
@@ -304,19 +312,34 @@ fn accept_out_of_file_descriptors_backs_off_and_serves_again() {
                 }
             }
         }
-        // One descriptor for the client; the server's accept finds none.
-        hoard.pop();
-        let (mut r, w) = streams::open_connection(addr).unwrap();
-        w.write(b"ping\n");
-        let starved = corio::wait_for(Duration::from_millis(200), || r.readline());
+        // Four descriptors for four clients; the server's accept finds none. The clients
+        // connect without letting the loop run (the handshake ends in the kernel), so the
+        // server cannot take the descriptors first.
+        hoard.truncate(hoard.len() - 4);
+        let mut queued = Vec::new();
+        for i in 0..4 {
+            let s = std::net::TcpStream::connect(addr).unwrap();
+            let (r, w) = streams::split(TcpStream::from_std(s).unwrap());
+            w.write(format!("ping {i}\n").as_bytes());
+            queued.push((r, w));
+        }
+        let starved = corio::wait_for(Duration::from_millis(200), || queued[0].0.readline());
         assert!(starved.is_err(), "not served while out of descriptors");
         assert!(server.is_serving(), "the server survived EMFILE");
-        // Descriptors come back: the server's next try accepts and serves.
-        drop(hoard);
-        let line = corio::wait_for(Duration::from_secs(20), || r.readline())
-            .expect("served after the back-off")
+        // The connection it already had is still served meanwhile.
+        w0.write(b"during\n");
+        let line = corio::wait_for(Duration::from_secs(20), || r0.readline())
+            .expect("an established connection is served during the back-off")
             .unwrap();
-        assert_eq!(line, b"ping\n");
+        assert_eq!(line, b"during\n");
+        // Descriptors come back: the server's next try accepts every queued client.
+        drop(hoard);
+        for (i, (r, _w)) in queued.iter_mut().enumerate() {
+            let line = corio::wait_for(Duration::from_secs(20), || r.readline())
+                .expect("served after the back-off")
+                .unwrap();
+            assert_eq!(line, format!("ping {i}\n").as_bytes());
+        }
         let (mut r2, w2) = streams::open_connection(addr).unwrap();
         w2.write(b"pong\n");
         assert_eq!(r2.readline().unwrap(), b"pong\n");

@@ -10,6 +10,8 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
+use crate::error::{SocketError, SocketOp};
+
 /// What an address argument stands for, before any name lookup.
 #[derive(Debug)]
 pub enum Addrs {
@@ -93,10 +95,10 @@ impl sealed::Sealed for str {
         }
         let (host, port) = self
             .rsplit_once(':')
-            .ok_or_else(|| invalid("an address needs a port, as in \"127.0.0.1:8080\""))?;
+            .ok_or_else(|| invalid(self, "an address needs a port, as in \"127.0.0.1:8080\""))?;
         let port = port
             .parse::<u16>()
-            .map_err(|_| invalid("invalid port in the address"))?;
+            .map_err(|_| invalid(self, "the port is not a number from 0 to 65535"))?;
         host_port(host, port)
     }
 }
@@ -145,8 +147,12 @@ fn host_port(host: &str, port: u16) -> io::Result<Addrs> {
     Ok(Addrs::Name(host.to_owned(), port))
 }
 
-fn invalid(msg: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, msg)
+/// `InvalidInput`, naming the address argument that could not be used.
+fn invalid(addr: &str, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("invalid address {addr:?}: {why}"),
+    )
 }
 
 /// The addresses an argument stands for. Host names other than `localhost` are looked up on
@@ -161,9 +167,11 @@ pub(crate) fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Addrs>
         Addrs::Name(host, port) => {
             let found = super::lookup_host(&host, port)?;
             if found.is_empty() {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("host name {host:?} has no addresses"),
+                let e = io::Error::new(io::ErrorKind::NotFound, "the name has no addresses");
+                return Err(SocketError::wrap(
+                    SocketOp::Lookup,
+                    format_args!("{host}:{port}"),
+                    e,
                 ));
             }
             Ok(Addrs::Many(found))
@@ -205,7 +213,10 @@ impl Addrs {
 }
 
 fn no_address() -> io::Error {
-    invalid("could not resolve to any address")
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "could not resolve to any address",
+    )
 }
 
 #[cfg(test)]

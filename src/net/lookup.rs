@@ -3,6 +3,8 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
+use crate::error::{SocketError, SocketOp};
+
 /// Resolves `host` to socket addresses with `port`, as std's resolver (`ToSocketAddrs`, the
 /// system's `getaddrinfo`) does, without blocking the loop: the lookup runs on a thread of the
 /// loop's default [`Executor`](crate::executor::Executor) and only the calling coroutine
@@ -21,10 +23,11 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 ///
 /// # Errors
 ///
-/// The resolver's error when the name cannot be resolved (an unknown host gives an
-/// `io::Error` whose message comes from `getaddrinfo`), `InvalidInput` for a host that is not
-/// a valid C string. If the resolver thread panicked, or the executor was shut down, an
-/// `io::Error` of kind `Other` says so.
+/// The resolver's error when the name cannot be resolved, of the kind std gives it, naming
+/// `host:port` (a [`SocketError`](crate::error::SocketError) inside: `lookup of
+/// db.example.invalid:5432 failed: failed to lookup address information: ...`);
+/// `InvalidInput` for a host that is not a valid C string. If the resolver thread panicked,
+/// or the executor was shut down, an `io::Error` of kind `Other` says so.
 ///
 /// # Cancel safety
 ///
@@ -44,7 +47,9 @@ pub fn lookup_host(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
             .to_socket_addrs()
             .map(|addrs| addrs.collect::<Vec<_>>())
     }) {
-        Ok(r) => r,
+        Ok(r) => {
+            r.map_err(|e| SocketError::wrap(SocketOp::Lookup, format_args!("{host}:{port}"), e))
+        }
         Err(e) => Err(io::Error::other(format!(
             "corio::net::lookup_host({host:?}): the resolver thread failed: {e}"
         ))),

@@ -9,6 +9,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::evented::{self, Evented, evented_socket_impls, stream_read_write_impls};
 use super::{ToSocketAddrs, resolve};
+use crate::error::{SocketError, SocketOp};
 use crate::reactor::Dir;
 
 /// The listen backlog [`TcpListener::bind`] uses: the kernel caps it at `net.core.somaxconn`.
@@ -81,10 +82,13 @@ impl TcpListenerBuilder {
     ///
     /// # Errors
     ///
-    /// The last bind error (`AddrInUse`, ...), an address that cannot be resolved without
-    /// blocking, or no running loop.
+    /// The last address's bind error (`AddrInUse`, ...), naming that address (a
+    /// [`SocketError`] inside, of the same kind), a failed lookup, or no running loop.
     pub fn bind(&self, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        resolve(&addr)?.try_each(|a| self.bind_one(a))
+        resolve(&addr)?.try_each(|a| {
+            self.bind_one(a)
+                .map_err(|e| SocketError::wrap(SocketOp::Bind, a, e))
+        })
     }
 
     fn bind_one(&self, addr: SocketAddr) -> io::Result<TcpListener> {
@@ -255,14 +259,17 @@ impl TcpStream {
     ///
     /// # Errors
     ///
-    /// The last address's error: `ConnectionRefused`, `TimedOut` (the kernel gave up), an
-    /// address that cannot be resolved without blocking, no running loop.
+    /// The last address's error, naming that address (a [`SocketError`] inside, of the
+    /// same kind: `connect to 127.0.0.1:1 failed: Connection refused (os error 111)`):
+    /// `ConnectionRefused`, `TimedOut` (the kernel gave up), no running loop; or a failed
+    /// lookup.
     ///
     /// # Cancel safety
     ///
     /// A cancelled connect closes the half-open socket.
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        resolve(&addr)?.try_each(connect_one)
+        resolve(&addr)?
+            .try_each(|a| connect_one(a).map_err(|e| SocketError::wrap(SocketOp::Connect, a, e)))
     }
 
     pub(crate) fn from_registered(stream: net::TcpStream) -> io::Result<TcpStream> {

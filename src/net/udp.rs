@@ -7,6 +7,7 @@ use socket2::{Domain, Protocol, Type};
 
 use super::evented::{self, Evented, evented_socket_impls};
 use super::{ToSocketAddrs, resolve};
+use crate::error::{SocketError, SocketOp};
 use crate::reactor::Dir;
 
 /// A UDP socket (asyncio's `sock_sendto`/`sock_recvfrom`).
@@ -31,17 +32,11 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// The last bind error, an address that cannot be resolved without blocking, or no
-    /// running loop.
+    /// The last address's bind error, naming that address (a [`SocketError`] inside, of
+    /// the same kind), a failed lookup, or no running loop.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        resolve(&addr)?.try_each(|a| {
-            let sock =
-                evented::new_socket(Domain::for_address(a), Type::DGRAM, Some(Protocol::UDP))?;
-            sock.bind(&a.into())?;
-            Ok(UdpSocket {
-                inner: Evented::new(net::UdpSocket::from(sock))?,
-            })
-        })
+        resolve(&addr)?
+            .try_each(|a| bind_one(a).map_err(|e| SocketError::wrap(SocketOp::Bind, a, e)))
     }
 
     /// Sets the default peer: [`send`](Self::send) goes there and only its datagrams are
@@ -49,9 +44,15 @@ impl UdpSocket {
     ///
     /// # Errors
     ///
-    /// As `connect(2)`, or an address that cannot be resolved without blocking.
+    /// As `connect(2)`, naming the address (a [`SocketError`] inside, of the same kind), or
+    /// a failed lookup.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        resolve(&addr)?.try_each(|a| self.inner.io.connect(a))
+        resolve(&addr)?.try_each(|a| {
+            self.inner
+                .io
+                .connect(a)
+                .map_err(|e| SocketError::wrap(SocketOp::Connect, a, e))
+        })
     }
 
     /// Sends a datagram to the connected peer; parks while the send buffer is full.
@@ -165,6 +166,14 @@ impl UdpSocket {
     pub fn into_std(self) -> net::UdpSocket {
         self.inner.into_inner()
     }
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let sock = evented::new_socket(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    sock.bind(&addr.into())?;
+    Ok(UdpSocket {
+        inner: Evented::new(net::UdpSocket::from(sock))?,
+    })
 }
 
 evented_socket_impls!(UdpSocket);

@@ -10,6 +10,7 @@ use socket2::{Domain, SockAddr, Type};
 
 use super::evented::{self, Evented, evented_socket_impls, stream_read_write_impls};
 use super::tcp::DEFAULT_BACKLOG;
+use crate::error::{SocketError, SocketOp};
 use crate::reactor::Dir;
 
 /// A Unix stream socket listening for connections.
@@ -39,14 +40,20 @@ impl UnixListener {
     ///
     /// # Errors
     ///
-    /// `AddrInUse` if `path` exists, the other `bind` errors, or no running loop.
+    /// `AddrInUse` if `path` exists, `InvalidInput` for a path too long for a socket
+    /// address, the other `bind` errors, or no running loop; each names the path (a
+    /// [`SocketError`] inside, of the same kind).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        let sock = evented::new_socket(Domain::UNIX, Type::STREAM, None)?;
-        sock.bind(&SockAddr::unix(path)?)?;
-        sock.listen(DEFAULT_BACKLOG as i32)?;
-        Ok(UnixListener {
-            inner: Evented::new(net::UnixListener::from(sock))?,
-        })
+        let path = path.as_ref();
+        let bind = || {
+            let sock = evented::new_socket(Domain::UNIX, Type::STREAM, None)?;
+            sock.bind(&SockAddr::unix(path)?)?;
+            sock.listen(DEFAULT_BACKLOG as i32)?;
+            Ok(UnixListener {
+                inner: Evented::new(net::UnixListener::from(sock))?,
+            })
+        };
+        bind().map_err(|e| SocketError::wrap(SocketOp::Bind, path.display(), e))
     }
 
     /// Parks until a connection arrives and returns it with the peer's address (usually
@@ -130,12 +137,18 @@ impl UnixStream {
     /// # Errors
     ///
     /// `NotFound` if nothing is at `path`, `ConnectionRefused` if nobody listens there, or no
-    /// running loop.
+    /// running loop; each names the path (a [`SocketError`] inside, of the same kind).
     ///
     /// # Cancel safety
     ///
     /// A cancelled connect closes its socket.
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let path = path.as_ref();
+        UnixStream::connect_path(path)
+            .map_err(|e| SocketError::wrap(SocketOp::Connect, path.display(), e))
+    }
+
+    fn connect_path(path: &Path) -> io::Result<UnixStream> {
         let addr = SockAddr::unix(path)?;
         let mut backoff = Duration::from_millis(1);
         loop {
@@ -305,9 +318,13 @@ impl UnixDatagram {
     ///
     /// # Errors
     ///
-    /// `AddrInUse` if `path` exists, the other `bind` errors, or no running loop.
+    /// `AddrInUse` if `path` exists, the other `bind` errors, or no running loop; each names
+    /// the path (a [`SocketError`] inside, of the same kind).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(net::UnixDatagram::bind(path)?)
+        let path = path.as_ref();
+        net::UnixDatagram::bind(path)
+            .and_then(UnixDatagram::from_std)
+            .map_err(|e| SocketError::wrap(SocketOp::Bind, path.display(), e))
     }
 
     /// A socket bound to no address: it can send, and receive replies only once connected.
@@ -333,9 +350,13 @@ impl UnixDatagram {
     ///
     /// # Errors
     ///
-    /// As `connect(2)`.
+    /// As `connect(2)`, naming the path (a [`SocketError`] inside, of the same kind).
     pub fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        self.inner.io.connect(path)
+        let path = path.as_ref();
+        self.inner
+            .io
+            .connect(path)
+            .map_err(|e| SocketError::wrap(SocketOp::Connect, path.display(), e))
     }
 
     /// Sends a datagram to the connected peer, parking while the peer's queue is full.

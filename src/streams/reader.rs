@@ -122,6 +122,10 @@ impl StreamReader {
 
     /// Reads exactly `n` bytes, parking until they have all arrived.
     ///
+    /// The buffer grows with what arrives, not with `n`: a length prefix read from the wire
+    /// (`readexactly(u32::MAX as usize)`) from a peer that then closes costs only the bytes it
+    /// sent, and ends in [`ReadError::IncompleteRead`].
+    ///
     /// ```
     /// use corio::net::UnixStream;
     /// use corio::streams;
@@ -146,9 +150,6 @@ impl StreamReader {
     ///
     /// Cancel safe: the bytes gathered so far stay buffered.
     pub fn readexactly(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
-        if self.buffered() < n {
-            self.buf.reserve(n - self.buffered());
-        }
         while self.buffered() < n {
             if self.eof {
                 return Err(IncompleteRead {
@@ -157,6 +158,7 @@ impl StreamReader {
                 }
                 .into());
             }
+            self.grow_towards(n);
             self.fill()?;
         }
         Ok(self.take(n))
@@ -185,7 +187,7 @@ impl StreamReader {
                 if at_sep.starts_with(b"\n") {
                     self.consume_buffered(e.consumed + 1);
                 } else {
-                    self.take_all();
+                    self.consume_buffered(usize::MAX);
                 }
                 Err(e.into())
             }
@@ -307,6 +309,19 @@ impl StreamReader {
 
     fn buffered(&self) -> usize {
         self.buf.len() - self.pos
+    }
+
+    /// Makes room for the next read of a `readexactly(n)`, growing with what has arrived:
+    /// at most doubling what is buffered (and never past `n`), so `n` taken from the wire
+    /// (a length prefix) cannot make the reader reserve memory the peer never sends. A large
+    /// legitimate message still costs only a logarithmic number of reallocations.
+    fn grow_towards(&mut self, n: usize) {
+        let missing = n - self.buffered();
+        let spare = self.buf.capacity() - self.buf.len();
+        if spare < missing.min(READ_SIZE) {
+            self.buf
+                .reserve_exact(missing.min(self.buf.len().max(READ_SIZE)));
+        }
     }
 
     /// One read of the socket without parking, if it may have data (always when `force`):
