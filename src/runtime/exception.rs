@@ -316,7 +316,8 @@ pub(crate) fn callback_panicked(core: &Core, c: &Rc<dyn Callable>, payload: Box<
 ///
 /// With the Cargo feature `log`, it logs through the `log` crate instead (target `corio`):
 /// at `error` level, except for errors a peer causes, such as a reset connection or a
-/// broken pipe, which are logged at `debug` level as asyncio's transports log them.
+/// broken pipe, which are logged at `debug` level as asyncio's transports log them. While
+/// no logger is set up (`log::max_level()` is `Off`), it prints on stderr all the same.
 ///
 /// ```
 /// let mut ctx = corio::ExceptionContext::new("something nobody will see failed");
@@ -340,6 +341,11 @@ fn emit(_context: &ExceptionContext, text: &str) {
 
 #[cfg(feature = "log")]
 fn emit(context: &ExceptionContext, text: &str) {
+    if log::max_level() == log::LevelFilter::Off {
+        // No logger was set up (or every record is switched off): a failure still shows.
+        let _ = catch_unwind(|| eprintln!("corio: {text}"));
+        return;
+    }
     let level = if caused_by_peer(context) {
         log::Level::Debug
     } else {
