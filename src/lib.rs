@@ -21,7 +21,7 @@
 //!
 //! | module | role | asyncio |
 //! |---|---|---|
-//! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle` | events.py |
+//! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle`; [`set_exception_handler`] for failures nobody else sees | events.py, base_events.py |
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
 //! | [`queue`] | [`Queue`], [`LifoQueue`], [`PriorityQueue`]; [`ThreadQueue`] between coroutines and OS threads | queues.py, janus |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
