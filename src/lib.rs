@@ -21,7 +21,7 @@
 //!
 //! | module | role | asyncio |
 //! |---|---|---|
-//! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle` | events.py |
+//! | [`runtime`] | the event loop: `run`, `call_soon`, `call_later`, `add_reader`, `LoopHandle`; [`set_exception_handler`] for failures nobody else sees | events.py, base_events.py |
 //! | [`future`] | [`Future`]: a result slot coroutines wait on | futures.py |
 //! | [`queue`] | [`Queue`], [`LifoQueue`], [`PriorityQueue`]; [`ThreadQueue`] between coroutines and OS threads | queues.py, janus |
 //! | [`task`] | [`Task`], [`spawn`], [`Builder`], cancellation | tasks.py |
@@ -88,7 +88,9 @@ pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
 pub use queue::{LifoQueue, PriorityQueue, Queue, ThreadQueue};
 pub use runtime::{
-    EventLoop, EventLoopBuilder, Handle, LoopHandle, TimerHandle, get_running_loop, run,
+    EventLoop, EventLoopBuilder, ExceptionContext, Handle, LoopHandle, TimerHandle,
+    call_exception_handler, default_exception_handler, get_exception_handler, get_running_loop,
+    run, set_exception_handler,
 };
 pub use streams::{
     Server, StreamReader, StreamWriter, open_connection, open_unix_connection, start_server,

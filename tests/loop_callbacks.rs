@@ -610,7 +610,7 @@ fn panicking_callback_is_reported_once_on_stderr() {
     let out = common::run_child("child_panicking_callback", CALLBACK_CHILD);
     let n = common::count_lines(
         &out.stderr,
-        &["corio: a callback panicked", "callback-marker-7731"],
+        &["corio: Exception in callback", "callback-marker-7731"],
     );
     assert_eq!(n, 1, "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
 }

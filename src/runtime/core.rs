@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::exception::HandlerSlot;
 use super::fifo::Fifo;
 use super::handle::{Callable, Shared};
 use super::raw::Waker;
@@ -86,6 +87,8 @@ pub(crate) struct Core {
     /// Actions to run when the loop closes, after its tasks are unwound (the executor's
     /// shutdown), in the order they were added.
     at_close: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// The handler set by `set_exception_handler`.
+    pub(crate) exception_handler: HandlerSlot,
 }
 
 thread_local! {
@@ -147,6 +150,7 @@ impl Core {
             slow_step: Cell::new(None),
             busy_poll: Cell::new(Duration::ZERO),
             at_close: RefCell::new(Vec::new()),
+            exception_handler: HandlerSlot::default(),
         })
     }
 
@@ -361,7 +365,7 @@ impl Core {
                     None => super::raw::run(&t, self),
                     Some(limit) => self.run_timed(&t, limit),
                 },
-                Some(Runnable::Call(c)) => run_callback(&*c),
+                Some(Runnable::Call(c)) => run_callback(self, &c),
                 None => break,
             }
         }
@@ -618,12 +622,11 @@ fn run_at_close_action(f: Box<dyn FnOnce()>) {
     }
 }
 
-/// Runs a callback; a panic in it is reported and the loop goes on (asyncio's
-/// "Exception in callback").
-pub(crate) fn run_callback(c: &dyn Callable) {
+/// Runs a callback; a panic in it goes to the exception handler and the loop goes on
+/// (asyncio's "Exception in callback").
+fn run_callback(core: &Core, c: &Rc<dyn Callable>) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| c.call())) {
-        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
-        eprintln!("corio: a callback panicked: {msg}");
+        super::exception::callback_panicked(core, c, p);
     }
 }
 

@@ -13,6 +13,7 @@
 //! [`instant_at`] converts a `time()` value into one.
 
 pub(crate) mod core;
+mod exception;
 pub(crate) mod fifo;
 mod handle;
 pub(crate) mod io_source;
@@ -28,6 +29,10 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use exception::{
+    Exception, ExceptionContext, ExceptionHandler, call_exception_handler,
+    default_exception_handler, get_exception_handler, set_exception_handler,
+};
 pub use handle::{Handle, LoopHandle, TimerHandle};
 pub use remote::RemoteTask;
 

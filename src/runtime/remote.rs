@@ -12,9 +12,10 @@ use std::task::{Context, Poll};
 use parking_lot::{Condvar, Mutex};
 
 use super::core::{is_running_here, with_core};
+use super::exception::{self, Exception, ExceptionContext};
 use super::handle::LoopHandle;
 use super::raw;
-use crate::error::{Cancelled, JoinError, RuntimeError, panic_message};
+use crate::error::{Cancelled, JoinError, RuntimeError};
 
 impl LoopHandle {
     /// Spawns `f` as a task on the loop, from any thread (asyncio's
@@ -164,24 +165,31 @@ impl<T> Remote<T> {
         st.finished = true;
         st.task = None;
         let waker = st.waker.take();
-        if st.handle_alive {
+        let unretrieved = if st.handle_alive {
             st.result = Some(r);
-        } else if let Err(JoinError::Panicked(p)) = &r {
-            report_unretrieved(p.as_ref());
-        }
+            None
+        } else {
+            Some(r)
+        };
         drop(st);
         self.done.notify_all();
         if let Some(w) = waker {
             w.wake();
         }
+        if let Some(Err(JoinError::Panicked(p))) = unretrieved {
+            // On the loop's thread, in the task that ended (or in the callback that could not
+            // spawn it).
+            let ctx = unretrieved_context(p).in_current_task();
+            exception::report(ctx, |_| true);
+        }
     }
 }
 
-fn report_unretrieved(p: &(dyn std::any::Any + Send)) {
-    let msg = panic_message(p).unwrap_or("<non-string payload>");
-    eprintln!(
-        "corio: a task spawned from another thread panicked and its result was never retrieved: {msg}"
-    );
+/// A panic of a task spawned from another thread, which no `RemoteTask` is left to take.
+fn unretrieved_context(p: Box<dyn std::any::Any + Send>) -> ExceptionContext {
+    let mut ctx = ExceptionContext::new("Task exception was never retrieved");
+    ctx.exception = Some(Exception::Panic(p));
+    ctx
 }
 
 /// A task spawned on a loop from another thread by [`LoopHandle::spawn`]: `Send + Sync`, so
@@ -189,7 +197,7 @@ fn report_unretrieved(p: &(dyn std::any::Any + Send)) {
 /// (`Output = Result<T, JoinError>`) for async code.
 ///
 /// Dropping it does not cancel the task (as with [`Task`](crate::Task)); a panic nobody will
-/// receive is then reported on stderr when the task ends.
+/// receive then goes to the loop's exception handler when the task ends.
 pub struct RemoteTask<T> {
     remote: Arc<Remote<T>>,
     handle: LoopHandle,
@@ -278,8 +286,10 @@ impl<T> Drop for RemoteTask<T> {
         st.handle_alive = false;
         let r = st.result.take();
         drop(st);
-        if let Some(Err(JoinError::Panicked(p))) = &r {
-            report_unretrieved(p.as_ref());
+        if let Some(Err(JoinError::Panicked(p))) = r {
+            // Any thread: the task's loop hears of it if it runs here.
+            let shared = &self.handle.shared;
+            exception::report(unretrieved_context(p), |c| Arc::ptr_eq(&c.shared, shared));
         }
     }
 }

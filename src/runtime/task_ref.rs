@@ -57,14 +57,15 @@ impl<T: 'static> TaskCell<T> {
         }
     }
 
-    /// Reports a panic stored as the result (nobody is left to retrieve it).
+    /// Hands a panic stored as the result to the loop's exception handler (nobody is left to
+    /// retrieve it, so the payload is taken out).
     fn report(&self) {
-        if let Some(Err(JoinError::Panicked(p))) = &*self.result.borrow() {
-            let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
-            eprintln!(
-                "corio: task '{}' panicked and its result was never retrieved: {msg}",
-                self.header.display_name()
-            );
+        let failed = self
+            .result
+            .borrow_mut()
+            .take_if(|r| matches!(r, Err(JoinError::Panicked(_))));
+        if let Some(Err(JoinError::Panicked(p))) = failed {
+            super::exception::task_unretrieved(&self.header, p);
         }
     }
 

@@ -45,7 +45,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 pub use reader::{DEFAULT_LIMIT, StreamReader};
-pub use server::Server;
+pub use server::{HandlerResult, Server};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
 use self::conn::{Conn, Sock};
@@ -85,8 +85,9 @@ pub fn open_unix_connection(path: impl AsRef<Path>) -> io::Result<(StreamReader,
 
 /// Starts a TCP server on `addr` that runs `handler(reader, writer)` in a new task for every
 /// connection (asyncio's `start_server`). It accepts from the start; call
-/// [`Server::serve_forever`] to park until it is closed. The handler's return value is
-/// dropped: log its errors inside it.
+/// [`Server::serve_forever`] to park until it is closed. The handler returns `()` or a
+/// `Result`; an `Err` goes to the loop's exception handler with the peer's address (see
+/// [`HandlerResult`]).
 ///
 /// # Errors
 ///
@@ -94,7 +95,7 @@ pub fn open_unix_connection(path: impl AsRef<Path>) -> io::Result<(StreamReader,
 pub fn start_server<H, R>(addr: impl ToSocketAddrs, handler: H) -> io::Result<Server>
 where
     H: Fn(StreamReader, StreamWriter) -> R + 'static,
-    R: 'static,
+    R: HandlerResult,
 {
     start_server_on(TcpListener::bind(addr)?, handler)
 }
@@ -118,7 +119,7 @@ where
 pub fn start_server_on<H, R>(listener: TcpListener, handler: H) -> io::Result<Server>
 where
     H: Fn(StreamReader, StreamWriter) -> R + 'static,
-    R: 'static,
+    R: HandlerResult,
 {
     Server::start(Listener::Tcp(listener), handler)
 }
@@ -132,7 +133,7 @@ where
 pub fn start_unix_server<H, R>(path: impl AsRef<Path>, handler: H) -> io::Result<Server>
 where
     H: Fn(StreamReader, StreamWriter) -> R + 'static,
-    R: 'static,
+    R: HandlerResult,
 {
     start_unix_server_on(UnixListener::bind(path)?, handler)
 }
@@ -145,7 +146,7 @@ where
 pub fn start_unix_server_on<H, R>(listener: UnixListener, handler: H) -> io::Result<Server>
 where
     H: Fn(StreamReader, StreamWriter) -> R + 'static,
-    R: 'static,
+    R: HandlerResult,
 {
     Server::start(Listener::Unix(listener), handler)
 }

@@ -6,8 +6,12 @@
 //! batch, then lets other work run), and spawns one task per connection. Accept errors never
 //! stop the server: an `EMFILE`-like shortage backs off (10 ms, doubling up to 1 s) and
 //! tries again; a connection that died in the queue is skipped.
+//!
+//! A handler's `Err` goes to the loop's exception handler with the peer's address (asyncio's
+//! "Unhandled exception in client_connected_cb"), and so does an accept failure.
 
 use std::cell::{Cell, RefCell};
+use std::error::Error;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -18,7 +22,7 @@ use std::time::Duration;
 use super::conn::{Conn, Sock};
 use super::{StreamReader, StreamWriter};
 use crate::net::{TcpListener, UnixListener};
-use crate::runtime::TimerHandle;
+use crate::runtime::{Exception, ExceptionContext, TimerHandle, call_exception_handler};
 use crate::sync::Event;
 
 /// How many connections one readiness event accepts before other work gets a turn.
@@ -33,15 +37,16 @@ pub(crate) enum Listener {
 }
 
 impl Listener {
-    fn accept_nowait(&self) -> io::Result<Sock> {
+    /// A connection and, for TCP, its peer's address (which `accept` gives at no cost).
+    fn accept_nowait(&self) -> io::Result<(Sock, Option<SocketAddr>)> {
         match self {
             Listener::Tcp(l) => {
-                let (s, _) = l.accept_nowait()?;
+                let (s, peer) = l.accept_nowait()?;
                 // Small writes go out at once, as asyncio sets TCP_NODELAY on its transports.
                 let _ = s.set_nodelay(true);
-                Ok(Sock::Tcp(s))
+                Ok((Sock::Tcp(s), Some(peer)))
             }
-            Listener::Unix(l) => l.accept_nowait().map(|(s, _)| Sock::Unix(s)),
+            Listener::Unix(l) => l.accept_nowait().map(|(s, _)| (Sock::Unix(s), None)),
         }
     }
 
@@ -58,7 +63,35 @@ enum LocalAddr {
     Unix(unix::SocketAddr),
 }
 
-type Handler = dyn Fn(StreamReader, StreamWriter);
+/// What a connection handler may return: `()`, or a `Result` whose `Err` goes to the loop's
+/// exception handler (see [`set_exception_handler`](crate::set_exception_handler)) with the
+/// peer's address, as asyncio reports an exception escaping `client_connected_cb`.
+///
+/// ```
+/// use corio::streams::{self, StreamReader, StreamWriter};
+/// fn handler(_r: StreamReader, _w: StreamWriter) -> std::io::Result<()> {
+///     Err(std::io::Error::other("this reaches the exception handler"))
+/// }
+/// corio::run(|| streams::start_server("127.0.0.1:0", handler).unwrap().close());
+/// ```
+pub trait HandlerResult: 'static {
+    /// The error to report, if the handler failed.
+    fn into_error(self) -> Option<Box<dyn Error>>;
+}
+
+impl HandlerResult for () {
+    fn into_error(self) -> Option<Box<dyn Error>> {
+        None
+    }
+}
+
+impl<T: 'static, E: Into<Box<dyn Error>> + 'static> HandlerResult for Result<T, E> {
+    fn into_error(self) -> Option<Box<dyn Error>> {
+        self.err().map(Into::into)
+    }
+}
+
+type Handler = dyn Fn(StreamReader, StreamWriter, Option<SocketAddr>);
 
 struct Inner {
     /// `None` once closed: dropping it closes the listening socket.
@@ -109,7 +142,7 @@ impl Server {
     pub(crate) fn start<H, R>(listener: Listener, handler: H) -> io::Result<Server>
     where
         H: Fn(StreamReader, StreamWriter) -> R + 'static,
-        R: 'static,
+        R: HandlerResult,
     {
         let local = match &listener {
             Listener::Tcp(l) => LocalAddr::Tcp(l.local_addr()?),
@@ -118,7 +151,11 @@ impl Server {
         let inner = Rc::new(Inner {
             listener: RefCell::new(Some(Rc::new(listener))),
             local,
-            handler: Rc::new(move |r, w| drop(handler(r, w))),
+            handler: Rc::new(move |r, w, peer| {
+                if let Some(e) = handler(r, w).into_error() {
+                    handler_failed(e, peer);
+                }
+            }),
             closed: Cell::new(false),
             serving_forever: Cell::new(false),
             active: Cell::new(0),
@@ -268,9 +305,9 @@ fn accept(inner: &Rc<Inner>) {
     };
     for _ in 0..ACCEPT_BATCH {
         match listener.accept_nowait() {
-            Ok(sock) => {
+            Ok((sock, peer)) => {
                 inner.backoff.set(Duration::ZERO);
-                spawn_handler(inner, sock);
+                spawn_handler(inner, sock, peer);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return arm(inner),
             // The connection died in the queue, or a signal: take the next one.
@@ -295,7 +332,15 @@ fn accept(inner: &Rc<Inner>) {
 fn back_off(inner: &Rc<Inner>, e: &io::Error) {
     let delay = (inner.backoff.get() * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
     if inner.backoff.get().is_zero() {
-        eprintln!("corio: accept failed ({e}); the server retries in {delay:?} and backs off");
+        let mut ctx = ExceptionContext::new(format!(
+            "accept failed; the server retries in {delay:?} and backs off"
+        ));
+        let copy = match e.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(e.kind(), e.to_string()),
+        };
+        ctx.exception = Some(Exception::Error(Box::new(copy)));
+        call_exception_handler(ctx);
     }
     inner.backoff.set(delay);
     let i = inner.clone();
@@ -319,7 +364,7 @@ impl Drop for Active {
     }
 }
 
-fn spawn_handler(inner: &Rc<Inner>, sock: Sock) {
+fn spawn_handler(inner: &Rc<Inner>, sock: Sock, peer: Option<SocketAddr>) {
     let conn = Rc::new(Conn::new(sock));
     let reader = StreamReader::new(conn.clone());
     let writer = StreamWriter::new(conn);
@@ -328,10 +373,22 @@ fn spawn_handler(inner: &Rc<Inner>, sock: Sock) {
     let handler = inner.handler.clone();
     let spawned = crate::Builder::new().spawn(move || {
         let _active = active;
-        handler(reader, writer)
+        handler(reader, writer, peer)
     });
     if let Err(e) = spawned {
         // The closure, and with it the connection, was dropped: the peer sees it closed.
-        eprintln!("corio: no task for a new connection: {e}");
+        let mut ctx = ExceptionContext::new("no task for a new connection");
+        ctx.exception = Some(Exception::Error(Box::new(e)));
+        ctx.peer_addr = peer;
+        call_exception_handler(ctx);
     }
+}
+
+/// A handler returned `Err`: runs in its task, which the report names.
+#[cold]
+fn handler_failed(e: Box<dyn Error>, peer: Option<SocketAddr>) {
+    let mut ctx = ExceptionContext::new("Unhandled error in connection handler").in_current_task();
+    ctx.exception = Some(Exception::Error(e));
+    ctx.peer_addr = peer;
+    call_exception_handler(ctx);
 }

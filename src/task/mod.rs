@@ -14,7 +14,8 @@ use crate::runtime::task_ref::{TaskRef, TypedRef};
 ///
 /// [`join`](Task::join) parks until the task ends and gives its value back. Dropping the handle
 /// does **not** cancel the task (it runs on, detached); if a detached task panics, the failure
-/// is reported once on stderr, like asyncio's "Task exception was never retrieved".
+/// goes once to the loop's exception handler ([`set_exception_handler`](crate::set_exception_handler);
+/// the default prints it on stderr), like asyncio's "Task exception was never retrieved".
 ///
 /// `Task` is `!Send`: a coroutine and its stack never leave the loop's thread.
 ///
