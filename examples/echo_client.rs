@@ -1,5 +1,5 @@
-//! The streams echo client of the asyncio talk, in corio: connect, send lines, print what
-//! comes back.
+//! The streams echo client of the asyncio talk, in corio: connect, send lines, check that each
+//! comes back as sent.
 //!
 //! ```python
 //! # asyncio, 2014
@@ -10,7 +10,8 @@
 //!
 //! Run `cargo run --example echo_server` first, then
 //! `cargo run --example echo_client [ADDR] [LINE...]` (default `127.0.0.1:8888` and three
-//! lines).
+//! lines). It prints each echo, and exits with status 1 if any line did not come back
+//! byte for byte.
 
 use std::io;
 
@@ -25,17 +26,33 @@ fn main() -> io::Result<()> {
             .map(String::from)
             .to_vec();
     }
-    corio::run(move || {
+    let total = lines.len();
+    let wrong = corio::run(move || -> io::Result<usize> {
         let (mut reader, writer) = streams::open_connection(addr.as_str())?;
         println!("connected to {}", writer.peer_addr()?);
+        let mut wrong = 0;
         for line in &lines {
-            writer.write(line.as_bytes());
-            writer.write(b"\n");
+            let sent = format!("{line}\n");
+            writer.write(sent.as_bytes());
             writer.drain()?;
             let echo = reader.readline()?;
-            print!("echo: {}", String::from_utf8_lossy(&echo));
+            if echo == sent.as_bytes() {
+                print!("echo: {sent}");
+            } else {
+                eprintln!(
+                    "sent {sent:?}, got back {:?}",
+                    String::from_utf8_lossy(&echo)
+                );
+                wrong += 1;
+            }
         }
         writer.close()?;
-        writer.wait_closed()
-    })
+        writer.wait_closed()?;
+        Ok(wrong)
+    })?;
+    if wrong > 0 {
+        eprintln!("{wrong} of {total} lines did not come back as sent");
+        std::process::exit(1);
+    }
+    Ok(())
 }

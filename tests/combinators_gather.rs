@@ -1,4 +1,7 @@
-//! `gather` and `gather!`.
+//! `gather` and `gather!`. Each test runs under a watchdog ([`common::watchdog`]): a gather
+//! that never returns fails the test after a minute instead of hanging the suite.
+
+mod common;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -17,6 +20,7 @@ fn waiter(fut: &Future<i32>) -> corio::Task<i32> {
 // cpython: test_tasks.py GatherTestsBase.test_success
 #[test]
 fn gather_returns_results_in_input_order_not_completion_order() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let (a, b, c) = (Future::new(), Future::new(), Future::new());
         let tasks = vec![waiter(&a), waiter(&b), waiter(&c)];
@@ -34,6 +38,7 @@ fn gather_returns_results_in_input_order_not_completion_order() {
 // cpython: test_tasks.py GatherTestsBase.test_return_exceptions
 #[test]
 fn gather_keeps_every_result_when_some_fail() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let results = gather((0..4).map(|i| {
             move || {
@@ -62,6 +67,7 @@ fn gather_keeps_every_result_when_some_fail() {
 // cpython: test_tasks.py FutureGatherTests.test_result_exception_one_cancellation
 #[test]
 fn gather_reports_a_cancelled_child_and_cancels_nothing_else() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let slow_done = Rc::new(Cell::new(false));
         let s = slow_done.clone();
@@ -88,6 +94,7 @@ fn gather_reports_a_cancelled_child_and_cancels_nothing_else() {
 // cpython: test_tasks.py CoroutineGatherTests.test_cancellation_broadcast
 #[test]
 fn gather_cancelled_cancels_every_child_and_waits_for_them() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let proof = Rc::new(Cell::new(0));
         let cleaned = Rc::new(Cell::new(0));
@@ -128,6 +135,7 @@ fn gather_cancelled_cancels_every_child_and_waits_for_them() {
 // cpython: test_tasks.py BaseTaskTests.test_cancel_gather_2
 #[test]
 fn gather_in_a_loop_passes_the_cancellation_on() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let t = spawn(|| {
             loop {
@@ -144,6 +152,7 @@ fn gather_in_a_loop_passes_the_cancellation_on() {
 // cpython: test_tasks.py FutureGatherTests.test_constructor_empty_sequence_use_running_loop
 #[test]
 fn gather_of_nothing_is_empty() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let none: Vec<corio::Task<u8>> = Vec::new();
         assert!(gather(none).is_empty());
@@ -152,6 +161,7 @@ fn gather_of_nothing_is_empty() {
 
 #[test]
 fn gather_accepts_spawned_tasks_and_closures_alike() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let spawned = spawn(|| 1);
         let mixed = gather([spawned, spawn(|| 2)]);
@@ -163,6 +173,7 @@ fn gather_accepts_spawned_tasks_and_closures_alike() {
 
 #[test]
 fn gather_macro_returns_a_tuple_of_different_types() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let t = spawn(|| String::from("spawned"));
         let (a, b, c, d) = corio::gather!(
@@ -183,6 +194,7 @@ fn gather_macro_returns_a_tuple_of_different_types() {
 
 #[test]
 fn gather_macro_cancelled_cancels_its_children() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let ended = Rc::new(Cell::new(0));
         let (e1, e2) = (ended.clone(), ended.clone());

@@ -25,10 +25,21 @@ fn wait_all_completed_returns_every_task_done() {
     corio::run(|| {
         let (a, b) = (sleeper(2), sleeper(4));
         let (done, pending) = wait([b, a], ReturnWhen::AllCompleted, None);
-        assert!(pending.is_empty());
+        assert_eq!((done.len(), pending.len()), (2, 0));
+        assert!(done.iter().all(Task::is_done));
+        // "Doing it again should take no time and exercise a different path": waiting again
+        // on the tasks, all done, returns them without parking (a task spawned now has not
+        // run when it returns).
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let witness = spawn(move || r.set(true));
+        let (done, pending) = wait(done, ReturnWhen::AllCompleted, None);
+        assert!(!ran.get(), "wait parked although every task was done");
+        assert_eq!((done.len(), pending.len()), (2, 0));
         let values: Vec<u64> = done.into_iter().map(|t| t.join().unwrap()).collect();
         assert_eq!(values, [4, 2], "input order");
-        // Again with nothing left to wait for: returns at once.
+        witness.join().unwrap();
+        // And with nothing to wait for at all.
         let (done, pending) = wait(Vec::<Task<u8>>::new(), ReturnWhen::AllCompleted, None);
         assert!(done.is_empty() && pending.is_empty());
     });
@@ -78,14 +89,17 @@ fn wait_first_exception_returns_when_a_task_fails_while_waiting() {
             sleep(Duration::from_millis(2));
             panic!("err")
         });
+        let (a_id, quiet_id, b_id) = (a.id(), quiet.id(), b.id());
         let (done, pending) = wait([a, quiet, b], ReturnWhen::FirstException, None);
-        assert_eq!(done.len(), 2);
-        assert!(done[1].is_done());
-        assert_eq!(pending.len(), 1);
+        assert_eq!(ids(&done), [quiet_id, b_id]);
+        assert!(done.iter().all(Task::is_done));
+        assert_eq!(ids(&pending), [a_id]);
+        assert!(!pending[0].is_done());
         pending[0].cancel();
-        for t in done {
-            let _ = t.join();
-        }
+        let mut done = done.into_iter();
+        done.next().unwrap().join().unwrap();
+        let err = done.next().unwrap().join().unwrap_err();
+        assert_eq!(err.panic_message(), Some("err"));
     });
 }
 
@@ -112,13 +126,15 @@ fn wait_all_completed_includes_failed_tasks() {
             panic!("really")
         });
         let (done, pending) = wait([b, a], ReturnWhen::AllCompleted, None);
-        assert!(pending.is_empty());
-        let errors = done
-            .into_iter()
-            .filter(|t| t.is_done())
-            .filter_map(|t| t.join().err())
-            .count();
-        assert_eq!(errors, 1);
+        assert_eq!((done.len(), pending.len()), (2, 0));
+        assert!(done.iter().all(Task::is_done));
+        let results: Vec<_> = done.into_iter().map(Task::join).collect();
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+        assert_eq!(
+            results[0].as_ref().unwrap_err().panic_message(),
+            Some("really")
+        );
+        assert_eq!(*results[1].as_ref().unwrap(), 1);
     });
 }
 

@@ -106,17 +106,26 @@ fn an_async_io_timer_fires_under_block_on() {
     // async-io drives its timers from its own thread: the wake comes from another thread.
     corio::run(|| {
         let t0 = Instant::now();
-        let ticker = corio::spawn(|| {
-            let mut ticks = 0;
-            while ticks < 3 {
-                corio::yield_now();
-                ticks += 1;
-            }
-            ticks
-        });
+        // The ticker has not run yet: it can only tick while block_on parks this coroutine.
+        let ticks = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+        let ticker = {
+            let (ticks, stop) = (ticks.clone(), stop.clone());
+            corio::spawn(move || {
+                while !stop.get() {
+                    ticks.set(ticks.get() + 1);
+                    corio::yield_now();
+                }
+            })
+        };
         block_on(async_io::Timer::after(Duration::from_millis(10)));
         assert!(t0.elapsed() >= Duration::from_millis(10));
-        assert_eq!(ticker.join().unwrap(), 3);
+        assert!(
+            ticks.get() >= 1,
+            "the ticker never ran while block_on waited: it blocked the loop's thread"
+        );
+        stop.set(true);
+        ticker.join().unwrap();
     });
 }
 

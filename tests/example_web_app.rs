@@ -1,27 +1,15 @@
-//! The web_app example served for real and asked with a real HTTP client: curl when the machine
-//! has it, else a std-only client. The example binary is built by `cargo test --all-targets`
-//! (next to this test's binary); when it is missing the test says so and passes.
+//! The web_app example served for real and asked with a real HTTP client: curl (installed by
+//! `.ci/run`; where it is missing, a visible notice and a std-only client instead). The
+//! example binary is built by cargo for this test, so it is never missing or stale.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{KillOnDrop, build_example};
 
 fn std_get(addr: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -35,10 +23,7 @@ fn std_get(addr: &str) -> String {
 
 #[test]
 fn web_app_answers_get_with_the_gathered_json() {
-    let Some(bin) = example("web_app") else {
-        println!("skipped: the web_app example is not built (run cargo test --all-targets)");
-        return;
-    };
+    let bin = build_example("web_app");
     let mut child = Command::new(bin)
         .args(["--serve", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -48,7 +33,7 @@ fn web_app_answers_get_with_the_gathered_json() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let _guard = Kill(child);
+    let _guard = KillOnDrop(child);
     // "serving on http://127.0.0.1:PORT/ (Ctrl+C to stop)"
     let url = line
         .split_whitespace()
@@ -64,11 +49,23 @@ fn web_app_answers_get_with_the_gathered_json() {
         .args(["-s", "-i", "--max-time", "20", url])
         .output();
     let response = match curl {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-        other => {
-            println!("curl is not available ({other:?}); asking with a std client");
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "curl failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            common::skip(
+                "curl is not installed, so the request comes from a std client instead of a \
+                 real HTTP client; install curl (apt-get install curl)",
+            );
             std_get(&addr)
         }
+        Err(e) => panic!("curl could not be started: {e}"),
     };
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("application/json"), "{response}");

@@ -198,6 +198,7 @@ fn done_callbacks_run_on_set_exception() {
         f.set_exception(Oops).unwrap();
         corio::yield_now();
         assert_eq!(bag.get(), ["oops"]);
+        assert_eq!(f.exception().unwrap().unwrap().to_string(), "oops");
     });
 }
 
@@ -245,6 +246,30 @@ fn remove_done_callback_removes_the_first_callback() {
         f.set_result("foo").unwrap();
         corio::yield_now();
         assert_eq!(bag.get(), [17, 100]);
+        assert_eq!(f.result().unwrap(), "foo");
+    });
+}
+
+// cpython: test_futures.py BaseFutureDoneCallbackTests.test_callbacks_remove_first_and_second_callback
+#[test]
+fn remove_done_callback_removes_the_first_and_second_callbacks() {
+    corio::run(|| {
+        let bag = Log::new();
+        let f = Future::new();
+        let ids: Vec<_> = [42, 17, 100]
+            .into_iter()
+            .map(|thing| {
+                let b = bag.clone();
+                f.add_done_callback(move |_| b.push(thing))
+            })
+            .collect();
+        assert!(f.remove_done_callback(ids[0]));
+        assert!(f.remove_done_callback(ids[1]));
+        assert!(bag.get().is_empty());
+        f.set_result("foo").unwrap();
+        corio::yield_now();
+        assert_eq!(bag.get(), [100]);
+        assert_eq!(f.result().unwrap(), "foo");
     });
 }
 
@@ -266,6 +291,7 @@ fn remove_done_callback_removes_the_third_callback() {
         f.set_result("foo").unwrap();
         corio::yield_now();
         assert_eq!(bag.get(), [42, 17]);
+        assert_eq!(f.result().unwrap(), "foo");
     });
 }
 

@@ -3,6 +3,9 @@
 //! loop owes anyone else is skipped meanwhile: callbacks keep their place, timers fire, I/O is
 //! polled, `stop` and the end of a run are seen, and cancellation, panics and
 //! `current_task` behave in a task run that way exactly as in one run by the loop.
+//!
+//! A regression here tends to hang (a ping-pong that never sees its timer, its I/O or `stop`),
+//! so each test runs under a watchdog ([`common::watchdog`]) that fails it after a minute.
 
 mod common;
 
@@ -43,6 +46,7 @@ fn ping_pong(stop: Rc<Cell<bool>>, rounds: Rc<Cell<u64>>) -> Vec<corio::Task<()>
 
 #[test]
 fn callbacks_keep_their_place_between_task_steps() {
+    let _watchdog = common::watchdog();
     let log = Log::new();
     corio::run({
         let log = log.clone();
@@ -74,6 +78,7 @@ fn callbacks_keep_their_place_between_task_steps() {
 
 #[test]
 fn a_due_timer_fires_while_two_tasks_ping_pong() {
+    let _watchdog = common::watchdog();
     let rounds = Rc::new(Cell::new(0));
     corio::run({
         let rounds = rounds.clone();
@@ -93,6 +98,7 @@ fn a_due_timer_fires_while_two_tasks_ping_pong() {
 
 #[test]
 fn a_sleeping_task_wakes_while_two_tasks_ping_pong() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let stop = Rc::new(Cell::new(false));
         let tasks = ping_pong(stop.clone(), Rc::new(Cell::new(0)));
@@ -106,6 +112,7 @@ fn a_sleeping_task_wakes_while_two_tasks_ping_pong() {
 
 #[test]
 fn io_is_polled_while_two_tasks_ping_pong() {
+    let _watchdog = common::watchdog();
     let (a, mut b) = UnixStream::pair().unwrap();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));
@@ -129,6 +136,7 @@ fn io_is_polled_while_two_tasks_ping_pong() {
 
 #[test]
 fn stop_ends_run_forever_amid_a_ping_pong() {
+    let _watchdog = common::watchdog();
     let lp = EventLoop::new().unwrap();
     let stop = Rc::new(Cell::new(false));
     let rounds = Rc::new(Cell::new(0));
@@ -166,6 +174,7 @@ fn end_ping_pong(lp: &EventLoop, stop: &Cell<bool>, tasks: Vec<corio::Task<()>>)
 
 #[test]
 fn run_until_complete_returns_when_main_ends_amid_a_ping_pong() {
+    let _watchdog = common::watchdog();
     let lp = EventLoop::new().unwrap();
     let stop = Rc::new(Cell::new(false));
     let rounds = Rc::new(Cell::new(0));
@@ -189,6 +198,7 @@ fn run_until_complete_returns_when_main_ends_amid_a_ping_pong() {
 
 #[test]
 fn a_task_cancelled_by_a_task_it_handed_its_turn_to_unwinds_at_its_park() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let ev = corio::Event::new();
         let victim_slot: Rc<Cell<Option<corio::CurrentTask>>> = Rc::new(Cell::new(None));
@@ -218,6 +228,7 @@ fn a_task_cancelled_by_a_task_it_handed_its_turn_to_unwinds_at_its_park() {
 
 #[test]
 fn a_panic_in_a_task_run_in_another_tasks_turn_stays_in_that_task() {
+    let _watchdog = common::watchdog();
     corio::run(|| {
         let ev = corio::Event::new();
         let bad = {
@@ -242,6 +253,7 @@ fn a_panic_in_a_task_run_in_another_tasks_turn_stays_in_that_task() {
 
 #[test]
 fn each_task_sees_itself_as_current_in_a_handed_off_step() {
+    let _watchdog = common::watchdog();
     let log = Log::new();
     corio::run({
         let log = log.clone();
@@ -284,6 +296,7 @@ fn chain(n: usize) -> Chain {
 
 #[test]
 fn a_task_that_ends_in_a_handed_off_step_ends_on_the_loops_stack() {
+    let _watchdog = common::watchdog();
     // `small` yields with a 16 KiB stack, and its turn goes to `producer`, which returns a
     // value whose drop recurses 5,000 frames deep. The producer's end (dropping that value
     // once its detached handle is gone) must run on the loop's stack, as without the
@@ -327,6 +340,7 @@ impl Drop for ParksOnDrop {
 
 #[test]
 fn a_result_dropped_at_a_handed_off_tasks_end_runs_outside_any_coroutine() {
+    let _watchdog = common::watchdog();
     // Without the hand-off a finished task's value is dropped on the loop's stack, where a
     // park is an error; a hand-off must not let that Drop park the task whose turn it was.
     let r = std::panic::catch_unwind(|| {
@@ -354,6 +368,7 @@ impl Drop for PanicsOnDrop {
 
 #[test]
 fn a_panic_at_a_handed_off_tasks_end_is_not_the_parking_tasks() {
+    let _watchdog = common::watchdog();
     // `a` yields and its turn goes to a detached task whose value panics when dropped. That
     // panic is the loop's (as without the hand-off), not `a`'s: `a` must not end panicked.
     let a_result = Rc::new(Cell::new(None));
@@ -551,6 +566,7 @@ fn seeded_mix(seed: u64, plain: bool) -> Vec<String> {
 
 #[test]
 fn a_seeded_mix_runs_the_same_with_and_without_the_hand_off() {
+    let _watchdog = common::watchdog();
     for seed in 1..=40 {
         let plain = seeded_mix(seed, true);
         let handed_off = seeded_mix(seed, false);

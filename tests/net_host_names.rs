@@ -1,7 +1,13 @@
 //! Host names in socket addresses are resolved on the thread pool, not on the loop's thread.
+//! Each lookup is checked to wait for the executor while the loop goes on
+//! ([`common::runs_on_the_pool`]): a blocking lookup on the loop's thread fails these tests.
+
+mod common;
 
 use std::io::Read;
 use std::net::ToSocketAddrs as _;
+
+use common::{needs_no_pool, runs_on_the_pool};
 
 fn system_hostname() -> Option<String> {
     let mut buf = [0u8; 256];
@@ -15,10 +21,9 @@ fn system_hostname() -> Option<String> {
 }
 
 #[test]
-fn connect_and_open_connection_accept_a_host_name() {
+fn connect_and_open_connection_accept_a_host_name_and_look_it_up_on_the_pool() {
     let Some(host) = system_hostname() else {
-        println!("skipped: no host name");
-        return;
+        return common::skip("gethostname gave no host name; give the machine one (hostname)");
     };
     // Only run where the name resolves (to an address we can listen on) without the network.
     let resolvable = (host.as_str(), 1)
@@ -26,8 +31,10 @@ fn connect_and_open_connection_accept_a_host_name() {
         .map(|mut a| a.next().is_some())
         .unwrap_or(false);
     if !resolvable {
-        println!("skipped: the host name {host:?} does not resolve here");
-        return;
+        return common::skip(&format!(
+            "the host name {host:?} does not resolve here; add it to /etc/hosts \
+             (127.0.1.1 {host})"
+        ));
     }
     corio::run(move || {
         let listener = corio::net::TcpListener::bind("0.0.0.0:0").unwrap();
@@ -40,13 +47,17 @@ fn connect_and_open_connection_accept_a_host_name() {
                 s.write_all(&b).unwrap();
             }
         });
-        let mut s = corio::net::TcpStream::connect((host.as_str(), port)).unwrap();
+        let h = host.clone();
+        let mut s =
+            runs_on_the_pool(move || corio::net::TcpStream::connect((h.as_str(), port)).unwrap());
         s.write_all(b"ping").unwrap();
         let mut b = [0u8; 4];
         s.read_exact(&mut b).unwrap();
         assert_eq!(&b, b"ping");
 
-        let (mut r, w) = corio::streams::open_connection(format!("{host}:{port}")).unwrap();
+        let (mut r, w) = runs_on_the_pool(move || {
+            corio::streams::open_connection(format!("{host}:{port}")).unwrap()
+        });
         w.write(b"pong");
         w.drain().unwrap();
         assert_eq!(r.readexactly(4).unwrap(), b"pong");
@@ -55,11 +66,12 @@ fn connect_and_open_connection_accept_a_host_name() {
 }
 
 #[test]
-fn lookup_host_resolves_localhost_and_literals_on_the_pool() {
+fn lookup_host_resolves_localhost_on_the_pool_and_literals_in_place() {
     corio::run(|| {
-        let v = corio::net::lookup_host("127.0.0.1", 80).unwrap();
+        let v = needs_no_pool(|| corio::net::lookup_host("127.0.0.1", 80).unwrap());
         assert_eq!(v, vec!["127.0.0.1:80".parse().unwrap()]);
-        let v = corio::net::lookup_host("localhost", 8080).unwrap();
+        let v = runs_on_the_pool(|| corio::net::lookup_host("localhost", 8080).unwrap());
+        assert!(!v.is_empty());
         assert!(
             v.iter().all(|a| a.ip().is_loopback() && a.port() == 8080),
             "{v:?}"

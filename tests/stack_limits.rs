@@ -2,6 +2,8 @@
 //! coroutines. The destructive cases run in a child process (the test binary re-runs itself
 //! with an environment variable set).
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output};
 
@@ -199,8 +201,10 @@ fn mprotect_guards_stop_near_the_map_count_with_a_clear_error() {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
     if max_maps == 0 || max_maps > 200_000 {
-        println!("skipped: vm.max_map_count is {max_maps}, too high to reach in a test");
-        return;
+        return common::skip(&format!(
+            "vm.max_map_count is {max_maps} (0: unreadable), out of the range this test can \
+             reach (1..=200000); set the default: sysctl -w vm.max_map_count=65530"
+        ));
     }
     let out = child(
         "mprotect_guards_stop_near_the_map_count_with_a_clear_error",
@@ -225,11 +229,11 @@ fn mprotect_guards_stop_near_the_map_count_with_a_clear_error() {
 #[test]
 fn a_hundred_thousand_parked_coroutines_fit_in_the_default_map_count() {
     if !corio::runtime::stack_guard_uses_madvise() {
-        println!(
-            "skipped: this kernel has no MADV_GUARD_INSTALL (Linux 6.13+), so each guarded stack \
-             costs two memory maps and vm.max_map_count caps a loop near 32k coroutines"
+        return common::skip(
+            "this kernel has no MADV_GUARD_INSTALL, so each guarded stack costs two memory \
+             maps and vm.max_map_count caps a loop near 32k coroutines; run on Linux 6.13 or \
+             later",
         );
-        return;
     }
     const N: usize = 100_000;
     let parked = corio::run(|| {

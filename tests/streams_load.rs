@@ -42,16 +42,20 @@ fn ensure_fd_limit(need: u64) -> bool {
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 && raised.rlim_cur >= need }
 }
 
+/// Skips (visibly; a failure under CI) a test that needs `need` descriptors.
+fn skip_for_fd_limit(need: u64) {
+    common::skip(&format!(
+        "the open-file hard limit (ulimit -Hn) is below the {need} descriptors this test \
+         needs; raise it (ulimit -Hn {need} as root, or LimitNOFILE=)"
+    ));
+}
+
 #[test]
 fn a_thousand_concurrent_clients_get_random_payloads_back_byte_for_byte() {
     const CLIENTS: u64 = 1000;
     const MESSAGES: usize = 2;
     if !ensure_fd_limit(2 * CLIENTS + 200) {
-        println!(
-            "skipped: the open-file limit (ulimit -n) is below {}",
-            2 * CLIENTS + 200
-        );
-        return;
+        return skip_for_fd_limit(2 * CLIENTS + 200);
     }
     let (total, checked) = corio::run(|| {
         let server = streams::start_server("127.0.0.1:0", echo).unwrap();
@@ -101,8 +105,7 @@ fn two_thousand_idle_connections_are_held_while_the_server_echoes() {
     const IDLE: usize = 2000;
     let need = 2 * IDLE as u64 + 200;
     if !ensure_fd_limit(need) {
-        println!("skipped: the open-file limit (ulimit -n) is below {need}");
-        return;
+        return skip_for_fd_limit(need);
     }
     corio::run(|| {
         let server = streams::start_server("127.0.0.1:0", echo).unwrap();

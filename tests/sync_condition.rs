@@ -1,9 +1,13 @@
 //! `Condition`: notify order, the lock taken back even when cancelled, no lost notification.
 
+mod common;
+
+use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
-use corio::{Condition, Lock, NotLocked, Task, catch_cancel, yield_now};
+use corio::{Cancelled, Condition, Lock, NotLocked, Task, yield_now};
 
 type Log = Rc<RefCell<Vec<i32>>>;
 
@@ -373,6 +377,24 @@ fn condition_over_an_explicit_lock_shares_its_state() {
     });
 }
 
+/// Checks that `payload`, caught from a parking call, is the cancellation itself (a
+/// [`Cancelled`], not a panic or another payload in its place), that the one request made is
+/// still counted, and re-raises it unchanged, so the task ends cancelled (CPython checks that
+/// the very exception instance comes out: `assertIs(err.exception, raised)`).
+fn assert_unmodified_cancellation(payload: Box<dyn Any + Send>) -> ! {
+    assert!(
+        payload.is::<Cancelled>(),
+        "the payload is not the cancellation: {:?}",
+        common::panic_text(&*payload)
+    );
+    assert_eq!(
+        corio::current_task().unwrap().cancelling(),
+        1,
+        "one request, counted once"
+    );
+    resume_unwind(payload)
+}
+
 // cpython: test_locks.py ConditionTests.test_cancelled_error_wakeup
 #[test]
 fn condition_cancelled_while_waiting_unwinds_with_the_lock_held() {
@@ -381,14 +403,14 @@ fn condition_cancelled_while_waiting_unwinds_with_the_lock_held() {
         let c = cond.clone();
         let task = corio::spawn(move || {
             let _guard = c.acquire();
-            let r = catch_cancel(|| c.wait_for(|| false));
-            assert!(r.is_err(), "the cancellation comes out of wait_for");
+            let payload = catch_unwind(AssertUnwindSafe(|| c.wait_for(|| false)))
+                .expect_err("the cancellation comes out of wait_for");
             assert!(c.locked(), "with the lock taken back");
-            "caught"
+            assert_unmodified_cancellation(payload)
         });
         yield_now();
         task.cancel();
-        assert_eq!(task.join().unwrap(), "caught");
+        assert!(task.join().unwrap_err().is_cancelled());
         assert!(!cond.locked());
     });
 }
@@ -402,10 +424,10 @@ fn condition_cancelled_while_taking_the_lock_back_unwinds_with_the_lock_held() {
         let (c, w) = (cond.clone(), wake.clone());
         let task = corio::spawn(move || {
             let _guard = c.acquire();
-            let r = catch_cancel(|| c.wait_for(|| w.get()));
-            assert!(r.is_err());
-            assert!(c.locked());
-            "caught"
+            let payload = catch_unwind(AssertUnwindSafe(|| c.wait_for(|| w.get())))
+                .expect_err("the cancellation comes out of wait_for");
+            assert!(c.locked(), "with the lock taken back");
+            assert_unmodified_cancellation(payload)
         });
         yield_now();
         cond.acquire().forget();
@@ -414,7 +436,7 @@ fn condition_cancelled_while_taking_the_lock_back_unwinds_with_the_lock_held() {
         yield_now(); // the task now waits for the lock
         task.cancel();
         cond.release().unwrap();
-        assert_eq!(task.join().unwrap(), "caught");
+        assert!(task.join().unwrap_err().is_cancelled());
         assert!(!cond.locked());
     });
 }

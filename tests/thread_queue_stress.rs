@@ -1,6 +1,8 @@
 //! `ThreadQueue` under load: a million items between OS threads and coroutines, in both
 //! directions, with nothing lost and nothing delivered twice.
 
+mod common;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -127,58 +129,62 @@ fn a_million_items_from_coroutines_to_threads_arrive_once_each() {
 
 #[test]
 fn both_sides_produce_and_consume_at_once() {
-    // Threads and coroutines each put half the items and take what comes, through one small
-    // queue: every kind of waiter wakes every other kind.
-    const N: u64 = 200_000;
-    let q = ThreadQueue::new(8);
-    let thread_side: Vec<_> = (0..2u64)
-        .map(|t| {
-            let q = q.clone();
-            std::thread::spawn(move || {
-                let mut got = Vec::new();
-                let mut i = t;
-                while i < N / 2 {
-                    q.blocking_put(i).unwrap();
-                    if let Ok(v) = q.get_nowait() {
-                        got.push(v);
-                    }
-                    i += 2;
-                }
-                got
-            })
+    // A thread and a coroutine put half the items each; another thread and another coroutine
+    // take what comes, with a blocking get and a parking get, through a queue of one place. So
+    // puts wait while it is full and gets while it is empty, on both sides, and each kind of
+    // waiter (thread or coroutine, put or get) is woken by the others. A lost wake-up hangs
+    // the test, and the watchdog fails it.
+    const N: u64 = 100_000;
+    let _watchdog = common::watchdog();
+    let q = ThreadQueue::new(1);
+    let thread_producer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            for i in 0..N / 2 {
+                q.blocking_put(i).unwrap();
+            }
         })
-        .collect();
-    let coroutine_side = corio::run({
+    };
+    let thread_consumer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Ok(i) = q.blocking_get() {
+                got.push(i);
+            }
+            got
+        })
+    };
+    let coroutine_got = corio::run({
         let q = q.clone();
         move || {
-            let tasks: Vec<_> = (0..2u64)
-                .map(|c| {
-                    let q = q.clone();
-                    corio::spawn(move || {
-                        let mut got = Vec::new();
-                        let mut i = N / 2 + c;
-                        while i < N {
-                            q.put(i).unwrap();
-                            got.push(q.get().unwrap());
-                            i += 2;
-                        }
-                        got
-                    })
+            let producer = {
+                let q = q.clone();
+                corio::spawn(move || {
+                    for i in N / 2..N {
+                        q.put(i).unwrap();
+                    }
                 })
-                .collect();
-            tasks
-                .into_iter()
-                .flat_map(|t| t.join().unwrap())
-                .collect::<Vec<_>>()
+            };
+            let consumer = {
+                let q = q.clone();
+                corio::spawn(move || {
+                    let mut got = Vec::new();
+                    while let Ok(i) = q.get() {
+                        got.push(i);
+                    }
+                    got
+                })
+            };
+            producer.join().unwrap();
+            corio::to_thread(move || thread_producer.join().unwrap()).unwrap();
+            q.close(); // the consumers take what is left, then see the end
+            consumer.join().unwrap()
         }
     });
+    let thread_got = thread_consumer.join().unwrap();
     let mut seen = vec![false; N as usize];
-    let mut count = tally(&mut seen, coroutine_side).0;
-    for t in thread_side {
-        count += tally(&mut seen, t.join().unwrap()).0;
-    }
-    // What nobody took is still in the queue.
-    count += tally(&mut seen, std::iter::from_fn(|| q.get_nowait().ok())).0;
+    let count = tally(&mut seen, coroutine_got).0 + tally(&mut seen, thread_got).0;
     assert_eq!(count, N);
-    assert!(seen.iter().all(|s| *s));
+    assert!(seen.iter().all(|s| *s), "every item was taken once");
 }

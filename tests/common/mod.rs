@@ -1,7 +1,23 @@
 //! Shared test utilities: drop counters, ordered logs, and a way to run one
-//! test in a child process to look at what it prints on stderr.
+//! test in a child process to look at what it prints on stderr; visible skips
+//! ([`skip`]), a watchdog for tests that could hang, examples built for the test
+//! that runs them, and proof that blocking work runs off the loop's thread.
 
 #![allow(dead_code)]
+
+mod examples;
+mod off_loop;
+mod prereq;
+mod watchdog;
+
+#[allow(unused_imports)] // each test file uses a few of them
+pub use examples::{KillOnDrop, build_example, output_within};
+#[allow(unused_imports)] // each test file uses a few of them
+pub use off_loop::{HeldPool, needs_no_pool, runs_on_the_pool};
+#[allow(unused_imports)] // each test file uses a few of them
+pub use prereq::{in_ci, skip, test_name, write_stderr_raw};
+#[allow(unused_imports)] // each test file uses a few of them
+pub use watchdog::{LIMIT, Watchdog, watchdog};
 
 use std::cell::{Cell, RefCell};
 use std::process::{Command, Output};
