@@ -67,17 +67,17 @@ fn wait_for_zero_returns_a_result_that_is_ready_at_once() {
     corio::run(|| {
         let fut = corio::Future::new();
         fut.set_result("done").unwrap();
-        assert_eq!(
-            wait_for(Duration::ZERO, || fut.wait().unwrap()),
-            Ok("done")
-        );
+        assert_eq!(wait_for(Duration::ZERO, || fut.wait().unwrap()), Ok("done"));
         assert!(fut.done());
 
         let task = spawn(|| 5);
         yield_now(); // the task ends
         assert_eq!(wait_for(Duration::ZERO, || task.join().unwrap()), Ok(5));
 
-        assert_eq!(wait_for(Duration::ZERO, || "plain value"), Ok("plain value"));
+        assert_eq!(
+            wait_for(Duration::ZERO, || "plain value"),
+            Ok("plain value")
+        );
         // No cancel request of the zero deadline is left behind.
         assert_eq!(current_task().unwrap().cancelling(), 0);
         yield_now();
@@ -119,7 +119,10 @@ fn wait_for_zero_cancels_a_closure_that_waits_and_runs_its_cleanup() {
         });
         assert_eq!(result, Err(Timeout));
         assert!(running.get());
-        assert!(stopped.get(), "the closure unwound before wait_for returned");
+        assert!(
+            stopped.get(),
+            "the closure unwound before wait_for returned"
+        );
     });
 }
 

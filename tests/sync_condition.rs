@@ -569,7 +569,10 @@ fn condition_guard_releases_the_lock_after_a_wait() {
             cond.notify(1).unwrap();
         }
         waiter.join().unwrap();
-        assert!(!cond.locked(), "the waiter's guard owns the lock it took back");
+        assert!(
+            !cond.locked(),
+            "the waiter's guard owns the lock it took back"
+        );
     });
 }
 

@@ -317,7 +317,10 @@ fn lock_guard_dropped_after_a_manual_release_leaves_the_next_holder_alone() {
         yield_now(); // the other task takes the free lock and keeps it across a yield
         assert!(lock.locked());
         drop(old);
-        assert!(lock.locked(), "the old guard released another task's holding");
+        assert!(
+            lock.locked(),
+            "the old guard released another task's holding"
+        );
         assert!(lock.try_acquire().is_none());
         holder.join().unwrap();
         assert!(!lock.locked());
