@@ -4,8 +4,10 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 
+mod group;
 mod socket;
 
+pub use group::{TaskFailure, TaskGroupError};
 pub use socket::{SocketError, SocketOp, raw_os_error};
 
 /// The payload a cancelled coroutine unwinds with, and the error that reports a cancellation.
@@ -132,73 +134,6 @@ impl std::error::Error for Timeout {}
 impl From<Timeout> for io::Error {
     fn from(_: Timeout) -> io::Error {
         io::Error::new(io::ErrorKind::TimedOut, Timeout)
-    }
-}
-
-/// The failures of a [`task_group`](crate::task_group) (asyncio's `ExceptionGroup` from a
-/// `TaskGroup`): the panic of every child that panicked, in the order they failed, then the
-/// body's own panic if it panicked.
-///
-/// ```
-/// corio::run(|| {
-///     let err = corio::task_group(|tg| {
-///         tg.spawn(|| std::panic::panic_any(7u32));
-///     })
-///     .unwrap_err();
-///     assert_eq!(err.errors().len(), 1);
-///     assert!(err.errors()[0].is_panic());
-///     // The original payload, e.g. for std::panic::resume_unwind:
-///     let payload = err.into_errors().remove(0).into_panic().unwrap();
-///     assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
-/// });
-/// ```
-pub struct TaskGroupError {
-    errors: Vec<JoinError>,
-}
-
-impl TaskGroupError {
-    pub(crate) fn new(errors: Vec<JoinError>) -> TaskGroupError {
-        TaskGroupError { errors }
-    }
-
-    /// Every failure, in the order they happened (the body's last).
-    pub fn errors(&self) -> &[JoinError] {
-        &self.errors
-    }
-
-    /// Takes the failures out.
-    pub fn into_errors(self) -> Vec<JoinError> {
-        self.errors
-    }
-}
-
-impl fmt::Debug for TaskGroupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskGroupError")
-            .field("errors", &self.errors)
-            .finish()
-    }
-}
-
-impl fmt::Display for TaskGroupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.errors.as_slice() {
-            [] => f.write_str("a task group failed"),
-            [one] => write!(f, "a task in a task group failed: {one}"),
-            [first, rest @ ..] => write!(
-                f,
-                "{} tasks in a task group failed; the first: {first}",
-                rest.len() + 1
-            ),
-        }
-    }
-}
-
-impl std::error::Error for TaskGroupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.errors
-            .first()
-            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

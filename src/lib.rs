@@ -82,7 +82,8 @@ pub use combinators::{
 };
 pub use error::{BrokenBarrier, IncompleteRead, LimitOverrun, NotLocked, TooManyReleases};
 pub use error::{
-    Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskGroupError, Timeout,
+    Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskFailure, TaskGroupError,
+    Timeout,
 };
 pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};

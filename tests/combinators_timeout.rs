@@ -157,6 +157,25 @@ fn timeout_zero_fires_at_the_first_suspension() {
     });
 }
 
+#[test]
+fn timeout_zero_returns_a_value_ready_at_once() {
+    corio::run(|| {
+        let cm = RefCell::new(None);
+        let r = timeout(Duration::ZERO, |s| {
+            keep(&cm, s);
+            42
+        });
+        assert_eq!(r, Ok(42));
+        assert!(!cm.borrow().as_ref().unwrap().expired());
+        let past = Instant::now() - Duration::from_millis(100);
+        assert_eq!(timeout_at(past, |_| "ready"), Ok("ready"));
+        // The withdrawn deadline cancels nothing later.
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        yield_now();
+        sleep(Duration::from_millis(1));
+    });
+}
+
 // cpython: test_timeouts.py TimeoutTests.test_timeout_zero_sleep_zero
 #[test]
 fn timeout_zero_interrupts_a_yield() {

@@ -61,14 +61,68 @@ fn wait_for_without_a_deadline_just_runs_the_closure() {
     });
 }
 
-// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_timeout_less_then_0_or_0_future_done
 #[test]
-fn wait_for_zero_times_out_without_starting_the_closure() {
+fn wait_for_zero_returns_a_result_that_is_ready_at_once() {
+    corio::run(|| {
+        let fut = corio::Future::new();
+        fut.set_result("done").unwrap();
+        assert_eq!(wait_for(Duration::ZERO, || fut.wait().unwrap()), Ok("done"));
+        assert!(fut.done());
+
+        let task = spawn(|| 5);
+        yield_now(); // the task ends
+        assert_eq!(wait_for(Duration::ZERO, || task.join().unwrap()), Ok(5));
+
+        assert_eq!(
+            wait_for(Duration::ZERO, || "plain value"),
+            Ok("plain value")
+        );
+        // No cancel request of the zero deadline is left behind.
+        assert_eq!(current_task().unwrap().cancelling(), 0);
+        yield_now();
+        sleep(Duration::from_millis(1));
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started
+// asyncio never starts the coroutine; a closure cannot be known to be ready without running
+// it, so it runs up to its first suspension point and nothing after it runs.
+#[test]
+fn wait_for_zero_stops_the_closure_at_its_first_suspension() {
     corio::run(|| {
         let started = Cell::new(false);
-        let r = wait_for(Duration::ZERO, || started.set(true));
+        let went_on = Cell::new(false);
+        let r = wait_for(Duration::ZERO, || {
+            started.set(true);
+            yield_now();
+            went_on.set(true);
+        });
         assert_eq!(r, Err(Timeout));
-        assert!(!started.get());
+        assert!(started.get());
+        assert!(!went_on.get());
+    });
+}
+
+// cpython: test_waitfor.py AsyncioWaitForTest.test_wait_for_timeout_less_then_0_or_0
+#[test]
+fn wait_for_zero_cancels_a_closure_that_waits_and_runs_its_cleanup() {
+    corio::run(|| {
+        let running = Rc::new(Cell::new(false));
+        let stopped = Rc::new(Cell::new(false));
+        let (r, s) = (running.clone(), stopped.clone());
+        let result = wait_for(Duration::ZERO, move || {
+            r.set(true);
+            let _finally = Finally(s);
+            sleep(Duration::from_secs(10));
+            "done"
+        });
+        assert_eq!(result, Err(Timeout));
+        assert!(running.get());
+        assert!(
+            stopped.get(),
+            "the closure unwound before wait_for returned"
+        );
     });
 }
 

@@ -574,3 +574,47 @@ fn condition_waiter_left_at_shutdown_does_not_hang_the_loop() {
     });
     assert_eq!(unwound.get(), 2);
 }
+
+#[test]
+fn condition_guard_releases_the_lock_after_a_wait() {
+    corio::run(|| {
+        let cond = Condition::new();
+        let c = cond.clone();
+        let waiter = corio::spawn(move || {
+            let _guard = c.acquire();
+            c.wait().unwrap();
+            assert!(c.locked());
+        });
+        yield_now();
+        {
+            let _g = cond.acquire();
+            cond.notify(1).unwrap();
+        }
+        waiter.join().unwrap();
+        assert!(
+            !cond.locked(),
+            "the waiter's guard owns the lock it took back"
+        );
+    });
+}
+
+#[test]
+fn condition_waiter_unwound_at_loop_close_leaves_the_next_holder_alone() {
+    let cond = Condition::new();
+    let lp = corio::EventLoop::new().unwrap();
+    let c = cond.clone();
+    lp.run_until_complete(move || {
+        let w = c.clone();
+        let _waiter = corio::spawn(move || {
+            let _guard = w.acquire();
+            let _ = w.wait();
+        });
+        yield_now(); // the waiter released the lock in wait()
+        c.acquire().forget(); // and the main coroutine keeps it
+    })
+    .unwrap();
+    // The waiter unwinds without taking the lock back: its guard must not release the
+    // main coroutine's holding.
+    drop(lp);
+    assert!(cond.locked());
+}

@@ -301,3 +301,68 @@ fn lock_try_acquire_works_outside_a_loop() {
     drop(g);
     assert!(!lock.locked());
 }
+
+#[test]
+fn lock_guard_dropped_after_a_manual_release_leaves_the_next_holder_alone() {
+    corio::run(|| {
+        let lock = Lock::new();
+        let old = lock.acquire();
+        lock.release().unwrap(); // asyncio style, while the guard still exists
+        let l = lock.clone();
+        let holder = corio::spawn(move || {
+            let _guard = l.acquire();
+            yield_now();
+            yield_now();
+        });
+        yield_now(); // the other task takes the free lock and keeps it across a yield
+        assert!(lock.locked());
+        drop(old);
+        assert!(
+            lock.locked(),
+            "the old guard released another task's holding"
+        );
+        assert!(lock.try_acquire().is_none());
+        holder.join().unwrap();
+        assert!(!lock.locked());
+    });
+}
+
+#[test]
+fn lock_guard_dropped_after_a_manual_release_leaves_a_hand_off_alone() {
+    corio::run(|| {
+        let lock = Lock::new();
+        let inside = Rc::new(Cell::new(0));
+        let old = lock.acquire();
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (l, inside) = (lock.clone(), inside.clone());
+                corio::spawn(move || {
+                    let _guard = l.acquire();
+                    inside.set(inside.get() + 1);
+                    assert_eq!(inside.get(), 1, "two holders at once");
+                    yield_now();
+                    inside.set(inside.get() - 1);
+                })
+            })
+            .collect();
+        yield_now(); // both park behind the old holding
+        lock.release().unwrap(); // handed to the first waiter, which has not run yet
+        drop(old); // must not pass the first waiter's holding on to the second
+        assert_eq!(format!("{lock:?}"), "Lock { locked: true, waiters: 1 }");
+        for t in tasks {
+            t.join().unwrap();
+        }
+        assert!(!lock.locked());
+    });
+}
+
+#[test]
+fn lock_guard_forgotten_then_released_by_hand_lets_a_later_guard_release() {
+    let lock = Lock::new();
+    lock.try_acquire().unwrap().forget();
+    lock.release().unwrap();
+    let g = lock.try_acquire().unwrap();
+    assert!(lock.locked());
+    drop(g);
+    assert!(!lock.locked());
+}

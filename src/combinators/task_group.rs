@@ -3,10 +3,10 @@
 //! The body runs inline in the calling task (the parent). A child reports its end through a
 //! token its closure owns, so the group hears of it however the child ends: by returning, by
 //! unwinding, or by being cancelled before it ever ran (then the closure is dropped unrun).
-//! A child that panics moves its panic into the group's error list, aborts the group (cancels
-//! the other children) and cancels the parent, so the body stops at its next suspension
-//! point. The parent then waits for every child, withdraws its own cancel request, and
-//! reports all failures together.
+//! A child that panics, or a fallible child that returns `Err`, moves its failure into the
+//! group's error list, aborts the group (cancels the other children) and cancels the parent,
+//! so the body stops at its next suspension point. The parent then waits for every child,
+//! withdraws its own cancel request, and reports all failures together.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -16,7 +16,7 @@ use std::rc::Rc;
 use slab::Slab;
 
 use super::{is_cancel, is_closing};
-use crate::error::{Cancelled, JoinError, SpawnError, TaskGroupError, panic_message};
+use crate::error::{Cancelled, SpawnError, TaskFailure, TaskGroupError, panic_message};
 use crate::runtime::raw::{self, Waker};
 use crate::runtime::task_ref::TaskRef;
 use crate::task::{Builder, Task};
@@ -24,9 +24,10 @@ use crate::task::{Builder, Task};
 /// Runs `body` with a [`TaskGroup`] to spawn children into, and returns when every child
 /// has ended (asyncio's `async with TaskGroup() as tg`).
 ///
-/// * The first child that panics cancels the other children and the body (at its next
-///   suspension point); every panic comes back in one [`TaskGroupError`], in the order the
-///   children failed. A child that is cancelled is not a failure.
+/// * The first child that fails — panics, or returns `Err` when spawned with
+///   [`spawn_fallible`](TaskGroup::spawn_fallible) — cancels the other children and the body
+///   (at its next suspension point); every failure comes back in one [`TaskGroupError`], in
+///   the order the children failed. A child that is cancelled is not a failure.
 /// * A panic in the body also aborts the group; it is the last entry of the error.
 /// * If the parent is cancelled from elsewhere, the children are cancelled and waited for,
 ///   then the cancellation goes on (unless children failed: the error takes precedence, as
@@ -156,6 +157,90 @@ impl TaskGroup {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
+        self.spawn_child(builder, move |token| run_child(token, f))
+    }
+
+    /// Spawns `f` as a child whose `Err` fails the group, as a panic does (asyncio's child
+    /// that raises). An `Ok` value is the child's result; an `Err` moves into the group's
+    /// [`TaskGroupError`] as a [`TaskFailure::Error`], cancels the other children and the
+    /// body, and comes back with every other failure once all children have ended.
+    ///
+    /// The error type is anything that converts into `Box<dyn Error + Send + Sync>`: any
+    /// error type, a `String`, or `anyhow::Error`. The child's own handle holds the `Ok`
+    /// value; after an `Err` it reports [`JoinError::Cancelled`](crate::JoinError::Cancelled)
+    /// (the child ended without a value, and its error is reported once, by the group).
+    ///
+    /// ```
+    /// use std::{io, time::Duration};
+    /// corio::run(|| {
+    ///     let err = corio::task_group(|tg| {
+    ///         let ok = tg.spawn_fallible(|| Ok::<_, io::Error>(1)); // unaffected
+    ///         tg.spawn(|| corio::sleep(Duration::from_secs(3600))); // cancelled by the failure
+    ///         tg.spawn_fallible(|| {
+    ///             corio::yield_now();
+    ///             Err::<(), _>(io::Error::new(io::ErrorKind::NotFound, "no such user"))
+    ///         });
+    ///         corio::sleep(Duration::from_secs(3600)); // the body is cancelled too
+    ///         unreachable!("the body stops at its suspension point");
+    ///     })
+    ///     .unwrap_err();
+    ///     let errors = err.into_errors();
+    ///     assert_eq!(errors.len(), 1);
+    ///     let io_err = errors[0].downcast_ref::<io::Error>().unwrap();
+    ///     assert_eq!(io_err.kind(), io::ErrorKind::NotFound);
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_fallible<T, E, F>(&self, f: F) -> Task<T>
+    where
+        F: FnOnce() -> Result<T, E> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        T: 'static,
+    {
+        self.spawn_fallible_with(Builder::new(), f)
+            .unwrap_or_else(|e| panic!("TaskGroup::spawn_fallible: {e}"))
+    }
+
+    /// [`spawn_fallible`](Self::spawn_fallible) with the settings of `builder` (name, stack
+    /// size).
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let t = corio::task_group(|tg| {
+    ///         tg.spawn_fallible_with(corio::Builder::new().name("parse"), || "42".parse::<u8>())
+    ///     })
+    ///     .unwrap()
+    ///     .unwrap();
+    ///     assert_eq!(t.name(), "parse");
+    ///     assert_eq!(t.join().unwrap(), 42);
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn_with`](Self::spawn_with).
+    pub fn spawn_fallible_with<T, E, F>(
+        &self,
+        builder: Builder,
+        f: F,
+    ) -> Result<Task<T>, SpawnError>
+    where
+        F: FnOnce() -> Result<T, E> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+        T: 'static,
+    {
+        self.spawn_child(builder, move |token| run_fallible_child(token, f))
+    }
+
+    /// Spawns `body` as a child; it gets the token that reports its end.
+    fn spawn_child<T: 'static>(
+        &self,
+        builder: Builder,
+        body: impl FnOnce(ChildToken) -> T + 'static,
+    ) -> Result<Task<T>, SpawnError> {
         let g = &self.inner;
         if g.finished.get() || g.aborting.get() {
             return Err(SpawnError::GroupClosed);
@@ -165,13 +250,16 @@ impl TaskGroup {
             group: g.clone(),
             key,
         };
-        let task = builder.spawn(move || run_child(token, f))?;
+        let task = builder.spawn(move || body(token))?;
         if let Some(slot) = g.children.borrow_mut().get_mut(key) {
             *slot = Some(task.raw());
         }
         Ok(task)
     }
 }
+
+/// An error a fallible child returned, as the group keeps it.
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 struct Group {
     /// The task running `task_group`, cancelled when a child fails while the body runs.
@@ -180,8 +268,8 @@ struct Group {
     base: u32,
     /// Children not ended yet (`None` for the instant between reserving a key and spawning).
     children: RefCell<Slab<Option<TaskRef>>>,
-    /// Child panics, in the order they happened.
-    errors: RefCell<Vec<JoinError>>,
+    /// Child failures (panics, returned errors), in the order they happened.
+    errors: RefCell<Vec<TaskFailure>>,
     /// The children were cancelled (a failure, a body panic, or the parent was cancelled).
     aborting: Cell<bool>,
     /// The body has ended; the parent waits for the children.
@@ -212,7 +300,7 @@ impl Group {
         }
     }
 
-    fn child_failed(&self, error: JoinError) {
+    fn child_failed(&self, error: TaskFailure) {
         self.errors.borrow_mut().push(error);
         if self.aborting.get() || self.parent_cancel_requested.get() {
             return;
@@ -236,7 +324,7 @@ impl Group {
                 if p.is::<Cancelled>() {
                     propagate_cancel = true;
                 } else {
-                    body_error = Some(JoinError::Panicked(p));
+                    body_error = Some(TaskFailure::Panicked(p));
                 }
                 if !self.aborting.get() {
                     self.abort();
@@ -303,24 +391,52 @@ impl Drop for ChildToken {
     }
 }
 
+impl ChildToken {
+    /// The child unwound with `p`: a cancellation goes on; a panic moves into the group.
+    fn unwound(self, p: Box<dyn std::any::Any + Send>) -> ! {
+        if p.is::<Cancelled>() || is_closing() {
+            resume_unwind(p);
+        }
+        let message = panic_message(p.as_ref()).map(str::to_owned);
+        self.group.child_failed(TaskFailure::Panicked(p));
+        let handle_alive = raw::current_header().is_some_and(|h| h.handle_alive.get());
+        drop(self);
+        if handle_alive {
+            // The payload went to the group; the handle still learns that (and why) it panicked.
+            resume_unwind(Box::new(message.unwrap_or_else(|| {
+                "a task group child panicked (payload moved to the TaskGroupError)".to_owned()
+            })))
+        } else {
+            // Nobody can look at this task's result: end it quietly, the group reports the panic.
+            resume_unwind(Box::new(Cancelled))
+        }
+    }
+
+    /// A fallible child returned `error`: it moves into the group, and the child ends
+    /// without a value (its handle reports a cancellation; the group reports the error).
+    fn returned_error(self, error: BoxError) -> ! {
+        self.group.child_failed(TaskFailure::Error(error));
+        drop(self);
+        resume_unwind(Box::new(Cancelled))
+    }
+}
+
 /// A child's body: runs `f`, and hands a panic to the group.
 fn run_child<T>(token: ChildToken, f: impl FnOnce() -> T) -> T {
-    let p = match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(v) => return v,
-        Err(p) if p.is::<Cancelled>() || is_closing() => resume_unwind(p),
-        Err(p) => p,
-    };
-    let message = panic_message(p.as_ref()).map(str::to_owned);
-    token.group.child_failed(JoinError::Panicked(p));
-    let handle_alive = raw::current_header().is_some_and(|h| h.handle_alive.get());
-    drop(token);
-    if handle_alive {
-        // The payload went to the group; the handle still learns that (and why) it panicked.
-        resume_unwind(Box::new(message.unwrap_or_else(|| {
-            "a task group child panicked (payload moved to the TaskGroupError)".to_owned()
-        })))
-    } else {
-        // Nobody can look at this task's result: end it quietly, the group reports the panic.
-        resume_unwind(Box::new(Cancelled))
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(p) => token.unwound(p),
+    }
+}
+
+/// A fallible child's body: runs `f`, and hands an `Err` or a panic to the group.
+fn run_fallible_child<T, E>(token: ChildToken, f: impl FnOnce() -> Result<T, E>) -> T
+where
+    E: Into<BoxError>,
+{
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => token.returned_error(e.into()),
+        Err(p) => token.unwound(p),
     }
 }

@@ -23,8 +23,10 @@ use crate::runtime::{Handle, TimerHandle, call_at, call_soon};
 /// deadline passes first. `f` runs inline and may borrow locals; at the deadline it is
 /// cancelled, so its `Drop`s run before `wait_for` returns.
 ///
-/// `None` runs `f` without a deadline. A zero duration returns `Err(Timeout)` without running
-/// `f`, as asyncio's `wait_for(coro, 0)` never starts the coroutine.
+/// `None` runs `f` without a deadline. A zero duration is a deadline already past: `f` runs
+/// up to its first suspension point, so a value it has at once comes back and anything that
+/// would have to wait times out (asyncio 3.12's `wait_for(aw, 0)`, which returns the result
+/// of a future already done and times out otherwise).
 ///
 /// ```
 /// use std::time::Duration;
@@ -33,8 +35,15 @@ use crate::runtime::{Handle, TimerHandle, call_at, call_soon};
 ///     assert_eq!(r, Err(corio::Timeout));
 ///     let r = corio::wait_for(Duration::from_secs(60), || { corio::yield_now(); 7 });
 ///     assert_eq!(r, Ok(7));
+///     // Zero: ready at once is a value, having to wait is a timeout.
+///     assert_eq!(corio::wait_for(Duration::ZERO, || 8), Ok(8));
+///     assert_eq!(corio::wait_for(Duration::ZERO, corio::yield_now), Err(corio::Timeout));
 /// });
 /// ```
+///
+/// Where asyncio's `wait_for(coro, 0)` never starts a coroutine, `wait_for` here cannot know
+/// whether `f` would finish without waiting until it has run it: code of `f` before its
+/// first suspension point runs, code after it does not.
 ///
 /// A value that `f` returns is returned, also when the deadline passed in the same loop
 /// iteration; a cancellation of the task from elsewhere while `f` runs is passed on as a
@@ -54,7 +63,6 @@ pub fn wait_for<T>(
 ) -> Result<T, Timeout> {
     match duration.into() {
         None => Ok(f()),
-        Some(d) if d.is_zero() => Err(Timeout),
         Some(d) => timeout(d, |_| f()),
     }
 }
@@ -94,7 +102,8 @@ pub fn wait_for<T>(
 ///   waited for stays with the primitive, which is cancel safe, and the result is
 ///   `Err(Timeout)`, as in asyncio);
 /// * a deadline already past (zero, or a past instant) fires in the next loop iteration, so
-///   `f` runs up to its first suspension point;
+///   `f` runs up to its first suspension point: a value `f` produces without suspending is
+///   returned, and the first suspension ends in `Err(Timeout)`;
 /// * nested scopes work: only the scope whose deadline fired reports `Timeout`; an outer
 ///   scope sees its inner scopes' timeouts as plain values.
 ///

@@ -143,7 +143,9 @@ impl Condition {
     }
 
     /// Releases the lock, parks until notified, then takes the lock again and returns. The
-    /// caller's [`LockGuard`] stays valid across the call.
+    /// caller's [`LockGuard`] stays valid across the call: the holding taken again is the
+    /// caller's, so that guard releases it. (If the wait ends without the lock — the loop
+    /// closing unwinds it — the guard leaves the lock alone.)
     ///
     /// ```
     /// corio::run(|| {
@@ -182,6 +184,9 @@ impl Condition {
         if !inner.lock.locked() {
             return Err(NotLocked);
         }
+        // The caller's holding: given back once the lock is taken again, so the caller's
+        // guard owns the lock after the wait as it did before.
+        let holding = inner.lock.holding();
         let seq = inner.waiters.borrow_mut().push_current();
         inner
             .lock
@@ -203,7 +208,10 @@ impl Condition {
                 break;
             }
             match catch_unwind(AssertUnwindSafe(|| inner.lock.acquire().forget())) {
-                Ok(()) => break,
+                Ok(()) => {
+                    inner.lock.resume_holding(holding);
+                    break;
+                }
                 Err(p) => unwinding = Some(p),
             }
         }

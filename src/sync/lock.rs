@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use super::waiters::{WaitList, park_until_granted, wake_first};
+use super::waiters::{WaitList, park_until_granted};
 use crate::error::NotLocked;
 
 /// A lock that coroutines take turns holding (asyncio's `Lock`).
@@ -15,6 +15,10 @@ use crate::error::NotLocked;
 /// coroutine that comes later — even one that never parks, like [`try_acquire`](Lock::try_acquire)
 /// — cannot take it first. Like asyncio's, the lock is not owned by a task: any coroutine may
 /// release it.
+///
+/// A [`LockGuard`] releases only the holding it was made for: once the lock has been released
+/// by hand ([`release`](Lock::release)), an old guard's drop leaves the lock — and whoever
+/// holds it next — alone.
 ///
 /// Cloning gives another handle to the same lock. A `Lock` belongs to one loop's thread:
 ///
@@ -53,17 +57,42 @@ pub struct Lock {
 
 #[derive(Default)]
 struct Inner {
-    /// Held by someone, or handed to the first waiter who has not run yet.
-    /// Invariant: `waiters` is not empty only while `locked` is set.
-    locked: Cell<bool>,
+    /// The current holding's token, `0` when unlocked. A holding is the lock taken by someone
+    /// (or handed to the first waiter, who has not run yet); each has its own token, so a
+    /// guard can tell its own holding from a later one. Tokens of holdings taken without
+    /// waiting are even ([`Inner::take`]); a hand-off's is odd, made from the waiter's ticket
+    /// ([`handoff_token`]), so the waiter knows it without being told.
+    /// Invariant: `waiters` is not empty only while `holder` is not `0`.
+    holder: Cell<u64>,
+    /// The last token [`Inner::take`] gave out.
+    last_taken: Cell<u64>,
     waiters: RefCell<WaitList>,
 }
 
+/// The token of the holding handed to the waiter with ticket `seq` (odd, never `0`).
+fn handoff_token(seq: u64) -> u64 {
+    seq.wrapping_mul(2) | 1
+}
+
 impl Inner {
+    /// Takes the free lock; returns the new holding's token.
+    #[inline]
+    fn take(&self) -> u64 {
+        let token = self.last_taken.get().wrapping_add(2);
+        self.last_taken.set(token);
+        self.holder.set(token);
+        token
+    }
+
     /// Gives the lock to the first waiter, or unlocks it if nobody waits.
     fn unlock(&self) {
-        if !wake_first(&self.waiters) {
-            self.locked.set(false);
+        let next = self.waiters.borrow_mut().pop_with_seq();
+        match next {
+            Some((seq, waker)) => {
+                self.holder.set(handoff_token(seq));
+                waker.wake_owned();
+            }
+            None => self.holder.set(0),
         }
     }
 }
@@ -109,23 +138,25 @@ impl Lock {
     /// parking anywhere). Unwinds with [`Cancelled`](crate::Cancelled) when the task is
     /// cancelled while waiting.
     pub fn acquire(&self) -> LockGuard<'_> {
-        if !self.inner.locked.get() {
-            self.inner.locked.set(true);
+        let token = if self.inner.holder.get() == 0 {
+            self.inner.take()
         } else {
-            self.acquire_slow();
-        }
-        LockGuard { lock: self }
+            self.acquire_slow()
+        };
+        LockGuard { lock: self, token }
     }
 
-    fn acquire_slow(&self) {
+    #[cold]
+    fn acquire_slow(&self) -> u64 {
         let seq = self.inner.waiters.borrow_mut().push_current();
         let line = InLine {
             inner: &self.inner,
             seq,
         };
         park_until_granted(&self.inner.waiters, seq, "lock");
-        // The releaser handed the lock over: `locked` stayed set for us.
+        // The releaser handed the lock over, with the token made from our ticket.
         std::mem::forget(line);
+        handoff_token(seq)
     }
 
     /// Takes the lock if it is free and nobody waits for it; never parks.
@@ -138,15 +169,19 @@ impl Lock {
     /// assert!(lock.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<LockGuard<'_>> {
-        if self.inner.locked.get() {
+        if self.inner.holder.get() != 0 {
             return None;
         }
-        self.inner.locked.set(true);
-        Some(LockGuard { lock: self })
+        let token = self.inner.take();
+        Some(LockGuard { lock: self, token })
     }
 
     /// Releases the lock: the first waiter gets it, or it becomes unlocked. For a lock taken
     /// with [`LockGuard::forget`]; a guard releases by itself.
+    ///
+    /// Whatever holding is current is released, as asyncio's `release()` does. A guard whose
+    /// holding was released this way no longer owns the lock: dropping it later does nothing,
+    /// even if the lock has been taken again by then.
     ///
     /// ```
     /// corio::run(|| {
@@ -162,7 +197,7 @@ impl Lock {
     ///
     /// [`NotLocked`] if the lock is not locked.
     pub fn release(&self) -> Result<(), NotLocked> {
-        if !self.inner.locked.get() {
+        if self.inner.holder.get() == 0 {
             return Err(NotLocked);
         }
         self.inner.unlock();
@@ -171,7 +206,20 @@ impl Lock {
 
     /// `true` while the lock is held (or handed to a waiter that has not run yet).
     pub fn locked(&self) -> bool {
-        self.inner.locked.get()
+        self.inner.holder.get() != 0
+    }
+
+    /// The current holding's token, `0` when unlocked (for [`Condition`](crate::Condition),
+    /// which gives its caller's holding back after a wait).
+    pub(crate) fn holding(&self) -> u64 {
+        self.inner.holder.get()
+    }
+
+    /// Marks the holding the current task has just taken as the holding `token` again, so
+    /// the guard made for `token` owns the lock once more.
+    pub(crate) fn resume_holding(&self, token: u64) {
+        debug_assert!(self.locked() && token != 0);
+        self.inner.holder.set(token);
     }
 }
 
@@ -184,7 +232,7 @@ struct InLine<'a> {
 impl Drop for InLine<'_> {
     fn drop(&mut self) {
         let was_waiting = self.inner.waiters.borrow_mut().remove(self.seq);
-        if !was_waiting {
+        if !was_waiting && self.inner.holder.get() == handoff_token(self.seq) {
             // The lock was handed to us as we were cancelled: pass it on.
             self.inner.unlock();
         }
@@ -192,9 +240,27 @@ impl Drop for InLine<'_> {
 }
 
 /// Holds a [`Lock`] and releases it when dropped (asyncio's `async with lock:`).
+///
+/// A guard owns one *holding* of the lock, from the acquire that made it to the release.
+/// Dropping it releases that holding only: if the lock was released by hand meanwhile
+/// ([`Lock::release`]), the drop does nothing, so it can never free a lock another
+/// coroutine has taken since.
+///
+/// ```
+/// let lock = corio::Lock::new();
+/// let old = lock.try_acquire().unwrap();
+/// lock.release().unwrap(); // asyncio style, while the guard still exists
+/// let new = lock.try_acquire().unwrap(); // someone else's holding
+/// drop(old); // not its holding any more: nothing happens
+/// assert!(lock.locked());
+/// drop(new);
+/// assert!(!lock.locked());
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: &'a Lock,
+    /// The holding this guard owns (never `0`).
+    token: u64,
 }
 
 impl LockGuard<'_> {
@@ -221,8 +287,8 @@ impl fmt::Debug for LockGuard<'_> {
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        // Released by hand already (a bug in the caller): nothing left to give back.
-        if self.lock.inner.locked.get() {
+        // Released by hand already: the lock is unlocked or someone else's now.
+        if self.lock.inner.holder.get() == self.token {
             self.lock.inner.unlock();
         }
     }

@@ -64,6 +64,13 @@ impl WaitList {
         self.queue.pop_front().map(|w| w.waker)
     }
 
+    /// [`pop`](Self::pop), with the waiter's ticket (for a grant the waiter can recognise as
+    /// its own, such as a lock holding).
+    #[inline]
+    pub(crate) fn pop_with_seq(&mut self) -> Option<(u64, Waker)> {
+        self.queue.pop_front().map(|w| (w.seq, w.waker))
+    }
+
     /// `true` while the entry `seq` is still in the list: not granted, not removed.
     #[inline]
     pub(crate) fn is_waiting(&self, seq: u64) -> bool {
