@@ -78,6 +78,14 @@ struct Inner<T: 'static> {
 ///     assert!(fut.set_result(8).is_err(), "a finished future cannot be set again");
 /// });
 /// ```
+///
+/// A `Future` belongs to its loop's thread (`!Send`); other threads reach a loop through
+/// [`LoopHandle`](crate::runtime::LoopHandle).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::Future<u32>>();
+/// ```
 pub struct Future<T: 'static> {
     inner: Rc<Inner<T>>,
 }

@@ -250,6 +250,14 @@ where
 ///
 /// Dropping the loop that [`EventLoop::new`] made closes it: coroutines still parked are
 /// unwound (every `Drop` on their stacks runs) and nothing leaks.
+///
+/// A `EventLoop` runs on the thread that made it (`!Send`); other threads reach it through
+/// [`LoopHandle`](crate::runtime::LoopHandle).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::EventLoop>();
+/// ```
 pub struct EventLoop {
     core: Rc<Core>,
     /// The value made by `new`/`build` closes the loop on drop; `get_running_loop` views do not.
