@@ -86,6 +86,10 @@ pub(crate) struct Core {
     /// Actions to run when the loop closes, after its tasks are unwound (the executor's
     /// shutdown), in the order they were added.
     at_close: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// The thread was already unwinding a panic when the loop was last entered (a loop run
+    /// or closed from a `Drop` during a panic): `std::thread::panicking()` then says nothing
+    /// about the loop's own coroutines. See `raw::unwinding`.
+    entered_panicking: Cell<bool>,
 }
 
 thread_local! {
@@ -147,11 +151,18 @@ impl Core {
             slow_step: Cell::new(None),
             busy_poll: Cell::new(Duration::ZERO),
             at_close: RefCell::new(Vec::new()),
+            entered_panicking: Cell::new(false),
         })
     }
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// `true` if the thread was unwinding a panic when the loop was last entered.
+    #[inline]
+    pub(crate) fn entered_panicking(&self) -> bool {
+        self.entered_panicking.get()
     }
 
     pub(crate) fn set_slow_step(&self, d: Option<Duration>) {
@@ -176,6 +187,7 @@ impl Core {
 
     /// Makes this the thread's current loop until the guard drops.
     pub(crate) fn enter(&self) -> Entered {
+        self.entered_panicking.set(std::thread::panicking());
         Entered {
             prev: CORE.with(|c| c.replace(self)),
         }
