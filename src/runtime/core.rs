@@ -126,7 +126,11 @@ impl Drop for Entered {
 }
 
 impl Core {
-    pub(crate) fn new(stack_size: usize, max_pooled_stacks: usize) -> std::io::Result<Core> {
+    pub(crate) fn new(
+        stack_size: usize,
+        max_pooled_stacks: usize,
+        stack_guard: usize,
+    ) -> std::io::Result<Core> {
         let reactor = Reactor::new()?;
         let shared = Arc::new(Shared::new(reactor.poller().clone()));
         Ok(Core {
@@ -135,7 +139,7 @@ impl Core {
             timers: RefCell::new(Timers::new()),
             tasks: RefCell::new(Slab::new()),
             reactor,
-            stacks: RefCell::new(StackPool::new(stack_size, max_pooled_stacks)),
+            stacks: RefCell::new(StackPool::new(stack_size, max_pooled_stacks, stack_guard)),
             shared,
             next_task_id: Cell::new(1),
             stopping: Cell::new(false),
