@@ -78,6 +78,14 @@ struct Inner<T: 'static> {
 ///     assert!(fut.set_result(8).is_err(), "a finished future cannot be set again");
 /// });
 /// ```
+///
+/// A `Future` belongs to its loop's thread (`!Send`); other threads reach a loop through
+/// [`LoopHandle`](crate::runtime::LoopHandle).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::Future<u32>>();
+/// ```
 pub struct Future<T: 'static> {
     inner: Rc<Inner<T>>,
 }
@@ -248,9 +256,10 @@ impl<T: 'static> Future<T> {
             let guard = Unwait {
                 inner: &self.inner,
                 waker: w,
+                cancel_on_drop: true,
             };
             raw::park_on("future");
-            drop(guard);
+            guard.disarm();
         }
     }
 
@@ -318,6 +327,17 @@ impl<T: Clone + 'static> Future<T> {
 struct Unwait<'a, T: 'static> {
     inner: &'a Rc<Inner<T>>,
     waker: Waker,
+    /// Cleared when the park returns normally; see [`disarm`](Self::disarm).
+    cancel_on_drop: bool,
+}
+
+impl<T: 'static> Unwait<'_, T> {
+    /// The park returned normally: drop the waker without cancelling the future. (Not
+    /// `std::thread::panicking()`: that is per thread, and true all along in a loop run from
+    /// a `Drop` during a panic.)
+    fn disarm(mut self) {
+        self.cancel_on_drop = false;
+    }
 }
 
 impl<T: 'static> Drop for Unwait<'_, T> {
@@ -326,9 +346,9 @@ impl<T: 'static> Drop for Unwait<'_, T> {
             .waiters
             .borrow_mut()
             .retain(|w| !w.will_wake(&self.waker));
-        // The normal path drops the guard explicitly; an unwind out of the park means the
-        // waiter was cancelled (or the loop is closing): as in asyncio, cancel the future.
-        if std::thread::panicking() {
+        // Still armed: an unwind left the park, so the waiter was cancelled (or the loop is
+        // closing): as in asyncio, cancel the future.
+        if self.cancel_on_drop {
             let fut = Future {
                 inner: self.inner.clone(),
             };

@@ -91,6 +91,110 @@ fn stack_overflow_of_an_unnamed_task_uses_its_id() {
     assert!(err.contains("(id "), "{err}");
 }
 
+/// Writes one byte `below` bytes under the current stack pointer, the way code without stack
+/// probes (C through FFI, say) touches the far end of a frame of that size first.
+#[inline(never)]
+fn touch_below_the_stack_pointer(below: usize) {
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    let target = sp - below;
+    eprintln!("writing {below} bytes below the stack pointer, at {target:#x}");
+    // SAFETY: none; this is the fault under test. It writes past the end of the coroutine's
+    // stack as a frame of `below` bytes would, in a child process that exists to crash: the
+    // byte must land in the guard (and be reported), not in a neighbouring stack.
+    unsafe { std::ptr::write_volatile(target as *mut u8, 0xAA) };
+}
+
+/// In a child: a 16 KiB-stack task (`overflowing`) and a neighbour parked next to it; the
+/// first makes a frame of `frame` bytes without probing it. Aborts with the overflow report
+/// if the guard catches it.
+fn big_frame_next_to_a_live_neighbour(builder: corio::runtime::EventLoopBuilder, frame: usize) {
+    builder.run(move || {
+        let gate: corio::Future<()> = corio::Future::new();
+        let size = 16 * 1024;
+        let overflowing = corio::Builder::new()
+            .name("big-frame")
+            .stack_size(size)
+            .spawn(move || {
+                corio::yield_now(); // the neighbour runs first and parks
+                touch_below_the_stack_pointer(frame);
+            })
+            .unwrap();
+        // Mapped right after, so usually just below the first stack: the memory a write past
+        // a too-small guard would land in.
+        let g = gate.clone();
+        let neighbour = corio::Builder::new()
+            .name("neighbour")
+            .stack_size(size)
+            .spawn(move || g.wait_done())
+            .unwrap();
+        let _ = overflowing.join();
+        gate.set_result(()).unwrap();
+        neighbour.join().unwrap();
+        println!("the write went unreported");
+    });
+}
+
+#[test]
+fn a_32_kib_frame_past_the_stack_end_is_reported_not_written_into_a_neighbour() {
+    const KEY: &str = "CORIO_CHILD_BIG_FRAME";
+    if std::env::var_os(KEY).is_some() {
+        big_frame_next_to_a_live_neighbour(corio::EventLoop::builder(), 32 * 1024);
+        return;
+    }
+    let out = child(
+        "a_32_kib_frame_past_the_stack_end_is_reported_not_written_into_a_neighbour",
+        KEY,
+        &[],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "the guard caught the write: {err}\n{}",
+        text(&out.stdout)
+    );
+    assert!(
+        err.contains("task 'big-frame'") && err.contains("stack of 16384 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_32_kib_frame_past_the_stack_end_is_reported_with_mprotect_guards_too() {
+    const KEY: &str = "CORIO_CHILD_BIG_FRAME_MPROTECT";
+    if std::env::var_os(KEY).is_some() {
+        assert!(
+            !corio::runtime::stack_guard_uses_madvise(),
+            "the fallback is forced"
+        );
+        big_frame_next_to_a_live_neighbour(corio::EventLoop::builder(), 32 * 1024);
+        return;
+    }
+    let out = child(
+        "a_32_kib_frame_past_the_stack_end_is_reported_with_mprotect_guards_too",
+        KEY,
+        &[("CORIO_STACK_GUARD", "mprotect")],
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{err}");
+    assert!(err.contains("task 'big-frame'"), "{err}");
+}
+
+#[test]
+fn the_stack_guard_size_is_configurable_per_loop() {
+    const KEY: &str = "CORIO_CHILD_BIG_GUARD";
+    if std::env::var_os(KEY).is_some() {
+        let builder = corio::EventLoop::builder().stack_guard_size(256 * 1024);
+        big_frame_next_to_a_live_neighbour(builder, 200 * 1024);
+        return;
+    }
+    let out = child("the_stack_guard_size_is_configurable_per_loop", KEY, &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{err}");
+    assert!(err.contains("task 'big-frame'"), "{err}");
+}
+
 #[test]
 fn a_segfault_outside_any_guard_page_is_not_reported_as_an_overflow() {
     const KEY: &str = "CORIO_CHILD_SEGV";
@@ -120,7 +224,7 @@ fn a_segfault_outside_any_guard_page_is_not_reported_as_an_overflow() {
 
 /// Spawns tasks parked on one future until `Builder::spawn` fails, checks the error, then
 /// lets them all finish and spawns again: the loop survived.
-fn spawn_until_stacks_run_out(expect_in_message: &'static str) {
+fn spawn_until_stacks_run_out(expect_in_message: &'static [&'static str]) {
     corio::run(move || {
         let gate: corio::Future<()> = corio::Future::new();
         let mut tasks = Vec::new();
@@ -136,7 +240,9 @@ fn spawn_until_stacks_run_out(expect_in_message: &'static str) {
         println!("failed after {} stacks: {msg}", tasks.len());
         assert!(matches!(err, corio::SpawnError::Stack { .. }), "{msg}");
         assert!(msg.contains("could not map"), "{msg}");
-        assert!(msg.contains(expect_in_message), "{msg}");
+        for what in expect_in_message {
+            assert!(msg.contains(what), "the message says {what:?}: {msg}");
+        }
         gate.set_result(()).unwrap();
         let n = tasks.len();
         for t in tasks {
@@ -162,7 +268,8 @@ fn out_of_address_space_gives_a_spawn_error_and_the_loop_goes_on() {
         };
         // SAFETY: setrlimit with a valid struct; lowers this child's own limit.
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rl) }, 0);
-        spawn_until_stacks_run_out("sysctl");
+        // What ran out, and how to raise the limit.
+        spawn_until_stacks_run_out(&["address space", "ulimit -v", "sysctl -w vm.max_map_count"]);
         return;
     }
     let out = child(
@@ -193,7 +300,7 @@ fn mprotect_guards_stop_near_the_map_count_with_a_clear_error() {
             !corio::runtime::stack_guard_uses_madvise(),
             "the fallback is forced"
         );
-        spawn_until_stacks_run_out("vm.max_map_count");
+        spawn_until_stacks_run_out(&["memory maps", "sysctl -w vm.max_map_count"]);
         return;
     }
     let max_maps: u64 = std::fs::read_to_string("/proc/sys/vm/max_map_count")

@@ -95,6 +95,13 @@ pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> Result<R, TaskGroupE
 
 /// A handle to spawn children into a running [`task_group`]. Cloning gives another handle to
 /// the same group, so children can spawn siblings.
+///
+/// A `TaskGroup` belongs to its loop's thread (`!Send`), like its tasks.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::TaskGroup>();
+/// ```
 #[derive(Clone)]
 pub struct TaskGroup {
     inner: Rc<Group>,

@@ -13,7 +13,7 @@ use std::ptr;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-pub(crate) use stack::{Stack, StackPool, has_madvise_guard};
+pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, StackPool, has_madvise_guard};
 
 /// What the overflow handler needs to know about the running coroutine.
 #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! Stack overflow reporting: a SIGSEGV/SIGBUS handler that recognises a fault in the guard page
+//! Stack overflow reporting: a SIGSEGV/SIGBUS handler that recognises a fault in the guard
 //! of the running coroutine's stack, names the task and its stack size on stderr, and aborts.
 //! Any other fault goes to the handler that was installed before (Rust's own, which reports
 //! overflows of thread stacks, or the default action).
@@ -141,8 +141,9 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         // SAFETY: RUNNING and RESUMER point at the StackInfo of coroutines being resumed on
         // this thread; each lives in its coroutine's task, which is alive while it runs.
         let s: &StackInfo = unsafe { &*p };
-        // A frame larger than the guard could skip it, but Rust probes each page of big frames,
-        // so the first fault of an overflow lands in the guard page.
+        // Rust probes each page of big frames, so the first fault of an overflow lands in the
+        // guard; code that does not probe is caught too while its frame is smaller than the
+        // guard (64 KiB by default, see `stack.rs`).
         if addr >= s.guard_lo && addr < s.guard_hi {
             let mut m = Msg {
                 buf: [0; 512],

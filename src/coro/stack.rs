@@ -1,12 +1,23 @@
-//! Coroutine stacks: one anonymous mapping each, a guard page at the low end, and a pool that
+//! Coroutine stacks: one anonymous mapping each, a guard at the low end, and a pool that
 //! reuses them.
 //!
 //! A stack is virtual memory: only the pages a coroutine touches cost RSS, so sizes can be
-//! generous. The guard page is installed with `madvise(MADV_GUARD_INSTALL)` where the kernel
-//! has it (Linux 6.13+), which keeps one mapping per stack (adjacent stacks even merge into one
-//! VMA), so `vm.max_map_count` does not cap the number of coroutines. Elsewhere the guard is an
-//! `mprotect(PROT_NONE)` page, which splits the mapping in two; a default Linux then stops near
-//! 32k live stacks, and the error says which sysctl to raise.
+//! generous. The guard is installed with `madvise(MADV_GUARD_INSTALL)` where the kernel has it
+//! (Linux 6.13+), which keeps one mapping per stack (adjacent stacks even merge into one VMA),
+//! so `vm.max_map_count` does not cap the number of coroutines. Elsewhere the guard is
+//! `mprotect(PROT_NONE)`, which splits the mapping in two; a default Linux then stops near 32k
+//! live stacks, and the error says which sysctl to raise.
+//!
+//! The guard is [`DEFAULT_GUARD_SIZE`] (64 KiB) rather than one page. Stacks sit next to each
+//! other, so below one stack's guard lies the top of another coroutine's stack, where its live
+//! frames are. Rust probes every page of a large frame, so its first fault lands in the guard
+//! whatever the frame's size; code that does not probe (C through FFI built without
+//! `-fstack-clash-protection`, hand-written assembly) may touch the far end of its frame first, and a frame larger than the
+//! guard would step over it into the neighbour's frames without a fault. A 64 KiB guard costs
+//! no memory either way: guard markers (madvise) and `PROT_NONE` pages (mprotect) are never
+//! backed by RAM, the number of memory maps does not change with the guard's length, and the
+//! only cost is 60 KiB more address space per stack (a few GiB for 100k stacks, out of 128 TiB;
+//! it counts against `ulimit -v` where one is set). So the fallback keeps the same size.
 
 use std::io;
 use std::num::NonZeroUsize;
@@ -26,6 +37,9 @@ const HOT_BYTES: usize = 16 * 1024;
 /// Smallest usable stack size corio maps.
 pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
 
+/// Default length of the guard below each stack; see the module docs.
+pub(crate) const DEFAULT_GUARD_SIZE: usize = 64 * 1024;
+
 /// Guard strategy detected at run time: 0 unknown, 1 madvise guard, 2 mprotect.
 static GUARD_KIND: AtomicU8 = AtomicU8::new(0);
 const GUARD_MADVISE: u8 = 1;
@@ -35,7 +49,7 @@ const GUARD_MPROTECT: u8 = 2;
 /// stack). Known only after the first stack was mapped; maps a probe stack if needed.
 pub(crate) fn has_madvise_guard() -> bool {
     if GUARD_KIND.load(Ordering::Relaxed) == 0 {
-        drop(Stack::map(MIN_STACK_SIZE));
+        drop(Stack::map(MIN_STACK_SIZE, 0));
     }
     GUARD_KIND.load(Ordering::Relaxed) == GUARD_MADVISE
 }
@@ -67,16 +81,20 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    /// Maps a stack with at least `size` usable bytes (rounded up to whole pages).
-    pub(crate) fn map(size: usize) -> Result<Stack, crate::error::SpawnError> {
+    /// Maps a stack with at least `size` usable bytes and a guard of `guard` bytes below it
+    /// (each rounded up to whole pages; the guard is at least one page).
+    pub(crate) fn map(size: usize, guard: usize) -> Result<Stack, crate::error::SpawnError> {
         let page = page_size();
+        let too_big = || stack_error(size, io::Error::from_raw_os_error(libc::ENOMEM));
         let usable = size
             .max(MIN_STACK_SIZE)
             .checked_next_multiple_of(page)
-            .ok_or_else(|| stack_error(size, io::Error::from_raw_os_error(libc::ENOMEM)))?;
-        let len = usable
-            .checked_add(page)
-            .ok_or_else(|| stack_error(size, io::Error::from_raw_os_error(libc::ENOMEM)))?;
+            .ok_or_else(too_big)?;
+        let guard = guard
+            .max(page)
+            .checked_next_multiple_of(page)
+            .ok_or_else(too_big)?;
+        let len = usable.checked_add(guard).ok_or_else(too_big)?;
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing; no
         // existing memory is affected. MAP_NORESERVE: stacks are sparse, charge only touched pages.
         let ptr = unsafe {
@@ -95,7 +113,7 @@ impl Stack {
         let stack = Stack {
             lo: ptr as usize,
             len,
-            guard: page,
+            guard,
             trimmed: true,
         };
         // On failure `stack` is dropped here, which unmaps it.
@@ -133,12 +151,12 @@ impl Stack {
         Ok(())
     }
 
-    /// Usable bytes (without the guard page).
+    /// Usable bytes (without the guard).
     pub(crate) fn size(&self) -> usize {
         self.len - self.guard
     }
 
-    /// `[lo, hi)` of the guard page, for the overflow handler.
+    /// `[lo, hi)` of the guard, for the overflow handler.
     pub(crate) fn guard_range(&self) -> (usize, usize) {
         (self.lo, self.lo + self.guard)
     }
@@ -240,6 +258,8 @@ pub(crate) struct StackPool {
     other: Vec<Stack>,
     default_size: usize,
     max_pooled: usize,
+    /// Guard length of every stack this pool maps.
+    guard: usize,
 }
 
 /// Stacks trimmed per idle moment of the loop: a trim is one `madvise` each, so a burst of
@@ -253,7 +273,7 @@ const TRIM_BUDGET: usize = 64;
 const EXCESS_LIMIT: usize = 4096;
 
 impl StackPool {
-    pub(crate) fn new(default_size: usize, max_pooled: usize) -> StackPool {
+    pub(crate) fn new(default_size: usize, max_pooled: usize, guard: usize) -> StackPool {
         StackPool {
             free: Vec::new(),
             clean: 0,
@@ -261,6 +281,7 @@ impl StackPool {
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
             max_pooled,
+            guard,
         }
     }
 
@@ -286,7 +307,7 @@ impl StackPool {
         {
             return Ok(self.other.swap_remove(i));
         }
-        Stack::map(want)
+        Stack::map(want, self.guard)
     }
 
     /// Takes back the stack of a finished coroutine.
@@ -372,7 +393,7 @@ mod tests {
 
     #[test]
     fn pool_reuses_stacks_lifo() {
-        let mut pool = StackPool::new(64 * 1024, 8);
+        let mut pool = StackPool::new(64 * 1024, 8, DEFAULT_GUARD_SIZE);
         let a = pool.get(None).unwrap();
         let lo = a.lo;
         pool.put(a);
@@ -384,7 +405,7 @@ mod tests {
 
     #[test]
     fn pool_is_bounded() {
-        let mut pool = StackPool::new(64 * 1024, 2);
+        let mut pool = StackPool::new(64 * 1024, 2, DEFAULT_GUARD_SIZE);
         let stacks: Vec<_> = (0..4).map(|_| pool.get(None).unwrap()).collect();
         for s in stacks {
             pool.put(s);
@@ -415,7 +436,7 @@ mod tests {
 
     #[test]
     fn stacks_over_the_bound_are_reused_first_then_unmapped_when_idle() {
-        let mut pool = StackPool::new(64 * 1024, 1);
+        let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
         let stacks: Vec<_> = (0..3).map(|_| pool.get(None).unwrap()).collect();
         let los: Vec<usize> = stacks.iter().map(|s| s.lo).collect();
         for s in stacks {
@@ -451,7 +472,7 @@ mod tests {
 
     #[test]
     fn trim_keeps_stack_usable() {
-        let mut pool = StackPool::new(64 * 1024, 2);
+        let mut pool = StackPool::new(64 * 1024, 2, DEFAULT_GUARD_SIZE);
         let s = pool.get(None).unwrap();
         let top = s.lo + s.len;
         // SAFETY: writes inside the usable part of a stack nobody runs on.
@@ -467,7 +488,7 @@ mod tests {
 
     #[test]
     fn absurd_size_is_an_error_not_a_crash() {
-        let err = Stack::map(1 << 60).unwrap_err();
+        let err = Stack::map(1 << 60, DEFAULT_GUARD_SIZE).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("could not map"), "{msg}");
     }

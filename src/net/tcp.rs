@@ -137,6 +137,15 @@ fn set_reuse_port(_: &socket2::Socket) -> io::Result<()> {
 ///     assert_eq!(peer, client.join().unwrap());
 /// });
 /// ```
+///
+/// A `TcpListener` belongs to the loop it was made on and is `!Send`: a registration dropped on
+/// another thread could not be removed. To use the socket on another thread, take the std socket
+/// out with [`into_std`](Self::into_std) (which deregisters it) and send that.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::net::TcpListener>();
+/// ```
 pub struct TcpListener {
     inner: Evented<net::TcpListener>,
 }
@@ -234,6 +243,15 @@ impl TcpListener {
 ///     let lines: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
 ///     assert_eq!(lines, ["first line", "second line"]);
 /// });
+/// ```
+///
+/// A `TcpStream` belongs to the loop it was made on and is `!Send`: a registration dropped on
+/// another thread could not be removed. To use the socket on another thread, take the std socket
+/// out with [`into_std`](Self::into_std) (which deregisters it) and send that.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::net::TcpStream>();
 /// ```
 pub struct TcpStream {
     inner: Evented<net::TcpStream>,

@@ -23,6 +23,15 @@ use crate::reactor::Dir;
 ///     assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr().unwrap()));
 /// });
 /// ```
+///
+/// A `UdpSocket` belongs to the loop it was made on and is `!Send`: a registration dropped on
+/// another thread could not be removed. To use the socket on another thread, take the std socket
+/// out with [`into_std`](Self::into_std) (which deregisters it) and send that.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::net::UdpSocket>();
+/// ```
 pub struct UdpSocket {
     inner: Evented<net::UdpSocket>,
 }

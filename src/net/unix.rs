@@ -29,6 +29,15 @@ use crate::reactor::Dir;
 /// });
 /// std::fs::remove_dir_all(&dir).unwrap();
 /// ```
+///
+/// A `UnixListener` belongs to the loop it was made on and is `!Send`: a registration dropped on
+/// another thread could not be removed. To use the socket on another thread, take the std socket
+/// out with [`into_std`](Self::into_std) (which deregisters it) and send that.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::net::UnixListener>();
+/// ```
 pub struct UnixListener {
     inner: Evented<net::UnixListener>,
 }
@@ -125,6 +134,15 @@ impl UnixListener {
 ///     b.read_to_string(&mut got).unwrap();
 ///     assert_eq!(got, "over there");
 /// });
+/// ```
+///
+/// A `UnixStream` belongs to the loop it was made on and is `!Send`: a registration dropped on
+/// another thread could not be removed. To use the socket on another thread, take the std socket
+/// out with [`into_std`](Self::into_std) (which deregisters it) and send that.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::net::UnixStream>();
 /// ```
 pub struct UnixStream {
     inner: Evented<net::UnixStream>,
@@ -308,6 +326,15 @@ stream_read_write_impls!(UnixStream);
 ///     let n = b.recv(&mut buf).unwrap();
 ///     assert_eq!(&buf[..n], b"one", "datagrams keep their boundaries");
 /// });
+/// ```
+///
+/// A `UnixDatagram` belongs to the loop it was made on and is `!Send`: a registration dropped on
+/// another thread could not be removed. To use the socket on another thread, take the std socket
+/// out with [`into_std`](Self::into_std) (which deregisters it) and send that.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::net::UnixDatagram>();
 /// ```
 pub struct UnixDatagram {
     inner: Evented<net::UnixDatagram>,

@@ -317,6 +317,14 @@ queue_handle! {
     ///     assert_eq!(got, [2, 3, 1]);
     /// });
     /// ```
+    ///
+    /// A `LifoQueue` belongs to one loop's thread (`!Send`); [`ThreadQueue`](crate::ThreadQueue) is
+    /// the queue to share with other threads.
+    ///
+    /// ```compile_fail
+    /// fn assert_send<T: Send>() {}
+    /// assert_send::<corio::LifoQueue<u32>>();
+    /// ```
     LifoQueue, Lifo, []
 }
 
@@ -337,6 +345,14 @@ queue_handle! {
     ///     let got: Vec<&str> = (0..3).map(|_| q.get().unwrap().1).collect();
     ///     assert_eq!(got, ["read", "write", "close"]);
     /// });
+    /// ```
+    ///
+    /// A `PriorityQueue` belongs to one loop's thread (`!Send`);
+    /// [`ThreadQueue`](crate::ThreadQueue) is the queue to share with other threads.
+    ///
+    /// ```compile_fail
+    /// fn assert_send<T: Send>() {}
+    /// assert_send::<corio::PriorityQueue<u32>>();
     /// ```
     PriorityQueue, Priority, [Ord]
 }

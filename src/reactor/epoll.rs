@@ -128,3 +128,100 @@ pub(super) fn add_rdhup(poller: &Poller, fd: std::os::fd::RawFd, key: usize) -> 
         Err(io::Error::last_os_error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polling::Events;
+
+    /// Keys of the events a raw, non-blocking `epoll_wait` on the poller's fd returns now.
+    fn raw_keys(poller: &Poller) -> Vec<u64> {
+        let mut buf = EpollBuf::new();
+        let mut out = Vec::new();
+        let mut keys = Vec::new();
+        // Through `wait` itself, so what is pinned is what the reactor sees.
+        let w = wait(poller, Some(Duration::ZERO), &mut buf, &mut out).unwrap();
+        if w == Waited::Notified {
+            keys.push(NOTIFY_KEY);
+        }
+        keys.extend(out.iter().map(|r| r.0 as u64));
+        keys
+    }
+
+    /// What the direct wait assumes of `polling` (the reason its version is pinned): its
+    /// notifier shows up in the raw epoll events under `NOTIFY_KEY`, one-shot (gone after
+    /// one report until re-armed), and `Poller::wait` drains and re-arms it so that the next
+    /// `notify` is seen again. If a new `polling` changes any of this, a direct wait would
+    /// swallow a wake-up from another thread and the loop would sleep on.
+    #[test]
+    fn polling_notifier_is_a_one_shot_event_under_the_reserved_key() {
+        let poller = Poller::new().unwrap();
+        assert_eq!(raw_keys(&poller), [], "nothing pending at first");
+        poller.notify().unwrap();
+        assert_eq!(
+            raw_keys(&poller),
+            [NOTIFY_KEY],
+            "notify is an event under NOTIFY_KEY"
+        );
+        assert_eq!(
+            raw_keys(&poller),
+            [],
+            "one-shot: reported once until re-armed"
+        );
+        poller.notify().unwrap();
+        assert_eq!(
+            raw_keys(&poller),
+            [],
+            "not re-armed yet: a direct wait alone would lose this notification"
+        );
+        let mut events = Events::new();
+        poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+        assert_eq!(raw_keys(&poller), [], "Poller::wait drained the notifier");
+        for _ in 0..3 {
+            poller.notify().unwrap();
+            assert_eq!(
+                raw_keys(&poller),
+                [NOTIFY_KEY],
+                "after Poller::wait, the next notify is seen again"
+            );
+            poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+        }
+    }
+
+    /// Sources' own keys come back unchanged in the raw event data, also after the
+    /// `EPOLLRDHUP` modification.
+    #[test]
+    fn source_keys_come_back_in_the_raw_event_data() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let poller = Poller::new().unwrap();
+        let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        // SAFETY: `b` outlives its registration (deleted below).
+        unsafe {
+            poller
+                .add_with_mode(&b, polling::Event::all(42), polling::PollMode::Edge)
+                .unwrap()
+        };
+        add_rdhup(&poller, b.as_raw_fd(), 42).unwrap();
+        assert_eq!(raw_keys(&poller), [42], "writable at once");
+        a.write_all(b"x").unwrap();
+        let mut buf = EpollBuf::new();
+        let mut out = Vec::new();
+        wait(&poller, Some(Duration::ZERO), &mut buf, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [(42, true, true, Some(false))],
+            "readable, no FIN queued"
+        );
+        drop(a);
+        out.clear();
+        wait(&poller, Some(Duration::ZERO), &mut buf, &mut out).unwrap();
+        assert_eq!(
+            out,
+            [(42, true, true, Some(true))],
+            "the peer closed: hangup"
+        );
+        poller.delete(&b).unwrap();
+    }
+}

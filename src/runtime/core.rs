@@ -89,6 +89,10 @@ pub(crate) struct Core {
     at_close: RefCell<Vec<Box<dyn FnOnce()>>>,
     /// The handler set by `set_exception_handler`.
     pub(crate) exception_handler: HandlerSlot,
+    /// The thread was already unwinding a panic when the loop was last entered (a loop run
+    /// or closed from a `Drop` during a panic): `std::thread::panicking()` then says nothing
+    /// about the loop's own coroutines. See `raw::unwinding`.
+    entered_panicking: Cell<bool>,
 }
 
 thread_local! {
@@ -125,7 +129,11 @@ impl Drop for Entered {
 }
 
 impl Core {
-    pub(crate) fn new(stack_size: usize, max_pooled_stacks: usize) -> std::io::Result<Core> {
+    pub(crate) fn new(
+        stack_size: usize,
+        max_pooled_stacks: usize,
+        stack_guard: usize,
+    ) -> std::io::Result<Core> {
         let reactor = Reactor::new()?;
         let shared = Arc::new(Shared::new(reactor.poller().clone()));
         Ok(Core {
@@ -134,7 +142,7 @@ impl Core {
             timers: RefCell::new(Timers::new()),
             tasks: RefCell::new(Slab::new()),
             reactor,
-            stacks: RefCell::new(StackPool::new(stack_size, max_pooled_stacks)),
+            stacks: RefCell::new(StackPool::new(stack_size, max_pooled_stacks, stack_guard)),
             shared,
             next_task_id: Cell::new(1),
             stopping: Cell::new(false),
@@ -151,11 +159,18 @@ impl Core {
             busy_poll: Cell::new(Duration::ZERO),
             at_close: RefCell::new(Vec::new()),
             exception_handler: HandlerSlot::default(),
+            entered_panicking: Cell::new(false),
         })
     }
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// `true` if the thread was unwinding a panic when the loop was last entered.
+    #[inline]
+    pub(crate) fn entered_panicking(&self) -> bool {
+        self.entered_panicking.get()
     }
 
     pub(crate) fn set_slow_step(&self, d: Option<Duration>) {
@@ -180,6 +195,7 @@ impl Core {
 
     /// Makes this the thread's current loop until the guard drops.
     pub(crate) fn enter(&self) -> Entered {
+        self.entered_panicking.set(std::thread::panicking());
         Entered {
             prev: CORE.with(|c| c.replace(self)),
         }

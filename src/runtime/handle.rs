@@ -83,6 +83,13 @@ impl<F: Fn()> Callable for Repeat<F> {
 
 /// A callback scheduled with `call_soon` (asyncio's `Handle`). Cancelling it before it runs
 /// means it never runs; cancelling afterwards does nothing.
+///
+/// A `Handle` belongs to its loop's thread (`!Send`).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::runtime::Handle>();
+/// ```
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) inner: Rc<dyn Callable>,
@@ -109,6 +116,13 @@ impl fmt::Debug for Handle {
 }
 
 /// A callback scheduled with `call_later` or `call_at` (asyncio's `TimerHandle`).
+///
+/// A `TimerHandle` belongs to its loop's thread (`!Send`).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::runtime::TimerHandle>();
+/// ```
 #[derive(Clone)]
 pub struct TimerHandle {
     pub(crate) handle: Handle,

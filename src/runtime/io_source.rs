@@ -14,6 +14,7 @@
 //! the read retries until `WouldBlock` before parking.
 
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::RawFd;
 
 use super::core::{Notify, with_core};
@@ -22,10 +23,17 @@ use super::raw::{self, Waker};
 use crate::reactor::Dir;
 
 /// A registered fd. Deregisters on drop; the owner must drop it before closing the fd.
+///
+/// `!Send` and `!Sync`, and so is every socket built on it: the registration is a key into
+/// the loop of the thread that made it, so a source dropped on another thread could not
+/// deregister (that thread has no loop, or another one), and the stale registration would
+/// keep the loop counting an external wait that can never end. `into_std` on the sockets is
+/// the way to hand the fd to another thread.
 #[derive(Debug)]
 pub(crate) struct IoSource {
     key: usize,
     loop_id: u64,
+    _loop_bound: PhantomData<*const ()>,
 }
 
 impl IoSource {
@@ -35,6 +43,7 @@ impl IoSource {
             c.reactor.register(fd).map(|key| IoSource {
                 key,
                 loop_id: c.id(),
+                _loop_bound: PhantomData,
             })
         })
         .unwrap_or_else(|| Err(no_loop()))

@@ -50,6 +50,16 @@ pub const DEFAULT_STACK_SIZE: usize = if cfg!(debug_assertions) {
     256 * 1024
 };
 
+/// Default length, in bytes, of the guard below each coroutine stack: 64 KiB.
+///
+/// A write into the guard is reported as a stack overflow (task name and stack size) before
+/// the process aborts. Rust code probes every page of a large frame, so any overflow of Rust
+/// code hits the guard; code that does not probe (C through FFI, assembly) is caught while its
+/// largest frame is smaller than the guard, where a one-page guard would let a frame over
+/// 4 KiB write into the neighbouring coroutine's stack. The guard costs no memory and no extra
+/// memory map, only address space; see [`EventLoopBuilder::stack_guard_size`].
+pub const DEFAULT_STACK_GUARD_SIZE: usize = crate::coro::DEFAULT_GUARD_SIZE;
+
 /// In debug mode, a task that runs this long without parking is reported.
 pub const SLOW_STEP: Duration = Duration::from_millis(100);
 
@@ -82,6 +92,7 @@ pub fn instant_at(time: f64) -> Instant {
 #[derive(Debug, Clone)]
 pub struct EventLoopBuilder {
     stack_size: usize,
+    stack_guard_size: usize,
     max_pooled_stacks: usize,
     debug: bool,
     busy_poll: Duration,
@@ -91,6 +102,7 @@ impl Default for EventLoopBuilder {
     fn default() -> Self {
         EventLoopBuilder {
             stack_size: DEFAULT_STACK_SIZE,
+            stack_guard_size: DEFAULT_STACK_GUARD_SIZE,
             max_pooled_stacks: DEFAULT_MAX_POOLED_STACKS,
             debug: std::env::var_os("CORIO_DEBUG").is_some_and(|v| !v.is_empty() && v != "0"),
             busy_poll: Duration::ZERO,
@@ -109,6 +121,27 @@ impl EventLoopBuilder {
     /// 16 KiB.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
+        self
+    }
+
+    /// Length, in bytes, of the guard below each coroutine stack of this loop
+    /// ([`DEFAULT_STACK_GUARD_SIZE`], 64 KiB, by default). Rounded up to whole pages; at least
+    /// one page.
+    ///
+    /// Raise it when tasks call code that does not probe its stack frames (C libraries
+    /// built without `-fstack-clash-protection`) and keeps frames larger than the guard: such
+    /// a frame overflowing the stack would skip the guard and write into the neighbouring
+    /// coroutine's stack instead of being reported. The guard is never backed by memory
+    /// (with `MADV_GUARD_INSTALL`, Linux 6.13+, it is a marker inside the stack's one memory
+    /// map; elsewhere a `PROT_NONE` range, one extra map per stack whatever its length), so
+    /// it costs address space only, which counts against `ulimit -v` where one is set.
+    ///
+    /// ```
+    /// let lp = corio::EventLoop::builder().stack_guard_size(256 * 1024).build().unwrap();
+    /// assert_eq!(lp.run_until_complete(|| corio::spawn(|| 7).join().unwrap()).unwrap(), 7);
+    /// ```
+    pub fn stack_guard_size(mut self, bytes: usize) -> Self {
+        self.stack_guard_size = bytes;
         self
     }
 
@@ -159,7 +192,11 @@ impl EventLoopBuilder {
     ///
     /// When the poller cannot be created (out of file descriptors).
     pub fn build(self) -> io::Result<EventLoop> {
-        let core = Core::new(self.stack_size, self.max_pooled_stacks)?;
+        let core = Core::new(
+            self.stack_size,
+            self.max_pooled_stacks,
+            self.stack_guard_size,
+        )?;
         if self.debug {
             core.set_slow_step(Some(SLOW_STEP));
         }
@@ -255,6 +292,14 @@ where
 ///
 /// Dropping the loop that [`EventLoop::new`] made closes it: coroutines still parked are
 /// unwound (every `Drop` on their stacks runs) and nothing leaks.
+///
+/// A `EventLoop` runs on the thread that made it (`!Send`); other threads reach it through
+/// [`LoopHandle`](crate::runtime::LoopHandle).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::EventLoop>();
+/// ```
 pub struct EventLoop {
     core: Rc<Core>,
     /// The value made by `new`/`build` closes the loop on drop; `get_running_loop` views do not.

@@ -526,7 +526,7 @@ impl Waker {
 #[inline]
 pub(crate) fn park_on(what: &'static str) {
     let h = current_or_panic();
-    if std::thread::panicking() {
+    if unwinding(h) {
         suspend_while_unwinding(h);
     }
     deliver_cancel(h);
@@ -547,7 +547,7 @@ pub(crate) fn yield_now() {
     let p = current_ptr_or_panic();
     // SAFETY: see `current_ptr`.
     let h = unsafe { p.as_ref() };
-    if std::thread::panicking() {
+    if unwinding(h) {
         suspend_while_unwinding(h);
     }
     deliver_cancel(h);
@@ -594,6 +594,21 @@ fn closing_park() {
         coro::suspend();
         unreachable!("a coroutine being unwound by force is never resumed normally");
     }
+}
+
+/// `true` if the running task's coroutine is being unwound (a panic or a cancellation
+/// passing through a `Drop` on its stack), where parking cannot work.
+///
+/// `std::thread::panicking()` answers for the whole thread, not for one coroutine. It
+/// answers for this one when the loop was entered by a thread that was not panicking: no
+/// other coroutine can be halfway through an unwind when this one parks, since a coroutine
+/// never parks while it unwinds (that aborts, below), and the loop's own stack is not
+/// unwinding while it runs a task. A loop entered during a panic (`corio::run` inside a
+/// `Drop`) sees `panicking()` true all along; there it cannot tell, and the park goes on
+/// (a park from a `Drop` during a task's unwind is then not reported).
+#[inline]
+fn unwinding(h: &Header) -> bool {
+    std::thread::panicking() && !h.core().entered_panicking()
 }
 
 #[cold]

@@ -57,6 +57,13 @@ thread_local! {
 /// stored (returned or kept in the buffer), never before a park. A `readexactly` or
 /// `readuntil` cancelled half-way leaves what it had gathered in the buffer, where the next
 /// read finds it.
+///
+/// A `StreamReader` belongs to its loop's thread (`!Send`), like the socket under it.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::streams::StreamReader>();
+/// ```
 pub struct StreamReader {
     conn: Rc<Conn>,
     /// Buffered bytes are `buf[pos..]`.

@@ -134,6 +134,13 @@ struct Inner {
 ///     assert!(!server.is_serving());
 /// });
 /// ```
+///
+/// A `Server` belongs to its loop's thread (`!Send`), like its listeners.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::streams::Server>();
+/// ```
 pub struct Server {
     inner: Rc<Inner>,
 }

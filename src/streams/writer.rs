@@ -177,6 +177,13 @@ struct Shared {
 ///
 /// Every method takes `&self`, so tasks can share a writer in an `Rc` (many producers writing
 /// to one connection); writes from different tasks are never interleaved within one call.
+///
+/// A `StreamWriter` belongs to its loop's thread (`!Send`), like the socket under it.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::streams::StreamWriter>();
+/// ```
 pub struct StreamWriter {
     shared: Rc<Shared>,
 }

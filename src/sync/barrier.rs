@@ -47,6 +47,13 @@ enum State {
 ///     assert_eq!(barrier.n_waiting(), 0);
 /// });
 /// ```
+///
+/// A `Barrier` belongs to one loop's thread (`!Send`).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::Barrier>();
+/// ```
 #[derive(Clone)]
 pub struct Barrier {
     inner: Rc<Inner>,

@@ -20,6 +20,13 @@ use crate::error::TooManyReleases;
 ///     assert_eq!(sem.available(), 1);
 /// });
 /// ```
+///
+/// A `BoundedSemaphore` belongs to one loop's thread (`!Send`).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::BoundedSemaphore>();
+/// ```
 #[derive(Clone)]
 pub struct BoundedSemaphore {
     inner: Rc<Inner>,

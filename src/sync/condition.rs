@@ -42,6 +42,13 @@ use crate::runtime::raw;
 ///     assert_eq!(consumer.join().unwrap(), Some("job"));
 /// });
 /// ```
+///
+/// A `Condition` belongs to one loop's thread (`!Send`).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::Condition>();
+/// ```
 #[derive(Clone, Default)]
 pub struct Condition {
     inner: Rc<Inner>,

@@ -36,6 +36,13 @@ use super::waiters::{WaitList, park_until_granted, wake_all};
 ///     assert_eq!(seen.get(), 3);
 /// });
 /// ```
+///
+/// A `Event` belongs to one loop's thread (`!Send`).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::Event>();
+/// ```
 #[derive(Clone, Default)]
 pub struct Event {
     inner: Rc<Inner>,

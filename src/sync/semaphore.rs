@@ -41,6 +41,13 @@ use super::waiters::{WaitList, park_until_granted};
 ///     assert_eq!(sem.available(), 2);
 /// });
 /// ```
+///
+/// A `Semaphore` belongs to one loop's thread (`!Send`).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::Semaphore>();
+/// ```
 #[derive(Clone)]
 pub struct Semaphore {
     pub(super) inner: Rc<Inner>,

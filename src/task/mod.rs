@@ -78,7 +78,7 @@ impl<T: 'static> Task<T> {
                 propagate_cancel,
             };
             raw::park_on("join");
-            drop(guard);
+            guard.disarm();
         }
     }
 
@@ -183,14 +183,23 @@ struct DoneWaiter<'a, T: 'static> {
     propagate_cancel: bool,
 }
 
+impl<T: 'static> DoneWaiter<'_, T> {
+    /// The park returned normally: unregister without cancelling anything. (Telling the
+    /// two paths apart by `std::thread::panicking()` would be wrong: that is per thread, and
+    /// true all along in a loop run from a `Drop` during a panic.)
+    fn disarm(mut self) {
+        self.propagate_cancel = false;
+    }
+}
+
 impl<T: 'static> Drop for DoneWaiter<'_, T> {
     fn drop(&mut self) {
         let h = self.task.header();
         if !h.is_done() {
             h.done_wakers.borrow_mut().remove(&self.waker);
-            // The normal path drops the guard explicitly; an unwind out of the park means the
-            // joiner was cancelled (or the loop is closing).
-            if self.propagate_cancel && std::thread::panicking() {
+            // Still armed: an unwind left the park, so the joiner was cancelled (or the
+            // loop is closing).
+            if self.propagate_cancel {
                 raw::cancel(self.task.raw());
             }
         }
