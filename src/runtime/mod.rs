@@ -53,6 +53,11 @@ pub const SLOW_STEP: Duration = Duration::from_millis(100);
 /// How many finished coroutines' stacks a loop keeps for reuse by default.
 pub const DEFAULT_MAX_POOLED_STACKS: usize = 1024;
 
+/// How many ready tasks and callbacks a loop runs by default, while work stays ready, between
+/// two non-blocking looks for I/O (the figure tokio uses for the same purpose), so busy tasks
+/// do not starve I/O; see [`EventLoopBuilder::event_interval`].
+pub const DEFAULT_EVENT_INTERVAL: u32 = 61;
+
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
