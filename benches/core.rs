@@ -1,23 +1,37 @@
 //! Core runtime benchmark: corio against tokio's current-thread runtime on the same work.
 //!
 //! `cargo bench --bench core` measures; without `--bench` (as under `cargo test`) it runs a
-//! short smoke pass. Cases:
-//! * `yield`: yield round trip between two tasks (each yields, the other runs);
+//! short smoke pass. Cases, each side's work (docs/BENCHMARKS.md says more):
+//! * `yield_own_cadence`: yield round trip between two tasks, each runtime polling at its
+//!   default cadence: corio looks at its poller every 61 steps, tokio's `yield_now` polls its
+//!   driver (time only, no I/O) on every round trip;
+//! * `yield_both_poll_each_trip`: the same with corio's `event_interval(1)`: both look at
+//!   their drivers on every round trip, neither has an I/O source (no system call);
+//! * `yield_both_epoll_each_trip`: both with an I/O driver holding one idle UDP socket, both
+//!   polling it on every round trip (one `epoll_wait(0)` each);
 //! * `spawn_join`: spawn a trivial task and join it;
-//! * `timers`: 100k timers with deadlines spread over 1 ms, scheduled and fired, each
-//!   runtime's own way: corio's `call_at` callbacks (asyncio's `loop.call_at`), tokio tasks
-//!   each awaiting a `Sleep` (tokio has no callback timers; a `FuturesUnordered` of `Sleep`s
-//!   measured 12 us per timer here, far slower than tasks, so tasks are the fair peer);
-//! * `timer_tasks`: the same 100k deadlines, each slept on by its own task (spawn, sleep, wake
-//!   and finish; corio touches 100k distinct stacks here, tokio 100k small task cells);
+//! * `timers_callbacks_vs_tasks`: 100k deadlines spread over 1 ms, scheduled and fired, each
+//!   runtime's own way: corio's `call_at` callbacks against tokio tasks each awaiting a
+//!   `Sleep` (not the same work: tokio has no callback timers);
+//! * `timers_callbacks_vs_delay_queue`: corio's callbacks against tokio's nearest equivalent,
+//!   one task draining a `tokio_util` `DelayQueue` of the 100k deadlines;
+//! * `timer_tasks`: the same 100k deadlines, each slept on by its own task on both sides
+//!   (corio touches 100k distinct stacks here, tokio 100k small task cells);
 //! * RSS per parked task with 100k parked tasks, each runtime in a fresh child process.
 //!
-//! Each case alternates corio and tokio runs and keeps each side's best. After the table, one
-//! line per case: `ratio <case> <corio time / tokio time>`.
+//! tokio's side of every case runs as a spawned task, as corio's does. Each timer case runs a
+//! warm-up round first on both sides. Each case alternates corio and tokio runs and keeps
+//! each side's best. After the table, one line per case: `ratio <case> <corio time / tokio
+//! time>` (`smoke <case> <x>` in a smoke pass, whose figures are not a measurement).
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{measuring, result_line, tokio_task};
 
 struct Mode {
     full: bool,
@@ -59,8 +73,32 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 
 // ----- yield -----
 
-fn corio_yield(n: usize) -> Duration {
-    corio::run(move || {
+/// Which poller the yield cases give each runtime, and how often it is polled.
+#[derive(Clone, Copy)]
+enum Cadence {
+    /// Each runtime's default: corio looks at its poller every 61 steps, tokio's `yield_now`
+    /// polls its (time-only) driver on every round trip.
+    Own,
+    /// Both look at their drivers on every round trip (corio `event_interval(1)`); neither
+    /// has an I/O source, so neither makes a system call.
+    EveryTrip,
+    /// Both have an I/O driver holding one idle UDP socket and poll it on every round trip:
+    /// one `epoll_wait(0)` each.
+    EpollEveryTrip,
+}
+
+fn corio_yield(n: usize, cadence: Cadence) -> Duration {
+    let builder = match cadence {
+        Cadence::Own => corio::EventLoop::builder(),
+        Cadence::EveryTrip | Cadence::EpollEveryTrip => {
+            corio::EventLoop::builder().event_interval(1)
+        }
+    };
+    builder.run(move || {
+        let idle = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        if let Cadence::EpollEveryTrip = cadence {
+            corio::runtime::add_reader(&idle, || {}).unwrap();
+        }
         let t0 = Instant::now();
         let a = corio::spawn(move || {
             for _ in 0..n {
@@ -74,12 +112,25 @@ fn corio_yield(n: usize) -> Duration {
         });
         a.join().unwrap();
         b.join().unwrap();
-        t0.elapsed()
+        let elapsed = t0.elapsed();
+        corio::runtime::remove_reader(&idle);
+        elapsed
     })
 }
 
-fn tokio_yield(n: usize) -> Duration {
-    tokio_rt().block_on(async move {
+fn tokio_yield(n: usize, cadence: Cadence) -> Duration {
+    let rt = match cadence {
+        Cadence::Own | Cadence::EveryTrip => tokio_rt(),
+        Cadence::EpollEveryTrip => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    };
+    tokio_task(&rt, async move {
+        let _idle = match cadence {
+            Cadence::EpollEveryTrip => Some(tokio::net::UdpSocket::bind("127.0.0.1:0").await),
+            Cadence::Own | Cadence::EveryTrip => None,
+        };
         let t0 = Instant::now();
         let a = tokio::spawn(async move {
             for _ in 0..n {
@@ -111,7 +162,7 @@ fn corio_spawn_join(n: usize) -> Duration {
 }
 
 fn tokio_spawn_join(n: usize) -> Duration {
-    tokio_rt().block_on(async move {
+    tokio_task(&tokio_rt(), async move {
         let t0 = Instant::now();
         for i in 0..n {
             let t = tokio::spawn(async move { black_box(i) });
@@ -122,32 +173,65 @@ fn tokio_spawn_join(n: usize) -> Duration {
 }
 
 // ----- timers -----
-
-fn corio_timer_callbacks(n: usize) -> Duration {
-    corio::run(move || {
-        let fired = std::rc::Rc::new(std::cell::Cell::new(0usize));
-        let done: corio::Future<()> = corio::Future::new();
-        let t0 = Instant::now();
-        let start = Instant::now();
-        for i in 0..n {
-            let (f, d) = (fired.clone(), done.clone());
-            corio::runtime::call_at(start + spread(i, n), move || {
-                f.set(f.get() + 1);
-                if f.get() == n {
-                    d.set_result(()).unwrap();
-                }
-            });
-        }
-        done.wait().unwrap();
-        t0.elapsed()
-    })
-}
+//
+// Every timer case runs two rounds of the same work on one runtime and times the second, so
+// both sides start warm (timer storage, task memory, corio's stack pool).
 
 fn spread(i: usize, n: usize) -> Duration {
     Duration::from_nanos(((i * 7919) % n) as u64 * 1_000_000 / n as u64)
 }
 
-fn corio_timers(n: usize) -> Duration {
+/// corio: `n` `call_at` callbacks (asyncio's `loop.call_at`), each counting itself.
+fn corio_timer_callbacks(n: usize) -> Duration {
+    corio::run(move || {
+        let round = || {
+            let fired = std::rc::Rc::new(std::cell::Cell::new(0usize));
+            let done: corio::Future<()> = corio::Future::new();
+            let t0 = Instant::now();
+            let start = Instant::now();
+            for i in 0..n {
+                let (f, d) = (fired.clone(), done.clone());
+                corio::runtime::call_at(start + spread(i, n), move || {
+                    f.set(f.get() + 1);
+                    if f.get() == n {
+                        d.set_result(()).unwrap();
+                    }
+                });
+            }
+            done.wait().unwrap();
+            t0.elapsed()
+        };
+        round(); // warm-up
+        round()
+    })
+}
+
+/// tokio's nearest equivalent of callback timers: one task drains a `tokio_util`
+/// `DelayQueue` holding the `n` deadlines, counting each expiry.
+fn tokio_delay_queue(n: usize) -> Duration {
+    tokio_task(&tokio_rt(), async move {
+        let mut queue = tokio_util::time::DelayQueue::new();
+        let mut round = async || {
+            let t0 = Instant::now();
+            let start = tokio::time::Instant::now();
+            for i in 0..n {
+                queue.insert_at(i, start + spread(i, n));
+            }
+            let mut fired = 0;
+            while let Some(expired) = std::future::poll_fn(|cx| queue.poll_expired(cx)).await {
+                black_box(expired.into_inner());
+                fired += 1;
+            }
+            assert_eq!(fired, n);
+            t0.elapsed()
+        };
+        round().await; // warm-up
+        round().await
+    })
+}
+
+/// corio: `n` tasks each sleeping to its deadline.
+fn corio_timer_tasks(n: usize) -> Duration {
     // A pool big enough that the measured round reuses stacks instead of mapping them.
     corio::EventLoop::builder()
         .max_pooled_stacks(n)
@@ -166,13 +250,14 @@ fn corio_timers(n: usize) -> Duration {
                 }
                 t0.elapsed()
             };
-            round(); // warm the stack pool
+            round(); // warm-up
             round()
         })
 }
 
-fn tokio_timers(n: usize) -> Duration {
-    tokio_rt().block_on(async move {
+/// tokio: `n` tasks each awaiting a `Sleep` to its deadline.
+fn tokio_timer_tasks(n: usize) -> Duration {
+    tokio_task(&tokio_rt(), async move {
         let round = || async {
             let t0 = Instant::now();
             let start = tokio::time::Instant::now();
@@ -187,7 +272,7 @@ fn tokio_timers(n: usize) -> Duration {
             }
             t0.elapsed()
         };
-        round().await;
+        round().await; // warm-up
         round().await
     })
 }
@@ -273,56 +358,104 @@ fn main() {
         return child_rss(&args[i + 1], n);
     }
     let mode = Mode {
-        full: args.iter().any(|a| a == "--bench"),
+        full: measuring(&args),
     };
     let reps = mode.reps();
 
     let n = mode.n(1_000_000, 1_000);
-    let y = best_pair(reps, n, || corio_yield(n), || tokio_yield(n));
-    let n = mode.n(1_000_000, 1_000);
-    let s = best_pair(reps, n, || corio_spawn_join(n), || tokio_spawn_join(n));
+    let yield_case = |cadence| {
+        best_pair(
+            reps,
+            n,
+            || corio_yield(n, cadence),
+            || tokio_yield(n, cadence),
+        )
+    };
+    let mut rows = vec![
+        (
+            "yield_own_cadence",
+            "ns/round trip",
+            yield_case(Cadence::Own),
+        ),
+        (
+            "yield_both_poll_each_trip",
+            "ns/round trip",
+            yield_case(Cadence::EveryTrip),
+        ),
+        (
+            "yield_both_epoll_each_trip",
+            "ns/round trip",
+            yield_case(Cadence::EpollEveryTrip),
+        ),
+        (
+            "spawn_join",
+            "ns/task",
+            best_pair(reps, n, || corio_spawn_join(n), || tokio_spawn_join(n)),
+        ),
+    ];
     let n = mode.n(100_000, 1_000);
-    let t = best_pair(
-        reps.min(5),
-        n,
-        || corio_timer_callbacks(n),
-        || tokio_timers(n),
-    );
-    let tt = best_pair(reps.min(3), n, || corio_timers(n), || tokio_timers(n));
-    let n = mode.n(100_000, 1_000);
+    rows.push((
+        "timers_callbacks_vs_tasks",
+        "ns/timer",
+        best_pair(
+            reps.min(5),
+            n,
+            || corio_timer_callbacks(n),
+            || tokio_timer_tasks(n),
+        ),
+    ));
+    rows.push((
+        "timers_callbacks_vs_delay_queue",
+        "ns/timer",
+        best_pair(
+            reps.min(5),
+            n,
+            || corio_timer_callbacks(n),
+            || tokio_delay_queue(n),
+        ),
+    ));
+    rows.push((
+        "timer_tasks",
+        "ns/task",
+        best_pair(
+            reps.min(3),
+            n,
+            || corio_timer_tasks(n),
+            || tokio_timer_tasks(n),
+        ),
+    ));
     let rss = (measure_rss("corio", n), measure_rss("tokio", n));
 
     println!(
         "corio core benchmark ({}; best of {reps} runs)",
-        if mode.full { "full" } else { "smoke pass" }
+        if mode.full {
+            "full"
+        } else {
+            "smoke pass: not a measurement"
+        }
     );
     println!(
-        "{:<26} {:>14} {:>14} {:>8}",
-        "case", "corio ns/op", "tokio ns/op", "ratio"
+        "{:<32} {:>14} {:>12} {:>12} {:>8}",
+        "case", "unit", "corio", "tokio", "ratio"
     );
-    for (name, (c, k)) in [
-        ("yield (round trip)", y),
-        ("spawn_join", s),
-        ("timers (per timer)", t),
-        ("timer_tasks (per task)", tt),
-    ] {
-        println!("{name:<26} {c:>14.1} {k:>14.1} {:>8.3}", c / k);
+    for (name, unit, (c, k)) in &rows {
+        println!("{name:<32} {unit:>14} {c:>12.1} {k:>12.1} {:>8.3}", c / k);
     }
     let kib = |v: Option<f64>| {
         v.map(|b| format!("{:.2}", b / 1024.0))
             .unwrap_or_else(|| "n/a".into())
     };
     println!(
-        "{:<26} {:>14} {:>14}",
-        "RSS per parked task (KiB)",
+        "{:<32} {:>14} {:>12} {:>12}",
+        "RSS per parked task",
+        "KiB",
         kib(rss.0),
         kib(rss.1)
     );
     println!();
-    println!("ratio yield {:.3}", y.0 / y.1);
-    println!("ratio spawn_join {:.3}", s.0 / s.1);
-    println!("ratio timers {:.3}", t.0 / t.1);
-    println!("ratio timer_tasks {:.3}", tt.0 / tt.1);
+    for (name, _, (c, k)) in &rows {
+        println!("{}", result_line(mode.full, name, c / k));
+    }
     if let Some(b) = rss.0 {
         println!("rss_per_parked_task_kib {:.2}", b / 1024.0);
     }

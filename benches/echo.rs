@@ -19,7 +19,8 @@
 //! servers one after another for 1 s each, and keeps each server's best round: alternating
 //! spreads a shared machine's busy spells over all servers instead of letting one of them take
 //! a whole spell. Without `--bench` (as under `cargo test --all-targets`) a short smoke pass
-//! runs. After the table, one line per row and peer: `ratio echo_<C>x<M>_tokio <x>` and
+//! runs, whose result lines read `smoke ...` instead of `ratio ...`: they are not a
+//! measurement. After the table, one line per row and peer: `ratio echo_<C>x<M>_tokio <x>` and
 //! `ratio echo_<C>x<M>_polling <x>`, with x = corio's time per message / the peer's (below 1:
 //! corio is faster), and the same for `corio-bp` as `ratio busy_poll_echo_<C>x<M>_<peer>`.
 //! Where the generator is busy nearly all the time, the rate is its own and time per message
@@ -29,6 +30,9 @@
 //! 10,000 idle connections. Plain arguments pick rows and servers:
 //! `cargo bench --bench echo -- 100x64 corio tokio`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::sync::Arc;
@@ -37,18 +41,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{measuring, result_line, thread_cpu};
 use polling::{Event, Events, PollMode, Poller};
-
-/// CPU time used by the calling thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
 
 /// A running server: its address, how to stop it, and (after stopping) its CPU time.
 struct Running {
@@ -611,7 +605,7 @@ fn main() {
             .unwrap_or(10_000);
         return child_idle(n);
     }
-    let full = args.iter().any(|a| a == "--bench");
+    let full = measuring(&args);
     let (warmup, duration, rounds) = if full {
         (Duration::from_millis(200), Duration::from_secs(1), 3)
     } else {
@@ -641,7 +635,11 @@ fn main() {
 
     println!(
         "echo benchmark ({}), closed loop on loopback",
-        if full { "full" } else { "smoke pass" }
+        if full {
+            "full"
+        } else {
+            "smoke pass: not a measurement"
+        }
     );
     println!(
         "{:<12} {:<8} {:>12} {:>10} {:>10} {:>14} {:>8}",
@@ -723,7 +721,7 @@ fn main() {
     }
     println!();
     for (case, x) in ratios {
-        println!("ratio {case} {x:.3}");
+        println!("{}", result_line(full, &case, x));
     }
     if let Some(kib) = idle {
         println!("rss_per_idle_connection_kib {kib:.2}");

@@ -11,8 +11,9 @@
 //! `ratio <case> <corio time / tokio time>` (below 1.0: corio is faster).
 //!
 //! Without `--bench` in the arguments (as under `cargo test --all-targets`) it does a tiny
-//! smoke pass instead, to prove the cases still run. Plain arguments pick cases by name:
-//! `cargo bench --bench sync -- event`.
+//! smoke pass instead, to prove the cases still run; its lines read `smoke <case> <x>`, as its
+//! figures (debug build, a few hundred operations) are not a measurement. Plain arguments
+//! pick cases by name: `cargo bench --bench sync -- event`.
 //!
 //! | case | corio | tokio |
 //! |---|---|---|
@@ -20,10 +21,20 @@
 //! | `event` | `Event` set/wait ping-pong between two tasks, per round trip | `Notify` |
 //! | `semaphore` | 100 tasks, 10 permits, acquire / yield / release, per acquire | `Semaphore` |
 //! | `queue` | `Queue(1)` put/get ping-pong between two tasks, per round trip | `mpsc::channel(1)` |
+//!
+//! Every side's work runs in tasks: corio's main side is the task `corio::run` makes, tokio's
+//! a task spawned on its runtime (not the `block_on` future, which is woken another way). The
+//! semaphore case spawns its 100 tasks once untimed on both sides first, so the timed round
+//! reuses corio's pooled stacks and tokio's task memory.
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use common::{measuring, result_line, tokio_task};
 
 /// How much work each case does.
 #[derive(Clone, Copy)]
@@ -87,12 +98,12 @@ const CASES: &[Case] = &[
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let full = args.iter().any(|a| a == "--bench");
+    let full = measuring(&args);
     // Other plain arguments pick cases by name: `cargo bench --bench sync -- event`.
     let only: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let size = if full { FULL } else { SMOKE };
     if !full {
-        println!("smoke pass (run `cargo bench --bench sync` for figures)");
+        println!("smoke pass, not a measurement (run `cargo bench --bench sync` for figures)");
     }
     let rows: Vec<(&Case, f64, f64)> = CASES
         .iter()
@@ -105,12 +116,12 @@ fn main() {
 
     println!();
     println!(
-        "{:<10} {:<36} {:>12} {:>12} {:>8}",
+        "{:<10} {:<52} {:>12} {:>12} {:>8}",
         "case", "what", "corio ns/op", "tokio ns/op", "ratio"
     );
     for (c, corio, tokio) in &rows {
         println!(
-            "{:<10} {:<36} {:>12.1} {:>12.1} {:>8.3}",
+            "{:<10} {:<52} {:>12.1} {:>12.1} {:>8.3}",
             c.name,
             c.what,
             corio,
@@ -120,7 +131,7 @@ fn main() {
     }
     println!();
     for (c, corio, tokio) in &rows {
-        println!("ratio {} {:.3}", c.name, corio / tokio);
+        println!("{}", result_line(full, c.name, corio / tokio));
     }
 }
 
@@ -160,7 +171,7 @@ fn lock_corio(size: Size) -> f64 {
 
 fn lock_tokio(size: Size) -> f64 {
     let n = iters(size, 2_000_000, 1_000);
-    tokio_rt().block_on(async move {
+    tokio_task(&tokio_rt(), async move {
         let lock = tokio::sync::Mutex::new(());
         let t = Instant::now();
         for _ in 0..n {
@@ -200,7 +211,7 @@ fn event_corio(size: Size) -> f64 {
 
 fn event_tokio(size: Size) -> f64 {
     let n = iters(size, 300_000, 200);
-    tokio_rt().block_on(async move {
+    tokio_task(&tokio_rt(), async move {
         let (ping, pong) = (
             Arc::new(tokio::sync::Notify::new()),
             Arc::new(tokio::sync::Notify::new()),
@@ -234,45 +245,53 @@ fn semaphore_corio(size: Size) -> f64 {
     let rounds = iters(size, 2_000, 2);
     corio::run(move || {
         let sem = corio::Semaphore::new(SEM_PERMITS);
-        let t = Instant::now();
-        let tasks: Vec<_> = (0..SEM_TASKS)
-            .map(|_| {
-                let sem = sem.clone();
-                corio::spawn(move || {
-                    for _ in 0..rounds {
-                        let _permit = sem.acquire();
-                        corio::yield_now();
-                    }
+        let round = |rounds| {
+            let t = Instant::now();
+            let tasks: Vec<_> = (0..SEM_TASKS)
+                .map(|_| {
+                    let sem = sem.clone();
+                    corio::spawn(move || {
+                        for _ in 0..rounds {
+                            let _permit = sem.acquire();
+                            corio::yield_now();
+                        }
+                    })
                 })
-            })
-            .collect();
-        for task in tasks {
-            task.join().expect("semaphore task");
-        }
-        per_op(t.elapsed(), SEM_TASKS * rounds)
+                .collect();
+            for task in tasks {
+                task.join().expect("semaphore task");
+            }
+            t.elapsed()
+        };
+        round(1); // warm-up: the 100 stacks are mapped here and pooled for the timed round
+        per_op(round(rounds), SEM_TASKS * rounds)
     })
 }
 
 fn semaphore_tokio(size: Size) -> f64 {
     let rounds = iters(size, 2_000, 2);
-    tokio_rt().block_on(async move {
+    tokio_task(&tokio_rt(), async move {
         let sem = Arc::new(tokio::sync::Semaphore::new(SEM_PERMITS));
-        let t = Instant::now();
-        let tasks: Vec<_> = (0..SEM_TASKS)
-            .map(|_| {
-                let sem = sem.clone();
-                tokio::spawn(async move {
-                    for _ in 0..rounds {
-                        let _permit = sem.acquire().await.expect("open semaphore");
-                        tokio::task::yield_now().await;
-                    }
+        let round = async |rounds| {
+            let t = Instant::now();
+            let tasks: Vec<_> = (0..SEM_TASKS)
+                .map(|_| {
+                    let sem = sem.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..rounds {
+                            let _permit = sem.acquire().await.expect("open semaphore");
+                            tokio::task::yield_now().await;
+                        }
+                    })
                 })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("semaphore task");
-        }
-        per_op(t.elapsed(), SEM_TASKS * rounds)
+                .collect();
+            for task in tasks {
+                task.await.expect("semaphore task");
+            }
+            t.elapsed()
+        };
+        round(1).await; // warm-up, as on corio's side
+        per_op(round(rounds).await, SEM_TASKS * rounds)
     })
 }
 
@@ -304,7 +323,7 @@ fn queue_corio(size: Size) -> f64 {
 
 fn queue_tokio(size: Size) -> f64 {
     let n = iters(size, 300_000, 200);
-    tokio_rt().block_on(async move {
+    tokio_task(&tokio_rt(), async move {
         let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
         let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<u64>(1);
         let echo = tokio::spawn(async move {

@@ -34,10 +34,6 @@ pub(crate) enum Notify {
     Call(Rc<dyn Callable>),
 }
 
-/// How many runnables may run between two non-blocking looks at the poller while the ready
-/// queue never drains (the same figure tokio uses), so I/O is not starved by busy tasks.
-const POLL_INTERVAL: u32 = 61;
-
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What the running `run_*` call waits for between iterations.
@@ -63,8 +59,11 @@ pub(crate) struct Core {
     stopping: Cell<bool>,
     running: Cell<bool>,
     closed: Cell<bool>,
-    /// Runnables run since the poller was last asked.
-    since_poll: Cell<u32>,
+    /// Runnables the loop may still run before it next asks the poller, counted down from
+    /// `event_interval` (a count down, so each step compares with zero, as with a constant).
+    steps_to_poll: Cell<u32>,
+    /// See [`EventLoopBuilder::event_interval`](super::EventLoopBuilder::event_interval).
+    event_interval: Cell<u32>,
     /// Runnables of the current iteration not yet taken off the ready queue (asyncio runs
     /// what was ready when an iteration began; what those schedule waits for the next one).
     batch_left: Cell<usize>,
@@ -148,7 +147,8 @@ impl Core {
             stopping: Cell::new(false),
             running: Cell::new(false),
             closed: Cell::new(false),
-            since_poll: Cell::new(0),
+            steps_to_poll: Cell::new(super::DEFAULT_EVENT_INTERVAL),
+            event_interval: Cell::new(super::DEFAULT_EVENT_INTERVAL),
             batch_left: Cell::new(0),
             depth: Cell::new(0),
             until: Cell::new(Until::Stopped),
@@ -175,6 +175,13 @@ impl Core {
 
     pub(crate) fn set_slow_step(&self, d: Option<Duration>) {
         self.slow_step.set(d);
+    }
+
+    /// Sets how many runnables may run between two looks at the poller (at least one).
+    pub(crate) fn set_event_interval(&self, steps: u32) {
+        let steps = steps.max(1);
+        self.event_interval.set(steps);
+        self.steps_to_poll.set(steps);
     }
 
     pub(crate) fn set_busy_poll(&self, window: Duration) {
@@ -347,8 +354,8 @@ impl Core {
                 timers.next_deadline()
             }
         };
-        if !must_not_block || self.since_poll.get() >= POLL_INTERVAL {
-            self.since_poll.set(0);
+        if !must_not_block || self.steps_to_poll.get() == 0 {
+            self.steps_to_poll.set(self.event_interval.get());
             if !must_not_block || self.reactor.len() > 0 {
                 let timeout = if must_not_block {
                     Some(Duration::ZERO)
@@ -375,7 +382,8 @@ impl Core {
                 prefetch_next(&ready);
                 next
             };
-            self.since_poll.set(self.since_poll.get().saturating_add(1));
+            self.steps_to_poll
+                .set(self.steps_to_poll.get().saturating_sub(1));
             match next {
                 Some(Runnable::Task(t)) => match self.slow_step.get() {
                     None => super::raw::run(&t, self),
@@ -427,7 +435,8 @@ impl Core {
                 task
             };
             self.batch_left.set(self.batch_left.get() - 1);
-            self.since_poll.set(self.since_poll.get().saturating_add(1));
+            self.steps_to_poll
+                .set(self.steps_to_poll.get().saturating_sub(1));
             if task.is(me) {
                 return true;
             }
@@ -461,7 +470,7 @@ impl Core {
     /// `true` if the loop, asked for its next iteration now, would only run ready tasks: no
     /// poll due, no timer due, nothing from other threads, no stop, its run not over.
     fn may_start_iteration(&self) -> bool {
-        self.since_poll.get() < POLL_INTERVAL
+        self.steps_to_poll.get() > 0
             && !self.stopping.get()
             && !self.shared.has_injected.load(Ordering::Relaxed)
             && !self.until_reached()

@@ -12,6 +12,7 @@
 //! point early in the process. Deadlines are [`std::time::Instant`]s: `call_at` takes one, and
 //! [`instant_at`] converts a `time()` value into one.
 
+mod builder;
 pub(crate) mod core;
 mod exception;
 pub(crate) mod fifo;
@@ -29,6 +30,7 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub use builder::EventLoopBuilder;
 pub use exception::{
     Exception, ExceptionContext, ExceptionHandler, call_exception_handler,
     default_exception_handler, get_exception_handler, set_exception_handler,
@@ -66,6 +68,11 @@ pub const SLOW_STEP: Duration = Duration::from_millis(100);
 /// How many finished coroutines' stacks a loop keeps for reuse by default.
 pub const DEFAULT_MAX_POOLED_STACKS: usize = 1024;
 
+/// How many ready tasks and callbacks a loop runs by default, while work stays ready, between
+/// two non-blocking looks for I/O (the figure tokio uses for the same purpose), so busy tasks
+/// do not starve I/O; see [`EventLoopBuilder::event_interval`].
+pub const DEFAULT_EVENT_INTERVAL: u32 = 61;
+
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
@@ -86,161 +93,6 @@ pub fn stack_guard_uses_madvise() -> bool {
 /// Converts a [`time`] value back into an `Instant`, for [`call_at`].
 pub fn instant_at(time: f64) -> Instant {
     epoch() + Duration::from_secs_f64(time.max(0.0))
-}
-
-/// Settings for a new [`EventLoop`].
-#[derive(Debug, Clone)]
-pub struct EventLoopBuilder {
-    stack_size: usize,
-    stack_guard_size: usize,
-    max_pooled_stacks: usize,
-    debug: bool,
-    busy_poll: Duration,
-}
-
-impl Default for EventLoopBuilder {
-    fn default() -> Self {
-        EventLoopBuilder {
-            stack_size: DEFAULT_STACK_SIZE,
-            stack_guard_size: DEFAULT_STACK_GUARD_SIZE,
-            max_pooled_stacks: DEFAULT_MAX_POOLED_STACKS,
-            debug: std::env::var_os("CORIO_DEBUG").is_some_and(|v| !v.is_empty() && v != "0"),
-            busy_poll: Duration::ZERO,
-        }
-    }
-}
-
-impl EventLoopBuilder {
-    /// Default settings ([`DEFAULT_STACK_SIZE`], [`DEFAULT_MAX_POOLED_STACKS`]).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Usable stack size, in bytes, of tasks spawned without their own
-    /// [`Builder::stack_size`](crate::Builder::stack_size). Rounded up to whole pages; at least
-    /// 16 KiB.
-    pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = bytes;
-        self
-    }
-
-    /// Length, in bytes, of the guard below each coroutine stack of this loop
-    /// ([`DEFAULT_STACK_GUARD_SIZE`], 64 KiB, by default). Rounded up to whole pages; at least
-    /// one page.
-    ///
-    /// Raise it when tasks call code that does not probe its stack frames (C libraries
-    /// built without `-fstack-clash-protection`) and keeps frames larger than the guard: such
-    /// a frame overflowing the stack would skip the guard and write into the neighbouring
-    /// coroutine's stack instead of being reported. The guard is never backed by memory
-    /// (with `MADV_GUARD_INSTALL`, Linux 6.13+, it is a marker inside the stack's one memory
-    /// map; elsewhere a `PROT_NONE` range, one extra map per stack whatever its length), so
-    /// it costs address space only, which counts against `ulimit -v` where one is set.
-    ///
-    /// ```
-    /// let lp = corio::EventLoop::builder().stack_guard_size(256 * 1024).build().unwrap();
-    /// assert_eq!(lp.run_until_complete(|| corio::spawn(|| 7).join().unwrap()).unwrap(), 7);
-    /// ```
-    pub fn stack_guard_size(mut self, bytes: usize) -> Self {
-        self.stack_guard_size = bytes;
-        self
-    }
-
-    /// How many finished coroutines' stacks to keep mapped for reuse.
-    pub fn max_pooled_stacks(mut self, n: usize) -> Self {
-        self.max_pooled_stacks = n;
-        self
-    }
-
-    /// Debug mode (also switched on by the environment variable `CORIO_DEBUG=1`): a task that
-    /// runs longer than [`SLOW_STEP`] without parking is reported on stderr with its name —
-    /// the mark of a blocking call or a long CPU loop that stalls every other coroutine.
-    pub fn debug(mut self, on: bool) -> Self {
-        self.debug = on;
-        self
-    }
-
-    /// Busy polling (off by default): when the loop runs out of work, it keeps polling for
-    /// I/O without blocking for up to `window` before it goes to sleep in the poller.
-    ///
-    /// I/O that arrives within the window is picked up without a sleep and a wake-up, which
-    /// on a virtual machine cost several microseconds each way: a request/response
-    /// connection answered at once (the latency-bound case) completes round trips several
-    /// times faster. The price is CPU: up to `window` of spinning every time the loop goes
-    /// idle, so it suits a loop with a core of its own, not a shared or battery-powered
-    /// machine. A few tens of microseconds is a good start; timers still fire on time (the
-    /// window never runs past the next deadline) and work from other threads ends the spin
-    /// at once. `Duration::ZERO` switches it off.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let n = corio::runtime::EventLoopBuilder::new()
-    ///     .busy_poll(Duration::from_micros(50))
-    ///     .run(|| {
-    ///         corio::sleep(Duration::from_millis(1));
-    ///         7
-    ///     });
-    /// assert_eq!(n, 7);
-    /// ```
-    pub fn busy_poll(mut self, window: Duration) -> Self {
-        self.busy_poll = window;
-        self
-    }
-
-    /// Creates the loop.
-    ///
-    /// # Errors
-    ///
-    /// When the poller cannot be created (out of file descriptors).
-    pub fn build(self) -> io::Result<EventLoop> {
-        let core = Core::new(
-            self.stack_size,
-            self.max_pooled_stacks,
-            self.stack_guard_size,
-        )?;
-        if self.debug {
-            core.set_slow_step(Some(SLOW_STEP));
-        }
-        core.set_busy_poll(self.busy_poll);
-        Ok(EventLoop {
-            core: Rc::new(core),
-            owner: true,
-        })
-    }
-
-    /// [`run`] with these settings.
-    ///
-    /// # Panics
-    ///
-    /// As [`run`].
-    pub fn run<T, F>(self, f: F) -> T
-    where
-        F: FnOnce() -> T + 'static,
-        T: 'static,
-    {
-        check_unwind();
-        if is_running_here() {
-            panic!("corio::run: {}", RuntimeError::NestedRun);
-        }
-        let lp = self
-            .build()
-            .unwrap_or_else(|e| panic!("corio::run: cannot create the event loop: {e}"));
-        let r = lp.run_until_complete(f);
-        lp.shutdown_tasks();
-        let _ = lp.close();
-        match r {
-            Ok(v) => v,
-            Err(e) => panic!("corio::run: {e}"),
-        }
-    }
-}
-
-fn check_unwind() {
-    if cfg!(panic = "abort") {
-        panic!(
-            "corio needs panic = \"unwind\" (Rust's default): cancellation unwinds the cancelled \
-             coroutine's stack. Remove `panic = \"abort\"` from your Cargo profile."
-        );
-    }
 }
 
 /// Runs `f` as the main coroutine of a new event loop on this thread and returns its value
