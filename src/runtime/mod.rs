@@ -18,6 +18,7 @@ mod handle;
 pub(crate) mod io_source;
 pub(crate) mod raw;
 mod remote;
+mod stack_stats;
 pub(crate) mod task_ref;
 pub(crate) mod timers;
 
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 
 pub use handle::{Handle, LoopHandle, TimerHandle};
 pub use remote::RemoteTask;
+pub use stack_stats::StackStats;
 
 use self::core::{Core, Notify, Until, is_running_here, with_core};
 use self::handle::{Once, Repeat};
