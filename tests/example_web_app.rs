@@ -1,18 +1,12 @@
 //! The web_app example served for real and asked with a real HTTP client: curl when the machine
-//! has it, else a std-only client. The example binary is built by `cargo test --all-targets`
-//! (next to this test's binary); when it is missing the test says so and passes.
+//! has it, else a std-only client. The example is built fresh in this test's profile.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn example(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
 
 struct Kill(Child);
 
@@ -35,10 +29,7 @@ fn std_get(addr: &str) -> String {
 
 #[test]
 fn web_app_answers_get_with_the_gathered_json() {
-    let Some(bin) = example("web_app") else {
-        println!("skipped: the web_app example is not built (run cargo test --all-targets)");
-        return;
-    };
+    let bin = common::example::build_example("web_app");
     let mut child = Command::new(bin)
         .args(["--serve", "127.0.0.1:0"])
         .stdout(Stdio::piped())

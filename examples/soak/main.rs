@@ -196,6 +196,9 @@ fn drive(args: &Args, link: server::Link, cancelled: server::Cancelled, sv: Figu
             "slots still running {DRAIN_LIMIT:?} after the end: {}",
             stuck.join(", ")
         ));
+        for t in &slots {
+            t.cancel();
+        }
     }
     let mut counts = Counts::default();
     for t in slots {

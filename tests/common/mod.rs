@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod example;
+
 use std::cell::{Cell, RefCell};
 use std::process::{Command, Output};
 use std::rc::Rc;
