@@ -393,6 +393,43 @@ fn finished_coroutines_give_their_stacks_back_to_the_pool() {
 }
 
 #[test]
+fn every_stack_lent_to_a_task_comes_back_also_when_the_loop_closes() {
+    let lp = corio::EventLoop::builder()
+        .max_pooled_stacks(64)
+        .build()
+        .unwrap();
+    assert_eq!(lp.stack_stats(), corio::runtime::StackStats::default());
+    let during = lp
+        .run_until_complete(|| {
+            for _ in 0..5 {
+                corio::spawn(|| corio::sleep(std::time::Duration::from_secs(3600)));
+            }
+            let cancelled = corio::spawn(|| corio::sleep(std::time::Duration::from_secs(3600)));
+            corio::yield_now(); // the six park in `sleep`
+            cancelled.cancel();
+            assert!(cancelled.join().is_err());
+            let during = corio::get_running_loop().stack_stats();
+            corio::spawn(|| ()); // never started: the loop stops first
+            during
+        })
+        .unwrap();
+    assert_eq!(
+        during.in_use, 6,
+        "main and five sleepers; the cancelled one gave its back"
+    );
+    assert_eq!(
+        lp.stack_stats().in_use,
+        6,
+        "main's is back, the unstarted task holds one"
+    );
+    lp.close().unwrap(); // unwinds the sleepers, drops the unstarted closure
+    let after = lp.stack_stats();
+    assert_eq!(after.in_use, 0, "{after:?}");
+    // Seven stacks were mapped: the unstarted task reused the cancelled one's.
+    assert_eq!(after.pooled, 7, "{after:?}");
+}
+
+#[test]
 fn default_stack_size_is_documented_and_configurable_per_loop() {
     assert_eq!(
         corio::EventLoop::new().unwrap().default_stack_size(),

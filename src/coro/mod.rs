@@ -106,16 +106,6 @@ impl Coro {
         }
     }
 
-    /// `true` once the closure has started running.
-    pub(crate) fn started(&self) -> bool {
-        self.inner.started()
-    }
-
-    /// `true` once the closure has returned (or was unwound).
-    pub(crate) fn done(&self) -> bool {
-        self.inner.done()
-    }
-
     /// Unwinds a suspended coroutine from its suspension point, running every `Drop` on its
     /// stack; a coroutine that never started just drops its closure.
     pub(crate) fn force_unwind(&mut self) {

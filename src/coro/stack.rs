@@ -260,6 +260,9 @@ pub(crate) struct StackPool {
     max_pooled: usize,
     /// Guard length of every stack this pool maps.
     guard: usize,
+    /// Stacks handed out by `get` and not yet given back by `put`: the stacks of coroutines
+    /// that have not ended.
+    lent: usize,
 }
 
 /// Stacks trimmed per idle moment of the loop: a trim is one `madvise` each, so a burst of
@@ -282,6 +285,7 @@ impl StackPool {
             default_size: default_size.max(MIN_STACK_SIZE),
             max_pooled,
             guard,
+            lent: 0,
         }
     }
 
@@ -289,8 +293,15 @@ impl StackPool {
         self.default_size
     }
 
-    /// A stack of at least `size` usable bytes (the pool's default when `None`).
+    /// A stack of at least `size` usable bytes (the pool's default when `None`), lent until
+    /// [`put`](Self::put) takes it back.
     pub(crate) fn get(&mut self, size: Option<usize>) -> Result<Stack, crate::error::SpawnError> {
+        let s = self.take(size)?;
+        self.lent += 1;
+        Ok(s)
+    }
+
+    fn take(&mut self, size: Option<usize>) -> Result<Stack, crate::error::SpawnError> {
         let want = size.unwrap_or(self.default_size).max(MIN_STACK_SIZE);
         if want == self.default_size {
             if let Some(s) = self.free.pop() {
@@ -312,6 +323,7 @@ impl StackPool {
 
     /// Takes back the stack of a finished coroutine.
     pub(crate) fn put(&mut self, mut stack: Stack) {
+        self.lent -= 1;
         stack.trimmed = false;
         if stack.size() == self.default_size.next_multiple_of(page_size()) {
             if self.free.len() < self.max_pooled {
@@ -342,6 +354,16 @@ impl StackPool {
 
     pub(crate) fn pooled(&self) -> usize {
         self.free.len() + self.other.len()
+    }
+
+    /// Stacks lent to coroutines that have not ended.
+    pub(crate) fn lent(&self) -> usize {
+        self.lent
+    }
+
+    /// Stacks over the bound, still mapped until the loop's next idle moment.
+    pub(crate) fn excess(&self) -> usize {
+        self.excess.len()
     }
 }
 
@@ -401,6 +423,21 @@ mod tests {
         assert_eq!(b.lo, lo, "the pooled stack is handed out again");
         pool.put(b);
         assert_eq!(pool.pooled(), 1);
+    }
+
+    #[test]
+    fn pool_counts_lent_stacks() {
+        let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
+        let a = pool.get(None).unwrap();
+        let b = pool.get(Some(128 * 1024)).unwrap();
+        let c = pool.get(None).unwrap();
+        assert_eq!(pool.lent(), 3);
+        pool.put(a);
+        pool.put(b); // another size, with no room for it (a quarter of 1): unmapped
+        pool.put(c); // over the bound: waits in `excess`
+        assert_eq!((pool.lent(), pool.pooled(), pool.excess()), (0, 1, 1));
+        pool.trim();
+        assert_eq!(pool.excess(), 0);
     }
 
     #[test]

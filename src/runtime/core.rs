@@ -232,6 +232,15 @@ impl Core {
         self.stacks.borrow().pooled()
     }
 
+    pub(crate) fn stack_stats(&self) -> super::StackStats {
+        let pool = self.stacks.borrow();
+        super::StackStats {
+            in_use: pool.lent(),
+            pooled: pool.pooled(),
+            awaiting_unmap: pool.excess(),
+        }
+    }
+
     pub(crate) fn adopt_task(&self, t: TaskRef) -> usize {
         self.tasks.borrow_mut().insert(t)
     }

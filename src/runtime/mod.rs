@@ -20,6 +20,7 @@ mod handle;
 pub(crate) mod io_source;
 pub(crate) mod raw;
 mod remote;
+mod stack_stats;
 pub(crate) mod task_ref;
 pub(crate) mod timers;
 
@@ -37,6 +38,7 @@ pub use exception::{
 };
 pub use handle::{Handle, LoopHandle, TimerHandle};
 pub use remote::RemoteTask;
+pub use stack_stats::StackStats;
 
 use self::core::{Core, Notify, Until, is_running_here, with_core};
 use self::handle::{Once, Repeat};

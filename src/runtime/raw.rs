@@ -256,10 +256,9 @@ pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
         let _current = Current::set(task.as_ptr().as_ptr());
         let coro = h.coro.borrow_mut().take();
         if let Some(mut c) = coro {
-            if c.started() && !c.done() {
-                c.force_unwind();
-            }
-            drop(c); // never-started closures are dropped here, unwound ones drop no-op
+            // Unwinds a suspended coroutine; one that never started just drops its closure.
+            c.force_unwind();
+            core.release_stack(c.into_stack());
         }
     }
     task.store_cancelled();
