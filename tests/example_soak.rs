@@ -31,7 +31,14 @@ fn soak_echoes_every_byte_and_leaks_nothing_under_faults() {
     let seed = std::env::var("SOAK_SEED").unwrap_or_else(|_| "1203".into());
     let bin = common::build_example("soak");
     let out = Command::new(bin)
-        .args(["--secs", &secs.to_string(), "--conns", "2000", "--seed", &seed])
+        .args([
+            "--secs",
+            &secs.to_string(),
+            "--conns",
+            "2000",
+            "--seed",
+            &seed,
+        ])
         .output()
         .expect("the soak example runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
