@@ -22,6 +22,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::error::{GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown};
 use crate::runtime::core::is_running_here;
 use crate::runtime::raw::{self, SendWaker};
+use crate::runtime::wait_list::{Ticket, WaitKind, WaitList};
 
 /// A FIFO queue shared by coroutines and plain OS threads (like Python's `janus`).
 ///
@@ -79,15 +80,8 @@ struct Shared<T> {
 struct State<T> {
     items: VecDeque<T>,
     closed: bool,
-    getters: WaitList,
-    putters: WaitList,
-}
-
-/// Waiters not yet woken, oldest first, each with a key its owner can remove it by.
-#[derive(Default)]
-struct WaitList {
-    list: VecDeque<(u64, Waiter)>,
-    next_key: u64,
+    getters: WaitList<Waiter>,
+    putters: WaitList<Waiter>,
 }
 
 enum Waiter {
@@ -113,35 +107,6 @@ impl Waiter {
     }
 }
 
-impl WaitList {
-    fn push(&mut self, w: Waiter) -> u64 {
-        let key = self.next_key;
-        self.next_key = self.next_key.wrapping_add(1);
-        self.list.push_back((key, w));
-        key
-    }
-
-    fn pop(&mut self) -> Option<Waiter> {
-        self.list.pop_front().map(|(_, w)| w)
-    }
-
-    /// Removes the waiter `key`; `false` if it was already woken.
-    fn remove(&mut self, key: u64) -> bool {
-        // A waiter leaving early is usually the newest or the oldest.
-        match self.list.iter().rposition(|(k, _)| *k == key) {
-            Some(i) => {
-                self.list.remove(i);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn take_all(&mut self) -> VecDeque<(u64, Waiter)> {
-        std::mem::take(&mut self.list)
-    }
-}
-
 impl<T> State<T> {
     fn full(&self, maxsize: usize) -> bool {
         maxsize > 0 && self.items.len() >= maxsize
@@ -155,8 +120,17 @@ enum Side {
     Put,
 }
 
+impl Side {
+    fn kind(self) -> WaitKind {
+        match self {
+            Side::Get => WaitKind::ThreadQueueGet,
+            Side::Put => WaitKind::ThreadQueuePut,
+        }
+    }
+}
+
 impl<T> Shared<T> {
-    fn list(st: &mut State<T>, side: Side) -> &mut WaitList {
+    fn list(st: &mut State<T>, side: Side) -> &mut WaitList<Waiter> {
         match side {
             Side::Get => &mut st.getters,
             Side::Put => &mut st.putters,
@@ -168,16 +142,15 @@ impl<T> Shared<T> {
         &'a self,
         mut st: MutexGuard<'a, State<T>>,
         side: Side,
-        what: &'static str,
     ) -> MutexGuard<'a, State<T>> {
-        let key = Self::list(&mut st, side).push(Waiter::Coro(SendWaker::current()));
+        let key = Self::list(&mut st, side).push(side.kind(), Waiter::Coro(SendWaker::current()));
         drop(st);
         let guard = LeaveOnCancel {
             shared: self,
             side,
             key,
         };
-        raw::park_on(what);
+        raw::park_on(side.kind().as_str());
         std::mem::forget(guard);
         let mut st = self.state.lock();
         Self::list(&mut st, side).remove(key); // still there only after a spurious wake
@@ -194,7 +167,7 @@ impl<T> Shared<T> {
             woken: AtomicBool::new(false),
             thread: std::thread::current(),
         });
-        Self::list(&mut st, side).push(Waiter::Thread(signal.clone()));
+        Self::list(&mut st, side).push(side.kind(), Waiter::Thread(signal.clone()));
         drop(st);
         while !signal.woken.load(Ordering::Acquire) {
             std::thread::park();
@@ -276,13 +249,13 @@ impl<T> Shared<T> {
 struct LeaveOnCancel<'a, T> {
     shared: &'a Shared<T>,
     side: Side,
-    key: u64,
+    key: Ticket,
 }
 
 impl<T> Drop for LeaveOnCancel<'_, T> {
     fn drop(&mut self) {
         let mut st = self.shared.state.lock();
-        if Shared::list(&mut st, self.side).remove(self.key) {
+        if Shared::list(&mut st, self.side).remove(self.key).is_some() {
             return; // never woken: nothing to pass on
         }
         let next = match self.side {
@@ -312,8 +285,8 @@ impl<T> fmt::Debug for ThreadQueue<T> {
         f.debug_struct("ThreadQueue")
             .field("maxsize", &self.inner.maxsize)
             .field("qsize", &st.items.len())
-            .field("getters", &st.getters.list.len())
-            .field("putters", &st.putters.list.len())
+            .field("getters", &st.getters.len())
+            .field("putters", &st.putters.len())
             .field("closed", &st.closed)
             .finish()
     }
@@ -350,8 +323,8 @@ impl<T> ThreadQueue<T> {
                 state: Mutex::new(State {
                     items: VecDeque::new(),
                     closed: false,
-                    getters: WaitList::default(),
-                    putters: WaitList::default(),
+                    getters: WaitList::new(),
+                    putters: WaitList::new(),
                 }),
                 maxsize,
             }),
@@ -398,10 +371,10 @@ impl<T> ThreadQueue<T> {
     pub fn close(&self) {
         let mut st = self.inner.state.lock();
         st.closed = true;
-        let getters = st.getters.take_all();
-        let putters = st.putters.take_all();
+        let mut getters = st.getters.take();
+        let mut putters = st.putters.take();
         drop(st);
-        for (_, w) in getters.into_iter().chain(putters) {
+        while let Some(w) = getters.pop().or_else(|| putters.pop()) {
             w.wake();
         }
     }
@@ -478,9 +451,7 @@ impl<T> ThreadQueue<T> {
     /// If it must park outside a coroutine.
     pub fn put(&self, item: T) -> Result<(), QueueShutDown<T>> {
         let inner = &*self.inner;
-        inner.put_with(item, |st| {
-            inner.park_coro(st, Side::Put, "thread queue put")
-        })
+        inner.put_with(item, |st| inner.park_coro(st, Side::Put))
     }
 
     /// Takes the oldest item, parking the calling coroutine while the queue is empty.
@@ -508,7 +479,7 @@ impl<T> ThreadQueue<T> {
     /// If it must park outside a coroutine.
     pub fn get(&self) -> Result<T, QueueShutDown> {
         let inner = &*self.inner;
-        inner.get_with(|st| inner.park_coro(st, Side::Get, "thread queue get"))
+        inner.get_with(|st| inner.park_coro(st, Side::Get))
     }
 
     /// Puts `item`, blocking the calling OS thread while the queue is full.

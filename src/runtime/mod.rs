@@ -23,6 +23,7 @@ mod remote;
 mod stack_stats;
 pub(crate) mod task_ref;
 pub(crate) mod timers;
+pub(crate) mod wait_list;
 
 use std::io;
 use std::os::fd::AsRawFd;

@@ -21,6 +21,7 @@ use std::ptr::{self, NonNull};
 use super::core::{Core, with_core};
 use super::handle::LoopHandle;
 use super::task_ref::{TaskCell, TaskRef, TypedRef, Vtable};
+use super::wait_list::WaitList;
 use crate::coro::{self, Coro};
 use crate::error::{Cancelled, JoinError, SpawnError};
 
@@ -57,7 +58,7 @@ pub(crate) struct Header {
     /// Key in the loop's task slab while alive.
     pub(crate) slot: Cell<usize>,
     /// Wakers to call when the task ends (joiners, `wait`, `gather`).
-    pub(crate) done_wakers: RefCell<WakerList>,
+    pub(crate) done_wakers: RefCell<WaitList>,
     /// A std waker to wake when the task ends: the one its `Task<T>` was last polled with as a
     /// `std::future::Future` (only that handle polls it, so one slot is enough).
     pub(crate) std_waker: RefCell<Option<std::task::Waker>>,
@@ -155,45 +156,6 @@ impl Header {
     }
 }
 
-/// Wakers waiting for one event. The first is stored inline: a task is usually joined by
-/// one coroutine, and `spawn` + `join` should not allocate a list for it.
-#[derive(Debug, Default)]
-pub(crate) struct WakerList {
-    first: Option<Waker>,
-    rest: Vec<Waker>,
-}
-
-impl WakerList {
-    pub(crate) fn push(&mut self, w: Waker) {
-        if self.first.is_none() {
-            self.first = Some(w);
-        } else {
-            self.rest.push(w);
-        }
-    }
-
-    /// Drops every waker that would wake the same park as `w`.
-    pub(crate) fn remove(&mut self, w: &Waker) {
-        if self.first.as_ref().is_some_and(|f| f.will_wake(w)) {
-            self.first = None;
-        }
-        self.rest.retain(|x| !x.will_wake(w));
-    }
-
-    pub(crate) fn take(&mut self) -> WakerList {
-        std::mem::take(self)
-    }
-
-    pub(crate) fn wake_all(self) {
-        if let Some(w) = self.first {
-            w.wake_owned();
-        }
-        for w in self.rest {
-            w.wake_owned();
-        }
-    }
-}
-
 /// Runs the task's coroutine until it parks or ends.
 ///
 /// Called by the loop, or by a parking task handing its turn on ([`Core::hand_off`]); the
@@ -271,7 +233,7 @@ fn complete(task: &TaskRef, core: &Core) {
     h.state.set(State::Done);
     core.forget_task(h.slot.get());
     let wakers = h.done_wakers.borrow_mut().take();
-    wakers.wake_all();
+    wakers.wake_all_taken();
     let std_waker = h.std_waker.borrow_mut().take();
     if let Some(w) = std_waker {
         wake_std(w);
@@ -324,7 +286,7 @@ where
             cancel_delivered: Cell::new(0),
             closing: Cell::new(false),
             slot: Cell::new(usize::MAX),
-            done_wakers: RefCell::new(WakerList::default()),
+            done_wakers: RefCell::new(WaitList::new()),
             std_waker: RefCell::new(None),
             handle_alive: Cell::new(true),
             stack_size: size,

@@ -22,7 +22,8 @@ use std::rc::Rc;
 
 use super::conn::Conn;
 use crate::reactor::Dir;
-use crate::runtime::raw::{self, Waker};
+use crate::runtime::raw;
+use crate::runtime::wait_list::{Ticket, WaitKind, WaitList};
 
 /// The default high-water mark of a [`StreamWriter`]'s buffer: 64 KiB, as in asyncio. The
 /// low-water mark is a quarter of the high one.
@@ -83,8 +84,8 @@ struct State {
     error: Option<SavedError>,
     /// Data was written after `write_eof` and dropped: the next `drain` says so.
     dropped_after_eof: bool,
-    drain_waiters: Vec<Waker>,
-    close_waiters: Vec<Waker>,
+    drain_waiters: WaitList,
+    close_waiters: WaitList,
 }
 
 impl State {
@@ -129,18 +130,45 @@ impl State {
         }
     }
 
-    /// Wakers to wake once the borrow ends: drainers if the buffer is low enough (or the
+    /// Waiters to wake once the borrow ends: drainers if the buffer is low enough (or the
     /// connection is gone), closers if it is closed.
-    fn take_wakers(&mut self, out: &mut Vec<Waker>) {
+    fn take_wakers(&mut self) -> Woken {
         if self.paused && (self.closed || self.buffered() <= self.low) {
             self.paused = false;
         }
-        if !self.paused {
-            out.append(&mut self.drain_waiters);
+        Woken {
+            drainers: if self.paused {
+                WaitList::new()
+            } else {
+                self.drain_waiters.take()
+            },
+            closers: if self.closed {
+                self.close_waiters.take()
+            } else {
+                WaitList::new()
+            },
         }
-        if self.closed {
-            out.append(&mut self.close_waiters);
+    }
+
+    fn list(&mut self, closers: bool) -> &mut WaitList {
+        if closers {
+            &mut self.close_waiters
+        } else {
+            &mut self.drain_waiters
         }
+    }
+}
+
+/// Waiters taken off a writer's lists, to be woken after its borrow ends.
+struct Woken {
+    drainers: WaitList,
+    closers: WaitList,
+}
+
+impl Woken {
+    fn wake(self) {
+        self.drainers.wake_all_taken();
+        self.closers.wake_all_taken();
     }
 }
 
@@ -205,8 +233,8 @@ impl StreamWriter {
                     closed: false,
                     error: None,
                     dropped_after_eof: false,
-                    drain_waiters: Vec::new(),
-                    close_waiters: Vec::new(),
+                    drain_waiters: WaitList::new(),
+                    close_waiters: WaitList::new(),
                 }),
             }),
         }
@@ -244,10 +272,9 @@ impl StreamWriter {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     st.fail(&e, &sh.conn);
-                    let mut wake = Vec::new();
-                    st.take_wakers(&mut wake);
+                    let woken = st.take_wakers();
                     drop(st);
-                    wake.iter().for_each(Waker::wake);
+                    woken.wake();
                     return;
                 }
             }
@@ -316,7 +343,7 @@ impl StreamWriter {
     pub fn drain(&self) -> io::Result<()> {
         let sh = &self.shared;
         loop {
-            let me = {
+            let ticket = {
                 let mut st = sh.st.borrow_mut();
                 if let Some(e) = &st.error {
                     return Err(e.to_io());
@@ -336,16 +363,14 @@ impl StreamWriter {
                 if !st.paused {
                     return Ok(());
                 }
-                let me = Waker::current();
-                st.drain_waiters.push(me.clone());
-                me
+                st.drain_waiters.push_current(WaitKind::Drain)
             };
-            let _g = Unlist {
+            let _g = AbandonGuard {
                 sh,
                 closers: false,
-                me,
+                ticket,
             };
-            raw::park_on("drain");
+            raw::park_on(WaitKind::Drain.as_str());
         }
     }
 
@@ -399,10 +424,9 @@ impl StreamWriter {
         st.pos = 0;
         // The shutdown also wakes an armed flush, which then lets go of the connection.
         st.finish_close(&sh.conn);
-        let mut wake = Vec::new();
-        st.take_wakers(&mut wake);
+        let woken = st.take_wakers();
         drop(st);
-        wake.iter().for_each(Waker::wake);
+        woken.wake();
     }
 
     /// `true` once [`close`](Self::close) was called or the connection was lost.
@@ -424,7 +448,7 @@ impl StreamWriter {
     pub fn wait_closed(&self) -> io::Result<()> {
         let sh = &self.shared;
         loop {
-            let me = {
+            let ticket = {
                 let mut st = sh.st.borrow_mut();
                 if st.closed {
                     return match &st.error {
@@ -432,16 +456,14 @@ impl StreamWriter {
                         None => Ok(()),
                     };
                 }
-                let me = Waker::current();
-                st.close_waiters.push(me.clone());
-                me
+                st.close_waiters.push_current(WaitKind::WaitClosed)
             };
-            let _g = Unlist {
+            let _g = AbandonGuard {
                 sh,
                 closers: true,
-                me,
+                ticket,
             };
-            raw::park_on("wait_closed");
+            raw::park_on(WaitKind::WaitClosed.as_str());
         }
     }
 
@@ -454,10 +476,9 @@ impl StreamWriter {
         if st.buffered() > st.high {
             st.paused = true;
         }
-        let mut wake = Vec::new();
-        st.take_wakers(&mut wake);
+        let woken = st.take_wakers();
         drop(st);
-        wake.iter().for_each(Waker::wake);
+        woken.wake();
     }
 
     /// The high- and low-water marks, in bytes.
@@ -536,10 +557,9 @@ fn close(sh: &Rc<Shared>) {
     if st.buffered() == 0 && !st.armed {
         st.finish_close(&sh.conn);
     }
-    let mut wake = Vec::new();
-    st.take_wakers(&mut wake);
+    let woken = st.take_wakers();
     drop(st);
-    wake.iter().for_each(Waker::wake);
+    woken.wake();
 }
 
 /// Registers the flush to run when the socket is writable.
@@ -550,10 +570,9 @@ fn arm_flush(sh: &Rc<Shared>) {
         let mut st = sh.st.borrow_mut();
         st.armed = false;
         st.fail(&e, &sh.conn);
-        let mut wake = Vec::new();
-        st.take_wakers(&mut wake);
+        let woken = st.take_wakers();
         drop(st);
-        wake.iter().for_each(Waker::wake);
+        woken.wake();
     }
 }
 
@@ -601,34 +620,27 @@ fn flush(sh: &Rc<Shared>) {
             st.finish_close(conn);
         }
     }
-    let mut wake = Vec::new();
-    st.take_wakers(&mut wake);
+    let woken = st.take_wakers();
     drop(st);
-    wake.iter().for_each(Waker::wake);
+    woken.wake();
     if rearm {
         arm_flush(sh);
     }
 }
 
-/// Takes a cancelled waiter off its list.
-struct Unlist<'a> {
+/// Takes a waiter off its list when its park returns or unwinds (a woken waiter is no
+/// longer there; a wake-all grants nothing that would need passing on).
+struct AbandonGuard<'a> {
     sh: &'a Shared,
     closers: bool,
-    me: Waker,
+    ticket: Ticket,
 }
 
-impl Drop for Unlist<'_> {
+impl Drop for AbandonGuard<'_> {
     fn drop(&mut self) {
         let mut st = self.sh.st.borrow_mut();
-        let list = if self.closers {
-            &mut st.close_waiters
-        } else {
-            &mut st.drain_waiters
-        };
-        if let Some(i) = list.iter().position(|w| w.will_wake(&self.me)) {
-            let w = list.swap_remove(i);
-            drop(st);
-            drop(w);
-        }
+        let w = st.list(self.closers).remove(self.ticket);
+        drop(st);
+        drop(w);
     }
 }

@@ -4,8 +4,8 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use super::waiters::{WaitList, park_until_granted, wake_all};
 use crate::error::BrokenBarrier;
+use crate::runtime::wait_list::{Ticket, WaitKind, WaitList, park_until_granted, wake_all};
 
 /// Where the barrier is in its cycle (asyncio's `_BarrierState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,9 +72,9 @@ struct Inner {
 impl Inner {
     /// Parks until the next change of state.
     fn park_until_change(&self) {
-        let seq = self.waiters.borrow_mut().push_current();
-        let line = InLine { inner: self, seq };
-        park_until_granted(&self.waiters, seq, "barrier");
+        let seq = self.waiters.borrow_mut().push_current(WaitKind::Barrier);
+        let line = AbandonGuard { inner: self, seq };
+        park_until_granted(&self.waiters, seq);
         std::mem::forget(line);
     }
 
@@ -84,12 +84,12 @@ impl Inner {
 }
 
 /// A parked coroutine's entry; dropped only when the wait is abandoned (cancelled).
-struct InLine<'a> {
+struct AbandonGuard<'a> {
     inner: &'a Inner,
-    seq: u64,
+    seq: Ticket,
 }
 
-impl Drop for InLine<'_> {
+impl Drop for AbandonGuard<'_> {
     fn drop(&mut self) {
         self.inner.waiters.borrow_mut().remove(self.seq);
     }

@@ -8,9 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
 use super::lock::{Lock, LockGuard};
-use super::waiters::{WaitList, park_until_granted, wake_all, wake_first};
 use crate::error::{Cancelled, NotLocked};
 use crate::runtime::raw;
+use crate::runtime::wait_list::{WaitKind, WaitList, park_until_granted, wake_all, wake_first};
 
 /// A condition variable over a [`Lock`] (asyncio's `Condition`).
 ///
@@ -194,20 +194,18 @@ impl Condition {
         // The caller's holding: given back once the lock is taken again, so the caller's
         // guard owns the lock after the wait as it did before.
         let holding = inner.lock.holding();
-        let seq = inner.waiters.borrow_mut().push_current();
+        let seq = inner.waiters.borrow_mut().push_current(WaitKind::Condition);
         inner
             .lock
             .release()
             .expect("the lock was checked to be locked");
 
         let mut unwinding = None;
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| {
-            park_until_granted(&inner.waiters, seq, "condition")
-        })) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| park_until_granted(&inner.waiters, seq))) {
             unwinding = Some(p);
         }
         // Entry gone without our removing it: we were notified.
-        let notified = !inner.waiters.borrow_mut().remove(seq);
+        let notified = inner.waiters.borrow_mut().remove(seq).is_none();
 
         // Take the lock again, even when cancelled.
         loop {

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use super::waiters::{WaitList, park_until_granted, wake_all};
+use crate::runtime::wait_list::{Ticket, WaitKind, WaitList, park_until_granted, wake_all};
 
 /// A flag that coroutines can wait to see set (asyncio's `Event`).
 ///
@@ -124,23 +124,27 @@ impl Event {
         if self.inner.flag.get() {
             return;
         }
-        let seq = self.inner.waiters.borrow_mut().push_current();
-        let line = InLine {
+        let seq = self
+            .inner
+            .waiters
+            .borrow_mut()
+            .push_current(WaitKind::Event);
+        let line = AbandonGuard {
             inner: &self.inner,
             seq,
         };
-        park_until_granted(&self.inner.waiters, seq, "event");
+        park_until_granted(&self.inner.waiters, seq);
         std::mem::forget(line);
     }
 }
 
 /// A waiter's entry; dropped only when the wait is abandoned (cancelled).
-struct InLine<'a> {
+struct AbandonGuard<'a> {
     inner: &'a Inner,
-    seq: u64,
+    seq: Ticket,
 }
 
-impl Drop for InLine<'_> {
+impl Drop for AbandonGuard<'_> {
     fn drop(&mut self) {
         self.inner.waiters.borrow_mut().remove(self.seq);
     }

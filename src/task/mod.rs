@@ -9,6 +9,7 @@ use crate::error::{Cancelled, JoinError, SpawnError};
 use crate::runtime::core::with_core;
 use crate::runtime::raw::{self, Waker};
 use crate::runtime::task_ref::{TaskRef, TypedRef};
+use crate::runtime::wait_list::{Ticket, WaitKind};
 
 /// A handle to a spawned coroutine (asyncio's `Task`).
 ///
@@ -70,14 +71,13 @@ impl<T: 'static> Task<T> {
     pub(crate) fn wait_done(&self, propagate_cancel: bool) {
         let h = self.cell.header();
         while !h.is_done() {
-            let w = Waker::current();
-            h.done_wakers.borrow_mut().push(w.clone());
+            let ticket = h.done_wakers.borrow_mut().push_current(WaitKind::Join);
             let guard = DoneWaiter {
                 task: &self.cell,
-                waker: w,
+                ticket,
                 propagate_cancel,
             };
-            raw::park_on("join");
+            raw::park_on(WaitKind::Join.as_str());
             guard.disarm();
         }
     }
@@ -144,12 +144,16 @@ impl<T: 'static> Task<T> {
 
     /// Registers `w` to be woken when the task ends (for combinators waiting on many tasks).
     pub(crate) fn add_done_waker(&self, w: Waker) {
-        self.cell.header().done_wakers.borrow_mut().push(w);
+        self.cell
+            .header()
+            .done_wakers
+            .borrow_mut()
+            .push(WaitKind::Join, w);
     }
 
     /// Removes wakers registered by a waiter that stopped waiting.
     pub(crate) fn remove_done_waker(&self, w: &Waker) {
-        self.cell.header().done_wakers.borrow_mut().remove(w);
+        self.cell.header().done_wakers.borrow_mut().remove_waker(w);
     }
 
     /// `true` if the task ended by a panic whose value is still in it (not yet taken).
@@ -179,7 +183,7 @@ impl<T: 'static> Task<T> {
 /// cancellation on to the task if asked to.
 struct DoneWaiter<'a, T: 'static> {
     task: &'a TypedRef<T>,
-    waker: Waker,
+    ticket: Ticket,
     propagate_cancel: bool,
 }
 
@@ -196,7 +200,8 @@ impl<T: 'static> Drop for DoneWaiter<'_, T> {
     fn drop(&mut self) {
         let h = self.task.header();
         if !h.is_done() {
-            h.done_wakers.borrow_mut().remove(&self.waker);
+            let w = h.done_wakers.borrow_mut().remove(self.ticket);
+            drop(w);
             // Still armed: an unwind left the park, so the joiner was cancelled (or the
             // loop is closing).
             if self.propagate_cancel {
