@@ -70,8 +70,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{JoinError, panic_message};
-use crate::runtime::core::with_core;
-use crate::runtime::raw::{self, SendWaker};
+use crate::runtime::SendWaker;
+use crate::runtime::{at_loop_close, running_loop_id};
 
 /// How long a pool thread waits for work before it leaves, unless set with
 /// [`ExecutorBuilder::idle_timeout`].
@@ -443,7 +443,7 @@ impl Executor {
         }
         let abandon = Abandon(&slot);
         loop {
-            raw::park_on("executor");
+            crate::runtime::park_on("executor");
             let mut st = slot.state.lock();
             match std::mem::replace(&mut *st, SlotState::Taken) {
                 SlotState::Done(r) => {
@@ -603,7 +603,7 @@ thread_local! {
 ///
 /// If no loop runs on this thread.
 pub fn default_executor() -> Executor {
-    let id = with_core(|c| c.id()).expect("corio: no running event loop on this thread");
+    let id = running_loop_id().expect("corio: no running event loop on this thread");
     let found = DEFAULTS.with(|d| {
         d.borrow()
             .iter()
@@ -635,7 +635,7 @@ pub fn default_executor() -> Executor {
 ///
 /// If no loop runs on this thread.
 pub fn set_default_executor(executor: Executor) {
-    let id = with_core(|c| c.id()).expect("corio: no running event loop on this thread");
+    let id = running_loop_id().expect("corio: no running event loop on this thread");
     install(id, executor);
 }
 
@@ -654,18 +654,16 @@ fn install(loop_id: u64, executor: Executor) {
         }
     });
     if !replaced {
-        with_core(|c| {
-            c.at_close(Box::new(move || {
-                let e = DEFAULTS.with(|d| {
-                    let mut d = d.borrow_mut();
-                    let i = d.iter().position(|(l, _)| *l == loop_id)?;
-                    Some(d.swap_remove(i).1)
-                });
-                if let Some(e) = e {
-                    e.shutdown();
-                }
-            }))
-        });
+        at_loop_close(Box::new(move || {
+            let e = DEFAULTS.with(|d| {
+                let mut d = d.borrow_mut();
+                let i = d.iter().position(|(l, _)| *l == loop_id)?;
+                Some(d.swap_remove(i).1)
+            });
+            if let Some(e) = e {
+                e.shutdown();
+            }
+        }));
     }
 }
 
@@ -696,7 +694,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    if raw::current_header().is_none() {
+    if crate::runtime::current_header().is_none() {
         panic!("corio::run_in_executor: call it inside a coroutine (corio::run or a task)");
     }
     default_executor().run(f)

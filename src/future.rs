@@ -5,8 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::error::InvalidState;
-use crate::runtime::raw;
-use crate::runtime::wait_list::{Ticket, WaitKind, WaitList};
+use crate::runtime::{Ticket, WaitKind, WaitList};
 
 /// The error a future was finished with by [`Future::set_exception`]. Shared, because every
 /// reader of the future sees the same one.
@@ -157,7 +156,7 @@ impl<T: 'static> Future<T> {
         let run = move || cb(&me);
         // Done callbacks run via call_soon, in the order they were added; with no loop
         // running (a future used outside one) they run at once.
-        match crate::runtime::core::is_running_here() {
+        match crate::runtime::is_running_here() {
             true => {
                 crate::runtime::call_soon(run);
             }
@@ -260,7 +259,7 @@ impl<T: 'static> Future<T> {
                 ticket,
                 cancel_on_drop: true,
             };
-            raw::park_on(WaitKind::Future.as_str());
+            crate::runtime::park_on(WaitKind::Future.as_str());
             guard.disarm();
         }
     }

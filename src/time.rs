@@ -2,9 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::runtime::core::{Notify, with_core};
-use crate::runtime::raw::{self, Waker};
-use crate::runtime::timers::TimerId;
+use crate::runtime::{WakeTimer, Waker, park_on};
 
 /// Parks the current coroutine for `duration` (asyncio's `sleep`). `sleep(Duration::ZERO)`
 /// is [`yield_now`].
@@ -46,26 +44,16 @@ pub fn sleep(duration: Duration) {
 ///
 /// As [`sleep`].
 pub fn sleep_until(deadline: Instant) {
-    let id = with_core(|c| c.add_timer(deadline, Notify::Wake(Waker::current())))
-        .expect("corio::sleep: no running event loop");
-    let _timer = TimerGuard(id);
+    // Dropping the timer removes it, also when the sleep ends early (cancelled).
+    let timer =
+        WakeTimer::start(deadline, Waker::current()).expect("corio::sleep: no running event loop");
     loop {
-        raw::park_on("sleep");
+        park_on("sleep");
         // Woken by the timer, or by something else while it is still pending.
-        let pending = with_core(|c| c.timer_pending(id)).unwrap_or(false);
-        if !pending {
+        if !timer.is_pending() {
             return;
         }
-        with_core(|c| c.replace_timer(id, Notify::Wake(Waker::current())));
-    }
-}
-
-/// Removes the timer of a sleep that ends early (cancelled).
-struct TimerGuard(TimerId);
-
-impl Drop for TimerGuard {
-    fn drop(&mut self) {
-        with_core(|c| c.cancel_timer(self.0));
+        timer.rearm(Waker::current());
     }
 }
 
@@ -87,5 +75,5 @@ impl Drop for TimerGuard {
 ///
 /// Outside a coroutine.
 pub fn yield_now() {
-    raw::yield_now()
+    crate::runtime::yield_now()
 }

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::is_cancel;
 use crate::error::{InvalidState, Timeout};
-use crate::runtime::raw;
-use crate::runtime::task_ref::TaskRef;
+use crate::runtime::TaskRef;
 use crate::runtime::{Handle, TimerHandle, call_at, call_soon};
 
 /// Runs `f` with a deadline `duration` from now (asyncio's `wait_for`); `Err(Timeout)` if the
@@ -151,7 +150,7 @@ pub fn timeout_at<R>(
     when: impl Into<Option<Instant>>,
     f: impl FnOnce(&TimeoutScope) -> R,
 ) -> Result<R, Timeout> {
-    let task = raw::current_task().expect(
+    let task = crate::runtime::current_task().expect(
         "corio::timeout: called outside a coroutine; call it inside corio::run or a spawned task",
     );
     let scope = TimeoutScope {
@@ -316,5 +315,5 @@ fn on_deadline(scope: &Weak<Scope>) {
     }
     drop(s.pending.borrow_mut().take()); // this callback is running: nothing left to cancel
     s.phase.set(Phase::Expiring);
-    raw::cancel(&s.task);
+    crate::runtime::cancel(&s.task);
 }

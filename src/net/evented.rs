@@ -7,8 +7,8 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use crate::reactor::Dir;
-use crate::runtime::io_source::IoSource;
+use crate::runtime::Dir;
+use crate::runtime::IoSource;
 
 /// A non-blocking socket registered with the running loop.
 ///

@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use super::evented::{self, Evented, evented_socket_impls, stream_read_write_impls};
 use super::{ToSocketAddrs, resolve};
 use crate::error::{SocketError, SocketOp};
-use crate::reactor::Dir;
+use crate::runtime::Dir;
 
 /// The listen backlog [`TcpListener::bind`] uses: the kernel caps it at `net.core.somaxconn`.
 pub const DEFAULT_BACKLOG: u32 = 1024;
@@ -468,10 +468,8 @@ stream_read_write_impls!(TcpStream);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::core::with_core;
-
     fn registrations() -> usize {
-        with_core(|c| c.reactor.len()).unwrap()
+        crate::runtime::registered_fds()
     }
 
     #[test]

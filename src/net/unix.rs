@@ -11,7 +11,7 @@ use socket2::{Domain, SockAddr, Type};
 use super::evented::{self, Evented, evented_socket_impls, stream_read_write_impls};
 use super::tcp::DEFAULT_BACKLOG;
 use crate::error::{SocketError, SocketOp};
-use crate::reactor::Dir;
+use crate::runtime::Dir;
 
 /// A Unix stream socket listening for connections.
 ///

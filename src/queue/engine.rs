@@ -23,8 +23,7 @@ use super::waiters::{WaiterState, Waiters};
 use crate::error::{
     GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown, TaskDoneError,
 };
-use crate::runtime::raw;
-use crate::runtime::wait_list::WaitKind;
+use crate::runtime::WaitKind;
 
 /// One queue: its store, its waiters and its counters.
 pub(crate) struct Engine<T, S> {
@@ -252,7 +251,7 @@ impl<T, S: Store<T>> Engine<T, S> {
         };
         let what = list(&mut self.state.borrow_mut()).kind().as_str();
         loop {
-            raw::park_on(what);
+            crate::runtime::park_on(what);
             let mut s = self.state.borrow_mut();
             if !list(&mut s).is_parked(key) {
                 std::mem::forget(guard);

@@ -20,9 +20,9 @@ use std::thread::Thread;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown};
-use crate::runtime::core::is_running_here;
-use crate::runtime::raw::{self, SendWaker};
-use crate::runtime::wait_list::{Ticket, WaitKind, WaitList};
+use crate::runtime::SendWaker;
+use crate::runtime::is_running_here;
+use crate::runtime::{Ticket, WaitKind, WaitList};
 
 /// A FIFO queue shared by coroutines and plain OS threads (like Python's `janus`).
 ///
@@ -150,7 +150,7 @@ impl<T> Shared<T> {
             side,
             key,
         };
-        raw::park_on(side.kind().as_str());
+        crate::runtime::park_on(side.kind().as_str());
         std::mem::forget(guard);
         let mut st = self.state.lock();
         Self::list(&mut st, side).remove(key); // still there only after a spurious wake

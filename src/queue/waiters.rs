@@ -16,8 +16,8 @@
 
 use slab::Slab;
 
-use crate::runtime::raw::Waker;
-use crate::runtime::wait_list::{Ticket, WaitKind, WaitList};
+use crate::runtime::Waker;
+use crate::runtime::{Ticket, WaitKind, WaitList};
 
 /// Where one waiter stands.
 #[derive(Debug)]

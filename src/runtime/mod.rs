@@ -13,17 +13,18 @@
 //! [`instant_at`] converts a `time()` value into one.
 
 mod builder;
-pub(crate) mod core;
+mod core;
 mod exception;
-pub(crate) mod fifo;
+mod fifo;
 mod handle;
-pub(crate) mod io_source;
-pub(crate) mod raw;
+mod here;
+mod io_source;
+mod raw;
 mod remote;
 mod stack_stats;
-pub(crate) mod task_ref;
-pub(crate) mod timers;
-pub(crate) mod wait_list;
+mod task_ref;
+mod timers;
+mod wait_list;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -41,10 +42,27 @@ pub use handle::{Handle, LoopHandle, TimerHandle};
 pub use remote::RemoteTask;
 pub use stack_stats::StackStats;
 
-use self::core::{Core, Notify, Until, is_running_here, with_core};
+// The runtime's crate-internal API: the layers above `runtime` park, wake, wait in lists,
+// arm wake-up timers and wait for I/O readiness through these names only (see
+// docs/ARCHITECTURE.md, "The runtime's internal API").
+#[cfg(test)]
+pub(crate) use self::here::registered_fds;
+pub(crate) use self::here::{
+    WakeTimer, all_tasks, at_loop_close, is_running_here, running_loop_id, spawn_here,
+};
+pub(crate) use self::io_source::IoSource;
+pub(crate) use self::raw::{
+    SendWaker, State, Waker, cancel, current_header, current_task, park_on, yield_now,
+};
+pub(crate) use self::task_ref::{TaskRef, TypedRef};
+pub(crate) use self::wait_list::{
+    Ticket, WaitKind, WaitList, park_until_granted, wake_all, wake_first,
+};
+pub(crate) use crate::reactor::Dir;
+
+use self::core::{Core, Notify, Until, with_core};
 use self::handle::{Once, Repeat};
 use crate::error::{JoinError, RuntimeError};
-use crate::reactor::Dir;
 
 /// Default usable stack size of a coroutine, in bytes: 256 KiB in release builds and 1 MiB in
 /// debug builds (unoptimised code uses several times more stack). Stacks are virtual memory:

@@ -7,7 +7,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::unix::net as unix;
 
 use crate::net::{TcpStream, UnixStream};
-use crate::runtime::io_source::IoSource;
+use crate::runtime::IoSource;
 
 /// A stream socket of either kind (public only inside the sealed trait that makes it).
 #[derive(Debug)]

@@ -21,9 +21,8 @@ use std::os::unix::net as unix;
 use std::rc::Rc;
 
 use super::conn::Conn;
-use crate::reactor::Dir;
-use crate::runtime::raw;
-use crate::runtime::wait_list::{Ticket, WaitKind, WaitList};
+use crate::runtime::Dir;
+use crate::runtime::{Ticket, WaitKind, WaitList};
 
 /// The default high-water mark of a [`StreamWriter`]'s buffer: 64 KiB, as in asyncio. The
 /// low-water mark is a quarter of the high one.
@@ -370,7 +369,7 @@ impl StreamWriter {
                 closers: false,
                 ticket,
             };
-            raw::park_on(WaitKind::Drain.as_str());
+            crate::runtime::park_on(WaitKind::Drain.as_str());
         }
     }
 
@@ -463,7 +462,7 @@ impl StreamWriter {
                 closers: true,
                 ticket,
             };
-            raw::park_on(WaitKind::WaitClosed.as_str());
+            crate::runtime::park_on(WaitKind::WaitClosed.as_str());
         }
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::error::BrokenBarrier;
-use crate::runtime::wait_list::{Ticket, WaitKind, WaitList, park_until_granted, wake_all};
+use crate::runtime::{Ticket, WaitKind, WaitList, park_until_granted, wake_all};
 
 /// Where the barrier is in its cycle (asyncio's `_BarrierState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,7 @@ use std::rc::Rc;
 
 use super::lock::{Lock, LockGuard};
 use crate::error::{Cancelled, NotLocked};
-use crate::runtime::raw;
-use crate::runtime::wait_list::{WaitKind, WaitList, park_until_granted, wake_all, wake_first};
+use crate::runtime::{WaitKind, WaitList, park_until_granted, wake_all, wake_first};
 
 /// A condition variable over a [`Lock`] (asyncio's `Condition`).
 ///
@@ -83,7 +82,7 @@ impl fmt::Debug for Condition {
 /// `true` if an unwind with this payload may be stopped to park once more: a cancellation,
 /// but not the loop's final unwind on close, and not a panic.
 fn can_park_after(payload: &(dyn Any + Send)) -> bool {
-    payload.is::<Cancelled>() && !raw::current_header().is_some_and(|h| h.closing.get())
+    payload.is::<Cancelled>() && !crate::runtime::current_header().is_some_and(|h| h.closing.get())
 }
 
 impl Condition {

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use crate::runtime::wait_list::{Ticket, WaitKind, WaitList, park_until_granted, wake_all};
+use crate::runtime::{Ticket, WaitKind, WaitList, park_until_granted, wake_all};
 
 /// A flag that coroutines can wait to see set (asyncio's `Event`).
 ///

@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::error::NotLocked;
-use crate::runtime::wait_list::{Ticket, WaitKind, WaitList, park_until_granted};
+use crate::runtime::{Ticket, WaitKind, WaitList, park_until_granted};
 
 /// A lock that coroutines take turns holding (asyncio's `Lock`).
 ///

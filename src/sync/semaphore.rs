@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use crate::runtime::wait_list::{Ticket, WaitKind, WaitList, park_until_granted};
+use crate::runtime::{Ticket, WaitKind, WaitList, park_until_granted};
 
 /// A pool of permits (asyncio's `Semaphore`): at most `value` coroutines hold one at a time.
 ///
