@@ -8,7 +8,8 @@
 use std::time::Instant;
 
 use super::core::{Notify, with_core};
-use super::raw::{self, Waker};
+use super::step;
+use super::task_ref::Waker;
 use super::task_ref::{TaskRef, TypedRef};
 use super::timers::TimerId;
 use crate::error::SpawnError;
@@ -30,7 +31,7 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    with_core(|core| raw::spawn_raw(core, name, stack_size, f)).unwrap_or(Err(SpawnError::NoLoop))
+    with_core(|core| step::spawn_raw(core, name, stack_size, f)).unwrap_or(Err(SpawnError::NoLoop))
 }
 
 /// Every task of the running loop that has not ended (none outside a loop).

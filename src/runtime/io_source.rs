@@ -17,9 +17,10 @@ use std::io;
 use std::marker::PhantomData;
 use std::os::fd::RawFd;
 
+use super::callback::CallOnce;
 use super::core::{Notify, with_core};
-use super::handle::Once;
-use super::raw::{self, Waker};
+use super::park;
+use super::task_ref::Waker;
 use crate::reactor::Dir;
 
 /// A registered fd. Deregisters on drop; the owner must drop it before closing the fd.
@@ -167,7 +168,7 @@ impl IoSource {
             }
         }
         let _g = Unregister(key, dir, me);
-        raw::park_on(if dir == Dir::Read { "read" } else { "write" });
+        park::park_on(if dir == Dir::Read { "read" } else { "write" });
         Ok(())
     }
 
@@ -176,7 +177,7 @@ impl IoSource {
     /// already. Dropped unrun if the source is dropped first or the loop closes. Returns
     /// `false` (and drops `f`) outside the source's loop.
     pub(crate) fn call_when_ready(&self, dir: Dir, f: impl FnOnce() + 'static) -> bool {
-        let cb = Once::new_rc(f);
+        let cb = CallOnce::new_rc(f);
         with_core(|c| {
             if c.id() != self.loop_id {
                 return false;

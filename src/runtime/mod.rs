@@ -13,18 +13,25 @@
 //! [`instant_at`] converts a `time()` value into one.
 
 mod builder;
+mod callback;
 mod core;
+mod current;
 mod exception;
 mod fifo;
-mod handle;
 mod here;
 mod io_source;
-mod raw;
+mod iteration;
+mod loop_handle;
+mod park;
 mod remote;
+mod report;
 mod stack_stats;
+mod step;
 mod task_ref;
+mod timer_handle;
 mod timers;
 mod wait_list;
+mod waker;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -34,34 +41,35 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use builder::EventLoopBuilder;
-pub use exception::{
-    Exception, ExceptionContext, ExceptionHandler, call_exception_handler,
-    default_exception_handler, get_exception_handler, set_exception_handler,
-};
-pub use handle::{Handle, LoopHandle, TimerHandle};
+pub use callback::Handle;
+pub use exception::{Exception, ExceptionContext, ExceptionHandler, default_exception_handler};
+pub use loop_handle::LoopHandle;
 pub use remote::RemoteTask;
+pub use report::{call_exception_handler, get_exception_handler, set_exception_handler};
 pub use stack_stats::StackStats;
+pub use timer_handle::TimerHandle;
 
 // The runtime's crate-internal API: the layers above `runtime` park, wake, wait in lists,
 // arm wake-up timers and wait for I/O readiness through these names only (see
 // docs/ARCHITECTURE.md, "The runtime's internal API").
+pub(crate) use self::current::{current_header, current_task};
 #[cfg(test)]
 pub(crate) use self::here::registered_fds;
 pub(crate) use self::here::{
     WakeTimer, all_tasks, at_loop_close, is_running_here, running_loop_id, spawn_here,
 };
 pub(crate) use self::io_source::IoSource;
-pub(crate) use self::raw::{
-    SendWaker, State, Waker, cancel, current_header, current_task, park_on, yield_now,
-};
+pub(crate) use self::park::{cancel, park_on, park_until_granted, yield_now};
+pub(crate) use self::task_ref::{State, Waker};
 pub(crate) use self::task_ref::{TaskRef, TypedRef};
-pub(crate) use self::wait_list::{
-    Ticket, WaitKind, WaitList, park_until_granted, wake_all, wake_first,
-};
+pub(crate) use self::wait_list::{Ticket, WaitKind};
+/// The wait list every primitive parks in; by default its waiters are tasks.
+pub(crate) type WaitList<W = Waker> = self::wait_list::WaitList<W>;
+pub(crate) use self::waker::{SendWaker, wake_all, wake_first};
 pub(crate) use crate::reactor::Dir;
 
+use self::callback::{CallOnce, CallRepeat, Callable};
 use self::core::{Core, Notify, Until, with_core};
-use self::handle::{Once, Repeat};
 use crate::error::{JoinError, RuntimeError};
 
 /// Default usable stack size of a coroutine, in bytes: 256 KiB in release builds and 1 MiB in
@@ -250,7 +258,7 @@ impl EventLoop {
         T: 'static,
     {
         let (_entered, _running) = self.begin()?;
-        let task = raw::spawn_raw(&self.core, Some("main".into()), None, f)
+        let task = step::spawn_raw(&self.core, Some("main".into()), None, f)
             .unwrap_or_else(|e| panic!("corio: cannot start the main coroutine: {e}"));
         // `task` outlives the run (reset by `_until` when the run ends, however it ends).
         let _until = UntilGuard::set(&self.core, Until::TaskDone(task.raw().header()));
@@ -262,7 +270,7 @@ impl EventLoop {
                 return Err(RuntimeError::StoppedBeforeComplete);
             }
             if !self.core.has_ready() && self.core.is_deadlocked() {
-                raw::cancel(task.raw());
+                park::cancel(task.raw());
                 while self.core.has_ready() {
                     self.core.run_once();
                 }
@@ -323,7 +331,7 @@ impl EventLoop {
         self.core.set_self_rc(&self.core);
         let _entered = self.core.enter();
         // Closed from a task of another loop, the drops below are still not that task's.
-        let _outside = raw::Current::none();
+        let _outside = current::Current::none();
         self.core.close();
         self.core.clear_self_rc();
         Ok(())
@@ -339,13 +347,13 @@ impl EventLoop {
         let _until = UntilGuard::set(&self.core, Until::NoTasks);
         let mut idle_rounds = 0;
         for t in self.core.all_tasks() {
-            raw::cancel(&t);
+            park::cancel(&t);
         }
         while self.core.task_count() > 0 && !self.core.is_deadlocked() && idle_rounds < 100 {
             if !self.core.has_ready() {
                 idle_rounds += 1;
                 for t in self.core.all_tasks() {
-                    raw::cancel(&t);
+                    park::cancel(&t);
                 }
             }
             self.core.run_once();
@@ -355,7 +363,7 @@ impl EventLoop {
     /// Schedules `f` to run in the next iteration (asyncio's `call_soon`). Callbacks run in
     /// the order they were scheduled; one scheduled while an iteration runs waits for the next.
     pub fn call_soon<F: FnOnce() + 'static>(&self, f: F) -> Handle {
-        let inner = Once::new_rc(f);
+        let inner = CallOnce::new_rc(f);
         self.core.call_soon(inner.clone());
         Handle { inner }
     }
@@ -368,7 +376,7 @@ impl EventLoop {
     /// Schedules `f` to run at `when` (asyncio's `call_at`). Timers fire in deadline order;
     /// equal deadlines in the order they were scheduled.
     pub fn call_at<F: FnOnce() + 'static>(&self, when: Instant, f: F) -> TimerHandle {
-        let inner = Once::new_rc(f);
+        let inner = CallOnce::new_rc(f);
         let id = self.core.add_timer(when, Notify::Call(inner.clone()));
         TimerHandle {
             handle: Handle { inner },
@@ -391,7 +399,7 @@ impl EventLoop {
     ///
     /// When the poller refuses the fd (a regular file, a closed fd).
     pub fn add_reader<F: Fn() + 'static>(&self, fd: &impl AsRawFd, f: F) -> io::Result<()> {
-        self.watch(fd.as_raw_fd(), Dir::Read, Repeat::new_rc(f))
+        self.watch(fd.as_raw_fd(), Dir::Read, CallRepeat::new_rc(f))
     }
 
     /// Calls `f` whenever `fd` is writable (asyncio's `add_writer`).
@@ -400,7 +408,7 @@ impl EventLoop {
     ///
     /// As [`add_reader`](Self::add_reader).
     pub fn add_writer<F: Fn() + 'static>(&self, fd: &impl AsRawFd, f: F) -> io::Result<()> {
-        self.watch(fd.as_raw_fd(), Dir::Write, Repeat::new_rc(f))
+        self.watch(fd.as_raw_fd(), Dir::Write, CallRepeat::new_rc(f))
     }
 
     /// Stops watching `fd` for reading; returns whether it was watched.
@@ -413,7 +421,7 @@ impl EventLoop {
         self.unwatch(fd.as_raw_fd(), Dir::Write)
     }
 
-    fn watch(&self, fd: i32, dir: Dir, cb: Rc<dyn handle::Callable>) -> io::Result<()> {
+    fn watch(&self, fd: i32, dir: Dir, cb: Rc<dyn Callable>) -> io::Result<()> {
         if self.core.is_closed() {
             return Err(io::Error::other(RuntimeError::Closed));
         }

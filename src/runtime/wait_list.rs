@@ -20,14 +20,11 @@
 //! * wakers are woken after the `RefCell` borrow of the list ends: dropping a waker may drop
 //!   the last reference to a finished task, which runs user `Drop` code.
 //!
-//! The waker type is a parameter: a task's [`Waker`] for the loop's own primitives, a waker
+//! The waker type is a parameter: a task's `Waker` for the loop's own primitives, a waker
 //! that can cross threads for `ThreadQueue`, or a waker paired with a key for a queue whose
 //! waiters are handed items.
 
-use std::cell::RefCell;
-
 use super::fifo::Fifo;
-use super::raw::{self, Waker};
 
 /// What a parked waiter waits for: the kind of primitive and operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +108,7 @@ impl Ticket {
         self.0
     }
 
-    fn kind(self) -> WaitKind {
+    pub(crate) fn kind(self) -> WaitKind {
         WaitKind::ALL[usize::from(self.0 as u8)]
     }
 }
@@ -124,7 +121,7 @@ struct Entry<W> {
 
 /// Parked waiters in arrival order.
 #[derive(Debug)]
-pub(crate) struct WaitList<W = Waker> {
+pub(crate) struct WaitList<W> {
     /// The oldest entry; `None` only when the list is empty.
     first: Option<Entry<W>>,
     /// The entries after `first`, oldest first.
@@ -267,74 +264,6 @@ impl<W> WaitList<W> {
         }
         if self.first.as_ref().is_some_and(|e| same(&e.waker)) {
             self.pop();
-        }
-    }
-}
-
-impl WaitList<Waker> {
-    /// Queues the current task; returns its ticket.
-    ///
-    /// # Panics
-    ///
-    /// Outside a coroutine.
-    #[inline]
-    pub(crate) fn push_current(&mut self, kind: WaitKind) -> Ticket {
-        self.push_with(kind, Waker::current)
-    }
-
-    /// Drops every entry that would wake the same park as `w`.
-    pub(crate) fn remove_waker(&mut self, w: &Waker) {
-        self.remove_where(|x| x.will_wake(w));
-    }
-
-    /// Wakes every waiter of a list that was [`take`](WaitList::take)n out.
-    pub(crate) fn wake_all_taken(mut self) {
-        while let Some(w) = self.pop() {
-            w.wake_owned();
-        }
-    }
-}
-
-/// Parks the current task until its entry `t` in `list` has been granted (taken off the
-/// front). Unwinds with `Cancelled` if the task is cancelled; the caller's drop guard then
-/// removes the entry or passes on what it was granted.
-#[inline]
-pub(crate) fn park_until_granted(list: &RefCell<WaitList>, t: Ticket) {
-    loop {
-        raw::park_on(t.kind().as_str());
-        let mut l = list.borrow_mut();
-        if !l.is_waiting(t) {
-            return;
-        }
-        // Woken by something else: the old waker is spent, leave a fresh one.
-        l.rearm(t, Waker::current());
-    }
-}
-
-/// Takes the first waiter off `list` and wakes it; `false` if there was none.
-#[inline]
-pub(crate) fn wake_first(list: &RefCell<WaitList>) -> bool {
-    let w = list.borrow_mut().pop();
-    match w {
-        Some(w) => {
-            w.wake_owned();
-            true
-        }
-        None => false,
-    }
-}
-
-/// Wakes every waiter that is in `list` now.
-#[inline]
-pub(crate) fn wake_all(list: &RefCell<WaitList>) {
-    // The borrow ends before each wake: waking can drop the last reference to a finished
-    // task, whose value's `Drop` is user code that might touch this list. Popping keeps the
-    // list's buffer for the next waiters.
-    loop {
-        let next = list.borrow_mut().pop();
-        match next {
-            Some(w) => w.wake_owned(),
-            None => return,
         }
     }
 }
