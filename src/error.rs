@@ -71,17 +71,30 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<&str> {
     }
 }
 
+/// The text of a panic payload for a report: its message, or `<non-string payload>`.
+pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    panic_message(payload).unwrap_or("<non-string payload>")
+}
+
+/// Writes `task panicked`, with the panic's message when it has one.
+pub(crate) fn write_task_panicked(
+    f: &mut fmt::Formatter<'_>,
+    payload: &(dyn Any + Send),
+) -> fmt::Result {
+    match panic_message(payload) {
+        Some(m) => write!(f, "task panicked: {m}"),
+        None => f.write_str("task panicked"),
+    }
+}
+
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::Cancelled => f.write_str("Cancelled"),
-            JoinError::Panicked(p) => match panic_message(p.as_ref()) {
-                Some(m) => f.debug_tuple("Panicked").field(&m).finish(),
-                None => f
-                    .debug_tuple("Panicked")
-                    .field(&"<non-string payload>")
-                    .finish(),
-            },
+            JoinError::Panicked(p) => f
+                .debug_tuple("Panicked")
+                .field(&panic_text(p.as_ref()))
+                .finish(),
         }
     }
 }
@@ -90,10 +103,7 @@ impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::Cancelled => f.write_str("task was cancelled"),
-            JoinError::Panicked(p) => match panic_message(p.as_ref()) {
-                Some(m) => write!(f, "task panicked: {m}"),
-                None => f.write_str("task panicked"),
-            },
+            JoinError::Panicked(p) => write_task_panicked(f, p.as_ref()),
         }
     }
 }

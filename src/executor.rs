@@ -69,7 +69,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::error::{JoinError, panic_message};
+use crate::error::{JoinError, panic_text};
 use crate::runtime::SendWaker;
 use crate::runtime::{at_loop_close, running_loop_id};
 
@@ -562,7 +562,7 @@ fn fill<T>(slot: &Slot<T>, r: Result<T, Failure>) {
 }
 
 fn report_abandoned_panic(p: &(dyn Any + Send)) {
-    let msg = panic_message(p).unwrap_or("<non-string payload>");
+    let msg = panic_text(p);
     eprintln!(
         "corio: a function run in the executor panicked after the coroutine waiting for it \
          was cancelled: {msg}"

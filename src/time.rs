@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::runtime::{WakeTimer, Waker, park_on};
+use crate::runtime::{WakeTimer, Waker, deadline_after, park_on};
 
 /// Parks the current coroutine for `duration` (asyncio's `sleep`). `sleep(Duration::ZERO)`
 /// is [`yield_now`].
@@ -27,11 +27,7 @@ pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         return yield_now();
     }
-    let now = Instant::now();
-    sleep_until(
-        now.checked_add(duration)
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600)),
-    )
+    sleep_until(deadline_after(duration))
 }
 
 /// Parks the current coroutine until `deadline`.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::is_cancel;
 use crate::error::{InvalidState, Timeout};
 use crate::runtime::TaskRef;
-use crate::runtime::{Handle, TimerHandle, call_at, call_soon};
+use crate::runtime::{Handle, TimerHandle, call_at, call_soon, deadline_after};
 
 /// Runs `f` with a deadline `duration` from now (asyncio's `wait_for`); `Err(Timeout)` if the
 /// deadline passes first. `f` runs inline and may borrow locals; at the deadline it is
@@ -165,12 +165,6 @@ pub fn timeout_at<R>(
     scope.inner.arm(&scope.inner, when.into());
     let outcome = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.inner.exit(outcome)
-}
-
-fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// A deadline scope made by [`timeout`] or [`timeout_at`] (asyncio's `Timeout`). Cloning gives

@@ -1,9 +1,9 @@
 //! `wait`: park until some or all of a set of tasks have ended, or a timeout.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{IntoTask, park_until_any};
-use crate::runtime::WakeTimer;
+use crate::runtime::{WakeTimer, deadline_after};
 use crate::task::Task;
 
 /// When [`wait`] returns (asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
@@ -58,11 +58,7 @@ where
     I::Item: IntoTask<T>,
 {
     let tasks: Vec<Task<T>> = tasks.into_iter().map(IntoTask::into_task).collect();
-    let deadline = timeout.map(|d| {
-        let now = Instant::now();
-        now.checked_add(d)
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
-    });
+    let deadline = timeout.map(deadline_after);
     // The timeout, removed from the loop when the wait ends.
     let mut timer: Option<WakeTimer> = None;
     while !satisfied(&tasks, return_when) {

@@ -15,7 +15,7 @@ use std::panic::catch_unwind;
 use std::rc::Rc;
 
 use super::callback::Handle;
-use crate::error::panic_message;
+use crate::error::{panic_message, panic_text};
 
 /// A loop's exception handler, as [`set_exception_handler`] takes it and
 /// [`get_exception_handler`] gives it back.
@@ -60,9 +60,7 @@ impl Exception {
 impl fmt::Display for Exception {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Exception::Panic(p) => {
-                f.write_str(panic_message(p.as_ref()).unwrap_or("<non-string payload>"))
-            }
+            Exception::Panic(p) => f.write_str(panic_text(p.as_ref())),
             Exception::Error(e) => fmt::Display::fmt(e, f),
         }
     }

@@ -332,7 +332,7 @@ impl Core {
 
 fn run_at_close_action(f: Box<dyn FnOnce()>) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+        let msg = crate::error::panic_text(p.as_ref());
         eprintln!("corio: an action run at loop close panicked: {msg}");
     }
 }

@@ -104,7 +104,7 @@ fn complete(task: &TaskRef, core: &Core) {
 /// Wakes a foreign std waker; a panic in it is reported and the loop goes on.
 fn wake_std(w: std::task::Waker) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
-        let msg = crate::error::panic_message(p.as_ref()).unwrap_or("<non-string payload>");
+        let msg = crate::error::panic_text(p.as_ref());
         eprintln!("corio: a waker panicked: {msg}");
     }
 }
