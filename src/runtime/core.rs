@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use super::callback::Callable;
-use super::exception::HandlerSlot;
+use super::exception::HandlerCell;
 use super::fifo::Fifo;
 use super::loop_handle::Shared;
 use super::task_ref::{Header, TaskRef, Waker};
@@ -28,7 +28,7 @@ pub(crate) enum Runnable {
 
 /// What a timer or a readiness event does when it fires.
 #[derive(Clone)]
-pub(crate) enum Notify {
+pub(crate) enum EventAction {
     Wake(Waker),
     Call(Rc<dyn Callable>),
 }
@@ -37,7 +37,7 @@ static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What the running `run_*` call waits for between iterations.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Until {
+pub(crate) enum RunUntil {
     /// `stop()` (or nothing: `run_forever`).
     Stopped,
     /// This task is done (`run_until_complete`). The caller holds the task for the whole run.
@@ -49,9 +49,9 @@ pub(crate) enum Until {
 pub(crate) struct Core {
     pub(super) id: u64,
     pub(super) ready: RefCell<Fifo<Runnable>>,
-    pub(super) timers: RefCell<Timers<Notify>>,
+    pub(super) timers: RefCell<Timers<EventAction>>,
     pub(super) tasks: RefCell<Slab<TaskRef>>,
-    pub(crate) reactor: Reactor<Notify>,
+    pub(crate) reactor: Reactor<EventAction>,
     pub(super) stacks: RefCell<StackPool>,
     pub(crate) shared: Arc<Shared>,
     pub(super) next_task_id: Cell<u64>,
@@ -71,11 +71,11 @@ pub(crate) struct Core {
     pub(super) depth: Cell<u32>,
     /// When the current `run_*` call is to return, so that a hand-off does not start an
     /// iteration the loop would not have started.
-    pub(super) until: Cell<Until>,
+    pub(super) until: Cell<RunUntil>,
     /// A task that returned while run by a hand-off, to be finished on the loop's stack.
     pub(super) ended: RefCell<Option<TaskRef>>,
     /// Reused buffer for fired timers and readiness notifications.
-    pub(super) fired: RefCell<Vec<Notify>>,
+    pub(super) fired: RefCell<Vec<EventAction>>,
     /// Debug mode: report a task step longer than this.
     pub(super) slow_step: Cell<Option<Duration>>,
     /// Busy polling: how long the loop polls without blocking before it sleeps in the poller.
@@ -86,7 +86,7 @@ pub(crate) struct Core {
     /// shutdown), in the order they were added.
     pub(super) at_close: RefCell<Vec<Box<dyn FnOnce()>>>,
     /// The handler set by `set_exception_handler`.
-    pub(crate) exception_handler: HandlerSlot,
+    pub(crate) exception_handler: HandlerCell,
     /// The thread was already unwinding a panic when the loop was last entered (a loop run
     /// or closed from a `Drop` during a panic): `std::thread::panicking()` then says nothing
     /// about the loop's own coroutines. See `raw::unwinding`.
@@ -165,14 +165,14 @@ impl Core {
             event_interval: Cell::new(super::DEFAULT_EVENT_INTERVAL),
             batch_left: Cell::new(0),
             depth: Cell::new(0),
-            until: Cell::new(Until::Stopped),
+            until: Cell::new(RunUntil::Stopped),
             ended: RefCell::new(None),
             fired: RefCell::new(Vec::new()),
             self_rc: RefCell::new(std::rc::Weak::new()),
             slow_step: Cell::new(None),
             busy_poll: Cell::new(Duration::ZERO),
             at_close: RefCell::new(Vec::new()),
-            exception_handler: HandlerSlot::default(),
+            exception_handler: HandlerCell::default(),
             entered_panicking: Cell::new(false),
         })
     }
@@ -259,13 +259,13 @@ impl Core {
         self.tasks.borrow_mut().insert(t)
     }
 
-    pub(crate) fn forget_task(&self, slot: usize) {
-        let t = self.tasks.borrow_mut().try_remove(slot);
+    pub(crate) fn forget_task(&self, key: usize) {
+        let t = self.tasks.borrow_mut().try_remove(key);
         drop(t);
     }
 
-    pub(crate) fn task_by_slot(&self, slot: usize) -> Option<TaskRef> {
-        self.tasks.borrow().get(slot).cloned()
+    pub(crate) fn task_by_key(&self, key: usize) -> Option<TaskRef> {
+        self.tasks.borrow().get(key).cloned()
     }
 
     /// Every live task.
@@ -292,7 +292,7 @@ impl Core {
             .push_back_with(move || Runnable::Call(c));
     }
 
-    pub(crate) fn add_timer(&self, when: Instant, n: Notify) -> TimerId {
+    pub(crate) fn add_timer(&self, when: Instant, n: EventAction) -> TimerId {
         self.timers.borrow_mut().add(when, n)
     }
 
@@ -301,7 +301,7 @@ impl Core {
         drop(action); // outside the borrow: dropping a callback may run user Drop code
     }
 
-    pub(crate) fn replace_timer(&self, id: TimerId, n: Notify) -> bool {
+    pub(crate) fn replace_timer(&self, id: TimerId, n: EventAction) -> bool {
         self.timers.borrow_mut().replace(id, n)
     }
 

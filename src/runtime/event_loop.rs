@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::builder::EventLoopBuilder;
 use super::callback::{CallOnce, CallRepeat, Callable, Handle};
 use super::clock::deadline_after;
-use super::core::{Core, Entered, Notify, Until, is_running_here, with_core};
+use super::core::{Core, Entered, EventAction, RunUntil, is_running_here, with_core};
 use super::current::Current;
 use super::loop_handle::LoopHandle;
 use super::park;
@@ -157,7 +157,7 @@ impl EventLoop {
         let task = step::spawn_raw(&self.core, Some("main".into()), None, f)
             .unwrap_or_else(|e| panic!("corio: cannot start the main coroutine: {e}"));
         // `task` outlives the run (reset by `_until` when the run ends, however it ends).
-        let _until = UntilGuard::set(&self.core, Until::TaskDone(task.raw().header()));
+        let _until = RunUntilGuard::set(&self.core, RunUntil::TaskDone(task.raw().header()));
         loop {
             if task.raw().header().is_done() {
                 break;
@@ -189,7 +189,7 @@ impl EventLoop {
     /// loop.
     pub fn run_forever(&self) -> Result<(), RuntimeError> {
         let (_entered, _running) = self.begin()?;
-        let _until = UntilGuard::set(&self.core, Until::Stopped);
+        let _until = RunUntilGuard::set(&self.core, RunUntil::Stopped);
         loop {
             self.core.run_once();
             if self.core.take_stopping() {
@@ -240,7 +240,7 @@ impl EventLoop {
         let Ok((_entered, _running)) = self.begin() else {
             return;
         };
-        let _until = UntilGuard::set(&self.core, Until::NoTasks);
+        let _until = RunUntilGuard::set(&self.core, RunUntil::NoTasks);
         let mut idle_rounds = 0;
         for t in self.core.all_tasks() {
             park::cancel(&t);
@@ -273,7 +273,7 @@ impl EventLoop {
     /// equal deadlines in the order they were scheduled.
     pub fn call_at<F: FnOnce() + 'static>(&self, when: Instant, f: F) -> TimerHandle {
         let inner = CallOnce::new_rc(f);
-        let id = self.core.add_timer(when, Notify::Call(inner.clone()));
+        let id = self.core.add_timer(when, EventAction::Call(inner.clone()));
         TimerHandle {
             handle: Handle { inner },
             when,
@@ -321,7 +321,9 @@ impl EventLoop {
         if self.core.is_closed() {
             return Err(io::Error::other(RuntimeError::Closed));
         }
-        if let Some(Notify::Call(old)) = self.core.reactor.watch(fd, dir, Notify::Call(cb))? {
+        if let Some(EventAction::Call(old)) =
+            self.core.reactor.watch(fd, dir, EventAction::Call(cb))?
+        {
             old.cancel();
         }
         Ok(())
@@ -329,11 +331,11 @@ impl EventLoop {
 
     fn unwatch(&self, fd: i32, dir: Dir) -> bool {
         match self.core.reactor.unwatch(fd, dir) {
-            Some(Notify::Call(old)) => {
+            Some(EventAction::Call(old)) => {
                 old.cancel(); // a run already queued for this iteration must not happen
                 true
             }
-            Some(Notify::Wake(_)) => true,
+            Some(EventAction::Wake(_)) => true,
             None => false,
         }
     }
@@ -369,19 +371,19 @@ impl Drop for EventLoop {
     }
 }
 
-/// Sets what a run waits for ([`Until`]) for the length of the run, even when it panics.
-struct UntilGuard<'a>(&'a Core);
+/// Sets what a run waits for ([`RunUntil`]) for the length of the run, even when it panics.
+struct RunUntilGuard<'a>(&'a Core);
 
-impl<'a> UntilGuard<'a> {
-    fn set(core: &'a Core, until: Until) -> UntilGuard<'a> {
+impl<'a> RunUntilGuard<'a> {
+    fn set(core: &'a Core, until: RunUntil) -> RunUntilGuard<'a> {
         core.set_until(until);
-        UntilGuard(core)
+        RunUntilGuard(core)
     }
 }
 
-impl Drop for UntilGuard<'_> {
+impl Drop for RunUntilGuard<'_> {
     fn drop(&mut self) {
-        self.0.set_until(Until::Stopped);
+        self.0.set_until(RunUntil::Stopped);
     }
 }
 

@@ -171,9 +171,9 @@ impl fmt::Display for ExceptionContext {
 
 /// A loop's handler, `None` for the default (a field of the loop's core).
 #[derive(Default)]
-pub(crate) struct HandlerSlot(RefCell<Option<ExceptionHandler>>);
+pub(crate) struct HandlerCell(RefCell<Option<ExceptionHandler>>);
 
-impl HandlerSlot {
+impl HandlerCell {
     pub(crate) fn get(&self) -> Option<ExceptionHandler> {
         self.0.borrow().clone()
     }

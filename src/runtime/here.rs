@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use super::core::{Notify, with_core};
+use super::core::{EventAction, with_core};
 use super::step;
 use super::task_ref::Waker;
 use super::task_ref::{TaskRef, TypedRef};
@@ -63,7 +63,7 @@ pub(crate) struct WakeTimer(TimerId);
 impl WakeTimer {
     /// Arms a timer that wakes `waker` at `deadline`; `None` outside a running loop.
     pub(crate) fn start(deadline: Instant, waker: Waker) -> Option<WakeTimer> {
-        with_core(|c| WakeTimer(c.add_timer(deadline, Notify::Wake(waker))))
+        with_core(|c| WakeTimer(c.add_timer(deadline, EventAction::Wake(waker))))
     }
 
     /// `true` until the timer has fired.
@@ -73,7 +73,7 @@ impl WakeTimer {
 
     /// Points a pending timer at another waker (the next park of the same wait).
     pub(crate) fn rearm(&self, waker: Waker) {
-        with_core(|c| c.replace_timer(self.0, Notify::Wake(waker)));
+        with_core(|c| c.replace_timer(self.0, EventAction::Wake(waker)));
     }
 }
 

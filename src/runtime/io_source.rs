@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 use std::os::fd::RawFd;
 
 use super::callback::CallOnce;
-use super::core::{Notify, with_core};
+use super::core::{EventAction, with_core};
 use super::park;
 use super::task_ref::Waker;
 use crate::reactor::Dir;
@@ -148,7 +148,9 @@ impl IoSource {
                 ));
             }
             let me = Waker::current();
-            let parked = c.reactor.wait_ready(key, dir, Notify::Wake(me.clone()));
+            let parked = c
+                .reactor
+                .wait_ready(key, dir, EventAction::Wake(me.clone()));
             Ok(parked.then_some(me))
         })
         .unwrap_or_else(|| Err(no_loop()))?;
@@ -160,8 +162,8 @@ impl IoSource {
             fn drop(&mut self) {
                 let removed = with_core(|c| {
                     c.reactor.cancel_wait(self.0, self.1, |n| match n {
-                        Notify::Wake(w) => w.will_wake(&self.2),
-                        Notify::Call(_) => false,
+                        EventAction::Wake(w) => w.will_wake(&self.2),
+                        EventAction::Call(_) => false,
                     })
                 });
                 drop(removed);
@@ -184,7 +186,7 @@ impl IoSource {
             }
             if !c
                 .reactor
-                .wait_ready(self.key, dir, Notify::Call(cb.clone()))
+                .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
             {
                 c.call_soon(cb);
             }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::callback::{CallOnce, Callable};
-use super::core::{Core, Notify, Runnable, Until};
+use super::core::{Core, EventAction, RunUntil, Runnable};
 use super::fifo::Fifo;
 use super::report::callback_panicked;
 use super::step;
@@ -16,18 +16,18 @@ use super::task_ref::{Header, TaskRef};
 impl Core {
     // ----- one iteration -----
 
-    /// Sets what the running `run_*` call waits for; see [`Until`].
-    pub(crate) fn set_until(&self, until: Until) {
+    /// Sets what the running `run_*` call waits for; see [`RunUntil`].
+    pub(crate) fn set_until(&self, until: RunUntil) {
         self.until.set(until);
     }
 
     /// `true` once what the running `run_*` call waits for has happened.
     fn until_reached(&self) -> bool {
         match self.until.get() {
-            Until::Stopped => false,
+            RunUntil::Stopped => false,
             // SAFETY: `run_until_complete` holds the task for as long as this is set.
-            Until::TaskDone(h) => unsafe { &*h }.is_done(),
-            Until::NoTasks => self.task_count() == 0,
+            RunUntil::TaskDone(h) => unsafe { &*h }.is_done(),
+            RunUntil::NoTasks => self.task_count() == 0,
         }
     }
 
@@ -256,11 +256,11 @@ impl Core {
         }
     }
 
-    fn dispatch(&self, mut fired: Vec<Notify>) {
+    fn dispatch(&self, mut fired: Vec<EventAction>) {
         for n in fired.drain(..) {
             match n {
-                Notify::Wake(w) => w.wake_owned(),
-                Notify::Call(c) => self.call_soon(c),
+                EventAction::Wake(w) => w.wake_owned(),
+                EventAction::Call(c) => self.call_soon(c),
             }
         }
         *self.fired.borrow_mut() = fired;

@@ -85,8 +85,8 @@ where
 {
     let remote = finisher.0.clone().expect("an unused finisher");
     // Shared with the coroutine, so that a failed spawn can still report why.
-    let slot = Rc::new(Cell::new(Some(finisher)));
-    let for_task = slot.clone();
+    let unstarted = Rc::new(Cell::new(Some(finisher)));
+    let for_task = unstarted.clone();
     let spawned = with_core(|core| {
         step::spawn_raw(core, None, None, move || {
             let finisher = for_task.take().expect("the task body runs once");
@@ -108,16 +108,16 @@ where
             let h = cell.header();
             let mut st = remote.state.lock();
             if !st.finished {
-                st.task = Some((h.slot.get(), h.id));
+                st.task = Some((h.registry_key.get(), h.id));
             }
         }
         Some(Err(e)) => {
-            if let Some(finisher) = slot.take() {
+            if let Some(finisher) = unstarted.take() {
                 let msg = format!("corio: could not spawn the task: {e}");
                 finisher.finish(Err(JoinError::Panicked(Box::new(msg))));
             }
         }
-        None => {} // no loop: `slot` drops the finisher, which reports `Cancelled`
+        None => {} // no loop: `unstarted` drops the finisher, which reports `Cancelled`
     }
 }
 
@@ -153,7 +153,7 @@ struct RemoteState<T> {
     finished: bool,
     /// The std waker of the last poll of the `RemoteTask` as a `Future`.
     waker: Option<std::task::Waker>,
-    /// The task's slot and id on the loop, once spawned and until it ends.
+    /// The task's registry key and id on the loop, once spawned and until it ends.
     task: Option<(usize, u64)>,
     /// The `RemoteTask` has not been dropped.
     handle_alive: bool,
@@ -271,10 +271,10 @@ impl<T: Send + 'static> RemoteTask<T> {
         let remote = self.remote.clone();
         self.handle
             .call_soon_threadsafe(move || {
-                let Some((slot, id)) = remote.state.lock().task else {
+                let Some((key, id)) = remote.state.lock().task else {
                     return;
                 };
-                let task = with_core(|c| c.task_by_slot(slot)).flatten();
+                let task = with_core(|c| c.task_by_key(key)).flatten();
                 if let Some(task) = task.filter(|t| t.header().id == id) {
                     park::cancel(&task);
                 }

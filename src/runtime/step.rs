@@ -87,7 +87,7 @@ pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
 fn complete(task: &TaskRef, core: &Core) {
     let h = task.header();
     h.state.set(State::Done);
-    core.forget_task(h.slot.get());
+    core.forget_task(h.registry_key.get());
     let wakers = h.done_wakers.borrow_mut().take();
     wakers.wake_all_taken();
     let std_waker = h.std_waker.borrow_mut().take();
@@ -138,7 +138,7 @@ where
             cancel_requests: Cell::new(0),
             cancel_delivered: Cell::new(0),
             closing: Cell::new(false),
-            slot: Cell::new(usize::MAX),
+            registry_key: Cell::new(usize::MAX),
             done_wakers: RefCell::new(WaitList::new()),
             std_waker: RefCell::new(None),
             handle_alive: Cell::new(true),
@@ -163,8 +163,8 @@ where
         *unsafe { &*cell }.result.borrow_mut() = Some(result);
     });
     *h.coro.borrow_mut() = Some(coro);
-    let slot = core.adopt_task(task.clone());
-    h.slot.set(slot);
+    let key = core.adopt_task(task.clone());
+    h.registry_key.set(key);
     core.schedule(task.clone());
     // SAFETY: the cell was made as a `TaskCell<T>` just above.
     Ok(unsafe { TypedRef::new(task) })

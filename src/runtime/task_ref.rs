@@ -37,7 +37,7 @@ pub(crate) enum State {
 pub(crate) struct Header {
     pub(crate) id: u64,
     pub(crate) name: Box<str>,
-    /// The id of the loop the task belongs to, for wakers that name the task by slot from
+    /// The id of the loop the task belongs to, for wakers that name the task by its registry key from
     /// another thread ([`SendWaker`]).
     pub(crate) loop_id: u64,
     pub(crate) state: Cell<State>,
@@ -51,7 +51,7 @@ pub(crate) struct Header {
     /// Set while the loop force-unwinds the task on close: the unwind must not be stopped.
     pub(crate) closing: Cell<bool>,
     /// Key in the loop's task slab while alive.
-    pub(crate) slot: Cell<usize>,
+    pub(crate) registry_key: Cell<usize>,
     /// Wakers to call when the task ends (joiners, `wait`, `gather`).
     pub(crate) done_wakers: RefCell<WaitList<Waker>>,
     /// A std waker to wake when the task ends: the one its `Task<T>` was last polled with as a

@@ -67,17 +67,17 @@ impl Waker {
 
 /// A `Send + Sync` [`Waker`]: wakes the next park of one task from any thread.
 ///
-/// It names the task by its slot and id instead of holding it (a task is `!Send`). On the
+/// It names the task by its registry key and id instead of holding it (a task is `!Send`). On the
 /// loop's own thread it wakes at once, exactly like a [`Waker`]; from another thread it posts
 /// the wake through the loop's thread-safe queue ([`LoopHandle::call_soon_threadsafe`]), which
 /// pokes the poller only while the loop sleeps in it, so a busy loop takes such wakes without a
-/// syscall. A wake for a task that has ended, or whose slot now holds another task, or for a
+/// syscall. A wake for a task that has ended, or whose key now holds another task, or for a
 /// park that is over (stale token), does nothing; a wake posted to a closed loop is dropped.
 #[derive(Clone)]
 pub(crate) struct SendWaker {
     handle: LoopHandle,
     loop_id: u64,
-    slot: usize,
+    key: usize,
     task_id: u64,
     token: u32,
 }
@@ -106,7 +106,7 @@ impl SendWaker {
         SendWaker {
             handle,
             loop_id: h.loop_id,
-            slot: h.slot.get(),
+            key: h.registry_key.get(),
             task_id: h.id,
             token: h.token.get(),
         }
@@ -114,10 +114,10 @@ impl SendWaker {
 
     /// Wakes the task if this waker is still current; from any thread.
     pub(crate) fn wake(&self) {
-        let (loop_id, slot, task_id, token) = (self.loop_id, self.slot, self.task_id, self.token);
+        let (loop_id, key, task_id, token) = (self.loop_id, self.key, self.task_id, self.token);
         let here = with_core(|c| {
             if c.id() == loop_id {
-                wake_by_slot(c, slot, task_id, token);
+                wake_by_key(c, key, task_id, token);
                 true
             } else {
                 false
@@ -127,7 +127,7 @@ impl SendWaker {
             let _ = self.handle.call_soon_threadsafe(move || {
                 with_core(|c| {
                     if c.id() == loop_id {
-                        wake_by_slot(c, slot, task_id, token);
+                        wake_by_key(c, key, task_id, token);
                     }
                 });
             });
@@ -135,9 +135,9 @@ impl SendWaker {
     }
 }
 
-/// Wakes park `token` of the task `task_id` in `slot` of `core`, if it is still there.
-fn wake_by_slot(core: &Core, slot: usize, task_id: u64, token: u32) {
-    if let Some(task) = core.task_by_slot(slot) {
+/// Wakes park `token` of the task `task_id` under `key` in `core`, if it is still there.
+fn wake_by_key(core: &Core, key: usize, task_id: u64, token: u32) {
+    if let Some(task) = core.task_by_key(key) {
         if task.header().id == task_id {
             Waker { task, token }.wake();
         }
