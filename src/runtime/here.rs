@@ -22,16 +22,12 @@ pub(crate) use super::core::is_running_here;
 ///
 /// [`SpawnError::NoLoop`] outside a running loop, [`SpawnError::Stack`] when no stack can be
 /// had.
-pub(crate) fn spawn_here<T, F>(
-    name: Option<String>,
-    stack_size: Option<usize>,
-    f: F,
-) -> Result<TypedRef<T>, SpawnError>
-where
-    F: FnOnce() -> T + 'static,
-    T: 'static,
-{
-    with_core(|core| step::spawn_raw(core, name, stack_size, f)).unwrap_or(Err(SpawnError::NoLoop))
+pub(crate) fn spawn_here<T: 'static>(
+    (name, stack_size): (Option<String>, Option<usize>),
+    f: impl FnOnce() -> T + 'static,
+) -> Result<TypedRef<T>, SpawnError> {
+    let spawn = |core: &_| step::spawn_raw(core, name, stack_size, f);
+    with_core(spawn).unwrap_or(Err(SpawnError::NoLoop))
 }
 
 /// Every task of the running loop that has not ended (none outside a loop).

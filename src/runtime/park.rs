@@ -19,7 +19,7 @@ use std::panic::resume_unwind;
 
 use super::current::{current_or_panic, current_ptr_or_panic, current_ref};
 use super::task_ref::{Header, State, TaskRef, Waker};
-use super::wait_list::{Ticket, WaitList};
+use super::wait_list::{Ticket, WaitKind, WaitList};
 use crate::coro;
 use crate::error::Cancelled;
 
@@ -142,6 +142,26 @@ pub(crate) fn cancel(task: &TaskRef) -> bool {
         h.core().schedule(task.clone());
     }
     true
+}
+
+/// Queues the current task in `list` and parks it until its entry is taken off the front (a
+/// grant or a wake-all). If it is cancelled meanwhile, its entry leaves the list; nothing it
+/// was given needs passing on (for waits that grant nothing of their own, such as an event's).
+pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
+    struct Leave<'a> {
+        list: &'a RefCell<WaitList<Waker>>,
+        ticket: Ticket,
+    }
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            let w = self.list.borrow_mut().remove(self.ticket);
+            drop(w);
+        }
+    }
+    let ticket = list.borrow_mut().push_current(kind);
+    let leave = Leave { list, ticket };
+    park_until_granted(list, ticket);
+    std::mem::forget(leave);
 }
 
 /// Parks the current task until its entry `t` in `list` has been granted (taken off the

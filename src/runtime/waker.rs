@@ -29,17 +29,8 @@ impl Waker {
     /// Wakes the task if this waker is still current; harmless otherwise.
     #[inline]
     pub(crate) fn wake(&self) {
-        let h = self.task.header();
-        if h.token.get() != self.token {
-            return;
-        }
-        match h.state.get() {
-            State::Parked => {
-                h.state.set(State::Scheduled);
-                h.core().schedule(self.task.clone());
-            }
-            State::Running | State::Scheduled => h.notified.set(true),
-            State::Done => {}
+        if self.claim_wake() {
+            self.task.header().core().schedule(self.task.clone());
         }
     }
 
@@ -47,20 +38,33 @@ impl Waker {
     /// queue instead of being cloned there and dropped here.
     #[inline]
     pub(crate) fn wake_owned(self) {
+        if self.claim_wake() {
+            let core: *const Core = self.task.header().core();
+            // SAFETY: `core` points at the task's live loop (see `Header::core`); the
+            // reference only outlives the borrow of the header, not the loop.
+            unsafe { &*core }.schedule(self.task);
+        }
+    }
+
+    /// Delivers this wake-up to the task's state: `true` if the task was parked on the park
+    /// this waker is for and is now `Scheduled` (the caller queues it); a task that runs keeps
+    /// the wake-up for its next park; a stale waker or an ended task does nothing.
+    #[inline]
+    fn claim_wake(&self) -> bool {
         let h = self.task.header();
         if h.token.get() != self.token {
-            return;
+            return false;
         }
         match h.state.get() {
             State::Parked => {
                 h.state.set(State::Scheduled);
-                let core: *const Core = h.core();
-                // SAFETY: `core` points at the task's live loop (see `Header::core`); the
-                // reference only outlives the borrow of the header, not the loop.
-                unsafe { &*core }.schedule(self.task);
+                true
             }
-            State::Running | State::Scheduled => h.notified.set(true),
-            State::Done => {}
+            State::Running | State::Scheduled => {
+                h.notified.set(true);
+                false
+            }
+            State::Done => false,
         }
     }
 }

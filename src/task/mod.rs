@@ -293,7 +293,7 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let cell = spawn_here(self.name, self.stack_size, f)?;
+        let cell = spawn_here((self.name, self.stack_size), f)?;
         Ok(Task { cell })
     }
 }
