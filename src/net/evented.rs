@@ -44,12 +44,9 @@ impl<S: AsFd> Evented<S> {
     pub(crate) fn write_stream(
         &self,
         want: usize,
-        mut op: impl FnMut(&S) -> io::Result<usize>,
+        op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if want == 0 {
-            return op(&self.io);
-        }
-        self.src.write_stream(want, || op(&self.io))
+        self.stream(Dir::Write, want, op)
     }
 
     /// A stream read into a buffer of `want` bytes; see `IoSource::read_stream`. `Ok(0)` at
@@ -58,12 +55,27 @@ impl<S: AsFd> Evented<S> {
     pub(crate) fn read_stream(
         &self,
         want: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.stream(Dir::Read, want, op)
+    }
+
+    /// A stream transfer of `want` bytes in `dir`: the syscall at once for nothing to transfer
+    /// (it cannot block), else through the source, which parks while it would.
+    #[inline(always)]
+    fn stream(
+        &self,
+        dir: Dir,
+        want: usize,
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
         if want == 0 {
             return op(&self.io);
         }
-        self.src.read_stream(want, || op(&self.io))
+        match dir {
+            Dir::Read => self.src.read_stream(want, || op(&self.io)),
+            Dir::Write => self.src.write_stream(want, || op(&self.io)),
+        }
     }
 
     /// A stream's `read_vectored`: parks until at least one byte (or EOF) is there.
@@ -108,33 +120,43 @@ impl<S: fmt::Debug> fmt::Debug for Evented<S> {
     }
 }
 
+/// The first block where sockets can be made non-blocking and close-on-exec in the same
+/// syscall that makes them (`SOCK_NONBLOCK`, `accept4`), the second elsewhere.
+macro_rules! with_atomic_flags {
+    ($yes:block else $no:block) => {{
+        #[cfg(any(
+            target_os = "android",
+            target_os = "dragonfly",
+            target_os = "freebsd",
+            target_os = "illumos",
+            target_os = "linux",
+            target_os = "netbsd",
+            target_os = "openbsd",
+        ))]
+        let r = $yes;
+        #[cfg(not(any(
+            target_os = "android",
+            target_os = "dragonfly",
+            target_os = "freebsd",
+            target_os = "illumos",
+            target_os = "linux",
+            target_os = "netbsd",
+            target_os = "openbsd",
+        )))]
+        let r = $no;
+        r
+    }};
+}
+
 /// A new non-blocking, close-on-exec socket.
 pub(crate) fn new_socket(domain: Domain, ty: Type, proto: Option<Protocol>) -> io::Result<Socket> {
-    #[cfg(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    ))]
-    {
-        Socket::new(domain, ty.nonblocking(), proto)
-    }
-    #[cfg(not(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    )))]
-    {
-        let s = Socket::new(domain, ty, proto)?;
-        s.set_nonblocking(true)?;
-        Ok(s)
+    with_atomic_flags! {
+        { Socket::new(domain, ty.nonblocking(), proto) }
+        else {
+            let s = Socket::new(domain, ty, proto)?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        }
     }
 }
 
@@ -142,31 +164,13 @@ pub(crate) fn new_socket(domain: Domain, ty: Type, proto: Option<Protocol>) -> i
 /// platform has it.
 pub(crate) fn accept(listener: &impl AsFd) -> io::Result<(Socket, SockAddr)> {
     let sock = sock_ref(listener);
-    #[cfg(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    ))]
-    {
-        sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-    }
-    #[cfg(not(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    )))]
-    {
-        let (s, a) = sock.accept()?;
-        s.set_nonblocking(true)?;
-        Ok((s, a))
+    with_atomic_flags! {
+        { sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) }
+        else {
+            let (s, a) = sock.accept()?;
+            s.set_nonblocking(true)?;
+            Ok((s, a))
+        }
     }
 }
 

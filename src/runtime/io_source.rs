@@ -78,13 +78,7 @@ impl IoSource {
         want: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let r = self.io(Dir::Write, op);
-        if let Ok(n) = r {
-            if n > 0 && n < want {
-                self.clear_ready(Dir::Write);
-            }
-        }
-        r
+        self.stream_io(Dir::Write, want, op)
     }
 
     /// [`io`](Self::io) for a read of up to `want` bytes from a stream socket: a short read
@@ -97,14 +91,31 @@ impl IoSource {
         want: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let r = self.io(Dir::Read, op);
+        self.stream_io(Dir::Read, want, op)
+    }
+
+    /// [`io`](Self::io) for a stream transfer of up to `want` bytes in `dir`; a short one
+    /// clears the readiness it used up (see `write_stream` and `read_stream`).
+    #[inline(always)]
+    fn stream_io(
+        &self,
+        dir: Dir,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let r = self.io(dir, op);
         if let Ok(n) = r {
             if n > 0 && n < want {
-                with_core(|c| {
-                    if c.id() == self.loop_id && !c.reactor.hup_possible(self.key) {
-                        c.reactor.clear_ready(self.key, Dir::Read);
+                match dir {
+                    Dir::Write => self.clear_ready(Dir::Write),
+                    Dir::Read => {
+                        with_core(|c| {
+                            if c.id() == self.loop_id && !c.reactor.hup_possible(self.key) {
+                                c.reactor.clear_ready(self.key, Dir::Read);
+                            }
+                        });
                     }
-                });
+                }
             }
         }
         r
