@@ -121,22 +121,23 @@ async fn crawl_tokio(start: Url, limit: usize) -> Report {
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
     let fetch_later = |url: Url| {
         let (limit, tx) = (limit.clone(), done_tx.clone());
-        tokio::spawn(async move {
-            let r = {
-                let _permit = limit.acquire().await.expect("never closed");
-                fetch_tokio(&url).await
-            };
-            let _ = tx.send((url, r));
-        });
+        async move {
+            let permit = limit.acquire_owned().await.expect("never closed");
+            tokio::spawn(async move {
+                let r = fetch_tokio(&url).await;
+                drop(permit);
+                let _ = tx.send((url, r));
+            });
+        }
     };
     let (mut frontier, first) = Frontier::new(start, usize::MAX);
-    fetch_later(first);
+    fetch_later(first).await;
     let mut in_flight = 1;
     while in_flight > 0 {
         let (url, r) = done.recv().await.expect("a fetch task always reports");
         in_flight -= 1;
         for next in frontier.record(url, r) {
-            fetch_later(next);
+            fetch_later(next).await;
             in_flight += 1;
         }
     }

@@ -81,29 +81,41 @@ fn crawler_stops_at_max_pages_without_fetching_any_twice() {
     assert!(stdout.contains("site served no page twice"), "{stdout}");
 }
 
-/// A tiny plain-HTTP site on std sockets, one thread per connection. Counts requests per
-/// path. `routes` maps a path to the raw response bytes; unknown paths get a 404.
-fn serve(routes: Vec<(&'static str, Vec<u8>)>) -> (String, Arc<Mutex<BTreeMap<String, usize>>>) {
+/// What the small site saw: requests per path, and the most connections open at once.
+#[derive(Default)]
+struct Seen {
+    hits: BTreeMap<String, usize>,
+    open: usize,
+    most_open: usize,
+}
+
+/// A tiny plain-HTTP site on std sockets, one thread per connection, each answer 20 ms late
+/// (so concurrent fetches overlap). `routes` maps a path to the raw response bytes; unknown
+/// paths get a 404.
+fn serve(routes: Vec<(&'static str, Vec<u8>)>) -> (String, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let hits = Arc::new(Mutex::new(BTreeMap::new()));
+    let seen = Arc::new(Mutex::new(Seen::default()));
     let routes = Arc::new(routes);
-    let h = hits.clone();
+    let h = seen.clone();
     thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
-            let (routes, hits) = (routes.clone(), h.clone());
-            thread::spawn(move || answer(conn, &routes, &hits));
+            let (routes, seen) = (routes.clone(), h.clone());
+            {
+                let mut s = seen.lock().unwrap();
+                s.open += 1;
+                s.most_open = s.most_open.max(s.open);
+            }
+            thread::spawn(move || answer(conn, &routes, &seen));
         }
     });
-    (format!("http://{addr}/"), hits)
+    (format!("http://{addr}/"), seen)
 }
 
-fn answer(
-    mut conn: TcpStream,
-    routes: &[(&'static str, Vec<u8>)],
-    hits: &Mutex<BTreeMap<String, usize>>,
-) {
+/// Answers one request. The connection stops counting as open before the answer is sent,
+/// so it is never counted after the crawler has its response and took the next permit.
+fn answer(mut conn: TcpStream, routes: &[(&'static str, Vec<u8>)], seen: &Mutex<Seen>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
@@ -116,7 +128,12 @@ fn answer(
             break;
         }
     }
-    *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    thread::sleep(Duration::from_millis(20));
+    {
+        let mut s = seen.lock().unwrap();
+        *s.hits.entry(path.clone()).or_default() += 1;
+        s.open -= 1;
+    }
     let response = routes
         .iter()
         .find(|(p, _)| *p == path)
@@ -147,8 +164,8 @@ fn chunked(body: &str) -> Vec<u8> {
 }
 
 #[test]
-fn crawler_with_url_follows_the_links_of_a_plain_http_site_once_each() {
-    let (url, hits) = serve(vec![
+fn crawler_with_url_follows_each_link_of_a_plain_http_site_once_within_the_limit() {
+    let (url, seen) = serve(vec![
         (
             "/",
             with_length(
@@ -172,7 +189,7 @@ fn crawler_with_url_follows_the_links_of_a_plain_http_site_once_each() {
             with_length("<a href=\"../a.html\">up</a> <a href=\"d.html\">d</a>"),
         ),
     ]);
-    let out = crawler(&["--url", &url, "--list", "--limit", "3"]);
+    let out = crawler(&["--url", &url, "--list", "--limit", "2"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     let mut got: Vec<(u16, String)> = listed(&stdout)
@@ -194,18 +211,21 @@ fn crawler_with_url_follows_the_links_of_a_plain_http_site_once_each() {
         (404, "/sub/d.html".into()),
     ];
     assert_eq!(got, want, "{stdout}");
-    let hits = hits.lock().unwrap();
-    assert_eq!(hits.len(), 6, "{hits:?}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.hits.len(), 6, "{:?}", seen.hits);
     assert!(
-        hits.values().all(|&n| n == 1),
-        "every path asked once: {hits:?}"
+        seen.hits.values().all(|&n| n == 1),
+        "every path asked once: {:?}",
+        seen.hits
     );
+    let most = seen.most_open;
+    assert!(most <= 2, "--limit 2, yet {most} connections at once");
     assert!(stdout.contains("crawled 6 pages (0 errors)"), "{stdout}");
 }
 
 #[test]
 fn crawler_reports_malformed_and_truncated_responses_as_error_lines() {
-    let (url, hits) = serve(vec![
+    let (url, seen) = serve(vec![
         (
             "/",
             with_length(
@@ -247,7 +267,7 @@ fn crawler_reports_malformed_and_truncated_responses_as_error_lines() {
         );
     }
     assert!(stdout.contains("crawled 2 pages (4 errors)"), "{stdout}");
-    assert_eq!(hits.lock().unwrap().len(), 6);
+    assert_eq!(seen.lock().unwrap().hits.len(), 6);
 }
 
 #[test]

@@ -117,20 +117,33 @@ pub fn fetch(url: &Url, timeout: Option<Duration>) -> Result<Response, HttpError
     .unwrap_or(Err(HttpError::Timeout))
 }
 
+/// A permit of the crawl's semaphore that a fetch task owns: released when the task ends,
+/// however it ends (`Drop` is `finally`).
+struct Permit(corio::Semaphore);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 /// Crawls from `start` on the running loop: one task per URL found, at most `limit` of them
-/// fetching at once (the others wait on the semaphore), never the same URL twice, at most
-/// `max_pages` URLs in all. Call it inside `corio::run`.
+/// at once, never the same URL twice, at most `max_pages` URLs in all. Call it inside
+/// `corio::run`.
+///
+/// The permit is taken before the fetch's task is spawned, not inside it: a parked task
+/// keeps its stack, so taking it first keeps at most `limit` stacks alive rather than one
+/// for every URL found and not yet fetched.
 pub fn crawl(start: Url, limit: usize, max_pages: usize, timeout: Option<Duration>) -> Report {
     let started = Instant::now();
     let limit = corio::Semaphore::new(limit.max(1));
     let done: corio::Queue<(Url, Result<Response, HttpError>)> = corio::Queue::new(0);
     let fetch_later = |url: Url| {
-        let (limit, done) = (limit.clone(), done.clone());
+        limit.acquire().forget(); // parks while `limit` fetches are running
+        let (permit, done) = (Permit(limit.clone()), done.clone());
         corio::spawn(move || {
-            let result = {
-                let _permit = limit.acquire();
-                fetch(&url, timeout)
-            };
+            let result = fetch(&url, timeout);
+            drop(permit);
             // The queue is unbounded and never shut down: this cannot fail.
             let _ = done.put_nowait((url, result));
         });
