@@ -7,7 +7,7 @@
 //! cargo run --release --example crawler -- --pages 2000 --limit 500 --list
 //! cargo run --release --example crawler -- --url http://127.0.0.1:8000/ --max 500
 //! cargo run --release --example crawler -- --c10k              # 10,000 connections at once
-//! cargo run --release --example crawler -- --serve-site 127.0.0.1:8000   # just the site
+//! cargo run --release --example crawler -- --serve-site 127.0.0.1:8000   # the site alone
 //! ```
 //!
 //! Each fetch is a task that takes a permit of a `corio::Semaphore` (`--limit`, 100 by
@@ -20,6 +20,11 @@
 //!
 //! A failed fetch (refused, reset, malformed or truncated response, timeout) is an `error:`
 //! line on stderr, and the crawl goes on; the exit status is then 1. Bad arguments: status 2.
+//! Redirects are not followed: a `3xx` page is listed with its status, like a `404`.
+//!
+//! `--serve-site ADDR` serves the generated site alone, until its standard input closes
+//! (Ctrl+D); each line it reads is answered with its open connections and RSS in KiB. That is
+//! how `--c10k` runs the site in a child process.
 
 mod c10k;
 mod crawl;
