@@ -194,7 +194,6 @@ fn hold(site: SiteProcess, conns: usize, pages: usize) -> Result<(), String> {
                 site::page_path(i % pages.max(1))
             ));
             corio::spawn(move || -> Result<u16, HttpError> {
-                let url = url?;
                 let conn = {
                     let _permit = connecting.acquire();
                     corio::open_connection(addr)
@@ -204,7 +203,7 @@ fn hold(site: SiteProcess, conns: usize, pages: usize) -> Result<(), String> {
                 if settled.get() == conns {
                     all_settled.set();
                 }
-                let (mut reader, writer) = conn?;
+                let (url, (mut reader, writer)) = (url?, conn?);
                 go.wait();
                 writer.write(&http::request(&url));
                 writer.drain()?;
@@ -238,8 +237,8 @@ fn hold(site: SiteProcess, conns: usize, pages: usize) -> Result<(), String> {
     );
     let per = |kib: u64, n: usize| kib as f64 / n.max(1) as f64;
     println!(
-        "c10k: RSS per connection: {:.1} KiB in the crawler (socket, task, stack), {:.1} KiB \
-         in the site (socket, task, stack)",
+        "c10k: RSS per connection: {:.1} KiB in the crawler, {:.1} KiB in the site (task, \
+         stack, stream state; the kernel's socket buffers are not in RSS)",
         per(mine, open),
         per(site_after.saturating_sub(site_before), accepted)
     );
