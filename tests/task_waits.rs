@@ -35,41 +35,91 @@ fn tasks_report_what_each_parked_task_waits_on() {
             tasks.push(corio::Builder::new().name(name).spawn(f).unwrap());
         };
         let l = lock.clone();
-        named("lock", Box::new(move || drop(l.acquire())));
+        named(
+            "lock",
+            Box::new(move || {
+                let _ = l.acquire();
+            }),
+        );
         let e = event.clone();
         named("event", Box::new(move || e.wait()));
         let s = sem.clone();
-        named("semaphore", Box::new(move || drop(s.acquire())));
+        named(
+            "semaphore",
+            Box::new(move || {
+                let _ = s.acquire();
+            }),
+        );
         let c = cond.clone();
         named(
             "condition",
             Box::new(move || {
                 let _held = c.acquire();
-                drop(c.wait());
+                let _ = c.wait();
             }),
         );
         let b = barrier.clone();
-        named("barrier", Box::new(move || drop(b.wait())));
+        named(
+            "barrier",
+            Box::new(move || {
+                let _ = b.wait();
+            }),
+        );
         let q = empty.clone();
-        named("get", Box::new(move || drop(q.get())));
+        named(
+            "get",
+            Box::new(move || {
+                let _ = q.get();
+            }),
+        );
         let q = full.clone();
-        named("put", Box::new(move || drop(q.put(2))));
+        named(
+            "put",
+            Box::new(move || {
+                let _ = q.put(2);
+            }),
+        );
         let q = joined.clone();
         named("queue join", Box::new(move || q.join()));
         let q = threads.clone();
-        named("thread get", Box::new(move || drop(q.get())));
+        named(
+            "thread get",
+            Box::new(move || {
+                let _ = q.get();
+            }),
+        );
         let f = fut.clone();
-        named("future", Box::new(move || drop(f.wait())));
-        named("join", Box::new(move || drop(sleeper.join())));
+        named(
+            "future",
+            Box::new(move || {
+                let _ = f.wait();
+            }),
+        );
+        named(
+            "join",
+            Box::new(move || {
+                let _ = sleeper.join();
+            }),
+        );
         let (a, _b) = corio::net::UnixStream::pair().unwrap();
         let (_r, w) = streams::split(a);
         let w: Rc<StreamWriter> = Rc::new(w);
         w.set_write_buffer_limits(0, 0);
         w.write(&vec![0u8; 16 << 20]); // far more than the socket buffers take
         let d = w.clone();
-        named("drain", Box::new(move || drop(d.drain())));
+        named(
+            "drain",
+            Box::new(move || {
+                let _ = d.drain();
+            }),
+        );
         let d = w.clone();
-        named("wait_closed", Box::new(move || drop(d.wait_closed())));
+        named(
+            "wait_closed",
+            Box::new(move || {
+                let _ = d.wait_closed();
+            }),
+        );
 
         corio::yield_now();
         corio::yield_now();
