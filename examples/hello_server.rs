@@ -1,0 +1,84 @@
+//! Seed 001's server: prints what each client sent and answers "Hello from server!".
+//!
+//! The seed's first server was blocking: it accepted a client, waited for its message,
+//! answered, closed, and only then accepted the next. Its client opens 20 connections before
+//! sending anything, so the server sits waiting for the first message while the other
+//! connections pile up in the accept queue (with the seed's `listen(10)`, connecting stalls).
+//! Here each connection is a coroutine: accepting never waits for a message.
+//!
+//! * `cargo run --example hello_server` serves on a free port, runs the seed's client (20
+//!   connections, see `hello_client`) against itself, checks every answer and exits.
+//! * `cargo run --example hello_server -- --serve 127.0.0.1:8686` serves until Ctrl+C.
+
+#[path = "common/hello_client.rs"]
+mod hello;
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+
+use corio::streams::{self, StreamReader, StreamWriter};
+
+// ANCHOR: handle
+/// One client: read its message (up to 1 KiB), print it, answer, close.
+fn handle(mut reader: StreamReader, writer: StreamWriter) -> io::Result<()> {
+    let addr = writer.peer_addr()?;
+    println!("new connection from {addr}");
+    let data = reader.read(1024)?; // parks this coroutine only
+    println!("received from {addr}: {}", String::from_utf8_lossy(&data));
+    writer.write(hello::ANSWER);
+    writer.drain()?;
+    writer.close()
+}
+// ANCHOR_END: handle
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => check(),
+        [flag, addr] if flag == "--serve" => {
+            let addr = addr.clone();
+            corio::run(move || {
+                let server = streams::start_server(addr.as_str(), handle)?;
+                println!("serving on {}", server.local_addr()?);
+                println!("server is running, please, press ctrl+c to stop");
+                server.serve_forever()
+            })
+        }
+        _ => {
+            eprintln!("usage: hello_server [--serve ADDR]");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The bounded mode: the seed's client against this server, in one program.
+fn check() -> io::Result<()> {
+    let (wrong, handled) = corio::run(|| {
+        let handled = Rc::new(Cell::new(0));
+        let all_handled = corio::Event::new();
+        let (h, all) = (handled.clone(), all_handled.clone());
+        let server = streams::start_server("127.0.0.1:0", move |r, w| {
+            let result = handle(r, w);
+            h.set(h.get() + 1);
+            if h.get() == hello::CONNECTIONS {
+                all.set();
+            }
+            result
+        })?;
+        let answers = hello::talk(server.local_addr()?, hello::CONNECTIONS)?;
+        // Every answer is in; let the last handlers return before the server goes.
+        all_handled.wait();
+        server.close();
+        io::Result::Ok((hello::report(&answers), handled.get()))
+    })?;
+    if wrong > 0 || handled != hello::CONNECTIONS {
+        eprintln!("check failed: {wrong} wrong answers, {handled} connections handled");
+        std::process::exit(1);
+    }
+    println!(
+        "check passed: {} connections opened before any was answered, each answered \"Hello from server!\"",
+        hello::CONNECTIONS
+    );
+    Ok(())
+}
