@@ -52,6 +52,18 @@ fn main() -> io::Result<()> {
     }
 }
 
+/// Counts a handler that has ended, and sets the event when all have.
+struct Counted(Rc<Cell<usize>>, corio::Event);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+        if self.0.get() == hello::CONNECTIONS {
+            self.1.set();
+        }
+    }
+}
+
 /// The bounded mode: the seed's client against this server, in one program.
 fn check() -> io::Result<()> {
     let (wrong, handled) = corio::run(|| {
@@ -59,12 +71,9 @@ fn check() -> io::Result<()> {
         let all_handled = corio::Event::new();
         let (h, all) = (handled.clone(), all_handled.clone());
         let server = streams::start_server("127.0.0.1:0", move |r, w| {
-            let result = handle(r, w);
-            h.set(h.get() + 1);
-            if h.get() == hello::CONNECTIONS {
-                all.set();
-            }
-            result
+            // Counted on the way out, even if the handler fails or panics.
+            let _counted = Counted(h.clone(), all.clone());
+            handle(r, w)
         })?;
         let answers = hello::talk(server.local_addr()?, hello::CONNECTIONS)?;
         // Every answer is in; let the last handlers return before the server goes.
