@@ -138,6 +138,31 @@ fn hello_server_check_mode_answers_twenty_connections_opened_first() {
 }
 
 #[test]
+fn seed_blocking_server_stalls_the_twenty_connection_client() {
+    let out = output_within(&mut Command::new(build_example("hello_server")), LIMIT);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    // It accepted the first connection and then waited for a message that never came.
+    let accepted = stdout
+        .lines()
+        .filter(|l| l.starts_with("blocking server: new connection"))
+        .count();
+    assert_eq!(accepted, 1, "{stdout}");
+    assert!(!stdout.contains("blocking server: received"), "{stdout}");
+    let made: usize = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("blocking server: ")?
+                .strip_suffix(" of 20 connections made")
+        })
+        .expect(&stdout)
+        .parse()
+        .expect(&stdout);
+    assert!(made < 20, "{stdout}");
+    assert!(stdout.contains("was not accepted within 2 s"), "{stdout}");
+}
+
+#[test]
 fn hello_client_is_answered_by_hello_server() {
     let server =
         Server::start(Command::new(build_example("hello_server")).args(["--serve", "127.0.0.1:0"]));
