@@ -13,14 +13,7 @@
 //! After changing an example, `CORIO_BLESS_GUIDE=1 cargo test --test guide_includes` rewrites
 //! the guide's blocks from the sources (then read the guide's prose again).
 
-mod common;
-
 use std::path::Path;
-
-/// Example files the guide includes that are added on a branch not merged yet. While one is
-/// missing its blocks are not checked, and the test says so (`SKIPPED`, a failure under CI);
-/// once it exists it is checked like every other file.
-const NOT_YET_MERGED: &[&str] = &["examples/crawler/crawl.rs"];
 
 const GUIDE: &str = "docs/GUIDE.md";
 const MARKER: &str = "<!-- include: ";
@@ -138,12 +131,6 @@ fn check(doc: &str) -> (Vec<String>, String, usize) {
         }
         let wanted = match std::fs::read_to_string(root().join(path)) {
             Ok(source) => extract(&source, selector),
-            Err(_) if NOT_YET_MERGED.contains(&path) && !root().join(path).exists() => {
-                common::skip(&format!("{path} is not in this tree yet; merge its branch"));
-                out.push_str(&shown);
-                out.push_str("```\n");
-                continue;
-            }
             Err(e) => Err(format!("cannot read {path}: {e}")),
         };
         match wanted {
