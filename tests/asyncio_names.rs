@@ -248,6 +248,135 @@ fn every_corio_name_in_asyncio_md_exists() {
     );
 }
 
+/// `asyncio.__all__` in Python 3.13.
+const ASYNCIO_ALL: &[&str] = &[
+    "ALL_COMPLETED",
+    "AbstractChildWatcher",
+    "AbstractEventLoop",
+    "AbstractEventLoopPolicy",
+    "AbstractServer",
+    "Barrier",
+    "BaseEventLoop",
+    "BaseProtocol",
+    "BaseTransport",
+    "BoundedSemaphore",
+    "BrokenBarrierError",
+    "BufferedProtocol",
+    "CancelledError",
+    "Condition",
+    "DatagramProtocol",
+    "DatagramTransport",
+    "DefaultEventLoopPolicy",
+    "Event",
+    "EventLoop",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "FastChildWatcher",
+    "Future",
+    "Handle",
+    "IncompleteReadError",
+    "InvalidStateError",
+    "LifoQueue",
+    "LimitOverrunError",
+    "Lock",
+    "MultiLoopChildWatcher",
+    "PidfdChildWatcher",
+    "PriorityQueue",
+    "Protocol",
+    "Queue",
+    "QueueEmpty",
+    "QueueFull",
+    "QueueShutDown",
+    "ReadTransport",
+    "Runner",
+    "SafeChildWatcher",
+    "SelectorEventLoop",
+    "Semaphore",
+    "SendfileNotAvailableError",
+    "Server",
+    "StreamReader",
+    "StreamReaderProtocol",
+    "StreamWriter",
+    "SubprocessProtocol",
+    "SubprocessTransport",
+    "Task",
+    "TaskGroup",
+    "ThreadedChildWatcher",
+    "Timeout",
+    "TimeoutError",
+    "TimerHandle",
+    "Transport",
+    "WriteTransport",
+    "_enter_task",
+    "_get_running_loop",
+    "_leave_task",
+    "_register_task",
+    "_set_running_loop",
+    "_unregister_task",
+    "all_tasks",
+    "as_completed",
+    "create_eager_task_factory",
+    "create_subprocess_exec",
+    "create_subprocess_shell",
+    "create_task",
+    "current_task",
+    "eager_task_factory",
+    "ensure_future",
+    "gather",
+    "get_child_watcher",
+    "get_event_loop",
+    "get_event_loop_policy",
+    "get_running_loop",
+    "iscoroutine",
+    "iscoroutinefunction",
+    "isfuture",
+    "new_event_loop",
+    "open_connection",
+    "open_unix_connection",
+    "run",
+    "run_coroutine_threadsafe",
+    "set_child_watcher",
+    "set_event_loop",
+    "set_event_loop_policy",
+    "shield",
+    "sleep",
+    "start_server",
+    "start_unix_server",
+    "timeout",
+    "timeout_at",
+    "to_thread",
+    "wait",
+    "wait_for",
+    "wrap_future",
+];
+
+/// `true` if `name` occurs in `text` as a whole word (not inside a longer identifier).
+fn has_word(text: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(ident)
+            && !text[i + name.len()..].chars().next().is_some_and(ident)
+    })
+}
+
+#[test]
+fn asyncio_md_has_a_row_for_every_public_asyncio_name() {
+    // The first cell of every table row: the asyncio side.
+    let firsts: Vec<&str> = PAGE
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("|---"))
+        .filter_map(|l| l.split(" | ").next())
+        .collect();
+    let missing: Vec<&&str> = ASYNCIO_ALL
+        .iter()
+        .filter(|name| !firsts.iter().any(|cell| has_word(cell, name)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no row in docs/ASYNCIO.md for {missing:?}"
+    );
+}
+
 #[test]
 fn asyncio_md_covers_every_asyncio_module() {
     for section in [
