@@ -6,8 +6,9 @@
 //!
 //! Three OS threads put requests (numbers) into `requests`; four coroutines take them, work on
 //! the loop (a short sleep stands for a network call) and put the squares into `replies`; two
-//! OS threads take the replies and add them up. Both queues are small, so a fast side is held
-//! back by the slow one: threads park on a full `requests`, coroutines on a full `replies`.
+//! OS threads take the replies and add them up. Both queues are small, so a fast side waits
+//! for the slow one: here the producer threads park on a full `requests` while the coroutines
+//! work; consumers that fell behind would make the coroutines park on a full `replies`.
 //!
 //! `cargo run --example janus` runs it, checks the sum and exits (status 1 if it is wrong).
 
