@@ -11,6 +11,8 @@ use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::net::SocketAddr;
+#[cfg(feature = "log")]
+use std::panic::AssertUnwindSafe;
 use std::panic::catch_unwind;
 use std::rc::Rc;
 

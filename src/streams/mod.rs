@@ -38,6 +38,8 @@
 mod conn;
 mod reader;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
 mod writer;
 
 use std::io;
@@ -46,6 +48,8 @@ use std::rc::Rc;
 
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use server::{HandlerResult, Server};
+#[cfg(feature = "tls")]
+pub use tls::{TLS_HANDSHAKE_TIMEOUT, open_tls_connection, start_tls_server, start_tls_server_on};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
 use self::conn::{AnyStream, Conn};

@@ -383,6 +383,27 @@ impl StreamReader {
         Ok(got)
     }
 
+    /// Lets go of the connection (for `start_tls`), unless bytes were read ahead.
+    #[cfg(feature = "tls")]
+    pub(super) fn into_conn(self) -> io::Result<Rc<Conn>> {
+        if self.buffered() > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "start_tls: the reader holds {} bytes read before the handshake",
+                    self.buffered()
+                ),
+            ));
+        }
+        if self.eof {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "start_tls: the reader is at EOF",
+            ));
+        }
+        Ok(self.conn)
+    }
+
     /// Takes up to `n` buffered bytes.
     fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.buffered());
