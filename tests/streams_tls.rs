@@ -300,3 +300,50 @@ fn start_tls_refuses_bytes_read_ahead() {
         );
     });
 }
+
+#[test]
+fn tls_writes_to_a_slow_reader_arrive_whole() {
+    let _w = common::watchdog();
+    let c = certs();
+    const ROUNDS: usize = 40;
+    let size = |round: usize| 600_000 + round * 9_973;
+    corio::run(move || {
+        // The server reads each message in small pieces, yielding between them; each
+        // message is one write with no drain after it, and must arrive whole. (The exact case
+        // of a write whose last records the socket did not take is pinned by a unit test in
+        // src/streams/tls.rs, on a socket with a small send buffer.)
+        let server = streams::start_tls_server(
+            "127.0.0.1:0",
+            c.server.clone(),
+            move |mut r: StreamReader, w: StreamWriter| {
+                for round in 0..ROUNDS {
+                    let mut left = size(round);
+                    while left > 0 {
+                        let got = r.read(left.min(3000 + round * 17))?;
+                        assert!(!got.is_empty(), "EOF {left} bytes short in round {round}");
+                        left -= got.len();
+                        corio::yield_now();
+                    }
+                    w.write(b"ok\n");
+                }
+                w.close()
+            },
+        )
+        .unwrap();
+        let (mut r, w) = streams::open_tls_connection(
+            server.local_addr().unwrap(),
+            "localhost",
+            c.client.clone(),
+        )
+        .unwrap();
+        for round in 0..ROUNDS {
+            // One write per message and no drain: only the writer's own flushing gets the
+            // last records out.
+            w.write(&vec![round as u8; size(round)]);
+            let reply = corio::timeout(std::time::Duration::from_secs(20), |_| r.readline());
+            let reply = reply
+                .unwrap_or_else(|_| panic!("round {round}: the server did not get every byte"));
+            assert_eq!(reply.unwrap(), b"ok\n");
+        }
+    });
+}

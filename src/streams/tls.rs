@@ -517,3 +517,72 @@ impl fmt::Debug for TlsStream {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::net::UnixStream;
+    use crate::streams::split;
+
+    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let der = ck.cert.der().clone();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
+        let server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![der.clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der).unwrap();
+        let client = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (Arc::new(server), Arc::new(client))
+    }
+
+    /// A write the socket takes only part of the records of, with nothing written after it,
+    /// still arrives whole: the writer flushes what the session holds.
+    #[test]
+    fn records_the_socket_did_not_take_are_flushed_without_another_write() {
+        let (server_cfg, client_cfg) = configs();
+        crate::run(move || {
+            let (a, b) = UnixStream::pair().unwrap();
+            let small: libc::c_int = 4096;
+            // SAFETY: a valid socket fd and a c_int option value of the size passed.
+            let rc = unsafe {
+                libc::setsockopt(
+                    a.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_SNDBUF,
+                    (&small as *const libc::c_int).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0);
+            const N: usize = 40_000; // one rustls chunk, several times the send buffer
+            let server = crate::spawn(move || {
+                let (rb, wb) = split(b);
+                let (mut rb, wb) = wb.start_tls_server_side(rb, server_cfg).unwrap();
+                let data = rb.readexactly(N).unwrap();
+                assert!(data.iter().all(|&x| x == 7));
+                wb.write(b"ok\n");
+                wb.drain().unwrap();
+                (rb, wb)
+            });
+            let (ra, wa) = split(a);
+            let (mut ra, wa) = wa.start_tls(ra, "localhost", client_cfg).unwrap();
+            wa.write(&[7; N]);
+            assert!(
+                wa.conn().pending_out(),
+                "premise: the session holds records the socket did not take"
+            );
+            assert_eq!(wa.write_buffer_size(), 0);
+            let reply = crate::timeout(Duration::from_secs(20), |_| ra.readline());
+            assert_eq!(reply.expect("the server got every byte").unwrap(), b"ok\n");
+            drop(server.join().unwrap());
+        });
+    }
+}
