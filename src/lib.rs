@@ -31,7 +31,7 @@
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets, [`net::lookup_host`] | sock_* loop methods, getaddrinfo |
-//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter` | streams.py |
+//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter`; with the feature `tls`, `open_tls_connection`, `start_tls_server`, `StreamWriter::start_tls` | streams.py, sslproto.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -97,6 +97,8 @@ pub use streams::{
     Server, StreamReader, StreamWriter, open_connection, open_unix_connection, start_server,
     start_unix_server,
 };
+#[cfg(feature = "tls")]
+pub use streams::{open_tls_connection, start_tls_server};
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Semaphore, SemaphorePermit,
 };

@@ -383,25 +383,18 @@ impl StreamReader {
         Ok(got)
     }
 
-    /// Lets go of the connection (for `start_tls`), unless bytes were read ahead.
+    /// Lets go of the connection (for `start_tls`), unless bytes were read ahead or it ended.
     #[cfg(feature = "tls")]
     pub(super) fn into_conn(self) -> io::Result<Rc<Conn>> {
-        if self.buffered() > 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "start_tls: the reader holds {} bytes read before the handshake",
-                    self.buffered()
-                ),
-            ));
-        }
-        if self.eof {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "start_tls: the reader is at EOF",
-            ));
-        }
-        Ok(self.conn)
+        let why = match self.buffered() {
+            0 if self.eof => "the reader is at EOF".to_string(),
+            0 => return Ok(self.conn),
+            n => format!("the reader holds {n} bytes read before the handshake"),
+        };
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("start_tls: {why}"),
+        ))
     }
 
     /// Takes up to `n` buffered bytes.

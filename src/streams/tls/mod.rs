@@ -19,11 +19,10 @@
 //! The session is one more kind of stream under the reader and writer: a plain connection
 //! pays nothing for it beyond a match on the stream's kind.
 
-use std::cell::{Cell, RefCell};
+mod stream;
+
 use std::error::Error;
-use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +34,8 @@ use super::conn::{AnyStream, Conn};
 use super::server::Listener;
 use super::{HandlerResult, Server, StreamReader, StreamWriter};
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs};
-use crate::runtime::Dir;
+
+pub use self::stream::TlsStream;
 
 /// How long a TLS handshake may take before it fails with `TimedOut`: 60 seconds, asyncio's
 /// default `ssl_handshake_timeout`.
@@ -269,11 +269,7 @@ fn upgrade(
     peer: &str,
     limits: Option<Limits>,
 ) -> io::Result<(StreamReader, StreamWriter)> {
-    let tls = TlsStream {
-        sock,
-        tls: RefCell::new(session),
-        shut: Cell::new(false),
-    };
+    let tls = TlsStream::new(sock, session);
     let done = crate::timeout(TLS_HANDSHAKE_TIMEOUT, |_| tls.handshake(peer));
     match done {
         Ok(r) => r?,
@@ -298,291 +294,4 @@ fn upgrade(
 
 fn tls_error(what: &str, e: &rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
-}
-
-/// A TLS session over a stream socket (public only inside the sealed trait's stream type).
-pub struct TlsStream {
-    pub(super) sock: AnyStream,
-    tls: RefCell<Connection>,
-    /// This side shut the socket down in both directions: whatever a read then meets (a
-    /// reset, an EOF without `close_notify`) is the end of the stream, as on a plain socket.
-    shut: Cell<bool>,
-}
-
-/// The socket as rustls's `Read`/`Write`: one syscall each, never parking.
-struct Raw<'a>(&'a AnyStream);
-
-impl Read for Raw<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.recv(buf)
-    }
-}
-
-impl Write for Raw<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.send(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.0.send_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl TlsStream {
-    /// Runs the handshake to its end, parking while the socket is not ready.
-    fn handshake(&self, peer: &str) -> io::Result<()> {
-        let src = self.sock.src();
-        loop {
-            let mut tls = self.tls.borrow_mut();
-            if tls.wants_write() {
-                match tls.write_tls(&mut Raw(&self.sock)) {
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        drop(tls);
-                        src.wait(Dir::Write)?;
-                        continue;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            if !tls.is_handshaking() {
-                return Ok(());
-            }
-            match tls.read_tls(&mut Raw(&self.sock)) {
-                Ok(0) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("TLS handshake with {peer}: the peer closed the connection"),
-                    ));
-                }
-                Ok(_) => {
-                    if let Err(e) = tls.process_new_packets() {
-                        // Tell the peer why (an alert), as far as the socket takes it.
-                        let _ = self.write_out(&mut tls);
-                        return Err(tls_error(&format!("TLS handshake with {peer} failed"), &e));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drop(tls);
-                    src.wait(Dir::Read)?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Fills `buf` with decrypted bytes, reading the socket until `buf` is full or the
-    /// socket has nothing more (so a short read means the socket is drained, as for a plain
-    /// socket). `Ok(0)` after the peer's `close_notify`; `WouldBlock` when nothing is there.
-    pub(super) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.recv_tls(buf) {
-            Err(e) if self.shut.get() && e.kind() != io::ErrorKind::WouldBlock => Ok(0),
-            r => r,
-        }
-    }
-
-    fn recv_tls(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut tls = self.tls.borrow_mut();
-        let mut n = 0;
-        // A failure after some bytes is returned by the next call (rustls keeps it).
-        let done = |n: usize, e: io::Error| if n > 0 { Ok(n) } else { Err(e) };
-        while n < buf.len() {
-            match tls.reader().read(&mut buf[n..]) {
-                Ok(0) => return Ok(n),
-                Ok(k) => {
-                    n += k;
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return done(n, unclean_eof());
-                }
-                Err(e) => return done(n, e),
-            }
-            match tls.read_tls(&mut Raw(&self.sock)) {
-                Ok(0) => {} // the reader now says EOF, clean or not
-                Ok(_) => {
-                    if let Err(e) = tls.process_new_packets() {
-                        let _ = self.write_out(&mut tls);
-                        return done(n, tls_error("TLS", &e));
-                    }
-                    if tls.wants_write() {
-                        // A key update's answer: sent now if the socket takes it, else with
-                        // the next write.
-                        let _ = self.write_out(&mut tls);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return done(n, e),
-            }
-        }
-        Ok(n)
-    }
-
-    /// Encrypts and sends as much of `buf` as the socket takes. `Ok(n)` short of `buf.len()`,
-    /// or with [`pending_out`](Self::pending_out) left, means the socket is full (and its
-    /// readiness was cleared); `WouldBlock` when earlier records still wait.
-    pub(super) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut tls = self.tls.borrow_mut();
-        self.write_out(&mut tls)?;
-        if tls.wants_write() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let mut n = 0;
-        while n < buf.len() && !tls.wants_write() {
-            // rustls takes up to its buffer limit (64 KiB) at a time.
-            let k = tls.writer().write(&buf[n..])?;
-            n += k;
-            self.write_out(&mut tls)?;
-            if k == 0 {
-                break;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Writes the session's pending records until none is left or the socket is full (then
-    /// its write readiness is cleared).
-    fn write_out(&self, tls: &mut Connection) -> io::Result<()> {
-        while tls.wants_write() {
-            match tls.write_tls(&mut Raw(&self.sock)) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.sock.src().clear_ready(Dir::Write);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn pending_out(&self) -> bool {
-        self.tls.borrow().wants_write()
-    }
-
-    pub(super) fn send_pending(&self) -> io::Result<()> {
-        self.write_out(&mut self.tls.borrow_mut())
-    }
-
-    /// Queues `close_notify` and sends it if the socket takes it (after a flush it always has
-    /// room for the few bytes).
-    pub(super) fn close_notify(&self) {
-        let mut tls = self.tls.borrow_mut();
-        tls.send_close_notify();
-        let _ = self.write_out(&mut tls);
-    }
-
-    /// `Write` sends `close_notify` first: a half-close.
-    pub(super) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        if how != Shutdown::Read {
-            if let Ok(mut tls) = self.tls.try_borrow_mut() {
-                if !tls.is_handshaking() && how == Shutdown::Write {
-                    tls.send_close_notify();
-                    let _ = self.write_out(&mut tls);
-                }
-            }
-        }
-        if how == Shutdown::Both {
-            self.shut.set(true);
-        }
-        self.sock.shutdown(how)
-    }
-}
-
-fn unclean_eof() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "TLS: the peer closed the connection without close_notify (the data may be cut short)",
-    )
-}
-
-impl fmt::Debug for TlsStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let version = self
-            .tls
-            .try_borrow()
-            .ok()
-            .and_then(|t| t.protocol_version());
-        f.debug_struct("TlsStream")
-            .field("sock", &self.sock)
-            .field("version", &version)
-            .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::fd::AsRawFd;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use crate::net::UnixStream;
-    use crate::streams::split;
-
-    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let der = ck.cert.der().clone();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into());
-        let server = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(vec![der.clone()], key)
-            .unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(der).unwrap();
-        let client = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        (Arc::new(server), Arc::new(client))
-    }
-
-    /// A write the socket takes only part of the records of, with nothing written after it,
-    /// still arrives whole: the writer flushes what the session holds.
-    #[test]
-    fn records_the_socket_did_not_take_are_flushed_without_another_write() {
-        let (server_cfg, client_cfg) = configs();
-        crate::run(move || {
-            let (a, b) = UnixStream::pair().unwrap();
-            let small: libc::c_int = 4096;
-            // SAFETY: a valid socket fd and a c_int option value of the size passed.
-            let rc = unsafe {
-                libc::setsockopt(
-                    a.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_SNDBUF,
-                    (&small as *const libc::c_int).cast(),
-                    size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            assert_eq!(rc, 0);
-            const N: usize = 40_000; // one rustls chunk, several times the send buffer
-            let server = crate::spawn(move || {
-                let (rb, wb) = split(b);
-                let (mut rb, wb) = wb.start_tls_server_side(rb, server_cfg).unwrap();
-                let data = rb.readexactly(N).unwrap();
-                assert!(data.iter().all(|&x| x == 7));
-                wb.write(b"ok\n");
-                wb.drain().unwrap();
-                (rb, wb)
-            });
-            let (ra, wa) = split(a);
-            let (mut ra, wa) = wa.start_tls(ra, "localhost", client_cfg).unwrap();
-            wa.write(&[7; N]);
-            assert!(
-                wa.conn().pending_out(),
-                "premise: the session holds records the socket did not take"
-            );
-            assert_eq!(wa.write_buffer_size(), 0);
-            let reply = crate::timeout(Duration::from_secs(20), |_| ra.readline());
-            assert_eq!(reply.expect("the server got every byte").unwrap(), b"ok\n");
-            drop(server.join().unwrap());
-        });
-    }
 }
