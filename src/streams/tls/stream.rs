@@ -218,26 +218,23 @@ impl TlsStream {
         self.write_out(&mut self.tls.borrow_mut())
     }
 
-    /// Queues `close_notify` and sends it if the socket takes it (after a flush it always has
-    /// room for the few bytes).
+    /// Queues `close_notify` and sends it if the socket takes it: it is called once the
+    /// writer's buffer is sent, when the socket has room for these few bytes unless the peer
+    /// stopped reading (then the peer sees an EOF without `close_notify`).
     pub(crate) fn close_notify(&self) {
         let mut tls = self.tls.borrow_mut();
         tls.send_close_notify();
         let _ = self.write_out(&mut tls);
     }
 
-    /// `Write` sends `close_notify` first: a half-close.
+    /// `Write` (`write_eof`) sends `close_notify` first: a half-close. `Both` sends nothing
+    /// more (a clean close has called [`close_notify`](Self::close_notify) already; an abort
+    /// or a failure must not look clean).
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        if how != Shutdown::Read {
-            if let Ok(mut tls) = self.tls.try_borrow_mut() {
-                if !tls.is_handshaking() && how == Shutdown::Write {
-                    tls.send_close_notify();
-                    let _ = self.write_out(&mut tls);
-                }
-            }
-        }
-        if how == Shutdown::Both {
-            self.shut.set(true);
+        match how {
+            Shutdown::Write => self.close_notify(),
+            Shutdown::Both => self.shut.set(true),
+            Shutdown::Read => {}
         }
         self.sock.shutdown(how)
     }
