@@ -67,6 +67,7 @@ mod coro;
 pub mod error;
 pub mod executor;
 pub mod future;
+pub mod generator;
 pub mod net;
 pub mod queue;
 mod reactor;
@@ -87,6 +88,7 @@ pub use error::{
 };
 pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
+pub use generator::{Generator, GeneratorState};
 pub use queue::{LifoQueue, PriorityQueue, Queue, ThreadQueue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, ExceptionContext, Handle, LoopHandle, TimerHandle,

@@ -25,6 +25,15 @@ pub(crate) struct StackInfo {
     pub(crate) name: *const u8,
     pub(crate) name_len: usize,
     pub(crate) id: u64,
+    /// What runs on the stack, for the wording of the report.
+    pub(crate) kind: StackKind,
+}
+
+/// What a coroutine stack hosts: a task, or a generator (`corio::generator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StackKind {
+    Task,
+    Generator,
 }
 
 thread_local! {
@@ -58,6 +67,22 @@ impl Coro {
     where
         F: FnOnce() + 'static,
     {
+        Coro::with_kind(stack, name, id, StackKind::Task, f)
+    }
+
+    /// Prepares a generator's body to run on `stack`; an overflow is reported as a
+    /// generator's.
+    pub(crate) fn new_generator<F>(stack: Stack, f: F) -> Coro
+    where
+        F: FnOnce() + 'static,
+    {
+        Coro::with_kind(stack, "", 0, StackKind::Generator, f)
+    }
+
+    fn with_kind<F>(stack: Stack, name: &str, id: u64, kind: StackKind, f: F) -> Coro
+    where
+        F: FnOnce() + 'static,
+    {
         overflow::install();
         let (guard_lo, guard_hi) = stack.guard_range();
         let info = StackInfo {
@@ -67,6 +92,7 @@ impl Coro {
             name: name.as_ptr(),
             name_len: name.len(),
             id,
+            kind,
         };
         let inner = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
             YIELDER.with(|c| c.set(y));

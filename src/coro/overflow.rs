@@ -149,16 +149,25 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
                 buf: [0; 512],
                 len: 0,
             };
-            m.push(b"\ncorio: task '");
-            // SAFETY: name/name_len describe the task's name string, alive with the task.
-            let name = unsafe { std::slice::from_raw_parts(s.name, s.name_len) };
-            m.push(if name.is_empty() { b"<unnamed>" } else { name });
-            m.push(b"' (id ");
-            m.num(s.id);
-            m.push(b") overflowed its coroutine stack of ");
-            m.num(s.size as u64);
-            m.push(b" bytes; give it more with corio::Builder::stack_size or \
-                     EventLoopBuilder::stack_size (debug builds need several times more than release). Aborting.\n");
+            if s.kind == super::StackKind::Generator {
+                m.push(b"\ncorio: a generator overflowed its coroutine stack of ");
+                m.num(s.size as u64);
+                m.push(
+                    b" bytes; give it more with Generator::with_stack_size \
+                         (debug builds need several times more than release). Aborting.\n",
+                );
+            } else {
+                m.push(b"\ncorio: task '");
+                // SAFETY: name/name_len describe the task's name string, alive with the task.
+                let name = unsafe { std::slice::from_raw_parts(s.name, s.name_len) };
+                m.push(if name.is_empty() { b"<unnamed>" } else { name });
+                m.push(b"' (id ");
+                m.num(s.id);
+                m.push(b") overflowed its coroutine stack of ");
+                m.num(s.size as u64);
+                m.push(b" bytes; give it more with corio::Builder::stack_size or \
+                         EventLoopBuilder::stack_size (debug builds need several times more than release). Aborting.\n");
+            }
             // SAFETY: write(2) and abort(2) are async-signal-safe.
             unsafe {
                 libc::write(2, m.buf.as_ptr().cast(), m.len);

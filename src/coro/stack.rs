@@ -230,10 +230,12 @@ impl Drop for Stack {
 // usable size is at least MIN_STACK_SIZE >= corosensei's MIN_STACK_SIZE; both addresses are
 // page aligned, hence aligned to STACK_ALIGNMENT.
 unsafe impl CoroStackTrait for Stack {
+    #[inline]
     fn base(&self) -> StackPointer {
         NonZeroUsize::new(self.lo + self.len).expect("stack top is not null")
     }
 
+    #[inline]
     fn limit(&self) -> StackPointer {
         NonZeroUsize::new(self.lo).expect("mmap never returns null")
     }
@@ -319,6 +321,11 @@ impl StackPool {
             return Ok(self.other.swap_remove(i));
         }
         Stack::map(want, self.guard)
+    }
+
+    /// Counts as lent a stack this pool did not hand out, before [`put`](Self::put) takes it.
+    pub(crate) fn adopt(&mut self) {
+        self.lent += 1;
     }
 
     /// Takes back the stack of a finished coroutine.
