@@ -139,36 +139,46 @@ fn main() {
     assert_eq!(corio_iter(1000), hand_iter(1000));
     assert_eq!(corio_spawn(100), corosensei_spawn(100));
 
+    // A plain argument picks the rows by case: `cargo bench --bench generators -- spawn`.
+    let only: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let pick = |case: &str| only.is_empty() || only.iter().any(|o| case.contains(o.as_str()));
+    let measure = |case: &str, n: u64, f: fn(u64) -> u64| {
+        if pick(case) {
+            best(reps, n, f)
+        } else {
+            f64::NAN
+        }
+    };
     let rows = [
         (
             "yield",
             "Generator::resume round trip",
-            best(reps, items, corio_resume),
+            measure("yield", items, corio_resume),
         ),
         (
             "yield",
             "Generator as Iterator (for/fold)",
-            best(reps, items, corio_iter),
+            measure("yield", items, corio_iter),
         ),
         (
             "yield",
             "corosensei Coroutine::resume",
-            best(reps, items, corosensei_resume),
+            measure("yield", items, corosensei_resume),
         ),
         (
             "yield",
             "hand-written Iterator",
-            best(reps, items, hand_iter),
+            measure("yield", items, hand_iter),
         ),
         (
             "spawn",
             "Generator: new, 2 resumes, end",
-            best(reps, spawns, corio_spawn),
+            measure("spawn", spawns, corio_spawn),
         ),
         (
             "spawn",
             "corosensei: reused stack, 2 resumes",
-            best(reps, spawns, corosensei_spawn),
+            measure("spawn", spawns, corosensei_spawn),
         ),
     ];
     println!();
