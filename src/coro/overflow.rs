@@ -6,7 +6,7 @@
 use std::sync::Once;
 use std::sync::OnceLock;
 
-use super::{RESUMER, RUNNING, StackInfo};
+use super::{RUNNING, StackInfo};
 
 /// The handlers that were in place before ours, to chain to.
 static PREVIOUS: OnceLock<(libc::sigaction, libc::sigaction)> = OnceLock::new();
@@ -134,12 +134,20 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     let addr = unsafe { (*info).si_addr() } as usize;
     // The running coroutine, or the one that resumed it (whose stack the resume code runs on
     // before and after the switch).
-    for p in [RUNNING.with(|c| c.get()), RESUMER.with(|c| c.get())] {
+    let running = RUNNING.with(|c| c.get());
+    let resumer = if running.is_null() {
+        std::ptr::null()
+    } else {
+        // SAFETY: RUNNING points at the StackInfo of the coroutine being resumed on this
+        // thread, which lives in its task or generator, alive while it runs.
+        unsafe { (*running).resumer.get() }
+    };
+    for p in [running, resumer] {
         if p.is_null() {
             continue;
         }
-        // SAFETY: RUNNING and RESUMER point at the StackInfo of coroutines being resumed on
-        // this thread; each lives in its coroutine's task, which is alive while it runs.
+        // SAFETY: the running coroutine and its resumer are being resumed on this thread;
+        // each StackInfo lives in its task or generator, which is alive while it runs.
         let s: &StackInfo = unsafe { &*p };
         // Rust probes each page of big frames, so the first fault of an overflow lands in the
         // guard; code that does not probe is caught too while its frame is smaller than the

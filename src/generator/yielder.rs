@@ -55,6 +55,8 @@ impl<Y, S> Channel<Y, S> {
 /// `Y` is what the body yields, `S` what [`Generator::resume`] sends back in.
 pub struct Yielder<Y, S> {
     chan: *const Channel<Y, S>,
+    /// The generator's coroutine's way back to its resumer.
+    back: coro::Suspender,
     /// `!Send`, `!Sync`: it switches the stack of the thread it was made on.
     _not_send: PhantomData<*const ()>,
 }
@@ -66,13 +68,19 @@ impl<Y, S> std::fmt::Debug for Yielder<Y, S> {
 }
 
 impl<Y, S> Yielder<Y, S> {
+    /// Made by the generator's body, on its stack, when it starts.
+    ///
     /// # Invariant
     ///
     /// `chan` points at the channel of the generator whose body receives this yielder; the
     /// generator keeps it alive (in its heap cell) until that body has returned or unwound.
+    /// `back` is that body's coroutine's suspender. The yielder is only lent to the body (by
+    /// reference, and the body is `'static`, so no other coroutine's code can hold it), so it
+    /// is used only on the body's own stack while it runs.
     pub(super) fn new(chan: *const Channel<Y, S>) -> Yielder<Y, S> {
         Yielder {
             chan,
+            back: coro::Suspender::current(),
             _not_send: PhantomData,
         }
     }
@@ -111,7 +119,8 @@ impl<Y, S> Yielder<Y, S> {
             yielded_while_closing();
         }
         chan.output.set(Output::Yielded(y));
-        coro::suspend();
+        // SAFETY: see the invariant of `new`: this runs on the body's own stack.
+        unsafe { self.back.suspend() };
         chan.input.replace(Input::None)
     }
 
