@@ -1,0 +1,123 @@
+//! How a generator runs its body: one step to the next yield or the end, the relay of a
+//! park to the task that resumed it, and finishing (the stack goes back to its pool).
+
+use super::stacks;
+use super::yielder::{GeneratorExit, Input, Output, Payload};
+use super::{Generator, GeneratorState, Stage};
+
+impl<Y, R, S> Generator<Y, R, S> {
+    /// `close`, with the payload of a failed close handed back instead of raised.
+    pub(super) fn close_payload(&mut self) -> Result<Option<R>, Payload> {
+        match self.stage {
+            Stage::Finished => Ok(None),
+            Stage::Unstarted => {
+                self.force_finish();
+                Ok(None)
+            }
+            Stage::Suspended | Stage::Running => {
+                self.shared.chan.closing.set(true);
+                match self.step(Input::Thrown(Box::new(GeneratorExit))) {
+                    Ok(GeneratorState::Complete(r)) => Ok(Some(r)),
+                    Ok(GeneratorState::Yielded(_)) => {
+                        unreachable!("a closing generator's yield_ panics")
+                    }
+                    Err(p) if p.is::<GeneratorExit>() => Ok(None),
+                    Err(p) => Err(p),
+                }
+            }
+        }
+    }
+
+    /// `throw` with an untyped payload: `Err` gives back whatever unwound out of the body.
+    pub(super) fn throw_payload(&mut self, p: Payload) -> Result<GeneratorState<Y, R>, Payload> {
+        match self.stage {
+            Stage::Finished => Err(p),
+            Stage::Unstarted => {
+                self.force_finish();
+                Err(p)
+            }
+            Stage::Suspended | Stage::Running => self.step(Input::Thrown(p)),
+        }
+    }
+
+    /// Hands `input` to the body and runs it to its next yield or its end; `Err` is the
+    /// payload that unwound out of the body.
+    #[inline]
+    pub(super) fn step(&mut self, input: Input<S>) -> Result<GeneratorState<Y, R>, Payload> {
+        match self.stage {
+            Stage::Unstarted | Stage::Suspended => {}
+            Stage::Running => already_running(),
+            Stage::Finished => finished(),
+        }
+        self.shared.chan.input.set(input);
+        self.stage = Stage::Running;
+        loop {
+            let coro = self
+                .coro
+                .as_mut()
+                .expect("an unfinished generator has its coroutine");
+            if coro.resume() {
+                return self.finish();
+            }
+            if let Output::Yielded(y) = self.shared.chan.output.replace(Output::None) {
+                self.stage = Stage::Suspended;
+                return Ok(GeneratorState::Yielded(y));
+            }
+            // The body parked without yielding: park the task in its place (module docs).
+            let guard = UnwindOnExit(self);
+            crate::runtime::raw::relay_park();
+            std::mem::forget(guard);
+        }
+    }
+
+    /// The body returned (or unwound): its stack goes back, its result comes out.
+    #[cold]
+    fn finish(&mut self) -> Result<GeneratorState<Y, R>, Payload> {
+        self.release();
+        self.shared
+            .ret
+            .take()
+            .expect("a finished body left its result")
+            .map(GeneratorState::Complete)
+    }
+
+    /// Unwinds the body by force (never started: drops its closure) and finishes.
+    #[cold]
+    pub(super) fn force_finish(&mut self) {
+        self.shared.forced.set(true);
+        if let Some(c) = self.coro.as_mut() {
+            c.force_unwind();
+        }
+        self.release();
+        drop(self.shared.ret.take());
+    }
+
+    fn release(&mut self) {
+        self.stage = Stage::Finished;
+        if let Some(c) = self.coro.take() {
+            stacks::give_back(c.into_stack(), self.home);
+        }
+    }
+}
+
+/// Unwinds a generator parked inside a task when the task's frame that resumed it unwinds
+/// instead of resuming it (the loop unwinding the task by force).
+struct UnwindOnExit<'a, Y, R, S>(&'a mut Generator<Y, R, S>);
+
+impl<Y, R, S> Drop for UnwindOnExit<'_, Y, R, S> {
+    fn drop(&mut self) {
+        self.0.force_finish();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn already_running() -> ! {
+    panic!("corio: resumed a generator that is running (re-entered from its own body)")
+}
+
+#[cold]
+#[inline(never)]
+fn finished() -> ! {
+    panic!("corio: resumed a generator that has finished (it returned, panicked or was closed)")
+}
