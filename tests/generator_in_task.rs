@@ -185,6 +185,32 @@ fn loop_dropped_while_a_task_parks_inside_a_generator_unwinds_both() {
 }
 
 #[test]
+fn loop_dropped_while_a_task_holds_a_suspended_generator_closes_it() {
+    let exits = Rc::new(Cell::new(0));
+    let e = exits.clone();
+    let lp = corio::EventLoop::new().unwrap();
+    lp.run_until_complete(move || {
+        corio::spawn(move || {
+            let mut g: Generator<u32> = Generator::new(move |co| {
+                if catch::<corio::generator::GeneratorExit, _>(|| co.yield_(1)).is_err() {
+                    e.set(e.get() + 1);
+                }
+            });
+            g.start();
+            Event::new().wait(); // the task parks, the generator waits at its yield
+        });
+        corio::yield_now();
+    })
+    .unwrap();
+    drop(lp);
+    assert_eq!(
+        exits.get(),
+        1,
+        "the generator was closed as the task unwound"
+    );
+}
+
+#[test]
 fn generator_created_in_one_task_parks_the_task_that_resumes_it() {
     corio::run(|| {
         let ev = Event::new();

@@ -107,6 +107,11 @@
 //! task's state still intact, before the task's own frames go. Generators nest: a generator
 //! resumed by another generator that a task resumed parks all three the same way.
 //!
+//! A generator closed while its task unwinds (dropped by a cancelled or panicking task, or by
+//! the loop closing) runs its close handlers during that unwind: like a `Drop`, a close
+//! handler must not park then (corio aborts with a message naming the task, as it does for a
+//! `Drop` that parks).
+//!
 //! Outside a task — a generator resumed from a plain thread, from `main` before `corio::run`,
 //! or from a loop callback — a park in its body panics with corio's message that the call
 //! "was made outside" a coroutine; the panic finishes the generator and reaches the caller
