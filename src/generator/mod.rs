@@ -298,7 +298,7 @@ impl<Y, R, S> Generator<Y, R, S> {
     ///
     /// If the generator has finished, and with the body's own panic if it panics (the
     /// generator is then finished).
-    #[inline]
+    #[inline(always)]
     pub fn resume(&mut self, s: S) -> GeneratorState<Y, R> {
         let input = if self.stage == Stage::Unstarted {
             drop(s);

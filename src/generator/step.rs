@@ -41,8 +41,9 @@ impl<Y, R, S> Generator<Y, R, S> {
     }
 
     /// Hands `input` to the body and runs it to its next yield or its end; `Err` is the
-    /// payload that unwound out of the body.
-    #[inline]
+    /// payload that unwound out of the body. Inlined into `resume`, so a round trip is one
+    /// call and the switch (the cold paths are out of line).
+    #[inline(always)]
     pub(super) fn step(&mut self, input: Input<S>) -> Result<GeneratorState<Y, R>, Payload> {
         match self.stage {
             Stage::Unstarted | Stage::Suspended => {}
@@ -51,11 +52,41 @@ impl<Y, R, S> Generator<Y, R, S> {
         }
         self.shared.chan.input.set(input);
         self.stage = Stage::Running;
+        self.run_body()
+    }
+
+    /// Switches into the body until it yields, returns or unwinds.
+    #[inline(always)]
+    fn run_body(&mut self) -> Result<GeneratorState<Y, R>, Payload> {
+        let coro = match self.coro.as_mut() {
+            Some(c) => c,
+            None => unreachable!("an unfinished generator has its coroutine"),
+        };
+        if coro.resume() {
+            return self.finish();
+        }
+        match self.shared.chan.output.replace(Output::None) {
+            Output::Yielded(y) => {
+                self.stage = Stage::Suspended;
+                Ok(GeneratorState::Yielded(y))
+            }
+            Output::None => self.relay(),
+        }
+    }
+
+    /// The body parked without yielding: parks the task in its place (module docs), then
+    /// resumes the body, as often as it parks.
+    #[cold]
+    #[inline(never)]
+    fn relay(&mut self) -> Result<GeneratorState<Y, R>, Payload> {
         loop {
-            let coro = self
-                .coro
-                .as_mut()
-                .expect("an unfinished generator has its coroutine");
+            let guard = UnwindOnExit(self);
+            crate::runtime::raw::relay_park();
+            std::mem::forget(guard);
+            let coro = match self.coro.as_mut() {
+                Some(c) => c,
+                None => unreachable!("an unfinished generator has its coroutine"),
+            };
             if coro.resume() {
                 return self.finish();
             }
@@ -63,10 +94,6 @@ impl<Y, R, S> Generator<Y, R, S> {
                 self.stage = Stage::Suspended;
                 return Ok(GeneratorState::Yielded(y));
             }
-            // The body parked without yielding: park the task in its place (module docs).
-            let guard = UnwindOnExit(self);
-            crate::runtime::raw::relay_park();
-            std::mem::forget(guard);
         }
     }
 
