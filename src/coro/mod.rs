@@ -7,6 +7,7 @@
 
 mod overflow;
 pub(crate) mod stack;
+mod typed;
 
 use std::cell::Cell;
 use std::ptr;
@@ -14,6 +15,7 @@ use std::ptr;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, StackPool, has_madvise_guard};
+pub(crate) use typed::{ParkOutput, TypedCoro, TypedSuspender};
 
 /// What the overflow handler needs to know about the running coroutine.
 #[derive(Debug)]
@@ -27,8 +29,11 @@ pub(crate) struct StackInfo {
     pub(crate) id: u64,
     /// What runs on the stack, for the wording of the report.
     pub(crate) kind: StackKind,
-    /// This coroutine's yielder, stored by its body on the first resume.
-    yielder: Cell<*const Yielder<(), ()>>,
+    /// This coroutine's yielder, stored by its body on the first resume: a
+    /// `Yielder<(), ()>` when `park` is `None`, else the typed yielder `park` knows.
+    yielder: Cell<*const ()>,
+    /// How a park suspends a coroutine whose yielder is typed ([`TypedCoro`]).
+    park: Option<unsafe fn(*const ())>,
     /// Stack facts of the coroutine that resumed this one while it runs, if a coroutine did
     /// (a task handing its turn on, a task resuming a generator): until the switch, and again
     /// after the switch back, the code of `resume` runs on that coroutine's stack, so an
@@ -72,37 +77,13 @@ impl Coro {
         Coro::with_kind(stack, name, id, StackKind::Task, f)
     }
 
-    /// Prepares a generator's body to run on `stack`; an overflow is reported as a
-    /// generator's.
-    pub(crate) fn new_generator<F>(stack: Stack, f: F) -> Coro
-    where
-        F: FnOnce() + 'static,
-    {
-        Coro::with_kind(stack, "", 0, StackKind::Generator, f)
-    }
-
     fn with_kind<F>(stack: Stack, name: &str, id: u64, kind: StackKind, f: F) -> Coro
     where
         F: FnOnce() + 'static,
     {
-        overflow::install();
-        let (guard_lo, guard_hi) = stack.guard_range();
-        let info = StackInfo {
-            guard_lo,
-            guard_hi,
-            size: stack.size(),
-            name: name.as_ptr(),
-            name_len: name.len(),
-            id,
-            kind,
-            yielder: Cell::new(ptr::null()),
-            resumer: Cell::new(ptr::null()),
-        };
+        let info = StackInfo::new(&stack, name, id, kind, None);
         let inner = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
-            let info = RUNNING.with(|c| c.get());
-            // SAFETY: the first resume (`Coro::enter`) set RUNNING to this coroutine's
-            // `StackInfo`, borrowed for the length of that resume, which is running this line.
-            unsafe { (*info).yielder.set(y) };
+            store_yielder(y as *const Yielder<(), ()> as *const ());
             f()
         });
         Coro { inner, info }
@@ -119,16 +100,9 @@ impl Coro {
         matches!(r, CoroutineResult::Return(()))
     }
 
-    /// Names this coroutine as the running one in the thread-local until the guard drops,
-    /// which gives it back to whoever resumed it: the loop (null) or a coroutine resuming
-    /// this one from its stack, also when an unwind passes through.
     #[inline]
     fn enter(&self) -> Running {
-        let prev = RUNNING.with(|c| c.get());
-        // The resumer first, so the SIGSEGV handler never sees this coroutine with a stale one.
-        self.info.resumer.set(prev);
-        RUNNING.with(|c| c.set(&self.info));
-        Running { prev }
+        self.info.enter()
     }
 
     /// Unwinds a suspended coroutine from its suspension point, running every `Drop` on its
@@ -144,7 +118,52 @@ impl Coro {
     }
 }
 
-/// The thread-local's value before [`Coro::enter`], put back on drop.
+impl StackInfo {
+    fn new(
+        stack: &Stack,
+        name: &str,
+        id: u64,
+        kind: StackKind,
+        park: Option<unsafe fn(*const ())>,
+    ) -> StackInfo {
+        overflow::install();
+        let (guard_lo, guard_hi) = stack.guard_range();
+        StackInfo {
+            guard_lo,
+            guard_hi,
+            size: stack.size(),
+            name: name.as_ptr(),
+            name_len: name.len(),
+            id,
+            kind,
+            yielder: Cell::new(ptr::null()),
+            park,
+            resumer: Cell::new(ptr::null()),
+        }
+    }
+
+    /// Names this coroutine as the running one in the thread-local until the guard drops,
+    /// which gives it back to whoever resumed it: the loop (null) or a coroutine resuming
+    /// this one from its stack, also when an unwind passes through.
+    #[inline]
+    fn enter(&self) -> Running {
+        let prev = RUNNING.with(|c| c.get());
+        // The resumer first, so the SIGSEGV handler never sees this coroutine with a stale one.
+        self.resumer.set(prev);
+        RUNNING.with(|c| c.set(self));
+        Running { prev }
+    }
+}
+
+/// Called by a coroutine's body as it starts: records its yielder in its `StackInfo`.
+fn store_yielder(y: *const ()) {
+    let info = RUNNING.with(|c| c.get());
+    // SAFETY: the first resume (`StackInfo::enter`) set RUNNING to this coroutine's
+    // `StackInfo`, borrowed for the length of that resume, which is running this line.
+    unsafe { (*info).yielder.set(y) };
+}
+
+/// The thread-local's value before [`StackInfo::enter`], put back on drop.
 struct Running {
     prev: *const StackInfo,
 }
@@ -166,42 +185,6 @@ impl std::fmt::Debug for Coro {
     }
 }
 
-/// The running coroutine's own way back to its resumer, for a body that suspends often
-/// (a generator's `yield_`): [`suspend`] without the thread-local lookup.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Suspender(*const Yielder<(), ()>);
-
-impl Suspender {
-    /// The suspender of the coroutine running now.
-    ///
-    /// # Panics
-    ///
-    /// Outside a coroutine.
-    pub(crate) fn current() -> Suspender {
-        let info = RUNNING.with(|c| c.get());
-        assert!(
-            !info.is_null(),
-            "corio: Suspender::current outside a coroutine"
-        );
-        // SAFETY: as in `suspend`: RUNNING names the running coroutine, whose body stored its
-        // yielder before it could run any code that gets here.
-        Suspender(unsafe { (*info).yielder.get() })
-    }
-
-    /// Switches back to whoever resumed the coroutine this suspender came from.
-    ///
-    /// # Safety
-    ///
-    /// Only on that coroutine's own stack while it runs (the same coroutine `current` was
-    /// called in).
-    #[inline]
-    pub(crate) unsafe fn suspend(self) {
-        // SAFETY: the caller runs on the coroutine whose yielder this is; the yielder lives on
-        // that coroutine's stack for the coroutine's whole life.
-        unsafe { (*self.0).suspend(()) }
-    }
-}
-
 /// Switches from the running coroutine back to its resumer; returns when resumed again.
 ///
 /// # Panics
@@ -215,10 +198,17 @@ pub(crate) fn suspend() {
         "corio: this call parks the current coroutine, but it was made outside one; \
          call it inside corio::run or a spawned task"
     );
-    // SAFETY: RUNNING is set by `Coro::enter` to the `StackInfo` of the coroutine running right
-    // now on this thread, borrowed for the length of its resume, and reset when it switches
-    // out; its body stored its yielder on its first run, before any code of the body could
-    // get here. A yielder lives on its coroutine's stack for the coroutine's whole life, and
-    // we are on that stack, so the pointer is valid.
-    unsafe { (*(*info).yielder.get()).suspend(()) }
+    // SAFETY: RUNNING is set by `StackInfo::enter` to the `StackInfo` of the coroutine
+    // running right now on this thread, borrowed for the length of its resume, and reset when
+    // it switches out; its body stored its yielder on its first run, before any code of the
+    // body could get here. A yielder lives on its coroutine's stack for the coroutine's whole
+    // life, and we are on that stack, so the pointer is valid; it is a `Yielder<(), ()>` when
+    // `park` is `None`, else of the type `park` was made for.
+    unsafe {
+        let info = &*info;
+        match info.park {
+            None => (*info.yielder.get().cast::<Yielder<(), ()>>()).suspend(()),
+            Some(park) => park(info.yielder.get()),
+        }
+    }
 }

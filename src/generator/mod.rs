@@ -137,10 +137,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 pub use yielder::{GeneratorExit, Yielder, catch};
 
-use crate::coro::Coro;
+use crate::coro::TypedCoro;
 use crate::error::{Cancelled, SpawnError};
 use stacks::Home;
-use yielder::{Channel, Input, Payload};
+use yielder::{Channel, Input, Output, Payload};
 
 /// What a resume of a [`Generator`] ran into: a `yield_` or the body's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,8 +161,8 @@ enum Stage {
 }
 
 /// The generator's heap cell, shared with its body.
-struct Shared<Y, R, S> {
-    chan: Channel<Y, S>,
+struct Shared<R> {
+    chan: Channel,
     /// The body's end: its value, or the payload that unwound out of it.
     ret: Cell<Option<Result<R, Payload>>>,
     /// The stack is being unwound by force: the body must let that unwind through.
@@ -184,8 +184,8 @@ struct Shared<Y, R, S> {
 /// ```
 pub struct Generator<Y, R = (), S = ()> {
     /// The body's coroutine, until it finished (its stack then went back to its pool).
-    coro: Option<Coro>,
-    shared: Box<Shared<Y, R, S>>,
+    coro: Option<TypedCoro<Input<S>, Output<Y>>>,
+    shared: Box<Shared<R>>,
     stage: Stage,
     home: Home,
     _not_send: PhantomData<*const ()>,
@@ -241,13 +241,14 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
             ret: Cell::new(None),
             forced: Cell::new(false),
         });
-        let sh: *const Shared<Y, R, S> = &*shared;
-        let coro = Coro::new_generator(stack, move || {
+        let sh: *const Shared<R> = &*shared;
+        // The first input (`Start`, or a value nobody waits for) is dropped.
+        let coro = TypedCoro::new_generator(stack, move |_first, back| {
             // SAFETY: the generator owns the cell in a `Box` (its address never changes) and
             // frees it only after this body has returned or been unwound: `Drop` finishes the
             // body first, and a body that never finishes (its generator leaked) never frees it.
             let sh = unsafe { &*sh };
-            let co = Yielder::new(&sh.chan);
+            let co = Yielder::new(&sh.chan, back);
             match catch_unwind(AssertUnwindSafe(|| f(&co))) {
                 Ok(r) => sh.ret.set(Some(Ok(r))),
                 Err(p) if sh.forced.get() => resume_unwind(p),

@@ -16,7 +16,8 @@ impl<Y, R, S> Generator<Y, R, S> {
             }
             Stage::Suspended | Stage::Running => {
                 self.shared.chan.closing.set(true);
-                match self.step(Input::Thrown(Box::new(GeneratorExit))) {
+                self.shared.chan.thrown.set(Some(Box::new(GeneratorExit)));
+                match self.step(Input::Thrown) {
                     Ok(GeneratorState::Complete(r)) => Ok(Some(r)),
                     Ok(GeneratorState::Yielded(_)) => {
                         unreachable!("a closing generator's yield_ panics")
@@ -36,7 +37,10 @@ impl<Y, R, S> Generator<Y, R, S> {
                 self.force_finish();
                 Err(p)
             }
-            Stage::Suspended | Stage::Running => self.step(Input::Thrown(p)),
+            Stage::Suspended | Stage::Running => {
+                self.shared.chan.thrown.set(Some(p));
+                self.step(Input::Thrown)
+            }
         }
     }
 
@@ -50,27 +54,24 @@ impl<Y, R, S> Generator<Y, R, S> {
             Stage::Running => already_running(),
             Stage::Finished => finished(),
         }
-        self.shared.chan.input.set(input);
         self.stage = Stage::Running;
-        self.run_body()
+        self.run_body(input)
     }
 
     /// Switches into the body until it yields, returns or unwinds.
     #[inline(always)]
-    fn run_body(&mut self) -> Result<GeneratorState<Y, R>, Payload> {
+    fn run_body(&mut self, input: Input<S>) -> Result<GeneratorState<Y, R>, Payload> {
         let coro = match self.coro.as_mut() {
             Some(c) => c,
             None => unreachable!("an unfinished generator has its coroutine"),
         };
-        if coro.resume() {
-            return self.finish();
-        }
-        match self.shared.chan.output.replace(Output::None) {
-            Output::Yielded(y) => {
+        match coro.resume(input) {
+            Some(Output::Yielded(y)) => {
                 self.stage = Stage::Suspended;
                 Ok(GeneratorState::Yielded(y))
             }
-            Output::None => self.relay(),
+            Some(Output::None) => self.relay(),
+            None => self.finish(),
         }
     }
 
@@ -87,12 +88,13 @@ impl<Y, R, S> Generator<Y, R, S> {
                 Some(c) => c,
                 None => unreachable!("an unfinished generator has its coroutine"),
             };
-            if coro.resume() {
-                return self.finish();
-            }
-            if let Output::Yielded(y) = self.shared.chan.output.replace(Output::None) {
-                self.stage = Stage::Suspended;
-                return Ok(GeneratorState::Yielded(y));
+            match coro.resume(Input::None) {
+                Some(Output::Yielded(y)) => {
+                    self.stage = Stage::Suspended;
+                    return Ok(GeneratorState::Yielded(y));
+                }
+                Some(Output::None) => {}
+                None => return self.finish(),
             }
         }
     }

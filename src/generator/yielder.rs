@@ -12,40 +12,57 @@ use crate::coro;
 /// A payload that unwinds a generator's body: a thrown value, a panic, a cancellation.
 pub(super) type Payload = Box<dyn Any + Send>;
 
-/// What the caller hands the body when it resumes it.
+/// What the caller hands the body when it resumes it (through the switch).
 pub(super) enum Input<S> {
-    /// Nothing yet (the next resume writes here).
+    /// Resumed after a park the caller relayed: the park goes on.
     None,
     /// The first resume: the body starts, no `yield_` is waiting for a value.
     Start,
     /// `resume(s)`: the pending `yield_` returns `s`.
     Sent(S),
-    /// `throw` and `close`: the pending `yield_` unwinds with the payload.
-    Thrown(Payload),
+    /// `throw` and `close`: the pending `yield_` unwinds with the payload waiting in the
+    /// channel (kept out of the switch, so an `Input<()>` fits a register).
+    Thrown,
 }
 
-/// What the body hands back when it suspends. `None` when it suspended without yielding: it
-/// parked, and the caller must give its task's turn away in its place.
+/// What the body hands back when it suspends (through the switch). `None` when it suspended
+/// without yielding: it parked, and the caller must give its task's turn away in its place.
 pub(super) enum Output<Y> {
     None,
     Yielded(Y),
 }
 
-/// The values exchanged between a generator and its body, in the generator's heap cell.
-pub(super) struct Channel<Y, S> {
-    pub(super) input: Cell<Input<S>>,
-    pub(super) output: Cell<Output<Y>>,
-    /// `close` threw [`GeneratorExit`]: a further yield is an error.
-    pub(super) closing: Cell<bool>,
+impl<Y> coro::ParkOutput for Output<Y> {
+    fn parked() -> Self {
+        Output::None
+    }
 }
 
-impl<Y, S> Channel<Y, S> {
-    pub(super) fn new() -> Channel<Y, S> {
+/// The body's way back to the caller.
+pub(super) type Back<Y, S> = coro::TypedSuspender<Input<S>, Output<Y>>;
+
+/// What a generator and its body share besides the values they pass through the switch, in
+/// the generator's heap cell.
+pub(super) struct Channel {
+    /// `close` threw [`GeneratorExit`]: a further yield is an error.
+    pub(super) closing: Cell<bool>,
+    /// The payload of the [`Input::Thrown`] being delivered.
+    pub(super) thrown: Cell<Option<Payload>>,
+}
+
+impl Channel {
+    pub(super) fn new() -> Channel {
         Channel {
-            input: Cell::new(Input::None),
-            output: Cell::new(Output::None),
             closing: Cell::new(false),
+            thrown: Cell::new(None),
         }
+    }
+
+    /// The payload of an [`Input::Thrown`].
+    pub(super) fn take_thrown(&self) -> Payload {
+        self.thrown
+            .take()
+            .expect("a throw leaves its payload in the channel")
     }
 }
 
@@ -54,9 +71,9 @@ impl<Y, S> Channel<Y, S> {
 ///
 /// `Y` is what the body yields, `S` what [`Generator::resume`] sends back in.
 pub struct Yielder<Y, S> {
-    chan: *const Channel<Y, S>,
+    chan: *const Channel,
     /// The generator's coroutine's way back to its resumer.
-    back: coro::Suspender,
+    back: Back<Y, S>,
     /// `!Send`, `!Sync`: it switches the stack of the thread it was made on.
     _not_send: PhantomData<*const ()>,
 }
@@ -77,15 +94,15 @@ impl<Y, S> Yielder<Y, S> {
     /// `back` is that body's coroutine's suspender. The yielder is only lent to the body (by
     /// reference, and the body is `'static`, so no other coroutine's code can hold it), so it
     /// is used only on the body's own stack while it runs.
-    pub(super) fn new(chan: *const Channel<Y, S>) -> Yielder<Y, S> {
+    pub(super) fn new(chan: *const Channel, back: Back<Y, S>) -> Yielder<Y, S> {
         Yielder {
             chan,
-            back: coro::Suspender::current(),
+            back,
             _not_send: PhantomData,
         }
     }
 
-    fn chan(&self) -> &Channel<Y, S> {
+    fn chan(&self) -> &Channel {
         // SAFETY: see the invariant of `new`; a `Yielder` is only lent to the body (by
         // reference), so it is used only while the body runs.
         unsafe { &*self.chan }
@@ -104,7 +121,7 @@ impl<Y, S> Yielder<Y, S> {
     pub fn yield_(&self, y: Y) -> S {
         match self.suspend_with(y) {
             Input::Sent(s) => s,
-            Input::Thrown(p) => resume_unwind(p),
+            Input::Thrown => resume_unwind(self.chan().take_thrown()),
             Input::Start | Input::None => {
                 unreachable!("a suspended generator is resumed with a value")
             }
@@ -118,10 +135,8 @@ impl<Y, S> Yielder<Y, S> {
         if chan.closing.get() {
             yielded_while_closing();
         }
-        chan.output.set(Output::Yielded(y));
         // SAFETY: see the invariant of `new`: this runs on the body's own stack.
-        unsafe { self.back.suspend() };
-        chan.input.replace(Input::None)
+        unsafe { self.back.suspend(Output::Yielded(y)) }
     }
 
     /// Delegates to `inner` until it returns, and returns its result (Python's
@@ -176,14 +191,17 @@ impl<Y, S> Yielder<Y, S> {
             };
             state = match self.suspend_with(y) {
                 Input::Sent(s) => inner.resume(s),
-                Input::Thrown(p) if p.is::<GeneratorExit>() => {
-                    inner.close();
-                    resume_unwind(p)
+                Input::Thrown => {
+                    let p = self.chan().take_thrown();
+                    if p.is::<GeneratorExit>() {
+                        inner.close();
+                        resume_unwind(p)
+                    }
+                    match inner.throw_payload(p) {
+                        Ok(state) => state,
+                        Err(p) => resume_unwind(p),
+                    }
                 }
-                Input::Thrown(p) => match inner.throw_payload(p) {
-                    Ok(state) => state,
-                    Err(p) => resume_unwind(p),
-                },
                 Input::Start | Input::None => {
                     unreachable!("a suspended generator is resumed with a value")
                 }
