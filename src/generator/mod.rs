@@ -113,9 +113,9 @@
 //! `Drop` that parks).
 //!
 //! Outside a task — a generator resumed from a plain thread, from `main` before `corio::run`,
-//! or from a loop callback — a park in its body panics with corio's message that the call
-//! "was made outside" a coroutine; the panic finishes the generator and reaches the caller
-//! of `resume`. A generator's yield never parks anything: yielding is between the generator
+//! or from a loop callback — a park in its body panics with corio's usual message (there is
+//! "no running event loop", or the call "was made outside" a coroutine); the panic unwinds
+//! the body, finishes the generator and reaches the caller of `resume`. A generator's yield never parks anything: yielding is between the generator
 //! and whoever resumed it.
 //!
 //! `Generator` is `!Send`: its stack holds frames of the thread it runs on.
