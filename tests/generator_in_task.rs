@@ -294,3 +294,21 @@ fn generator_thrown_into_while_a_task_resumes_it_can_park_in_its_handler() {
         assert_eq!(g.throw(Stop), Ok(Yielded("stopped cleanly")));
     });
 }
+
+#[test]
+fn generator_close_handler_may_park_when_a_task_closes_it() {
+    let r = corio::run(|| {
+        let mut g: Generator<u32, &str> = Generator::new(|co| {
+            match catch::<corio::generator::GeneratorExit, _>(|| co.yield_(1)) {
+                Err(_) => {
+                    corio::sleep(Duration::from_millis(1)); // flushing, say
+                    "flushed"
+                }
+                Ok(()) => "resumed",
+            }
+        });
+        g.start();
+        g.close()
+    });
+    assert_eq!(r, Some("flushed"));
+}

@@ -107,6 +107,12 @@
 //! task's state still intact, before the task's own frames go. Generators nest: a generator
 //! resumed by another generator that a task resumed parks all three the same way.
 //!
+//! Closing runs the body's close handlers, which are user code: where a task closes or drops a
+//! generator whose handler parks (it caught [`GeneratorExit`] and then waits on a lock, say),
+//! the task parks until the handler is done, also when that happens in `Drop` — the one
+//! `Drop` in corio that can suspend, and only through user code in the body. Call
+//! [`close`](Generator::close) explicitly where that matters.
+//!
 //! A generator closed while its task unwinds (dropped by a cancelled or panicking task, or by
 //! the loop closing) runs its close handlers during that unwind: like a `Drop`, a close
 //! handler must not park then (corio aborts with a message naming the task, as it does for a
