@@ -123,7 +123,8 @@ fn generator_panic_reaches_the_caller_and_finishes_it() {
 
 #[test]
 fn generator_reentered_from_its_own_body_is_an_error_and_finishes_it() {
-    // cpython: test_generators.py coroutine_tests ("ValueError: generator already executing")
+    // cpython: test_generators.py pep_tests ("A generator cannot be resumed while it is
+    // actively running": ValueError: generator already executing)
     let cell: Rc<RefCell<Option<Generator<u8>>>> = Rc::new(RefCell::new(None));
     let c = cell.clone();
     *cell.borrow_mut() = Some(Generator::new(move |co| {
@@ -279,8 +280,8 @@ fn generator_yielding_while_closing_is_an_error_not_a_hang() {
 
 #[test]
 fn generator_dropped_while_suspended_is_closed() {
-    // cpython: test_generators.py FinalizationTest.test_frame_resurrect (a dropped generator
-    // runs its finally blocks)
+    // cpython: test_generators.py coroutine_tests (a suspended generator that is deleted is
+    // closed: its `except GeneratorExit` runs)
     let drops = Rc::new(Cell::new(0));
     let exits = Rc::new(Cell::new(0));
     let (d, e) = (drops.clone(), exits.clone());
