@@ -299,6 +299,10 @@ fn handler(mut sock: TcpStream, peer: SocketAddr) -> Coroutine {
                 }
             }
         }
+        if !pending.is_empty() {
+            // A last line without its newline still gets its answer.
+            let _ = send_all(co, &mut sock, &pending.to_ascii_uppercase());
+        }
         println!("  {peer} disconnected");
     })
 }
