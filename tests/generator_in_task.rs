@@ -185,6 +185,35 @@ fn loop_dropped_while_a_task_parks_inside_a_generator_unwinds_both() {
 }
 
 #[test]
+fn loop_dropped_while_nested_generators_park_unwinds_every_stack() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let lp = corio::EventLoop::new().unwrap();
+    lp.run_until_complete(move || {
+        corio::spawn(move || {
+            let d2 = d.clone();
+            let mut outer: Generator<u32> = Generator::new(move |co| {
+                let _g = Guard(d.clone());
+                let mut inner: Generator<u32> = Generator::new(move |co| {
+                    let _g = Guard(d2);
+                    co.yield_(1);
+                    Event::new().wait(); // never set
+                });
+                co.yield_from(&mut inner);
+            });
+            outer.start();
+            outer.resume(());
+        });
+        corio::yield_now();
+        corio::yield_now();
+    })
+    .unwrap();
+    assert_eq!(drops.get(), 0, "all parked");
+    drop(lp);
+    assert_eq!(drops.get(), 2, "both generators' Drops ran");
+}
+
+#[test]
 fn loop_dropped_while_a_task_holds_a_suspended_generator_closes_it() {
     let exits = Rc::new(Cell::new(0));
     let e = exits.clone();
