@@ -9,22 +9,21 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{measuring, result_line};
 use corio::generator::{Generator, GeneratorState};
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult};
 
-/// Best of `reps` timings of `f(n)`, in ns per item.
-fn best(reps: u32, n: u64, mut f: impl FnMut(u64) -> u64) -> f64 {
-    let mut best = Duration::MAX;
-    for _ in 0..reps {
-        let t = Instant::now();
-        black_box(f(n));
-        best = best.min(t.elapsed());
-    }
-    best.as_nanos() as f64 / n as f64
+/// A row of the table: case, what is timed, items, the work.
+type Row = (&'static str, &'static str, u64, fn(u64) -> u64);
+
+/// One timing of `f(n)`, in ns per item.
+fn time_per_item(n: u64, f: fn(u64) -> u64) -> f64 {
+    let t = Instant::now();
+    black_box(f(n));
+    t.elapsed().as_nanos() as f64 / n as f64
 }
 
 fn corio_resume(n: u64) -> u64 {
@@ -142,45 +141,54 @@ fn main() {
     // A plain argument picks the rows by case: `cargo bench --bench generators -- spawn`.
     let only: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let pick = |case: &str| only.is_empty() || only.iter().any(|o| case.contains(o.as_str()));
-    let measure = |case: &str, n: u64, f: fn(u64) -> u64| {
-        if pick(case) {
-            best(reps, n, f)
-        } else {
-            f64::NAN
-        }
-    };
-    let rows = [
-        (
-            "yield",
-            "Generator::resume round trip",
-            measure("yield", items, corio_resume),
-        ),
+    // Every row is timed once per round, the rounds interleaving corio and its peers, and
+    // each keeps its best: both sides meet the same quiet and busy spells of the machine.
+    let table: [Row; 6] = [
+        ("yield", "Generator::resume round trip", items, corio_resume),
         (
             "yield",
             "Generator as Iterator (for/fold)",
-            measure("yield", items, corio_iter),
+            items,
+            corio_iter,
         ),
         (
             "yield",
             "corosensei Coroutine::resume",
-            measure("yield", items, corosensei_resume),
+            items,
+            corosensei_resume,
         ),
-        (
-            "yield",
-            "hand-written Iterator",
-            measure("yield", items, hand_iter),
-        ),
+        ("yield", "hand-written Iterator", items, hand_iter),
         (
             "spawn",
             "Generator: new, 2 resumes, end",
-            measure("spawn", spawns, corio_spawn),
+            spawns,
+            corio_spawn,
         ),
         (
             "spawn",
             "corosensei: reused stack, 2 resumes",
-            measure("spawn", spawns, corosensei_spawn),
+            spawns,
+            corosensei_spawn,
         ),
     ];
+    let mut best = [f64::NAN; 6];
+    for _ in 0..reps {
+        for (k, (case, _, n, f)) in table.iter().enumerate() {
+            if pick(case) {
+                let ns = time_per_item(*n, *f);
+                best[k] = if best[k].is_nan() {
+                    ns
+                } else {
+                    best[k].min(ns)
+                };
+            }
+        }
+    }
+    let rows: Vec<(&str, &str, f64)> = table
+        .iter()
+        .zip(best)
+        .map(|((case, what, _, _), ns)| (*case, *what, ns))
+        .collect();
     println!();
     println!("{:<6} {:<40} {:>10}", "case", "what", "ns/item");
     for (case, what, ns) in &rows {
