@@ -331,3 +331,22 @@ fn generator_made_inside_a_loop_uses_the_loops_stack_pool() {
     );
     assert_eq!(after, before, "and comes back when it finishes");
 }
+
+#[test]
+fn generator_made_in_a_loop_runs_on_after_the_loop_is_gone() {
+    let mut g: Generator<u32> = corio::run(|| {
+        let mut g: Generator<u32> = Generator::new(|co| {
+            for i in 0..3 {
+                co.yield_(i);
+            }
+        });
+        assert_eq!(g.resume(()), Yielded(0));
+        g
+    });
+    // The loop and its stack pool are gone; the generator's stack is its own until it ends,
+    // then it joins this thread's pool.
+    assert_eq!(g.by_ref().collect::<Vec<_>>(), [1, 2]);
+    assert!(g.is_finished());
+    let again: Generator<u32> = Generator::new(|co| co.yield_(9));
+    assert_eq!(again.collect::<Vec<_>>(), [9]);
+}
