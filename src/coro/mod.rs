@@ -15,7 +15,7 @@ use std::ptr;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, StackPool, has_madvise_guard};
-pub(crate) use typed::{ParkOutput, TypedCoro, TypedSuspender};
+pub(crate) use typed::{Resumed, TypedCoro, TypedSuspender};
 
 /// What the overflow handler needs to know about the running coroutine.
 #[derive(Debug)]
@@ -33,7 +33,10 @@ pub(crate) struct StackInfo {
     /// `Yielder<(), ()>` when `park` is `None`, else the typed yielder `park` knows.
     yielder: Cell<*const ()>,
     /// How a park suspends a coroutine whose yielder is typed ([`TypedCoro`]).
-    park: Option<unsafe fn(*const ())>,
+    park: Option<unsafe fn(&StackInfo)>,
+    /// A typed coroutine suspended for a park, not with a value (set by `park`, taken by
+    /// [`TypedCoro::resume`]).
+    parked: Cell<bool>,
     /// Stack facts of the coroutine that resumed this one while it runs, if a coroutine did
     /// (a task handing its turn on, a task resuming a generator): until the switch, and again
     /// after the switch back, the code of `resume` runs on that coroutine's stack, so an
@@ -124,7 +127,7 @@ impl StackInfo {
         name: &str,
         id: u64,
         kind: StackKind,
-        park: Option<unsafe fn(*const ())>,
+        park: Option<unsafe fn(&StackInfo)>,
     ) -> StackInfo {
         overflow::install();
         let (guard_lo, guard_hi) = stack.guard_range();
@@ -138,6 +141,7 @@ impl StackInfo {
             kind,
             yielder: Cell::new(ptr::null()),
             park,
+            parked: Cell::new(false),
             resumer: Cell::new(ptr::null()),
         }
     }
@@ -208,7 +212,7 @@ pub(crate) fn suspend() {
         let info = &*info;
         match info.park {
             None => (*info.yielder.get().cast::<Yielder<(), ()>>()).suspend(()),
-            Some(park) => park(info.yielder.get()),
+            Some(park) => park(info),
         }
     }
 }

@@ -146,7 +146,7 @@ pub use yielder::{GeneratorExit, Yielder, catch};
 use crate::coro::TypedCoro;
 use crate::error::{Cancelled, SpawnError};
 use stacks::Home;
-use yielder::{Channel, Input, Output, Payload};
+use yielder::{Channel, Input, Payload};
 
 /// What a resume of a [`Generator`] ran into: a `yield_` or the body's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -190,7 +190,7 @@ struct Shared<R> {
 /// ```
 pub struct Generator<Y, R = (), S = ()> {
     /// The body's coroutine, until it finished (its stack then went back to its pool).
-    coro: Option<TypedCoro<Input<S>, Output<Y>>>,
+    coro: Option<TypedCoro<Input<S>, Y>>,
     shared: Box<Shared<R>>,
     stage: Stage,
     home: Home,

@@ -2,8 +2,9 @@
 //! park to the task that resumed it, and finishing (the stack goes back to its pool).
 
 use super::stacks;
-use super::yielder::{GeneratorExit, Input, Output, Payload};
+use super::yielder::{GeneratorExit, Input, Payload};
 use super::{Generator, GeneratorState, Stage};
+use crate::coro::Resumed;
 
 impl<Y, R, S> Generator<Y, R, S> {
     /// `close`, with the payload of a failed close handed back instead of raised.
@@ -66,12 +67,12 @@ impl<Y, R, S> Generator<Y, R, S> {
             None => unreachable!("an unfinished generator has its coroutine"),
         };
         match coro.resume(input) {
-            Some(Output::Yielded(y)) => {
+            Resumed::Yielded(y) => {
                 self.stage = Stage::Suspended;
                 Ok(GeneratorState::Yielded(y))
             }
-            Some(Output::None) => self.relay(),
-            None => self.finish(),
+            Resumed::Parked => self.relay(),
+            Resumed::Returned => self.finish(),
         }
     }
 
@@ -89,12 +90,12 @@ impl<Y, R, S> Generator<Y, R, S> {
                 None => unreachable!("an unfinished generator has its coroutine"),
             };
             match coro.resume(Input::None) {
-                Some(Output::Yielded(y)) => {
+                Resumed::Yielded(y) => {
                     self.stage = Stage::Suspended;
                     return Ok(GeneratorState::Yielded(y));
                 }
-                Some(Output::None) => {}
-                None => return self.finish(),
+                Resumed::Parked => {}
+                Resumed::Returned => return self.finish(),
             }
         }
     }

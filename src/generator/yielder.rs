@@ -25,21 +25,8 @@ pub(super) enum Input<S> {
     Thrown,
 }
 
-/// What the body hands back when it suspends (through the switch). `None` when it suspended
-/// without yielding: it parked, and the caller must give its task's turn away in its place.
-pub(super) enum Output<Y> {
-    None,
-    Yielded(Y),
-}
-
-impl<Y> coro::ParkOutput for Output<Y> {
-    fn parked() -> Self {
-        Output::None
-    }
-}
-
 /// The body's way back to the caller.
-pub(super) type Back<Y, S> = coro::TypedSuspender<Input<S>, Output<Y>>;
+pub(super) type Back<Y, S> = coro::TypedSuspender<Input<S>, Y>;
 
 /// What a generator and its body share besides the values they pass through the switch, in
 /// the generator's heap cell.
@@ -136,7 +123,7 @@ impl<Y, S> Yielder<Y, S> {
             yielded_while_closing();
         }
         // SAFETY: see the invariant of `new`: this runs on the body's own stack.
-        unsafe { self.back.suspend(Output::Yielded(y)) }
+        unsafe { self.back.suspend(y) }
     }
 
     /// Delegates to `inner` until it returns, and returns its result (Python's
