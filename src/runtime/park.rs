@@ -30,7 +30,7 @@ use crate::error::Cancelled;
 /// # Panics
 ///
 /// Outside a coroutine. Unwinds with [`Cancelled`] if the task is cancelled.
-#[inline]
+#[inline(always)]
 pub(crate) fn park_on(what: &'static str) {
     let h = current_or_panic();
     if unwinding(h) {
@@ -147,6 +147,7 @@ pub(crate) fn cancel(task: &TaskRef) -> bool {
 /// Queues the current task in `list` and parks it until its entry is taken off the front (a
 /// grant or a wake-all). If it is cancelled meanwhile, its entry leaves the list; nothing it
 /// was given needs passing on (for waits that grant nothing of their own, such as an event's).
+#[inline]
 pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
     struct Leave<'a> {
         list: &'a RefCell<WaitList<Waker>>,
@@ -167,10 +168,10 @@ pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
 /// Parks the current task until its entry `t` in `list` has been granted (taken off the
 /// front). Unwinds with `Cancelled` if the task is cancelled; the caller's drop guard then
 /// removes the entry or passes on what it was granted.
-#[inline]
+#[inline(always)]
 pub(crate) fn park_until_granted(list: &RefCell<WaitList<Waker>>, t: Ticket) {
     loop {
-        park_on(t.kind().as_str());
+        park_on(t.text());
         let mut l = list.borrow_mut();
         if !l.is_waiting(t) {
             return;
