@@ -7,6 +7,7 @@
 
 mod overflow;
 pub(crate) mod stack;
+mod stack_pool;
 mod typed;
 
 use std::cell::Cell;
@@ -14,7 +15,8 @@ use std::ptr;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, StackPool, has_madvise_guard};
+pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, has_madvise_guard};
+pub(crate) use stack_pool::StackPool;
 pub(crate) use typed::{Resumed, TypedCoro, TypedSuspender};
 
 /// What the overflow handler needs to know about the running coroutine.

@@ -5,8 +5,7 @@ use std::cell::RefCell;
 
 use crate::coro::{DEFAULT_GUARD_SIZE, Stack, StackPool};
 use crate::error::SpawnError;
-use crate::runtime::DEFAULT_STACK_SIZE;
-use crate::runtime::core::with_core;
+use crate::runtime::{DEFAULT_STACK_SIZE, lend_loop_stack, return_loop_stack};
 
 /// Stacks kept by a thread that runs generators outside any loop.
 const THREAD_POOLED: usize = 16;
@@ -29,8 +28,8 @@ pub(super) enum Home {
 
 /// A stack of at least `size` bytes (the pool's default when `None`), and the pool it is from.
 pub(super) fn take(size: Option<usize>) -> Result<(Stack, Home), SpawnError> {
-    if let Some(r) = with_core(|c| c.take_stack(size).map(|s| (s, Home::Loop(c.id())))) {
-        return r;
+    if let Some(r) = lend_loop_stack(size) {
+        return r.map(|(s, id)| (s, Home::Loop(id)));
     }
     POOL.with(|p| p.borrow_mut().get(size))
         .map(|s| (s, Home::Thread))
@@ -40,12 +39,9 @@ pub(super) fn take(size: Option<usize>) -> Result<(Stack, Home), SpawnError> {
 /// else to the thread's pool (or unmaps it once the thread's pool is gone, at thread exit).
 pub(super) fn give_back(stack: Stack, home: Home) {
     let stack = match home {
-        Home::Loop(id) => match with_core(|c| c.id() == id) {
-            Some(true) => {
-                with_core(|c| c.release_stack(stack));
-                return;
-            }
-            _ => stack,
+        Home::Loop(id) => match return_loop_stack(stack, id) {
+            Ok(()) => return,
+            Err(stack) => stack,
         },
         Home::Thread => stack,
     };

@@ -83,7 +83,7 @@ impl<Y, R, S> Generator<Y, R, S> {
     fn relay(&mut self) -> Result<GeneratorState<Y, R>, Payload> {
         loop {
             let guard = UnwindOnExit(self);
-            crate::runtime::raw::relay_park();
+            crate::runtime::relay_park();
             std::mem::forget(guard);
             let coro = match self.coro.as_mut() {
                 Some(c) => c,
