@@ -30,7 +30,7 @@ use crate::error::Cancelled;
 /// # Panics
 ///
 /// Outside a coroutine. Unwinds with [`Cancelled`] if the task is cancelled.
-#[inline]
+#[inline(always)]
 pub(crate) fn park_on(what: &'static str) {
     let h = current_or_panic();
     if unwinding(h) {
@@ -78,6 +78,20 @@ fn switch_out(h: &Header) {
     } else {
         coro::suspend();
     }
+}
+
+/// Gives the running task's turn away on behalf of a generator running on top of it: the
+/// generator's body parked (its [`switch_out`] found no hand-off and suspended the generator's
+/// own coroutine), so the task that resumed the generator now switches out in its place,
+/// with the generator's stack left suspended on top of its own. The park's state (parked,
+/// rescheduled by `yield_now`) was set by the body; when this returns the task runs again and
+/// resumes the generator, whose park goes on where it stopped.
+///
+/// # Panics
+///
+/// Outside a task (a generator's body can park only when a task resumed it).
+pub(crate) fn relay_park() {
+    switch_out(current_or_panic());
 }
 
 #[inline]
@@ -147,6 +161,7 @@ pub(crate) fn cancel(task: &TaskRef) -> bool {
 /// Queues the current task in `list` and parks it until its entry is taken off the front (a
 /// grant or a wake-all). If it is cancelled meanwhile, its entry leaves the list; nothing it
 /// was given needs passing on (for waits that grant nothing of their own, such as an event's).
+#[inline]
 pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
     struct Leave<'a> {
         list: &'a RefCell<WaitList<Waker>>,
@@ -167,10 +182,10 @@ pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
 /// Parks the current task until its entry `t` in `list` has been granted (taken off the
 /// front). Unwinds with `Cancelled` if the task is cancelled; the caller's drop guard then
 /// removes the entry or passes on what it was granted.
-#[inline]
+#[inline(always)]
 pub(crate) fn park_until_granted(list: &RefCell<WaitList<Waker>>, t: Ticket) {
     loop {
-        park_on(t.kind().as_str());
+        park_on(t.text());
         let mut l = list.borrow_mut();
         if !l.is_waiting(t) {
             return;

@@ -65,6 +65,17 @@ impl WaitKind {
         WaitKind::WaitClosed,
     ];
 
+    /// Every kind's text, indexed by its discriminant.
+    const TEXT: [&'static str; 14] = {
+        let mut t = [""; 14];
+        let mut i = 0;
+        while i < 14 {
+            t[i] = WaitKind::ALL[i].as_str();
+            i += 1;
+        }
+        t
+    };
+
     /// The short text `corio::tasks()` shows for a task parked this way.
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
@@ -111,6 +122,12 @@ impl Ticket {
     pub(crate) fn kind(self) -> WaitKind {
         WaitKind::ALL[usize::from(self.0 as u8)]
     }
+
+    /// What `corio::tasks()` shows for this wait (the kind's text).
+    #[inline]
+    pub(crate) fn text(self) -> &'static str {
+        WaitKind::TEXT[usize::from(self.0 as u8)]
+    }
 }
 
 #[derive(Debug)]
@@ -146,20 +163,22 @@ impl<W> WaitList<W> {
     }
 
     /// Queues the waker `make` returns (built in place) at the back; returns its ticket.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_with(&mut self, kind: WaitKind, make: impl FnOnce() -> W) -> Ticket {
         let ticket = Ticket(self.next << 8 | kind as u64);
         self.next += 1;
-        if self.first.is_none() {
-            self.first = Some(Entry {
+        match &mut self.first {
+            // Known empty: written in place, with no drop of an old value to check for.
+            empty @ None => {
+                *empty = Some(Entry {
+                    ticket,
+                    waker: make(),
+                });
+            }
+            Some(_) => self.rest.push_back_with(|| Entry {
                 ticket,
                 waker: make(),
-            });
-        } else {
-            self.rest.push_back_with(|| Entry {
-                ticket,
-                waker: make(),
-            });
+            }),
         }
         ticket
     }
@@ -184,11 +203,12 @@ impl<W> WaitList<W> {
         self.pop_entry().map(|e| (e.ticket, e.waker))
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop_entry(&mut self) -> Option<Entry<W>> {
-        let e = self.first.take()?;
-        self.first = self.rest.pop_front();
-        Some(e)
+        // An empty list (an uncontended lock's release) is one load, with no store.
+        self.first.as_ref()?;
+        let next = self.rest.pop_front();
+        std::mem::replace(&mut self.first, next)
     }
 
     /// `true` while the entry `t` is still in the list: not granted, not removed.
