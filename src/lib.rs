@@ -68,6 +68,7 @@ pub mod error;
 pub mod executor;
 pub mod future;
 pub mod net;
+pub mod protocols;
 pub mod queue;
 mod reactor;
 pub mod runtime;

@@ -36,6 +36,7 @@ pub use exception::{
     Exception, ExceptionContext, ExceptionHandler, call_exception_handler,
     default_exception_handler, get_exception_handler, set_exception_handler,
 };
+pub(crate) use handle::Callable;
 pub use handle::{Handle, LoopHandle, TimerHandle};
 pub use remote::RemoteTask;
 pub use stack_stats::StackStats;
