@@ -320,7 +320,7 @@ fn pause_writing_above_the_high_mark_resume_at_the_low_mark() {
         assert_eq!(log.get(), ["made", "pause"], "paused inside write, once");
         let mut buf = vec![0u8; 1 << 20];
         until(|| {
-            let _ = (&b).read(&mut buf);
+            let _ = b.read(&mut buf);
             log.len() == 3
         });
         assert_eq!(log.get(), ["made", "pause", "resume"]);
