@@ -395,3 +395,39 @@ fn closing_the_loop_tears_down_open_transports() {
     let n = io::Read::read(&mut &peer, &mut buf).unwrap();
     assert_eq!(n, 0, "the transport's socket was closed with the loop");
 }
+
+#[test]
+fn a_streams_pair_works_over_a_transport() {
+    // cpython: test_streams.py StreamTests.test_open_connection (the reader/writer pair is a
+    // StreamReaderProtocol over a transport there)
+    corio::run(|| {
+        let server = streams::start_server("127.0.0.1:0", |mut r, w| {
+            loop {
+                let data = r.read(64 * 1024)?;
+                if data.is_empty() {
+                    return w.close();
+                }
+                w.write(&data.to_ascii_uppercase());
+                w.drain()?;
+            }
+        })
+        .unwrap();
+        let (proto, mut reader, writer) = protocols::streams_bridge().unwrap();
+        let t = protocols::create_connection(move || proto, server.local_addr().unwrap()).unwrap();
+        writer.write(b"first\n");
+        assert_eq!(reader.readexactly(6).unwrap(), b"FIRST\n");
+        // More than both water marks: flow control on every hop, nothing lost.
+        let big: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        writer.write(&big);
+        writer.drain().unwrap();
+        let back = reader.readexactly(big.len()).unwrap();
+        assert_eq!(back, big.to_ascii_uppercase());
+        writer.write_eof().unwrap();
+        assert!(
+            reader.read(10).unwrap().is_empty(),
+            "the server closed after our EOF"
+        );
+        until(|| protocols::open_transports() == 0);
+        assert!(t.is_closing());
+    });
+}

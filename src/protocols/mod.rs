@@ -46,9 +46,14 @@
 //! callback closes that connection with an error, goes to the loop's exception handler, and
 //! the server goes on.
 //!
+//! [`streams_bridge`] puts a [`StreamReader`](crate::streams::StreamReader) and
+//! [`StreamWriter`](crate::streams::StreamWriter) over any transport (asyncio's
+//! `StreamReaderProtocol`).
+//!
 //! When the loop closes with connections still open, their sockets are closed and their
 //! protocols dropped without further calls.
 
+mod bridge;
 mod conn;
 mod datagram;
 mod proto;
@@ -61,6 +66,7 @@ use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
+pub use bridge::{StreamsBridge, streams_bridge};
 pub use conn::DEFAULT_HIGH_WATER;
 pub use datagram::{DatagramTransport, create_datagram_endpoint};
 pub use proto::{Buffered, StreamProtocol};
