@@ -98,7 +98,12 @@ fn a_panicking_callback_closes_its_connection_and_the_server_goes_on() {
         let addr = server.local_addr().unwrap();
         let (mut r1, w1) = streams::open_connection(addr).unwrap();
         w1.write(b"!boom");
-        assert!(r1.read(100).unwrap_or_default().is_empty(), "closed on us");
+        let read = corio::wait_for(Duration::from_secs(30), || r1.read(100));
+        assert!(
+            read.expect("closed, not left open")
+                .unwrap_or_default()
+                .is_empty()
+        );
         until(|| lost.len() == 1);
         assert!(
             lost.get()[0].contains("data_received panicked"),
@@ -130,7 +135,12 @@ fn a_panicking_factory_drops_that_connection_only() {
         .unwrap();
         let addr = server.local_addr().unwrap();
         let (mut r1, _w1) = streams::open_connection(addr).unwrap();
-        assert!(r1.read(10).unwrap_or_default().is_empty());
+        let read = corio::wait_for(Duration::from_secs(30), || r1.read(10));
+        assert!(
+            read.expect("dropped, not left open")
+                .unwrap_or_default()
+                .is_empty()
+        );
         assert_eq!(reports.len(), 1);
         let (mut r2, w2) = streams::open_connection(addr).unwrap();
         w2.write(b"ok\n");
