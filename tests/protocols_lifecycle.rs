@@ -94,8 +94,8 @@ fn pair(p: impl FnOnce() -> Rec) -> (Transport, UnixStream) {
 
 #[test]
 fn calls_come_in_order_made_data_eof_lost() {
-    // cpython: test_selector_events.py SelectorSocketTransportTests.test_read_eof_received_error
-    // (the order around EOF), test_protocols.py (the documented state machine)
+    // cpython: test_selector_events.py SelectorSocketTransportTests.test_read_ready and
+    // test_read_ready_eof (data_received, then eof_received and close)
     let log = corio::run(|| {
         let log = Log::new();
         let l = log.clone();
@@ -140,8 +140,8 @@ fn eof_received_true_keeps_the_write_side_open() {
 
 #[test]
 fn connection_lost_never_runs_inside_close_abort_or_write() {
-    // cpython: test_selector_events.py SelectorSocketTransportTests.test_close (connection_lost
-    // goes through call_soon) and test_force_close
+    // cpython: test_selector_events.py SelectorTransportTests.test_close (connection_lost
+    // goes through call_soon, once) and test_force_close
     corio::run(|| {
         let log = Log::new();
         let l = log.clone();
@@ -208,7 +208,8 @@ fn writes_after_close_are_dropped_and_counted_without_errors() {
 
 #[test]
 fn close_sends_the_buffer_first_then_loses_the_connection() {
-    // cpython: test_selector_events.py SelectorSocketTransportTests.test_write_ready_closing
+    // cpython: test_selector_events.py SelectorSocketTransportTests.test_write_ready_closing and
+    // SelectorTransportTests.test_close_write_buffer
     corio::run(|| {
         let log = Log::new();
         let l = log.clone();
@@ -235,7 +236,7 @@ fn close_sends_the_buffer_first_then_loses_the_connection() {
 
 #[test]
 fn abort_drops_the_buffer() {
-    // cpython: test_selector_events.py SelectorSocketTransportTests.test_abort
+    // cpython: test_selector_events.py SelectorTransportTests.test_abort
     corio::run(|| {
         let log = Log::new();
         let l = log.clone();
@@ -294,8 +295,8 @@ fn pause_reading_stops_data_until_resumed() {
 
 #[test]
 fn pause_writing_above_the_high_mark_resume_at_the_low_mark() {
-    // cpython: test_selector_events.py SelectorSocketTransportTests.test_write_buffer_limits
-    // (base transport: _maybe_pause_protocol / _maybe_resume_protocol)
+    // cpython: test_transports.py TransportTests.test_flowcontrol_mixin_set_write_limits
+    // (_maybe_pause_protocol / _maybe_resume_protocol around the marks)
     corio::run(|| {
         let log = Log::new();
         let l = log.clone();
@@ -353,7 +354,8 @@ fn pause_writing_inside_a_callback_comes_right_after_it() {
 
 #[test]
 fn write_eof_half_closes_and_keeps_reading() {
-    // cpython: test_selector_events.py SelectorSocketTransportTests.test_write_eof
+    // cpython: test_selector_events.py SelectorSocketTransportTests.test_write_eof and
+    // test_write_eof_buffer
     corio::run(|| {
         let log = Log::new();
         let l = log.clone();

@@ -81,7 +81,7 @@ fn create_server_echoes_and_counts_its_transports() {
 
 #[test]
 fn a_panicking_callback_closes_its_connection_and_the_server_goes_on() {
-    // cpython: test_selector_events.py SelectorSocketTransportTests.test_read_ready_err
+    // cpython: test_selector_events.py SelectorSocketTransportTests.test_data_received_error
     // (a failure in the protocol is fatal to its connection only)
     corio::run(|| {
         let reports = collect_reports();
@@ -261,6 +261,8 @@ fn buffered_protocol_reads_into_the_lent_buffer() {
 
 #[test]
 fn an_empty_lent_buffer_closes_the_connection_with_an_error() {
+    // cpython: test_selector_events.py
+    // SelectorSocketTransportBufferedProtocolTests.test_get_buffer_zerosized
     struct Empty(Log<String>);
     impl BaseProtocol for Empty {
         fn connection_lost(&mut self, exc: Option<io::Error>) {

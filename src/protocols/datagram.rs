@@ -338,11 +338,22 @@ impl<P: DatagramProtocol> Endpoint<P> {
             None
         };
         drop(st);
-        match change {
-            Some(true) => self.call_proto("pause_writing", |p| p.pause_writing()),
-            Some(false) => self.call_proto("resume_writing", |p| p.resume_writing()),
-            None => None,
-        };
+        let Some(pause) = change else { return };
+        if self.proto.try_borrow_mut().is_err() {
+            // Inside another callback of this protocol: as a loop callback of its own.
+            let Some(me) = self.me.upgrade() else { return };
+            crate::runtime::call_soon(move || me.call_flow(pause));
+        } else {
+            self.call_flow(pause);
+        }
+    }
+
+    fn call_flow(&self, pause: bool) {
+        if pause {
+            self.call_proto("pause_writing", |p| p.pause_writing());
+        } else {
+            self.call_proto("resume_writing", |p| p.resume_writing());
+        }
     }
 }
 
