@@ -398,3 +398,20 @@ fn a_callback_may_spawn_a_coroutine_and_hand_it_data() {
         assert_eq!(&buf, b"work");
     });
 }
+
+#[test]
+fn writelines_sends_the_chunks_in_order() {
+    // cpython: test_transports.py TransportTests.test_writelines
+    corio::run(|| {
+        let log = Log::new();
+        let l = log.clone();
+        let (t, b) = pair(move || Rec::new(&l));
+        t.writelines([b"one ".as_slice(), b"two ", b"three"]);
+        t.writelines(Vec::<Vec<u8>>::new());
+        t.close();
+        let mut got = Vec::new();
+        (&b).read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"one two three");
+        assert_eq!(t.dropped_writes(), 0);
+    });
+}

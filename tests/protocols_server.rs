@@ -71,6 +71,11 @@ fn create_server_echoes_and_counts_its_transports() {
         assert_eq!(r.readline().unwrap(), b"hello\n");
         assert_eq!(server.active_connections(), 1);
         assert_eq!(protocols::open_transports(), 1);
+        assert_eq!(
+            corio::get_running_loop().task_count(),
+            1,
+            "only the main task: a protocol connection has no task and no stack"
+        );
         w.close().unwrap();
         until(|| server.active_connections() == 0);
         server.close();

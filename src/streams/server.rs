@@ -114,7 +114,9 @@ struct Inner {
 
 /// A running server: it accepts connections and runs the handler in a task per connection
 /// (asyncio's `Server`). Made by [`start_server`](super::start_server) and friends; it
-/// accepts from the moment it is made.
+/// accepts from the moment it is made. [`protocols::create_server`](crate::protocols::create_server)
+/// makes the same `Server`, driving each connection with a protocol instead of a task; its
+/// [`active_connections`](Self::active_connections) are then open transports.
 ///
 /// Dropping the `Server` value does not stop it (a dropped [`Task`](crate::Task) runs on
 /// too); [`close`](Self::close) does. The loop's end closes it with everything else.
