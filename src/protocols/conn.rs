@@ -17,9 +17,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 
 use super::proto::StreamProto;
-use super::rt::{self, Sides, Slot};
+use super::rt::{self, Sides, Slot, sock_src};
 use super::{Transport, TransportOps};
-use crate::runtime::io_source::IoSource;
 use crate::runtime::{Exception, ExceptionContext, call_exception_handler};
 use crate::streams::{Active, Sock};
 
@@ -284,7 +283,7 @@ impl<P: StreamProto> Conn<P> {
             return;
         }
         let Some(me) = self.me.upgrade() else { return };
-        if crate::runtime::core::is_running_here() {
+        if rt::loop_running() {
             crate::runtime::call_soon(move || me.call_lost(exc));
         } else {
             me.teardown_now();
@@ -581,13 +580,6 @@ impl<P: StreamProto> TransportOps for Conn<P> {
             )),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
-    }
-}
-
-fn sock_src(s: &Sock) -> &IoSource {
-    match s {
-        Sock::Tcp(s) => &s.evented().src,
-        Sock::Unix(s) => &s.evented().src,
     }
 }
 

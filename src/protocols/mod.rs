@@ -267,7 +267,7 @@ where
     F: FnOnce() -> P,
     P: StreamProtocol,
 {
-    if !crate::runtime::core::is_running_here() {
+    if !rt::loop_running() {
         return Err(io::Error::other(
             "no running event loop: transports work inside corio::run or a spawned task",
         ));

@@ -14,8 +14,9 @@ use slab::Slab;
 
 use crate::reactor::Dir;
 use crate::runtime::Callable;
-use crate::runtime::core::with_core;
+use crate::runtime::core::{is_running_here, with_core};
 use crate::runtime::io_source::IoSource;
+use crate::streams::Sock;
 
 /// What a connection does when its socket is ready in one direction.
 pub(crate) trait OnReady: 'static {
@@ -74,6 +75,19 @@ impl Sides {
         } else {
             src.call_rc_when_ready(Dir::Read, &self.read)
         }
+    }
+}
+
+/// `true` while a loop runs on this thread.
+pub(crate) fn loop_running() -> bool {
+    is_running_here()
+}
+
+/// A stream socket's registration.
+pub(crate) fn sock_src(s: &Sock) -> &IoSource {
+    match s {
+        Sock::Tcp(s) => &s.evented().src,
+        Sock::Unix(s) => &s.evented().src,
     }
 }
 
