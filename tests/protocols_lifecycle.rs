@@ -415,3 +415,25 @@ fn writelines_sends_the_chunks_in_order() {
         assert_eq!(t.dropped_writes(), 0);
     });
 }
+
+#[test]
+fn a_callback_that_parks_fails_its_connection_not_the_loop() {
+    // Callbacks run on the loop's own stack: a park there is a panic, which closes that
+    // connection and reaches the exception handler.
+    corio::run(|| {
+        let reports = Log::new();
+        let r = reports.clone();
+        corio::set_exception_handler(Some(Rc::new(move |c: &corio::ExceptionContext| {
+            r.push(c.message.clone())
+        })));
+        let log = Log::new();
+        let l = log.clone();
+        let (_t, b) =
+            pair(move || Rec::new(&l).on_data(|_, _, _| corio::sleep(Duration::from_millis(1))));
+        b.write_all(b"x").unwrap();
+        until(|| last_is_lost(&log));
+        assert_eq!(log.get(), ["made", "data:x", "lost:Other"]);
+        assert_eq!(reports.len(), 1, "{:?}", reports.get());
+        assert!(reports.get()[0].contains("data_received panicked"));
+    });
+}
