@@ -11,16 +11,16 @@
 //! - `connection_lost` is always a loop callback of its own, scheduled once.
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 
 use super::proto::StreamProto;
-use super::rt::{self, Sides, Slot, sock_src};
+use super::rt::{self, Sides, Slot};
 use super::{Transport, TransportOps};
 use crate::runtime::{Exception, ExceptionContext, call_exception_handler};
-use crate::streams::{Active, Sock};
+use crate::streams::{Active, AnyStream};
 
 /// asyncio's default high-water mark of a transport's write buffer: 64 KiB (the low-water
 /// mark defaults to a quarter of the high one).
@@ -108,7 +108,7 @@ impl State {
 pub(crate) struct Conn<P: StreamProto> {
     me: Weak<Conn<P>>,
     /// `None` once lost: the socket is closed.
-    sock: RefCell<Option<Sock>>,
+    sock: RefCell<Option<AnyStream>>,
     st: RefCell<State>,
     /// `None` once `connection_lost` has been called.
     proto: RefCell<Option<P>>,
@@ -122,7 +122,7 @@ pub(crate) struct Conn<P: StreamProto> {
 impl<P: StreamProto> Conn<P> {
     /// Makes the connection, calls `connection_made` and starts reading.
     pub(crate) fn start(
-        sock: Sock,
+        sock: AnyStream,
         proto: P,
         peer: Option<SocketAddr>,
         active: Option<Active>,
@@ -179,7 +179,7 @@ impl<P: StreamProto> Conn<P> {
         }
         let sides = self.sides.borrow();
         let ok = match (&*sides, &*self.sock.borrow()) {
-            (Some(sides), Some(sock)) => sides.arm(sock_src(sock), write),
+            (Some(sides), Some(sock)) => sides.arm(sock.src(), write),
             _ => false,
         };
         drop(sides);
@@ -330,8 +330,8 @@ impl<P: StreamProto> Conn<P> {
         }
         let sock = self.sock.borrow();
         let Some(s) = sock.as_ref() else { return };
-        let got = self.call_proto("data_received", |p| p.receive(&mut |buf| recv(s, buf)));
-        let src = sock_src(s);
+        let got = self.call_proto("data_received", |p| p.receive(&mut |buf| s.recv(buf)));
+        let src = s.src();
         match got {
             None => {}
             Some(Ok((0, want))) if want > 0 => {
@@ -375,16 +375,16 @@ impl<P: StreamProto> Conn<P> {
         let mut failed = None;
         while st.buffered() > 0 {
             let want = st.buffered();
-            match send(s, &st.buf[st.pos..]) {
+            match s.send(&st.buf[st.pos..]) {
                 Ok(n) => {
                     st.consumed(n);
                     if n < want {
-                        rt::not_writable(sock_src(s));
+                        rt::not_writable(s.src());
                         break;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    rt::not_writable(sock_src(s));
+                    rt::not_writable(s.src());
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -405,7 +405,7 @@ impl<P: StreamProto> Conn<P> {
         if left == 0 {
             if st.eof == Eof::Pending {
                 st.eof = Eof::Sent;
-                shut = shutdown_write(s).err();
+                shut = s.shutdown(Shutdown::Write).err();
             }
             lost = st.closing;
         }
@@ -453,13 +453,13 @@ impl<P: StreamProto> TransportOps for Conn<P> {
         let mut data = data;
         if st.buffered() == 0 && !st.write_armed {
             let s = sock.as_ref().expect("checked above");
-            match send(s, data) {
+            match s.send(data) {
                 Ok(n) if n == data.len() => return,
                 Ok(n) => {
                     data = &data[n..];
-                    rt::not_writable(sock_src(s));
+                    rt::not_writable(s.src());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => rt::not_writable(sock_src(s)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => rt::not_writable(s.src()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     drop((st, sock));
@@ -495,7 +495,7 @@ impl<P: StreamProto> TransportOps for Conn<P> {
             return;
         }
         st.eof = Eof::Sent;
-        let r = shutdown_write(s);
+        let r = s.shutdown(Shutdown::Write);
         drop((st, sock));
         if let Err(e) = r {
             self.force_close(Some(e));
@@ -561,47 +561,18 @@ impl<P: StreamProto> TransportOps for Conn<P> {
     }
 
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match &*self.sock.borrow() {
-            Some(Sock::Tcp(s)) => s.peer_addr(),
-            Some(Sock::Unix(_)) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a Unix socket has no IP address",
-            )),
-            None => Err(io::ErrorKind::NotConnected.into()),
-        }
+        let sock = self.sock.borrow();
+        sock.as_ref().map_or_else(
+            || Err(io::ErrorKind::NotConnected.into()),
+            AnyStream::peer_addr,
+        )
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &*self.sock.borrow() {
-            Some(Sock::Tcp(s)) => s.local_addr(),
-            Some(Sock::Unix(_)) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a Unix socket has no IP address",
-            )),
-            None => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-}
-
-#[inline]
-fn recv(s: &Sock, buf: &mut [u8]) -> io::Result<usize> {
-    match s {
-        Sock::Tcp(s) => (&s.evented().io).read(buf),
-        Sock::Unix(s) => (&s.evented().io).read(buf),
-    }
-}
-
-#[inline]
-fn send(s: &Sock, buf: &[u8]) -> io::Result<usize> {
-    match s {
-        Sock::Tcp(s) => (&s.evented().io).write(buf),
-        Sock::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
-    }
-}
-
-fn shutdown_write(s: &Sock) -> io::Result<()> {
-    match s {
-        Sock::Tcp(s) => s.shutdown(Shutdown::Write),
-        Sock::Unix(s) => s.shutdown(Shutdown::Write),
+        let sock = self.sock.borrow();
+        sock.as_ref().map_or_else(
+            || Err(io::ErrorKind::NotConnected.into()),
+            AnyStream::local_addr,
+        )
     }
 }

@@ -77,7 +77,7 @@ use self::conn::Conn;
 use self::transport::TransportOps;
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 use crate::runtime::{Exception, ExceptionContext, call_exception_handler};
-use crate::streams::{Listener, Server, Sock, StreamSocket};
+use crate::streams::{AnyStream, Listener, Server, StreamSocket};
 
 /// Starts a TCP server on `addr` that makes a protocol with `protocol_factory` for every
 /// connection and drives it with callbacks (asyncio's `loop.create_server`). Returns the same
@@ -272,10 +272,10 @@ where
             "no running event loop: transports work inside corio::run or a spawned task",
         ));
     }
-    let sock = sock.into_sock();
+    let sock = sock.into_any_stream();
     let peer = match &sock {
-        Sock::Tcp(s) => s.peer_addr().ok(),
-        Sock::Unix(_) => None,
+        AnyStream::Tcp(s) => s.peer_addr().ok(),
+        AnyStream::Unix(_) => None,
     };
     Ok(Conn::start(sock, protocol_factory(), peer, None))
 }

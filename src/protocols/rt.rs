@@ -12,11 +12,7 @@ use std::rc::Rc;
 
 use slab::Slab;
 
-use crate::reactor::Dir;
-use crate::runtime::Callable;
-use crate::runtime::core::{is_running_here, with_core};
-use crate::runtime::io_source::IoSource;
-use crate::streams::Sock;
+use crate::runtime::{Callable, Dir, IoSource, at_loop_close, is_running_here, running_loop_id};
 
 /// What a connection does when its socket is ready in one direction.
 pub(crate) trait OnReady: 'static {
@@ -83,14 +79,6 @@ pub(crate) fn loop_running() -> bool {
     is_running_here()
 }
 
-/// A stream socket's registration.
-pub(crate) fn sock_src(s: &Sock) -> &IoSource {
-    match s {
-        Sock::Tcp(s) => &s.evented().src,
-        Sock::Unix(s) => &s.evented().src,
-    }
-}
-
 /// Socket readiness bookkeeping a readiness callback does itself.
 pub(crate) fn not_readable(src: &IoSource) {
     src.clear_ready(Dir::Read);
@@ -127,14 +115,14 @@ pub(crate) struct Slot {
 /// Records an open connection of the running loop; `None` outside a loop. The first record
 /// of a loop asks the loop to tear its connections down when it closes.
 pub(crate) fn register(conn: Rc<dyn Teardown>) -> Option<Slot> {
-    let loop_id = with_core(|c| c.id())?;
+    let loop_id = running_loop_id()?;
     let (key, first) = OPEN.with(|o| {
         let mut o = o.borrow_mut();
         let first = !o.contains_key(&loop_id);
         (o.entry(loop_id).or_default().insert(conn), first)
     });
     if first {
-        with_core(|c| c.at_close(Box::new(move || close_all(loop_id))));
+        at_loop_close(Box::new(move || close_all(loop_id)));
     }
     Some(Slot { loop_id, key })
 }
@@ -151,7 +139,7 @@ pub(crate) fn unregister(slot: Slot) -> Option<Rc<dyn Teardown>> {
 
 /// How many connections of the running loop are open (for tests and leak checks).
 pub(crate) fn open_count() -> usize {
-    let Some(id) = with_core(|c| c.id()) else {
+    let Some(id) = running_loop_id() else {
         return 0;
     };
     OPEN.with(|o| o.borrow().get(&id).map_or(0, Slab::len))

@@ -7,29 +7,78 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::unix::net as unix;
 
 use crate::net::{TcpStream, UnixStream};
-use crate::runtime::io_source::IoSource;
+use crate::runtime::IoSource;
 
 /// A stream socket of either kind (public only inside the sealed trait that makes it).
 #[derive(Debug)]
-pub enum Sock {
+pub enum AnyStream {
     /// TCP.
     Tcp(TcpStream),
     /// Unix domain.
     Unix(UnixStream),
 }
 
+impl AnyStream {
+    /// The socket's registration with the loop.
+    pub(crate) fn src(&self) -> &IoSource {
+        match self {
+            AnyStream::Tcp(s) => &s.evented().src,
+            AnyStream::Unix(s) => &s.evented().src,
+        }
+    }
+
+    /// One `recv` syscall, without parking.
+    #[inline]
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            AnyStream::Tcp(s) => (&s.evented().io).read(buf),
+            AnyStream::Unix(s) => (&s.evented().io).read(buf),
+        }
+    }
+
+    /// One `send` syscall, without parking; a gone peer is `EPIPE`, never `SIGPIPE`.
+    #[inline]
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            AnyStream::Tcp(s) => (&s.evented().io).write(buf),
+            AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            AnyStream::Tcp(s) => s.shutdown(how),
+            AnyStream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            AnyStream::Tcp(s) => s.peer_addr(),
+            AnyStream::Unix(_) => Err(not_inet()),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            AnyStream::Tcp(s) => s.local_addr(),
+            AnyStream::Unix(_) => Err(not_inet()),
+        }
+    }
+}
+
 /// A stream socket shared (in an `Rc`) by a [`StreamReader`](super::StreamReader) and a
 /// [`StreamWriter`](super::StreamWriter). The socket closes when both are gone and no write
 /// is left to flush.
 pub(crate) struct Conn {
-    sock: Sock,
+    sock: AnyStream,
     /// Set once the writer has closed the connection (or lost it): the reader is at EOF as
     /// soon as its buffer is empty.
     pub(crate) closed: Cell<bool>,
 }
 
 impl Conn {
-    pub(crate) fn new(sock: Sock) -> Conn {
+    pub(crate) fn new(sock: AnyStream) -> Conn {
         Conn {
             sock,
             closed: Cell::new(false),
@@ -37,62 +86,44 @@ impl Conn {
     }
 
     pub(crate) fn src(&self) -> &IoSource {
-        match &self.sock {
-            Sock::Tcp(s) => &s.evented().src,
-            Sock::Unix(s) => &s.evented().src,
-        }
+        self.sock.src()
     }
 
     /// One `recv` syscall, without parking.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match &self.sock {
-            Sock::Tcp(s) => (&s.evented().io).read(buf),
-            Sock::Unix(s) => (&s.evented().io).read(buf),
-        }
+        self.sock.recv(buf)
     }
 
     /// One `send` syscall, without parking; a gone peer is `EPIPE`, never `SIGPIPE`.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        match &self.sock {
-            Sock::Tcp(s) => (&s.evented().io).write(buf),
-            Sock::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
-        }
+        self.sock.send(buf)
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match &self.sock {
-            Sock::Tcp(s) => s.shutdown(how),
-            Sock::Unix(s) => s.shutdown(how),
-        }
+        self.sock.shutdown(how)
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match &self.sock {
-            Sock::Tcp(s) => s.peer_addr(),
-            Sock::Unix(_) => Err(not_inet()),
-        }
+        self.sock.peer_addr()
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &self.sock {
-            Sock::Tcp(s) => s.local_addr(),
-            Sock::Unix(_) => Err(not_inet()),
-        }
+        self.sock.local_addr()
     }
 
     pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match &self.sock {
-            Sock::Unix(s) => s.peer_addr(),
-            Sock::Tcp(_) => Err(not_unix()),
+            AnyStream::Unix(s) => s.peer_addr(),
+            AnyStream::Tcp(_) => Err(not_unix()),
         }
     }
 
     pub(crate) fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match &self.sock {
-            Sock::Unix(s) => s.local_addr(),
-            Sock::Tcp(_) => Err(not_unix()),
+            AnyStream::Unix(s) => s.local_addr(),
+            AnyStream::Tcp(_) => Err(not_unix()),
         }
     }
 }
@@ -114,8 +145,8 @@ fn not_unix() -> io::Error {
 impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.sock {
-            Sock::Tcp(s) => s.fmt(f),
-            Sock::Unix(s) => s.fmt(f),
+            AnyStream::Tcp(s) => s.fmt(f),
+            AnyStream::Unix(s) => s.fmt(f),
         }
     }
 }

@@ -48,8 +48,8 @@ pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use server::{HandlerResult, Server};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
+pub(crate) use self::conn::AnyStream;
 use self::conn::Conn;
-pub(crate) use self::conn::Sock;
 pub(crate) use self::server::{Active, Listener};
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 
@@ -160,18 +160,18 @@ impl StreamSocket for UnixStream {}
 
 pub(crate) mod sealed {
     pub trait Sealed {
-        fn into_sock(self) -> super::Sock;
+        fn into_any_stream(self) -> super::AnyStream;
     }
 
     impl Sealed for crate::net::TcpStream {
-        fn into_sock(self) -> super::Sock {
-            super::Sock::Tcp(self)
+        fn into_any_stream(self) -> super::AnyStream {
+            super::AnyStream::Tcp(self)
         }
     }
 
     impl Sealed for crate::net::UnixStream {
-        fn into_sock(self) -> super::Sock {
-            super::Sock::Unix(self)
+        fn into_any_stream(self) -> super::AnyStream {
+            super::AnyStream::Unix(self)
         }
     }
 }
@@ -192,6 +192,6 @@ pub(crate) mod sealed {
 /// });
 /// ```
 pub fn split(stream: impl StreamSocket) -> (StreamReader, StreamWriter) {
-    let conn = Rc::new(Conn::new(stream.into_sock()));
+    let conn = Rc::new(Conn::new(stream.into_any_stream()));
     (StreamReader::new(conn.clone()), StreamWriter::new(conn))
 }
