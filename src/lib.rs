@@ -32,6 +32,7 @@
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets, [`net::lookup_host`] | sock_* loop methods, getaddrinfo |
 //! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter` | streams.py |
+//! | [`generator`] | [`Generator`]: `yield_`, `resume`/`send`, `throw`, `close`, `yield_from` on pooled stacks; an `Iterator` | PEP 342, PEP 380 generators |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -67,6 +68,7 @@ mod coro;
 pub mod error;
 pub mod executor;
 pub mod future;
+pub mod generator;
 pub mod net;
 pub mod protocols;
 pub mod queue;
@@ -88,6 +90,7 @@ pub use error::{
 };
 pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
+pub use generator::{Generator, GeneratorState};
 pub use queue::{LifoQueue, PriorityQueue, Queue, ThreadQueue};
 pub use runtime::{
     EventLoop, EventLoopBuilder, ExceptionContext, Handle, LoopHandle, TimerHandle,

@@ -232,6 +232,19 @@ fn every_name_on_the_page() -> io::Result<()> {
         corio::StreamWriter,
     ) = corio::protocols::streams_bridge()?;
 
+    // Generators (the module `corio::generator`).
+    let mut g: corio::Generator<u8, (), u8> = corio::Generator::new(|co| {
+        co.yield_(1);
+        let mut inner: corio::Generator<u8, (), u8> = corio::Generator::new(|_| ());
+        corio::generator::Yielder::yield_from(co, &mut inner);
+    });
+    corio::Generator::start(&mut g);
+    corio::Generator::send(&mut g, 1);
+    corio::Generator::resume(&mut g, 1);
+    let _ = corio::Generator::throw(&mut g, 7u8);
+    corio::Generator::close(&mut g);
+    let _ = corio::generator::catch::<corio::generator::GeneratorExit, _>(|| ());
+
     // Errors not used above.
     let _: Option<corio::InvalidState> = None;
     Ok(())

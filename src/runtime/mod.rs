@@ -64,10 +64,11 @@ pub(crate) use self::current::{current_header, current_task};
 #[cfg(test)]
 pub(crate) use self::here::registered_fds;
 pub(crate) use self::here::{
-    WakeTimer, all_tasks, at_loop_close, is_running_here, running_loop_id, spawn_here,
+    WakeTimer, all_tasks, at_loop_close, is_running_here, lend_loop_stack, return_loop_stack,
+    running_loop_id, spawn_here,
 };
 pub(crate) use self::io_source::IoSource;
-pub(crate) use self::park::{cancel, park_in, park_on, park_until_granted, yield_now};
+pub(crate) use self::park::{cancel, park_in, park_on, park_until_granted, relay_park, yield_now};
 pub(crate) use self::task_ref::{State, Waker};
 pub(crate) use self::task_ref::{TaskRef, TypedRef};
 pub(crate) use self::wait_list::{Ticket, WaitKind};
