@@ -18,6 +18,55 @@ pub enum AnyStream {
     Unix(UnixStream),
 }
 
+impl AnyStream {
+    /// The socket's registration with the loop.
+    pub(crate) fn src(&self) -> &IoSource {
+        match self {
+            AnyStream::Tcp(s) => &s.evented().src,
+            AnyStream::Unix(s) => &s.evented().src,
+        }
+    }
+
+    /// One `recv` syscall, without parking.
+    #[inline]
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            AnyStream::Tcp(s) => (&s.evented().io).read(buf),
+            AnyStream::Unix(s) => (&s.evented().io).read(buf),
+        }
+    }
+
+    /// One `send` syscall, without parking; a gone peer is `EPIPE`, never `SIGPIPE`.
+    #[inline]
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            AnyStream::Tcp(s) => (&s.evented().io).write(buf),
+            AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            AnyStream::Tcp(s) => s.shutdown(how),
+            AnyStream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            AnyStream::Tcp(s) => s.peer_addr(),
+            AnyStream::Unix(_) => Err(not_inet()),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            AnyStream::Tcp(s) => s.local_addr(),
+            AnyStream::Unix(_) => Err(not_inet()),
+        }
+    }
+}
+
 /// A stream socket shared (in an `Rc`) by a [`StreamReader`](super::StreamReader) and a
 /// [`StreamWriter`](super::StreamWriter). The socket closes when both are gone and no write
 /// is left to flush.
@@ -37,49 +86,31 @@ impl Conn {
     }
 
     pub(crate) fn src(&self) -> &IoSource {
-        match &self.sock {
-            AnyStream::Tcp(s) => &s.evented().src,
-            AnyStream::Unix(s) => &s.evented().src,
-        }
+        self.sock.src()
     }
 
     /// One `recv` syscall, without parking.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match &self.sock {
-            AnyStream::Tcp(s) => (&s.evented().io).read(buf),
-            AnyStream::Unix(s) => (&s.evented().io).read(buf),
-        }
+        self.sock.recv(buf)
     }
 
     /// One `send` syscall, without parking; a gone peer is `EPIPE`, never `SIGPIPE`.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        match &self.sock {
-            AnyStream::Tcp(s) => (&s.evented().io).write(buf),
-            AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
-        }
+        self.sock.send(buf)
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match &self.sock {
-            AnyStream::Tcp(s) => s.shutdown(how),
-            AnyStream::Unix(s) => s.shutdown(how),
-        }
+        self.sock.shutdown(how)
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match &self.sock {
-            AnyStream::Tcp(s) => s.peer_addr(),
-            AnyStream::Unix(_) => Err(not_inet()),
-        }
+        self.sock.peer_addr()
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &self.sock {
-            AnyStream::Tcp(s) => s.local_addr(),
-            AnyStream::Unix(_) => Err(not_inet()),
-        }
+        self.sock.local_addr()
     }
 
     pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
