@@ -70,6 +70,7 @@ pub mod executor;
 pub mod future;
 pub mod generator;
 pub mod net;
+pub mod protocols;
 pub mod queue;
 mod reactor;
 pub mod runtime;

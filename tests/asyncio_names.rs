@@ -214,6 +214,40 @@ fn every_name_on_the_page() -> io::Result<()> {
     corio::net::UdpSocket::send_to(&udp, b"x", "127.0.0.1:1")?;
     corio::net::lookup_host("localhost", 80)?;
 
+    // Transports and protocols.
+    struct P;
+    impl corio::protocols::BaseProtocol for P {}
+    impl corio::protocols::Protocol for P {
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+    struct B([u8; 1]);
+    impl corio::protocols::BaseProtocol for B {}
+    impl corio::protocols::BufferedProtocol for B {
+        fn get_buffer(&mut self, _: usize) -> &mut [u8] {
+            &mut self.0
+        }
+        fn buffer_updated(&mut self, _: usize) {}
+    }
+    struct D;
+    impl corio::protocols::DatagramProtocol for D {
+        fn datagram_received(&mut self, _: &[u8], _: std::net::SocketAddr) {}
+    }
+    let _: corio::Server = corio::protocols::create_server(|| P, "127.0.0.1:0")?;
+    corio::protocols::create_unix_server(|| corio::protocols::Buffered(B([0])), "/x")?;
+    let _: corio::protocols::Transport = corio::protocols::create_connection(|| P, "127.0.0.1:1")?;
+    corio::protocols::create_unix_connection(|| P, "/x")?;
+    corio::protocols::connect_accepted_socket(
+        || P,
+        corio::net::TcpStream::connect("127.0.0.1:1")?,
+    )?;
+    let _: corio::protocols::DatagramTransport =
+        corio::protocols::create_datagram_endpoint(|| D, Some("127.0.0.1:0"), None::<&str>)?;
+    let _: (
+        corio::protocols::StreamsBridge,
+        corio::StreamReader,
+        corio::StreamWriter,
+    ) = corio::protocols::streams_bridge()?;
+
     // Generators (the module `corio::generator`).
     let mut g: corio::Generator<u8, (), u8> = corio::Generator::new(|co| {
         co.yield_(1);

@@ -23,6 +23,7 @@ pub enum AnyStream {
 }
 
 impl AnyStream {
+    /// The socket's registration with the loop.
     pub(crate) fn src(&self) -> &IoSource {
         match self {
             AnyStream::Tcp(s) => &s.evented().src,

@@ -52,8 +52,9 @@ pub use server::{HandlerResult, Server};
 pub use tls::{TLS_HANDSHAKE_TIMEOUT, open_tls_connection, start_tls_server, start_tls_server_on};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
-use self::conn::{AnyStream, Conn};
-use self::server::Listener;
+pub(crate) use self::conn::AnyStream;
+use self::conn::Conn;
+pub(crate) use self::server::{Active, Listener};
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 
 /// Connects to a TCP server and returns the connection's reader and writer (asyncio's
@@ -161,7 +162,7 @@ pub trait StreamSocket: sealed::Sealed {}
 impl StreamSocket for TcpStream {}
 impl StreamSocket for UnixStream {}
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {
         fn into_any_stream(self) -> super::AnyStream;
     }
