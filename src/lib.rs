@@ -88,6 +88,7 @@ pub use error::{
 pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
 pub use queue::{LifoQueue, PriorityQueue, Queue, ThreadQueue};
+pub use runtime::signal;
 pub use runtime::{
     EventLoop, EventLoopBuilder, ExceptionContext, Handle, LoopHandle, TimerHandle,
     call_exception_handler, default_exception_handler, get_exception_handler, get_running_loop,

@@ -92,6 +92,8 @@ pub(crate) struct Core {
     /// or closed from a `Drop` during a panic): `std::thread::panicking()` then says nothing
     /// about the loop's own coroutines. See `raw::unwinding`.
     entered_panicking: Cell<bool>,
+    /// The signals this loop watches, made on the first `add_signal_handler` or `wait`.
+    pub(crate) signals: RefCell<Option<Rc<super::signal::LoopSignals>>>,
 }
 
 thread_local! {
@@ -158,6 +160,7 @@ impl Core {
             slow_step: Cell::new(None),
             busy_poll: Cell::new(Duration::ZERO),
             at_close: RefCell::new(Vec::new()),
+            signals: RefCell::new(None),
             exception_handler: HandlerSlot::default(),
             entered_panicking: Cell::new(false),
         })
@@ -620,6 +623,7 @@ impl Core {
         drop(timers);
         let regs = self.reactor.clear();
         drop(regs);
+        drop(self.signals.take());
         drop(std::mem::take(&mut *self.shared.injected.lock()));
     }
 }

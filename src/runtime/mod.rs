@@ -20,6 +20,7 @@ mod handle;
 pub(crate) mod io_source;
 pub(crate) mod raw;
 mod remote;
+pub mod signal;
 mod stack_stats;
 pub(crate) mod task_ref;
 pub(crate) mod timers;
@@ -38,6 +39,7 @@ pub use exception::{
 };
 pub use handle::{Handle, LoopHandle, TimerHandle};
 pub use remote::RemoteTask;
+pub use signal::{add_signal_handler, remove_signal_handler};
 pub use stack_stats::StackStats;
 
 use self::core::{Core, Notify, Until, is_running_here, with_core};
