@@ -72,6 +72,7 @@ pub mod queue;
 mod reactor;
 pub mod runtime;
 pub mod streams;
+pub mod subprocess;
 pub mod sync;
 pub mod task;
 pub mod time;

@@ -16,6 +16,8 @@ pub enum Sock {
     Tcp(TcpStream),
     /// Unix domain.
     Unix(UnixStream),
+    /// One end of a pipe (a child process's stdin, stdout or stderr).
+    Pipe(super::pipe::PipeEnd),
 }
 
 /// A stream socket shared (in an `Rc`) by a [`StreamReader`](super::StreamReader) and a
@@ -40,6 +42,7 @@ impl Conn {
         match &self.sock {
             Sock::Tcp(s) => &s.evented().src,
             Sock::Unix(s) => &s.evented().src,
+            Sock::Pipe(p) => &p.ev.src,
         }
     }
 
@@ -49,6 +52,7 @@ impl Conn {
         match &self.sock {
             Sock::Tcp(s) => (&s.evented().io).read(buf),
             Sock::Unix(s) => (&s.evented().io).read(buf),
+            Sock::Pipe(p) => p.recv(buf),
         }
     }
 
@@ -58,6 +62,7 @@ impl Conn {
         match &self.sock {
             Sock::Tcp(s) => (&s.evented().io).write(buf),
             Sock::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
+            Sock::Pipe(p) => p.send(buf),
         }
     }
 
@@ -65,34 +70,35 @@ impl Conn {
         match &self.sock {
             Sock::Tcp(s) => s.shutdown(how),
             Sock::Unix(s) => s.shutdown(how),
+            Sock::Pipe(p) => p.shutdown(how),
         }
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         match &self.sock {
             Sock::Tcp(s) => s.peer_addr(),
-            Sock::Unix(_) => Err(not_inet()),
+            Sock::Unix(_) | Sock::Pipe(_) => Err(not_inet()),
         }
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         match &self.sock {
             Sock::Tcp(s) => s.local_addr(),
-            Sock::Unix(_) => Err(not_inet()),
+            Sock::Unix(_) | Sock::Pipe(_) => Err(not_inet()),
         }
     }
 
     pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match &self.sock {
             Sock::Unix(s) => s.peer_addr(),
-            Sock::Tcp(_) => Err(not_unix()),
+            Sock::Tcp(_) | Sock::Pipe(_) => Err(not_unix()),
         }
     }
 
     pub(crate) fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match &self.sock {
             Sock::Unix(s) => s.local_addr(),
-            Sock::Tcp(_) => Err(not_unix()),
+            Sock::Tcp(_) | Sock::Pipe(_) => Err(not_unix()),
         }
     }
 }
@@ -100,14 +106,14 @@ impl Conn {
 fn not_inet() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        "a Unix socket has no IP address; use peer_unix_addr/local_unix_addr",
+        "not an IP connection: a Unix socket (use peer_unix_addr/local_unix_addr) or a pipe",
     )
 }
 
 fn not_unix() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        "a TCP socket has no Unix address; use peer_addr/local_addr",
+        "not a Unix socket connection: a TCP socket (use peer_addr/local_addr) or a pipe",
     )
 }
 
@@ -116,6 +122,7 @@ impl fmt::Debug for Conn {
         match &self.sock {
             Sock::Tcp(s) => s.fmt(f),
             Sock::Unix(s) => s.fmt(f),
+            Sock::Pipe(p) => p.fmt(f),
         }
     }
 }

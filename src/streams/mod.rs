@@ -36,6 +36,7 @@
 //! writer shuts the connection down in both directions.
 
 mod conn;
+mod pipe;
 mod reader;
 mod server;
 mod writer;
@@ -49,6 +50,7 @@ pub use server::{HandlerResult, Server};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
 use self::conn::{Conn, Sock};
+pub(crate) use self::pipe::{pipe_reader, pipe_writer};
 use self::server::Listener;
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 
