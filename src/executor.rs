@@ -563,9 +563,12 @@ fn fill<T>(slot: &Slot<T>, r: Result<T, Failure>) {
 
 fn report_abandoned_panic(p: &(dyn Any + Send)) {
     let msg = panic_message(p).unwrap_or("<non-string payload>");
-    eprintln!(
-        "corio: a function run in the executor panicked after the coroutine waiting for it \
-         was cancelled: {msg}"
+    crate::runtime::diag::emit(
+        crate::runtime::diag::Level::Error,
+        &format!(
+            "a function run in the executor panicked after the coroutine waiting for it \
+             was cancelled: {msg}"
+        ),
     );
 }
 

@@ -14,6 +14,7 @@
 
 mod builder;
 pub(crate) mod core;
+pub(crate) mod diag;
 mod exception;
 pub(crate) mod fifo;
 mod handle;

@@ -27,7 +27,10 @@ pub(super) fn adopt(pid: i32, pidfd: OwnedFd) {
             .name("corio-reaper".into())
             .spawn(run);
         if let Err(e) = started {
-            eprintln!("corio: cannot start the child reaper thread: {e}");
+            crate::runtime::diag::emit(
+                crate::runtime::diag::Level::Error,
+                &format!("cannot start the child reaper thread: {e}"),
+            );
         }
     });
     ORPHANS
