@@ -36,6 +36,7 @@
 //! writer shuts the connection down in both directions.
 
 mod conn;
+mod graceful;
 mod pipe;
 mod reader;
 mod server;
@@ -45,6 +46,7 @@ use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
+pub use graceful::ShutdownSummary;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use server::{HandlerResult, Server};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};

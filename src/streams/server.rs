@@ -267,6 +267,15 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Another handle on the same server, for the tasks of a graceful shutdown.
+    pub(super) fn share(&self) -> Server {
+        Server {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Server");

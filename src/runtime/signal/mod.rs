@@ -52,6 +52,27 @@ use super::raw::{self, Waker};
 use super::{EventLoop, running};
 use crate::reactor::Dir;
 
+/// The usual name of a signal: `"SIGINT"` for [`SIGINT`], and so on; `"signal N"` for the
+/// rest.
+///
+/// ```
+/// assert_eq!(corio::signal::name(corio::signal::SIGTERM), "SIGTERM");
+/// ```
+pub fn name(sig: i32) -> String {
+    let known = [
+        (SIGINT, "SIGINT"),
+        (SIGTERM, "SIGTERM"),
+        (SIGHUP, "SIGHUP"),
+        (SIGQUIT, "SIGQUIT"),
+        (SIGUSR1, "SIGUSR1"),
+        (SIGUSR2, "SIGUSR2"),
+    ];
+    known
+        .iter()
+        .find(|(n, _)| *n == sig)
+        .map_or_else(|| format!("signal {sig}"), |(_, name)| (*name).to_string())
+}
+
 /// What one loop knows about the signals it watches.
 pub(crate) struct LoopSignals {
     /// The wake-up pipe: the C handler writes into `write`, the reactor watches `read`.
