@@ -139,9 +139,10 @@ impl Process {
     /// Cancel safe: a cancelled wait leaves the child running and this `Process` able to
     /// wait again (or to hand the child to the reaper when dropped).
     pub fn wait(&self) -> io::Result<ExitStatus> {
-        if let Some(s) = self.try_wait()? {
+        if let Some(s) = self.status.get() {
             return Ok(s);
         }
+        // A new registration starts ready, so the first `try_wait` runs before any park.
         let pidfd = self.pidfd.as_ref().expect("present until drop");
         pidfd.io(Dir::Read, |_| match self.try_wait()? {
             Some(s) => Ok(s),
