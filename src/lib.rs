@@ -31,7 +31,9 @@
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets, [`net::lookup_host`] | sock_* loop methods, getaddrinfo |
-//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter` | streams.py |
+//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter`; [`Server::serve_until_signal`] | streams.py |
+//! | [`signal`] | signals on the loop's thread: [`runtime::add_signal_handler`], [`signal::wait`] | unix_events.py |
+//! | [`subprocess`] | [`subprocess::Command`], [`subprocess::Process`]: children with stream pipes, waited for over a pidfd | subprocess.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
