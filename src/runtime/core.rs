@@ -587,7 +587,7 @@ impl Core {
         }
     }
 
-    fn dispatch(&self, mut fired: Vec<Notify>) {
+    pub(crate) fn dispatch(&self, mut fired: Vec<Notify>) {
         for n in fired.drain(..) {
             match n {
                 Notify::Wake(w) => w.wake_owned(),

@@ -58,6 +58,9 @@ impl PipeEnd {
         if unsafe { libc::dup3(null.as_raw_fd(), self.ev.io.as_raw_fd(), libc::O_CLOEXEC) } < 0 {
             return Err(io::Error::last_os_error());
         }
+        // Closing the pipe took it out of the poller: what still waits on it (an armed
+        // flush) runs now and finds the stream closed.
+        self.ev.src.fire_waiters();
         Ok(())
     }
 }
