@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use corio::subprocess::{Command, Stdio, create_subprocess_exec, create_subprocess_shell};
 
-// cpython: test_asyncio.test_subprocess.SubprocessMixin.test_stdin_stdout (scaled up to 10 MB)
+// cpython: test_asyncio.test_subprocess.SubprocessMixin.test_stdin_stdout_pipe (scaled up to 10 MB)
 #[test]
 fn ten_megabytes_through_cat_both_ways_at_once_without_deadlock() {
     const TOTAL: usize = 10 * 1024 * 1024;
