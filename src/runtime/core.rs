@@ -513,15 +513,7 @@ impl Core {
         super::raw::run(t, self);
         let took = t0.elapsed();
         if took > limit {
-            super::diag::emit(
-                super::diag::Level::Warn,
-                &format!(
-                    "task '{}' ran {} ms without parking (a blocking call or a long CPU loop \
-                     stalls every other coroutine; move it to a thread)",
-                    t.header().display_name(),
-                    took.as_millis()
-                ),
-            );
+            super::diag::slow_step(&t.header().display_name(), took);
         }
     }
 
@@ -545,10 +537,7 @@ impl Core {
         let r = self.reactor.poll(timeout, &mut out);
         self.shared.sleeping.store(false, Ordering::SeqCst);
         if let Err(e) = r {
-            super::diag::emit(
-                super::diag::Level::Error,
-                &format!("polling for I/O failed: {e}"),
-            );
+            super::diag::poll_failed(&e);
         }
         self.dispatch(out);
     }
@@ -567,10 +556,7 @@ impl Core {
             let found = match self.reactor.poll(Some(Duration::ZERO), &mut out) {
                 Ok(events) => events > 0 || !out.is_empty(),
                 Err(e) => {
-                    super::diag::emit(
-                        super::diag::Level::Error,
-                        &format!("polling for I/O failed: {e}"),
-                    );
+                    super::diag::poll_failed(&e);
                     true
                 }
             };

@@ -43,3 +43,22 @@ pub(crate) fn emit(level: Level, text: &str) {
         || log::log!(target: "corio", level, "{text}"),
     ));
 }
+
+/// Debug mode: a task ran `took` without parking.
+#[cold]
+pub(crate) fn slow_step(task: &str, took: std::time::Duration) {
+    emit(
+        Level::Warn,
+        &format!(
+            "task '{task}' ran {} ms without parking (a blocking call or a long CPU loop stalls \
+             every other coroutine; move it to a thread)",
+            took.as_millis()
+        ),
+    );
+}
+
+/// The poller failed (the loop goes on and polls again).
+#[cold]
+pub(crate) fn poll_failed(e: &std::io::Error) {
+    emit(Level::Error, &format!("polling for I/O failed: {e}"));
+}
