@@ -6,6 +6,14 @@ use std::time::Duration;
 
 use corio::streams::{StreamReader, StreamWriter};
 
+/// The tests of this file take turns: a signal goes to every loop that watches it, and each
+/// of them watches SIGINT and SIGTERM while it serves.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn idle_handler(mut r: StreamReader, _w: StreamWriter) {
     // Holds the connection until the peer closes it.
     while !r.read(1024).unwrap_or_default().is_empty() {}
@@ -13,6 +21,7 @@ fn idle_handler(mut r: StreamReader, _w: StreamWriter) {
 
 #[test]
 fn serve_until_signal_reports_connections_left_after_the_grace_period() {
+    let _turn = turn();
     let (summary, accepted_after) = corio::run(|| {
         let server = corio::start_server("127.0.0.1:0", idle_handler).unwrap();
         let addr = server.local_addr().unwrap();
@@ -48,6 +57,7 @@ fn serve_until_signal_reports_connections_left_after_the_grace_period() {
 
 #[test]
 fn serve_until_signal_returns_when_the_server_is_closed_otherwise() {
+    let _turn = turn();
     let summary = corio::run(|| {
         let server = std::rc::Rc::new(corio::start_server("127.0.0.1:0", idle_handler).unwrap());
         let s = server.clone();
@@ -63,5 +73,27 @@ fn serve_until_signal_returns_when_the_server_is_closed_otherwise() {
         summary
             .to_string()
             .starts_with("server closed: 0 open connections")
+    );
+}
+
+#[test]
+fn serve_until_signal_works_beside_a_task_in_serve_forever() {
+    let _turn = turn();
+    let (summary, forever) = corio::run(|| {
+        let server = std::rc::Rc::new(corio::start_server("127.0.0.1:0", idle_handler).unwrap());
+        let s = server.clone();
+        let forever = corio::spawn(move || s.serve_forever());
+        corio::spawn(|| {
+            corio::sleep(Duration::from_millis(20));
+            // SAFETY: raise(3) sends SIGTERM to this thread, which the server watches now.
+            unsafe { libc::raise(corio::signal::SIGTERM) };
+        });
+        let summary = server.serve_until_signal(Duration::from_secs(5)).unwrap();
+        (summary, forever.join().unwrap())
+    });
+    assert_eq!(summary.signal, Some(corio::signal::SIGTERM));
+    assert!(
+        forever.is_ok(),
+        "serve_forever returned when the signal closed the server"
     );
 }

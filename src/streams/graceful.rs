@@ -68,9 +68,13 @@ impl Server {
     /// the process). The shutdown is reported (at `info` level through the `log` crate with
     /// the feature `log`, else on stderr) when it begins and when it ends.
     ///
+    /// It may run beside a task in [`serve_forever`](Self::serve_forever) (which returns when
+    /// the signal closes the server), so a program that serves from a task only adds this
+    /// call where it waits.
+    ///
     /// # Errors
     ///
-    /// As [`serve_forever`](Self::serve_forever), and when the signals cannot be watched.
+    /// When the server is closed already, or the signals cannot be watched.
     ///
     /// # Cancel safety
     ///
@@ -99,7 +103,7 @@ impl Server {
                 return Err(e);
             }
         }
-        self.serve_forever()?;
+        self.wait_stopped();
         drop(watchers);
         let open_at_close = self.active_connections();
         let at = self
