@@ -195,3 +195,39 @@ fn writing_to_a_child_that_closed_stdin_is_an_error_not_a_crash() {
         );
     });
 }
+
+fn gone_within(pid: u32, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if std::fs::metadata(format!("/proc/{pid}")).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn orphans_are_reaped_each_when_it_exits() {
+    let (long, short) = corio::run(|| {
+        let long = Command::new("sleep").arg("30").spawn().unwrap().pid();
+        // The reaper now sleeps on the first orphan; a second one must still be seen.
+        std::thread::sleep(Duration::from_millis(20));
+        let short = Command::new("sleep").arg("0.05").spawn().unwrap().pid();
+        (long, short)
+    });
+    assert!(
+        gone_within(short, Duration::from_secs(5)),
+        "{short} not reaped"
+    );
+    assert!(
+        std::fs::metadata(format!("/proc/{long}")).is_ok(),
+        "still running"
+    );
+    // SAFETY: kill(2) on our own child, which the reaper has not reaped (it still runs).
+    unsafe { libc::kill(long as i32, libc::SIGKILL) };
+    assert!(
+        gone_within(long, Duration::from_secs(5)),
+        "{long} not reaped"
+    );
+}
