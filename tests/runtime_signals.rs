@@ -229,3 +229,26 @@ fn install_previous_7(sig: i32) {
         assert_eq!(libc::sigaction(sig, &sa, std::ptr::null_mut()), 0);
     }
 }
+
+#[test]
+fn a_signal_that_came_before_a_handler_was_added_does_not_reach_it() {
+    let sig = rt(8);
+    corio::run(move || {
+        runtime::add_signal_handler(sig, || panic!("removed before the loop saw the signal"))
+            .unwrap();
+        raise(sig); // the C handler has written it; the loop has not read it yet
+        assert!(runtime::remove_signal_handler(sig));
+        let count = Rc::new(Cell::new(0));
+        let c = count.clone();
+        runtime::add_signal_handler(sig, move || c.set(c.get() + 1)).unwrap();
+        corio::sleep(Duration::from_millis(20));
+        assert_eq!(
+            count.get(),
+            0,
+            "the earlier signal is not delivered to the new handler"
+        );
+        raise(sig);
+        until(|| count.get() == 1);
+        runtime::remove_signal_handler(sig);
+    });
+}

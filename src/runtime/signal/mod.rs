@@ -152,6 +152,7 @@ impl LoopSignals {
             {
                 if fresh {
                     os::unsubscribe(sig, self.write.as_raw_fd());
+                    self.per_signal.borrow_mut().remove(&sig);
                 }
                 return Err(e);
             }
@@ -172,6 +173,9 @@ impl LoopSignals {
             if let Some(Notify::Call(cb)) = core.reactor.unwatch(self.read.as_raw_fd(), Dir::Read) {
                 cb.cancel();
             }
+            // Signals that came in meanwhile were for watchers that are gone: a later watcher
+            // must not get them.
+            self.read_pending(|_| {});
         }
     }
 }
@@ -189,15 +193,22 @@ impl Drop for LoopSignals {
 /// The pipe is readable: read the signal numbers and deliver each on this thread.
 fn dispatch(me: &Weak<LoopSignals>) {
     let Some(me) = me.upgrade() else { return };
-    let mut buf = [0u8; 64];
-    loop {
-        // SAFETY: `buf` is writable for its length; the fd is our open, non-blocking read end.
-        let n = unsafe { libc::read(me.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        for &sig in &buf[..n as usize] {
-            deliver(&me, i32::from(sig));
+    me.read_pending(|sig| deliver(&me, sig));
+}
+
+impl LoopSignals {
+    /// Reads the signal numbers in the pipe, calling `f` with each.
+    fn read_pending(&self, mut f: impl FnMut(i32)) {
+        let mut buf = [0u8; 64];
+        loop {
+            // SAFETY: `buf` is writable for its length; the fd is our open, non-blocking read
+            // end.
+            let n =
+                unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            buf[..n as usize].iter().for_each(|&sig| f(i32::from(sig)));
         }
     }
 }
