@@ -41,7 +41,7 @@ use std::task::{Context, Poll, Wake};
 use parking_lot::Mutex;
 
 use crate::error::JoinError;
-use crate::runtime::raw::{self, SendWaker};
+use crate::runtime::SendWaker;
 use crate::task::{Task, spawn};
 
 /// The waker `block_on` polls with.
@@ -95,7 +95,7 @@ impl Wake for Signal {
 ///
 /// Outside a coroutine. A panic in `fut`'s `poll` unwinds out of `block_on`.
 pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    if raw::current_header().is_none() {
+    if crate::runtime::current_header().is_none() {
         panic!(
             "corio::compat::block_on: call it inside a coroutine (corio::run or a task); \
              outside one use futures_lite::future::block_on"
@@ -119,7 +119,7 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
             continue;
         }
         // Either not woken yet, or a wake took the armed waker and this park returns at once.
-        raw::park_on("future");
+        crate::runtime::park_on("future");
         signal.armed.lock().take();
     }
 }

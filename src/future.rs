@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::error::InvalidState;
-use crate::runtime::raw::{self, Waker};
+use crate::runtime::{Ticket, WaitKind, WaitList};
 
 /// The error a future was finished with by [`Future::set_exception`]. Shared, because every
 /// reader of the future sees the same one.
@@ -44,7 +44,7 @@ impl fmt::Display for FutureError {
 
 impl std::error::Error for FutureError {}
 
-enum Slot<T> {
+enum Outcome<T> {
     Pending,
     Value(T),
     /// Finished with a value that `take_result` moved out.
@@ -59,8 +59,8 @@ const TAKEN: InvalidState = InvalidState("the result was taken");
 type DoneCallback<T> = Box<dyn FnOnce(&Future<T>) + 'static>;
 
 struct Inner<T: 'static> {
-    slot: RefCell<Slot<T>>,
-    waiters: RefCell<Vec<Waker>>,
+    outcome: RefCell<Outcome<T>>,
+    waiters: RefCell<WaitList>,
     callbacks: RefCell<Vec<(u64, DoneCallback<T>)>>,
     next_callback: Cell<u64>,
 }
@@ -106,12 +106,12 @@ impl<T: 'static> Default for Future<T> {
 
 impl<T: 'static> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &*self.inner.slot.borrow() {
-            Slot::Pending => "pending",
-            Slot::Value(_) => "finished",
-            Slot::Taken => "taken",
-            Slot::Exception(_) => "failed",
-            Slot::Cancelled => "cancelled",
+        let state = match &*self.inner.outcome.borrow() {
+            Outcome::Pending => "pending",
+            Outcome::Value(_) => "finished",
+            Outcome::Taken => "taken",
+            Outcome::Exception(_) => "failed",
+            Outcome::Cancelled => "cancelled",
         };
         f.debug_struct("Future").field("state", &state).finish()
     }
@@ -126,26 +126,24 @@ impl<T: 'static> Future<T> {
     pub fn new() -> Future<T> {
         Future {
             inner: Rc::new(Inner {
-                slot: RefCell::new(Slot::Pending),
-                waiters: RefCell::new(Vec::new()),
+                outcome: RefCell::new(Outcome::Pending),
+                waiters: RefCell::new(WaitList::new()),
                 callbacks: RefCell::new(Vec::new()),
                 next_callback: Cell::new(0),
             }),
         }
     }
 
-    fn finish(&self, slot: Slot<T>) -> Result<(), InvalidState> {
+    fn finish(&self, outcome: Outcome<T>) -> Result<(), InvalidState> {
         {
-            let mut s = self.inner.slot.borrow_mut();
-            if !matches!(*s, Slot::Pending) {
+            let mut s = self.inner.outcome.borrow_mut();
+            if !matches!(*s, Outcome::Pending) {
                 return Err(InvalidState("the future is already done"));
             }
-            *s = slot;
+            *s = outcome;
         }
-        let waiters = std::mem::take(&mut *self.inner.waiters.borrow_mut());
-        for w in waiters {
-            w.wake_owned();
-        }
+        let waiters = self.inner.waiters.borrow_mut().take();
+        waiters.wake_all_taken();
         let callbacks = std::mem::take(&mut *self.inner.callbacks.borrow_mut());
         for (_, cb) in callbacks {
             self.schedule_callback(cb);
@@ -158,7 +156,7 @@ impl<T: 'static> Future<T> {
         let run = move || cb(&me);
         // Done callbacks run via call_soon, in the order they were added; with no loop
         // running (a future used outside one) they run at once.
-        match crate::runtime::core::is_running_here() {
+        match crate::runtime::is_running_here() {
             true => {
                 crate::runtime::call_soon(run);
             }
@@ -172,7 +170,7 @@ impl<T: 'static> Future<T> {
     ///
     /// [`InvalidState`] if the future is already done (the value is dropped).
     pub fn set_result(&self, value: T) -> Result<(), InvalidState> {
-        self.finish(Slot::Value(value))
+        self.finish(Outcome::Value(value))
     }
 
     /// Finishes the future with an error.
@@ -185,23 +183,23 @@ impl<T: 'static> Future<T> {
         error: E,
     ) -> Result<(), InvalidState> {
         let e: Box<dyn std::error::Error> = error.into();
-        self.finish(Slot::Exception(Rc::from(e)))
+        self.finish(Outcome::Exception(Rc::from(e)))
     }
 
     /// Cancels the future: its waiters get [`FutureError::Cancelled`]. Returns `false` if it
     /// was already done.
     pub fn cancel(&self) -> bool {
-        self.finish(Slot::Cancelled).is_ok()
+        self.finish(Outcome::Cancelled).is_ok()
     }
 
     /// `true` once the future has a value, an exception, or was cancelled.
     pub fn done(&self) -> bool {
-        !matches!(*self.inner.slot.borrow(), Slot::Pending)
+        !matches!(*self.inner.outcome.borrow(), Outcome::Pending)
     }
 
     /// `true` if the future was cancelled.
     pub fn cancelled(&self) -> bool {
-        matches!(*self.inner.slot.borrow(), Slot::Cancelled)
+        matches!(*self.inner.outcome.borrow(), Outcome::Cancelled)
     }
 
     /// The exception the future was finished with, `None` if it has a value.
@@ -211,11 +209,11 @@ impl<T: 'static> Future<T> {
     /// [`FutureError::InvalidState`] if it is not done, [`FutureError::Cancelled`] if it was
     /// cancelled.
     pub fn exception(&self) -> Result<Option<Exception>, FutureError> {
-        match &*self.inner.slot.borrow() {
-            Slot::Pending => Err(FutureError::InvalidState(NOT_DONE)),
-            Slot::Cancelled => Err(FutureError::Cancelled),
-            Slot::Exception(e) => Ok(Some(e.clone())),
-            Slot::Value(_) | Slot::Taken => Ok(None),
+        match &*self.inner.outcome.borrow() {
+            Outcome::Pending => Err(FutureError::InvalidState(NOT_DONE)),
+            Outcome::Cancelled => Err(FutureError::Cancelled),
+            Outcome::Exception(e) => Ok(Some(e.clone())),
+            Outcome::Value(_) | Outcome::Taken => Ok(None),
         }
     }
 
@@ -251,14 +249,17 @@ impl<T: 'static> Future<T> {
     /// Outside a coroutine, unless the future is already done.
     pub fn wait_done(&self) {
         while !self.done() {
-            let w = Waker::current();
-            self.inner.waiters.borrow_mut().push(w.clone());
-            let guard = Unwait {
+            let ticket = self
+                .inner
+                .waiters
+                .borrow_mut()
+                .push_current(WaitKind::Future);
+            let guard = AbandonGuard {
                 inner: &self.inner,
-                waker: w,
+                ticket,
                 cancel_on_drop: true,
             };
-            raw::park_on("future");
+            crate::runtime::park_on(WaitKind::Future.as_str());
             guard.disarm();
         }
     }
@@ -271,16 +272,16 @@ impl<T: 'static> Future<T> {
     ///
     /// As [`result`](Self::result), and [`FutureError::InvalidState`] once the value was taken.
     pub fn take_result(&self) -> Result<T, FutureError> {
-        let mut s = self.inner.slot.borrow_mut();
+        let mut s = self.inner.outcome.borrow_mut();
         match &*s {
-            Slot::Value(_) => {}
-            Slot::Pending => return Err(FutureError::InvalidState(NOT_DONE)),
-            Slot::Taken => return Err(FutureError::InvalidState(TAKEN)),
-            Slot::Cancelled => return Err(FutureError::Cancelled),
-            Slot::Exception(e) => return Err(FutureError::Exception(e.clone())),
+            Outcome::Value(_) => {}
+            Outcome::Pending => return Err(FutureError::InvalidState(NOT_DONE)),
+            Outcome::Taken => return Err(FutureError::InvalidState(TAKEN)),
+            Outcome::Cancelled => return Err(FutureError::Cancelled),
+            Outcome::Exception(e) => return Err(FutureError::Exception(e.clone())),
         }
-        match std::mem::replace(&mut *s, Slot::Taken) {
-            Slot::Value(v) => Ok(v),
+        match std::mem::replace(&mut *s, Outcome::Taken) {
+            Outcome::Value(v) => Ok(v),
             _ => unreachable!("checked above"),
         }
     }
@@ -295,12 +296,12 @@ impl<T: Clone + 'static> Future<T> {
     /// [`take_result`](Self::take_result)), [`FutureError::Cancelled`] if it was cancelled,
     /// [`FutureError::Exception`] if it failed.
     pub fn result(&self) -> Result<T, FutureError> {
-        match &*self.inner.slot.borrow() {
-            Slot::Pending => Err(FutureError::InvalidState(NOT_DONE)),
-            Slot::Taken => Err(FutureError::InvalidState(TAKEN)),
-            Slot::Cancelled => Err(FutureError::Cancelled),
-            Slot::Exception(e) => Err(FutureError::Exception(e.clone())),
-            Slot::Value(v) => Ok(v.clone()),
+        match &*self.inner.outcome.borrow() {
+            Outcome::Pending => Err(FutureError::InvalidState(NOT_DONE)),
+            Outcome::Taken => Err(FutureError::InvalidState(TAKEN)),
+            Outcome::Cancelled => Err(FutureError::Cancelled),
+            Outcome::Exception(e) => Err(FutureError::Exception(e.clone())),
+            Outcome::Value(v) => Ok(v.clone()),
         }
     }
 
@@ -323,15 +324,16 @@ impl<T: Clone + 'static> Future<T> {
     }
 }
 
-/// Drops a waiter's waker when its wait is abandoned.
-struct Unwait<'a, T: 'static> {
+/// Takes a waiter off the future's list when its park returns or unwinds; on an unwind,
+/// cancels the future.
+struct AbandonGuard<'a, T: 'static> {
     inner: &'a Rc<Inner<T>>,
-    waker: Waker,
+    ticket: Ticket,
     /// Cleared when the park returns normally; see [`disarm`](Self::disarm).
     cancel_on_drop: bool,
 }
 
-impl<T: 'static> Unwait<'_, T> {
+impl<T: 'static> AbandonGuard<'_, T> {
     /// The park returned normally: drop the waker without cancelling the future. (Not
     /// `std::thread::panicking()`: that is per thread, and true all along in a loop run from
     /// a `Drop` during a panic.)
@@ -340,12 +342,10 @@ impl<T: 'static> Unwait<'_, T> {
     }
 }
 
-impl<T: 'static> Drop for Unwait<'_, T> {
+impl<T: 'static> Drop for AbandonGuard<'_, T> {
     fn drop(&mut self) {
-        self.inner
-            .waiters
-            .borrow_mut()
-            .retain(|w| !w.will_wake(&self.waker));
+        let w = self.inner.waiters.borrow_mut().remove(self.ticket);
+        drop(w);
         // Still armed: an unwind left the park, so the waiter was cancelled (or the loop is
         // closing): as in asyncio, cancel the future.
         if self.cancel_on_drop {

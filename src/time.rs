@@ -2,9 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::runtime::core::{Notify, with_core};
-use crate::runtime::raw::{self, Waker};
-use crate::runtime::timers::TimerId;
+use crate::runtime::{WakeTimer, Waker, deadline_after, park_on};
 
 /// Parks the current coroutine for `duration` (asyncio's `sleep`). `sleep(Duration::ZERO)`
 /// is [`yield_now`].
@@ -29,11 +27,7 @@ pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         return yield_now();
     }
-    let now = Instant::now();
-    sleep_until(
-        now.checked_add(duration)
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600)),
-    )
+    sleep_until(deadline_after(duration))
 }
 
 /// Parks the current coroutine until `deadline`.
@@ -46,26 +40,16 @@ pub fn sleep(duration: Duration) {
 ///
 /// As [`sleep`].
 pub fn sleep_until(deadline: Instant) {
-    let id = with_core(|c| c.add_timer(deadline, Notify::Wake(Waker::current())))
-        .expect("corio::sleep: no running event loop");
-    let _timer = TimerGuard(id);
+    // Dropping the timer removes it, also when the sleep ends early (cancelled).
+    let timer =
+        WakeTimer::start(deadline, Waker::current()).expect("corio::sleep: no running event loop");
     loop {
-        raw::park_on("sleep");
+        park_on("sleep");
         // Woken by the timer, or by something else while it is still pending.
-        let pending = with_core(|c| c.timer_pending(id)).unwrap_or(false);
-        if !pending {
+        if !timer.is_pending() {
             return;
         }
-        with_core(|c| c.replace_timer(id, Notify::Wake(Waker::current())));
-    }
-}
-
-/// Removes the timer of a sleep that ends early (cancelled).
-struct TimerGuard(TimerId);
-
-impl Drop for TimerGuard {
-    fn drop(&mut self) {
-        with_core(|c| c.cancel_timer(self.0));
+        timer.rearm(Waker::current());
     }
 }
 
@@ -87,5 +71,5 @@ impl Drop for TimerGuard {
 ///
 /// Outside a coroutine.
 pub fn yield_now() {
-    raw::yield_now()
+    crate::runtime::yield_now()
 }

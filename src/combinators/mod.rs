@@ -24,7 +24,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::Cancelled;
-use crate::runtime::raw::{self, Waker};
+use crate::runtime::Waker;
 use crate::task::{Task, spawn};
 
 mod as_completed;
@@ -94,7 +94,7 @@ impl<T: 'static> Child for Task<T> {
 /// `true` while the loop unwinds the current task by force (loop close): that unwind must go
 /// on, without parking and without being turned into a value.
 pub(crate) fn is_closing() -> bool {
-    raw::current_header().is_some_and(|h| h.closing.get())
+    crate::runtime::current_header().is_some_and(|h| h.closing.get())
 }
 
 /// `true` if an unwind payload is a cancellation this module may stop and act upon.
@@ -161,5 +161,5 @@ pub(crate) fn park_until_any<T: 'static>(
     }
     extra(&waker);
     let _unregister = Unregister { tasks, waker };
-    raw::park_on(what);
+    crate::runtime::park_on(what);
 }

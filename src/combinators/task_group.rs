@@ -17,8 +17,8 @@ use slab::Slab;
 
 use super::{is_cancel, is_closing};
 use crate::error::{Cancelled, SpawnError, TaskFailure, TaskGroupError, panic_message};
-use crate::runtime::raw::{self, Waker};
-use crate::runtime::task_ref::TaskRef;
+use crate::runtime::TaskRef;
+use crate::runtime::Waker;
 use crate::task::{Builder, Task};
 
 /// Runs `body` with a [`TaskGroup`] to spawn children into, and returns when every child
@@ -71,7 +71,7 @@ use crate::task::{Builder, Task};
 ///
 /// Outside a coroutine. A panic in the body does not propagate: it is reported in the error.
 pub fn task_group<R>(body: impl FnOnce(&TaskGroup) -> R) -> Result<R, TaskGroupError> {
-    let parent = raw::current_task().expect(
+    let parent = crate::runtime::current_task().expect(
         "corio::task_group: called outside a coroutine; call it inside corio::run or a task",
     );
     let group = Rc::new(Group {
@@ -299,10 +299,10 @@ impl Group {
             .iter()
             .filter_map(|(_, c)| c.clone())
             .collect();
-        let me = raw::current_header().map(|h| h.id);
+        let me = crate::runtime::current_header().map(|h| h.id);
         for c in children {
             if Some(c.header().id) != me {
-                raw::cancel(&c);
+                crate::runtime::cancel(&c);
             }
         }
     }
@@ -316,7 +316,7 @@ impl Group {
         if !self.exiting.get() {
             // Stop the body at its next suspension point; exit() withdraws the request.
             self.parent_cancel_requested.set(true);
-            raw::cancel(&self.parent);
+            crate::runtime::cancel(&self.parent);
         }
     }
 
@@ -341,7 +341,7 @@ impl Group {
         };
         while !self.children.borrow().is_empty() {
             *self.waiter.borrow_mut() = Some(Waker::current());
-            if let Err(p) = catch_unwind(|| raw::park_on("task group")) {
+            if let Err(p) = catch_unwind(|| crate::runtime::park_on("task group")) {
                 if !is_cancel(p.as_ref()) {
                     self.give_up(p);
                 }
@@ -406,7 +406,7 @@ impl ChildToken {
         }
         let message = panic_message(p.as_ref()).map(str::to_owned);
         self.group.child_failed(TaskFailure::Panicked(p));
-        let handle_alive = raw::current_header().is_some_and(|h| h.handle_alive.get());
+        let handle_alive = crate::runtime::current_header().is_some_and(|h| h.handle_alive.get());
         drop(self);
         if handle_alive {
             // The payload went to the group; the handle still learns that (and why) it panicked.

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use super::is_cancel;
 use crate::error::{InvalidState, Timeout};
-use crate::runtime::raw;
-use crate::runtime::task_ref::TaskRef;
-use crate::runtime::{Handle, TimerHandle, call_at, call_soon};
+use crate::runtime::TaskRef;
+use crate::runtime::{Handle, TimerHandle, call_at, call_soon, deadline_after};
 
 /// Runs `f` with a deadline `duration` from now (asyncio's `wait_for`); `Err(Timeout)` if the
 /// deadline passes first. `f` runs inline and may borrow locals; at the deadline it is
@@ -151,7 +150,7 @@ pub fn timeout_at<R>(
     when: impl Into<Option<Instant>>,
     f: impl FnOnce(&TimeoutScope) -> R,
 ) -> Result<R, Timeout> {
-    let task = raw::current_task().expect(
+    let task = crate::runtime::current_task().expect(
         "corio::timeout: called outside a coroutine; call it inside corio::run or a spawned task",
     );
     let scope = TimeoutScope {
@@ -166,12 +165,6 @@ pub fn timeout_at<R>(
     scope.inner.arm(&scope.inner, when.into());
     let outcome = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.inner.exit(outcome)
-}
-
-fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// A deadline scope made by [`timeout`] or [`timeout_at`] (asyncio's `Timeout`). Cloning gives
@@ -316,5 +309,5 @@ fn on_deadline(scope: &Weak<Scope>) {
     }
     drop(s.pending.borrow_mut().take()); // this callback is running: nothing left to cancel
     s.phase.set(Phase::Expiring);
-    raw::cancel(&s.task);
+    crate::runtime::cancel(&s.task);
 }

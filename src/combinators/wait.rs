@@ -1,10 +1,9 @@
 //! `wait`: park until some or all of a set of tasks have ended, or a timeout.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{IntoTask, park_until_any};
-use crate::runtime::core::{Notify, with_core};
-use crate::runtime::timers::TimerId;
+use crate::runtime::{WakeTimer, deadline_after};
 use crate::task::Task;
 
 /// When [`wait`] returns (asyncio's `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED`).
@@ -59,24 +58,18 @@ where
     I::Item: IntoTask<T>,
 {
     let tasks: Vec<Task<T>> = tasks.into_iter().map(IntoTask::into_task).collect();
-    let deadline = timeout.map(|d| {
-        let now = Instant::now();
-        now.checked_add(d)
-            .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
-    });
-    let mut timer: Option<TimerGuard> = None;
+    let deadline = timeout.map(deadline_after);
+    // The timeout, removed from the loop when the wait ends.
+    let mut timer: Option<WakeTimer> = None;
     while !satisfied(&tasks, return_when) {
-        if timer.as_ref().is_some_and(TimerGuard::fired) {
+        if timer.as_ref().is_some_and(|t| !t.is_pending()) {
             break;
         }
         park_until_any(&tasks, "wait", |w| {
             let Some(deadline) = deadline else { return };
-            let n = Notify::Wake(w.clone());
             match &timer {
-                Some(t) => {
-                    with_core(|c| c.replace_timer(t.0, n));
-                }
-                None => timer = with_core(|c| c.add_timer(deadline, n)).map(TimerGuard),
+                Some(t) => t.rearm(w.clone()),
+                None => timer = WakeTimer::start(deadline, w.clone()),
             }
         });
     }
@@ -90,20 +83,5 @@ fn satisfied<T: 'static>(tasks: &[Task<T>], return_when: ReturnWhen) -> bool {
         ReturnWhen::FirstException => {
             tasks.iter().any(|t| t.has_panicked()) || tasks.iter().all(|t| t.is_done())
         }
-    }
-}
-
-/// The timeout of a `wait`, removed from the loop when the wait ends.
-pub(crate) struct TimerGuard(pub(crate) TimerId);
-
-impl TimerGuard {
-    pub(crate) fn fired(&self) -> bool {
-        !with_core(|c| c.timer_pending(self.0)).unwrap_or(false)
-    }
-}
-
-impl Drop for TimerGuard {
-    fn drop(&mut self) {
-        with_core(|c| c.cancel_timer(self.0));
     }
 }

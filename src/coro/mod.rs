@@ -7,13 +7,15 @@
 
 mod overflow;
 pub(crate) mod stack;
+mod stack_pool;
 
 use std::cell::Cell;
 use std::ptr;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, StackPool, has_madvise_guard};
+pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, has_madvise_guard};
+pub(crate) use stack_pool::StackPool;
 
 /// What the overflow handler needs to know about the running coroutine.
 #[derive(Debug)]

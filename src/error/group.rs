@@ -5,7 +5,7 @@ use std::any::Any;
 use std::error::Error;
 use std::fmt;
 
-use super::panic_message;
+use super::{panic_message, panic_text, write_task_panicked};
 
 /// An error a fallible task group child returned, as the group keeps it.
 type BoxError = Box<dyn Error + Send + Sync + 'static>;
@@ -89,7 +89,7 @@ impl fmt::Debug for TaskFailure {
         match self {
             TaskFailure::Panicked(p) => f
                 .debug_tuple("Panicked")
-                .field(&panic_message(p.as_ref()).unwrap_or("<non-string payload>"))
+                .field(&panic_text(p.as_ref()))
                 .finish(),
             TaskFailure::Error(e) => f.debug_tuple("Error").field(e).finish(),
         }
@@ -99,10 +99,7 @@ impl fmt::Debug for TaskFailure {
 impl fmt::Display for TaskFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskFailure::Panicked(p) => match panic_message(p.as_ref()) {
-                Some(m) => write!(f, "task panicked: {m}"),
-                None => f.write_str("task panicked"),
-            },
+            TaskFailure::Panicked(p) => write_task_panicked(f, p.as_ref()),
             TaskFailure::Error(e) => write!(f, "task failed: {e}"),
         }
     }

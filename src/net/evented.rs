@@ -7,8 +7,8 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use crate::reactor::Dir;
-use crate::runtime::io_source::IoSource;
+use crate::runtime::Dir;
+use crate::runtime::IoSource;
 
 /// A non-blocking socket registered with the running loop.
 ///
@@ -44,12 +44,9 @@ impl<S: AsFd> Evented<S> {
     pub(crate) fn write_stream(
         &self,
         want: usize,
-        mut op: impl FnMut(&S) -> io::Result<usize>,
+        op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        if want == 0 {
-            return op(&self.io);
-        }
-        self.src.write_stream(want, || op(&self.io))
+        self.stream(Dir::Write, want, op)
     }
 
     /// A stream read into a buffer of `want` bytes; see `IoSource::read_stream`. `Ok(0)` at
@@ -58,12 +55,27 @@ impl<S: AsFd> Evented<S> {
     pub(crate) fn read_stream(
         &self,
         want: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.stream(Dir::Read, want, op)
+    }
+
+    /// A stream transfer of `want` bytes in `dir`: the syscall at once for nothing to transfer
+    /// (it cannot block), else through the source, which parks while it would.
+    #[inline(always)]
+    fn stream(
+        &self,
+        dir: Dir,
+        want: usize,
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
         if want == 0 {
             return op(&self.io);
         }
-        self.src.read_stream(want, || op(&self.io))
+        match dir {
+            Dir::Read => self.src.read_stream(want, || op(&self.io)),
+            Dir::Write => self.src.write_stream(want, || op(&self.io)),
+        }
     }
 
     /// A stream's `read_vectored`: parks until at least one byte (or EOF) is there.
@@ -108,33 +120,43 @@ impl<S: fmt::Debug> fmt::Debug for Evented<S> {
     }
 }
 
+/// The first block where sockets can be made non-blocking and close-on-exec in the same
+/// syscall that makes them (`SOCK_NONBLOCK`, `accept4`), the second elsewhere.
+macro_rules! with_atomic_flags {
+    ($yes:block else $no:block) => {{
+        #[cfg(any(
+            target_os = "android",
+            target_os = "dragonfly",
+            target_os = "freebsd",
+            target_os = "illumos",
+            target_os = "linux",
+            target_os = "netbsd",
+            target_os = "openbsd",
+        ))]
+        let r = $yes;
+        #[cfg(not(any(
+            target_os = "android",
+            target_os = "dragonfly",
+            target_os = "freebsd",
+            target_os = "illumos",
+            target_os = "linux",
+            target_os = "netbsd",
+            target_os = "openbsd",
+        )))]
+        let r = $no;
+        r
+    }};
+}
+
 /// A new non-blocking, close-on-exec socket.
 pub(crate) fn new_socket(domain: Domain, ty: Type, proto: Option<Protocol>) -> io::Result<Socket> {
-    #[cfg(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    ))]
-    {
-        Socket::new(domain, ty.nonblocking(), proto)
-    }
-    #[cfg(not(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    )))]
-    {
-        let s = Socket::new(domain, ty, proto)?;
-        s.set_nonblocking(true)?;
-        Ok(s)
+    with_atomic_flags! {
+        { Socket::new(domain, ty.nonblocking(), proto) }
+        else {
+            let s = Socket::new(domain, ty, proto)?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        }
     }
 }
 
@@ -142,31 +164,13 @@ pub(crate) fn new_socket(domain: Domain, ty: Type, proto: Option<Protocol>) -> i
 /// platform has it.
 pub(crate) fn accept(listener: &impl AsFd) -> io::Result<(Socket, SockAddr)> {
     let sock = sock_ref(listener);
-    #[cfg(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    ))]
-    {
-        sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-    }
-    #[cfg(not(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    )))]
-    {
-        let (s, a) = sock.accept()?;
-        s.set_nonblocking(true)?;
-        Ok((s, a))
+    with_atomic_flags! {
+        { sock.accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) }
+        else {
+            let (s, a) = sock.accept()?;
+            s.set_nonblocking(true)?;
+            Ok((s, a))
+        }
     }
 }
 
@@ -221,6 +225,126 @@ pub(crate) fn write_all(
     Ok(())
 }
 
+/// The methods every connected stream has besides its reads and writes (`TcpStream`,
+/// `UnixStream`): the pending error, both addresses, and the std conversions.
+macro_rules! stream_methods {
+    ($stream:ident, $std:ty, $addr:ty) => {
+        impl $stream {
+            /// The pending socket error (`SO_ERROR`), which reading it clears.
+            ///
+            /// # Errors
+            ///
+            /// As `getsockopt`.
+            pub fn take_error(&self) -> ::std::io::Result<Option<::std::io::Error>> {
+                self.inner.io.take_error()
+            }
+
+            /// The remote address.
+            ///
+            /// # Errors
+            ///
+            /// As `getpeername`: `NotConnected` once the connection is gone.
+            pub fn peer_addr(&self) -> ::std::io::Result<$addr> {
+                self.inner.io.peer_addr()
+            }
+
+            /// The local address.
+            ///
+            /// # Errors
+            ///
+            /// As `getsockname`.
+            pub fn local_addr(&self) -> ::std::io::Result<$addr> {
+                self.inner.io.local_addr()
+            }
+
+            /// Takes over a connected std stream: makes it non-blocking and registers it with
+            /// the running loop.
+            ///
+            /// # Errors
+            ///
+            /// When it cannot be made non-blocking or registered (no running loop).
+            pub fn from_std(stream: $std) -> ::std::io::Result<$stream> {
+                stream.set_nonblocking(true)?;
+                $stream::from_registered(stream)
+            }
+
+            /// Removes the stream from the loop and gives the std stream back. It is still in
+            /// non-blocking mode; call `set_nonblocking(false)` for blocking use.
+            pub fn into_std(self) -> $std {
+                self.inner.into_inner()
+            }
+        }
+    };
+}
+
+/// The methods every listener has besides binding (`TcpListener`, `UnixListener`): accept,
+/// with and without parking, readiness for accept loops, the bound address, and the std
+/// conversions.
+macro_rules! listener_methods {
+    ($listener:ident, $stream:ident, $std:ty, $addr:ty) => {
+        impl $listener {
+            /// Parks until a connection arrives and returns it with the peer's address (for a
+            /// Unix socket, usually unnamed). The new stream is non-blocking and registered
+            /// with the loop.
+            ///
+            /// # Errors
+            ///
+            /// What `accept4` reports: `EMFILE` when the process is out of file descriptors
+            /// (the listener stays usable; try again later), `ECONNABORTED`, ...
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: a cancelled accept has taken no connection, which stays queued.
+            pub fn accept(&self) -> ::std::io::Result<($stream, $addr)> {
+                let (sock, addr) = self.inner.accept()?;
+                $stream::accepted(sock, addr)
+            }
+
+            /// Accepts a connection if one is queued, without parking: `WouldBlock` if none
+            /// is. For accept loops driven by readiness callbacks.
+            pub(crate) fn accept_nowait(&self) -> ::std::io::Result<($stream, $addr)> {
+                let (sock, addr) = self.inner.accept_nowait()?;
+                $stream::accepted(sock, addr)
+            }
+
+            /// Runs `f` once, as a loop callback, when a connection may be waiting.
+            pub(crate) fn call_when_readable(&self, f: impl FnOnce() + 'static) -> bool {
+                self.inner
+                    .src
+                    .call_when_ready($crate::runtime::Dir::Read, f)
+            }
+
+            /// The address the listener is bound to.
+            ///
+            /// # Errors
+            ///
+            /// As `getsockname`.
+            pub fn local_addr(&self) -> ::std::io::Result<$addr> {
+                self.inner.io.local_addr()
+            }
+
+            /// Takes over a std listener: makes it non-blocking and registers it with the
+            /// running loop.
+            ///
+            /// # Errors
+            ///
+            /// When it cannot be made non-blocking or registered (no running loop).
+            pub fn from_std(listener: $std) -> ::std::io::Result<$listener> {
+                listener.set_nonblocking(true)?;
+                Ok($listener {
+                    inner: Evented::new(listener)?,
+                })
+            }
+
+            /// Removes the listener from the loop and gives the std listener back. It is
+            /// still in non-blocking mode; call `set_nonblocking(false)` for blocking use.
+            pub fn into_std(self) -> $std {
+                self.inner.into_inner()
+            }
+        }
+    };
+}
+
 /// `Debug`, `AsRawFd` and `AsFd` for a socket type whose `inner` field is an [`Evented`].
 macro_rules! evented_socket_impls {
     ($($ty:ident),+ $(,)?) => {$(
@@ -244,6 +368,8 @@ macro_rules! evented_socket_impls {
     )+};
 }
 pub(crate) use evented_socket_impls;
+pub(crate) use listener_methods;
+pub(crate) use stream_methods;
 
 /// `std::io::Read` and `std::io::Write` for a stream type and for a shared reference to it,
 /// on top of its inherent parking `read` and `write` and its `inner: Evented<_>` field.

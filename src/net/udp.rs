@@ -8,7 +8,7 @@ use socket2::{Domain, Protocol, Type};
 use super::evented::{self, Evented, evented_socket_impls};
 use super::{ToSocketAddrs, resolve};
 use crate::error::{SocketError, SocketOp};
-use crate::reactor::Dir;
+use crate::runtime::Dir;
 
 /// A UDP socket (asyncio's `sock_sendto`/`sock_recvfrom`).
 ///

@@ -19,11 +19,11 @@ use std::cell::RefCell;
 use std::fmt;
 
 use super::store::Store;
-use super::waiters::{Slot, Waiters};
+use super::waiters::{WaiterState, Waiters};
 use crate::error::{
     GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown, TaskDoneError,
 };
-use crate::runtime::raw;
+use crate::runtime::WaitKind;
 
 /// One queue: its store, its waiters and its counters.
 pub(crate) struct Engine<T, S> {
@@ -111,9 +111,9 @@ impl<T, S: Store<T>> Engine<T, S> {
             state: RefCell::new(State {
                 items,
                 maxsize,
-                getters: Waiters::new(),
-                putters: Waiters::new(),
-                joiners: Waiters::new(),
+                getters: Waiters::new(WaitKind::QueueGet),
+                putters: Waiters::new(WaitKind::QueuePut),
+                joiners: Waiters::new(WaitKind::QueueJoin),
                 handed: 0,
                 reserved: 0,
                 unfinished: 0,
@@ -157,8 +157,8 @@ impl<T, S: Store<T>> Engine<T, S> {
                 }
                 s.putters.push_current()
             };
-            self.wait(Role::Put, putters, key, "queue put", |s, slot| {
-                if let Slot::Granted(()) = slot {
+            self.wait(Role::Put, putters, key, |s, slot| {
+                if let WaiterState::Granted(()) = slot {
                     // The place was kept for us: release it, to take it in the retry.
                     s.reserved -= 1;
                 }
@@ -176,13 +176,13 @@ impl<T, S: Store<T>> Engine<T, S> {
                     Err(GetNowaitError::Empty(_)) => s.getters.push_current(),
                 }
             };
-            let handed = self.wait(Role::Get, getters, key, "queue get", |s, slot| match slot {
-                Slot::Granted(item) => {
+            let handed = self.wait(Role::Get, getters, key, |s, slot| match slot {
+                WaiterState::Granted(item) => {
                     s.handed -= 1;
                     s.grant_putters();
                     Some(item)
                 }
-                Slot::Parked | Slot::Released => None,
+                WaiterState::Parked(_) | WaiterState::Released => None,
             });
             if let Some(item) = handed {
                 return Ok(item);
@@ -210,7 +210,7 @@ impl<T, S: Store<T>> Engine<T, S> {
         let key = self.state.borrow_mut().joiners.push_current();
         // Released once the count reached zero, even if new items came since (asyncio's
         // `Event.wait`).
-        self.wait(Role::Join, joiners, key, "queue join", |_, _| ());
+        self.wait(Role::Join, joiners, key, |_, _| ());
     }
 
     pub(crate) fn shutdown(&self, immediate: bool) {
@@ -242,16 +242,16 @@ impl<T, S: Store<T>> Engine<T, S> {
         role: Role,
         list: Select<T, S, V>,
         key: usize,
-        what: &'static str,
-        woken: impl FnOnce(&mut State<T, S>, Slot<V>) -> R,
+        woken: impl FnOnce(&mut State<T, S>, WaiterState<V>) -> R,
     ) -> R {
         let guard = WaitGuard {
             engine: self,
             role,
             key,
         };
+        let what = list(&mut self.state.borrow_mut()).kind().as_str();
         loop {
-            raw::park_on(what);
+            crate::runtime::park_on(what);
             let mut s = self.state.borrow_mut();
             if !list(&mut s).is_parked(key) {
                 std::mem::forget(guard);
@@ -269,13 +269,13 @@ impl<T, S: Store<T>> Engine<T, S> {
         let mut s = self.state.borrow_mut();
         match role {
             Role::Get => {
-                if let Slot::Granted(item) = s.getters.remove(key) {
+                if let WaiterState::Granted(item) = s.getters.remove(key) {
                     s.handed -= 1;
                     s.give_back(item);
                 }
             }
             Role::Put => {
-                if let Slot::Granted(()) = s.putters.remove(key) {
+                if let WaiterState::Granted(()) = s.putters.remove(key) {
                     s.reserved -= 1;
                     s.grant_putters();
                 }

@@ -17,9 +17,10 @@ use std::io;
 use std::marker::PhantomData;
 use std::os::fd::RawFd;
 
-use super::core::{Notify, with_core};
-use super::handle::Once;
-use super::raw::{self, Waker};
+use super::callback::CallOnce;
+use super::core::{EventAction, with_core};
+use super::park;
+use super::task_ref::Waker;
 use crate::reactor::Dir;
 
 /// A registered fd. Deregisters on drop; the owner must drop it before closing the fd.
@@ -77,13 +78,7 @@ impl IoSource {
         want: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let r = self.io(Dir::Write, op);
-        if let Ok(n) = r {
-            if n > 0 && n < want {
-                self.clear_ready(Dir::Write);
-            }
-        }
-        r
+        self.stream_io(Dir::Write, want, op)
     }
 
     /// [`io`](Self::io) for a read of up to `want` bytes from a stream socket: a short read
@@ -96,14 +91,31 @@ impl IoSource {
         want: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let r = self.io(Dir::Read, op);
+        self.stream_io(Dir::Read, want, op)
+    }
+
+    /// [`io`](Self::io) for a stream transfer of up to `want` bytes in `dir`; a short one
+    /// clears the readiness it used up (see `write_stream` and `read_stream`).
+    #[inline(always)]
+    fn stream_io(
+        &self,
+        dir: Dir,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let r = self.io(dir, op);
         if let Ok(n) = r {
             if n > 0 && n < want {
-                with_core(|c| {
-                    if c.id() == self.loop_id && !c.reactor.hup_possible(self.key) {
-                        c.reactor.clear_ready(self.key, Dir::Read);
+                match dir {
+                    Dir::Write => self.clear_ready(Dir::Write),
+                    Dir::Read => {
+                        with_core(|c| {
+                            if c.id() == self.loop_id && !c.reactor.hup_possible(self.key) {
+                                c.reactor.clear_ready(self.key, Dir::Read);
+                            }
+                        });
                     }
-                });
+                }
             }
         }
         r
@@ -147,7 +159,9 @@ impl IoSource {
                 ));
             }
             let me = Waker::current();
-            let parked = c.reactor.wait_ready(key, dir, Notify::Wake(me.clone()));
+            let parked = c
+                .reactor
+                .wait_ready(key, dir, EventAction::Wake(me.clone()));
             Ok(parked.then_some(me))
         })
         .unwrap_or_else(|| Err(no_loop()))?;
@@ -159,15 +173,15 @@ impl IoSource {
             fn drop(&mut self) {
                 let removed = with_core(|c| {
                     c.reactor.cancel_wait(self.0, self.1, |n| match n {
-                        Notify::Wake(w) => w.will_wake(&self.2),
-                        Notify::Call(_) => false,
+                        EventAction::Wake(w) => w.will_wake(&self.2),
+                        EventAction::Call(_) => false,
                     })
                 });
                 drop(removed);
             }
         }
         let _g = Unregister(key, dir, me);
-        raw::park_on(if dir == Dir::Read { "read" } else { "write" });
+        park::park_on(if dir == Dir::Read { "read" } else { "write" });
         Ok(())
     }
 
@@ -176,14 +190,14 @@ impl IoSource {
     /// already. Dropped unrun if the source is dropped first or the loop closes. Returns
     /// `false` (and drops `f`) outside the source's loop.
     pub(crate) fn call_when_ready(&self, dir: Dir, f: impl FnOnce() + 'static) -> bool {
-        let cb = Once::new_rc(f);
+        let cb = CallOnce::new_rc(f);
         with_core(|c| {
             if c.id() != self.loop_id {
                 return false;
             }
             if !c
                 .reactor
-                .wait_ready(self.key, dir, Notify::Call(cb.clone()))
+                .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
             {
                 c.call_soon(cb);
             }

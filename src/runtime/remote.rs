@@ -12,9 +12,12 @@ use std::task::{Context, Poll};
 use parking_lot::{Condvar, Mutex};
 
 use super::core::{is_running_here, with_core};
-use super::exception::{self, Exception, ExceptionContext};
-use super::handle::LoopHandle;
-use super::raw;
+use super::current::current_header;
+use super::exception::{Exception, ExceptionContext};
+use super::loop_handle::LoopHandle;
+use super::park;
+use super::report;
+use super::step;
 use crate::error::{Cancelled, JoinError, RuntimeError};
 
 impl LoopHandle {
@@ -82,15 +85,15 @@ where
 {
     let remote = finisher.0.clone().expect("an unused finisher");
     // Shared with the coroutine, so that a failed spawn can still report why.
-    let slot = Rc::new(Cell::new(Some(finisher)));
-    let for_task = slot.clone();
+    let unstarted = Rc::new(Cell::new(Some(finisher)));
+    let for_task = unstarted.clone();
     let spawned = with_core(|core| {
-        raw::spawn_raw(core, None, None, move || {
+        step::spawn_raw(core, None, None, move || {
             let finisher = for_task.take().expect("the task body runs once");
             match catch_unwind(AssertUnwindSafe(f)) {
                 Ok(v) => finisher.finish(Ok(v)),
                 Err(p) => {
-                    let closing = raw::current_header().is_some_and(|h| h.closing.get());
+                    let closing = current_header().is_some_and(|h| h.closing.get());
                     if closing || p.is::<Cancelled>() {
                         finisher.finish(Err(JoinError::Cancelled));
                         resume_unwind(p)
@@ -105,16 +108,16 @@ where
             let h = cell.header();
             let mut st = remote.state.lock();
             if !st.finished {
-                st.task = Some((h.slot.get(), h.id));
+                st.task = Some((h.registry_key.get(), h.id));
             }
         }
         Some(Err(e)) => {
-            if let Some(finisher) = slot.take() {
+            if let Some(finisher) = unstarted.take() {
                 let msg = format!("corio: could not spawn the task: {e}");
                 finisher.finish(Err(JoinError::Panicked(Box::new(msg))));
             }
         }
-        None => {} // no loop: `slot` drops the finisher, which reports `Cancelled`
+        None => {} // no loop: `unstarted` drops the finisher, which reports `Cancelled`
     }
 }
 
@@ -150,7 +153,7 @@ struct RemoteState<T> {
     finished: bool,
     /// The std waker of the last poll of the `RemoteTask` as a `Future`.
     waker: Option<std::task::Waker>,
-    /// The task's slot and id on the loop, once spawned and until it ends.
+    /// The task's registry key and id on the loop, once spawned and until it ends.
     task: Option<(usize, u64)>,
     /// The `RemoteTask` has not been dropped.
     handle_alive: bool,
@@ -180,7 +183,7 @@ impl<T> Remote<T> {
             // On the loop's thread, in the task that ended (or in the callback that could not
             // spawn it).
             let ctx = unretrieved_context(p).in_current_task();
-            exception::report(ctx, |_| true);
+            report::report(ctx, |_| true);
         }
     }
 }
@@ -268,12 +271,12 @@ impl<T: Send + 'static> RemoteTask<T> {
         let remote = self.remote.clone();
         self.handle
             .call_soon_threadsafe(move || {
-                let Some((slot, id)) = remote.state.lock().task else {
+                let Some((key, id)) = remote.state.lock().task else {
                     return;
                 };
-                let task = with_core(|c| c.task_by_slot(slot)).flatten();
+                let task = with_core(|c| c.task_by_key(key)).flatten();
                 if let Some(task) = task.filter(|t| t.header().id == id) {
-                    raw::cancel(&task);
+                    park::cancel(&task);
                 }
             })
             .is_ok()
@@ -289,7 +292,7 @@ impl<T> Drop for RemoteTask<T> {
         if let Some(Err(JoinError::Panicked(p))) = r {
             // Any thread: the task's loop hears of it if it runs here.
             let shared = &self.handle.shared;
-            exception::report(unretrieved_context(p), |c| Arc::ptr_eq(&c.shared, shared));
+            report::report(unretrieved_context(p), |c| Arc::ptr_eq(&c.shared, shared));
         }
     }
 }

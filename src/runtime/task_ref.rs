@@ -9,12 +9,158 @@
 //! the cell, store or report a result at the end) go through a small table of functions in
 //! the header.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use super::raw::Header;
+use super::wait_list::WaitList;
+use crate::coro::Coro;
 use crate::error::JoinError;
+
+/// A panic's payload.
+type Panic = Box<dyn std::any::Any + Send>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// In the ready queue (first run, woken, or yielded).
+    Scheduled,
+    /// Its coroutine is on the CPU.
+    Running,
+    /// Suspended in `park`, waiting for a waker or a cancel.
+    Parked,
+    /// Returned, panicked or was cancelled; the coroutine and its stack are gone.
+    Done,
+}
+
+/// Scheduling state shared by every task, whatever it returns.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) id: u64,
+    pub(crate) name: Box<str>,
+    /// The id of the loop the task belongs to, for wakers that name the task by its registry key from
+    /// another thread ([`SendWaker`]).
+    pub(crate) loop_id: u64,
+    pub(crate) state: Cell<State>,
+    pub(crate) token: Cell<u32>,
+    pub(crate) notified: Cell<bool>,
+    /// Cancel requests not withdrawn by `uncancel` (asyncio's `_num_cancels_requested`).
+    pub(crate) cancel_requests: Cell<u32>,
+    /// The value of `cancel_requests` when a request was last delivered. A request is
+    /// pending (asyncio's `_must_cancel`) while `cancel_requests > cancel_delivered`.
+    pub(crate) cancel_delivered: Cell<u32>,
+    /// Set while the loop force-unwinds the task on close: the unwind must not be stopped.
+    pub(crate) closing: Cell<bool>,
+    /// Key in the loop's task slab while alive.
+    pub(crate) registry_key: Cell<usize>,
+    /// Wakers to call when the task ends (joiners, `wait`, `gather`).
+    pub(crate) done_wakers: RefCell<WaitList<Waker>>,
+    /// A std waker to wake when the task ends: the one its `Task<T>` was last polled with as a
+    /// `std::future::Future` (only that handle polls it, so one slot is enough).
+    pub(crate) std_waker: RefCell<Option<std::task::Waker>>,
+    /// A `Task<T>` handle still exists.
+    pub(crate) handle_alive: Cell<bool>,
+    pub(crate) stack_size: usize,
+    /// What the task parks on, for `corio::tasks()`-style introspection.
+    pub(crate) waiting_on: Cell<&'static str>,
+    /// Roughly where the stack pointer was when the task last switched out (0: never), so
+    /// the loop can prefetch the lines its resume will touch first.
+    pub(crate) parked_sp: Cell<usize>,
+    /// The coroutine, until it has returned or been unwound.
+    pub(crate) coro: RefCell<Option<Coro>>,
+    /// The loop the task belongs to (a `Core`), reached through `Header::core` in the loop's
+    /// file. Untyped here so that tasks sit below the loop that holds them.
+    pub(crate) core: *const (),
+    /// References to the task ([`TaskRef`]s) alive.
+    pub(crate) refs: Cell<usize>,
+    /// The typed operations of the cell this header heads.
+    pub(crate) vtable: &'static Vtable,
+}
+
+impl Header {
+    /// Counts one more [`TaskRef`].
+    #[inline]
+    pub(crate) fn add_ref(&self) {
+        let n = self.refs.get();
+        if n == usize::MAX {
+            std::process::abort(); // as `Rc` does on overflow
+        }
+        self.refs.set(n + 1);
+    }
+
+    /// Counts one [`TaskRef`] less; `true` if it was the last.
+    #[inline]
+    pub(crate) fn release_ref(&self) -> bool {
+        let n = self.refs.get() - 1;
+        self.refs.set(n);
+        n == 0
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.get() == State::Done
+    }
+
+    /// Cancel requests not yet withdrawn (asyncio's `Task.cancelling()`).
+    pub(crate) fn cancelling(&self) -> u32 {
+        self.cancel_requests.get()
+    }
+
+    /// Withdraws one cancel request (asyncio's `Task.uncancel()`) and returns how many are
+    /// left. A request not yet delivered is withdrawn with it when no request newer than the
+    /// last delivered one remains: at zero, as asyncio does, but also when the requests left
+    /// were all delivered already (so a timeout scope entered after a caught cancel can
+    /// withdraw its own undelivered request).
+    pub(crate) fn uncancel(&self) -> u32 {
+        let n = self.cancel_requests.get().saturating_sub(1);
+        self.cancel_requests.set(n);
+        self.cancel_delivered
+            .set(self.cancel_delivered.get().min(n));
+        n
+    }
+
+    /// Takes a pending cancel request: `true` if one was pending; it counts as delivered.
+    #[inline]
+    pub(crate) fn take_cancel(&self) -> bool {
+        let n = self.cancel_requests.get();
+        if n > self.cancel_delivered.get() {
+            self.cancel_delivered.set(n);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The display name: the given one, or `Task-<id>` as asyncio names them.
+    pub(crate) fn display_name(&self) -> String {
+        if self.name.is_empty() {
+            format!("Task-{}", self.id)
+        } else {
+            self.name.to_string()
+        }
+    }
+}
+
+/// A reference to a task that can wake its next park.
+#[derive(Clone)]
+pub(crate) struct Waker {
+    pub(crate) task: TaskRef,
+    pub(crate) token: u32,
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waker")
+            .field("task", &self.task.header().id)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Waker {
+    /// `true` if both wakers wake the same park of the same task.
+    pub(crate) fn will_wake(&self, other: &Waker) -> bool {
+        self.task.ptr_eq(&other.task) && self.token == other.token
+    }
+}
 
 /// The typed operations of a task, reached from its header.
 #[derive(Debug)]
@@ -24,8 +170,8 @@ pub(crate) struct Vtable {
     /// Stores `Err(JoinError::Cancelled)` unless a result is stored (forced unwind, or the
     /// coroutine never ran).
     store_cancelled: unsafe fn(NonNull<Header>),
-    /// Reports a panic stored as the result, which no handle is left to retrieve.
-    report_unretrieved: unsafe fn(NonNull<Header>),
+    /// Takes a panic stored as the result, which no handle is left to retrieve, to report it.
+    take_unretrieved: unsafe fn(NonNull<Header>) -> Option<Panic>,
 }
 
 /// A task's heap cell: the header every task has, then the typed result.
@@ -49,23 +195,15 @@ impl<T: 'static> TaskCell<T> {
         self.result.borrow_mut().take()
     }
 
-    /// Called when the last `Task<T>` handle goes away: reports a failure nobody will see.
-    pub(crate) fn handle_dropped(&self) {
-        self.header.handle_alive.set(false);
-        if self.header.is_done() {
-            self.report();
-        }
-    }
-
-    /// Hands a panic stored as the result to the loop's exception handler (nobody is left to
-    /// retrieve it, so the payload is taken out).
-    fn report(&self) {
+    /// Takes a panic stored as the result, for a report (nobody is left to retrieve it).
+    pub(crate) fn take_unretrieved(&self) -> Option<Panic> {
         let failed = self
             .result
             .borrow_mut()
             .take_if(|r| matches!(r, Err(JoinError::Panicked(_))));
-        if let Some(Err(JoinError::Panicked(p))) = failed {
-            super::exception::task_unretrieved(&self.header, p);
+        match failed {
+            Some(Err(JoinError::Panicked(p))) => Some(p),
+            _ => None,
         }
     }
 
@@ -73,7 +211,7 @@ impl<T: 'static> TaskCell<T> {
     pub(crate) const VTABLE: Vtable = Vtable {
         dealloc: Self::dealloc,
         store_cancelled: Self::store_cancelled,
-        report_unretrieved: Self::report_unretrieved,
+        take_unretrieved: Self::take_unretrieved_at,
     };
 
     /// Puts `cell` (its header counting one reference) on the heap; the returned `TaskRef` is
@@ -115,9 +253,9 @@ impl<T: 'static> TaskCell<T> {
     /// # Safety
     ///
     /// `h` points at the header of a live `TaskCell<T>`.
-    unsafe fn report_unretrieved(h: NonNull<Header>) {
+    unsafe fn take_unretrieved_at(h: NonNull<Header>) -> Option<Panic> {
         // SAFETY: per the contract.
-        unsafe { Self::cell(h) }.report();
+        unsafe { Self::cell(h) }.take_unretrieved()
     }
 }
 
@@ -176,10 +314,10 @@ impl TaskRef {
         unsafe { (self.header().vtable.store_cancelled)(self.ptr) }
     }
 
-    /// Reports a stored panic that no handle is left to retrieve.
-    pub(crate) fn report_unretrieved(&self) {
+    /// Takes a stored panic that no handle is left to retrieve, to report it.
+    pub(crate) fn take_unretrieved(&self) -> Option<Panic> {
         // SAFETY: as in `store_cancelled`.
-        unsafe { (self.header().vtable.report_unretrieved)(self.ptr) }
+        unsafe { (self.header().vtable.take_unretrieved)(self.ptr) }
     }
 }
 

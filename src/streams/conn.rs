@@ -7,11 +7,11 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::unix::net as unix;
 
 use crate::net::{TcpStream, UnixStream};
-use crate::runtime::io_source::IoSource;
+use crate::runtime::IoSource;
 
 /// A stream socket of either kind (public only inside the sealed trait that makes it).
 #[derive(Debug)]
-pub enum Sock {
+pub enum AnyStream {
     /// TCP.
     Tcp(TcpStream),
     /// Unix domain.
@@ -24,14 +24,14 @@ pub enum Sock {
 /// [`StreamWriter`](super::StreamWriter). The socket closes when both are gone and no write
 /// is left to flush.
 pub(crate) struct Conn {
-    sock: Sock,
+    sock: AnyStream,
     /// Set once the writer has closed the connection (or lost it): the reader is at EOF as
     /// soon as its buffer is empty.
     pub(crate) closed: Cell<bool>,
 }
 
 impl Conn {
-    pub(crate) fn new(sock: Sock) -> Conn {
+    pub(crate) fn new(sock: AnyStream) -> Conn {
         Conn {
             sock,
             closed: Cell::new(false),
@@ -40,9 +40,9 @@ impl Conn {
 
     pub(crate) fn src(&self) -> &IoSource {
         match &self.sock {
-            Sock::Tcp(s) => &s.evented().src,
-            Sock::Unix(s) => &s.evented().src,
-            Sock::Pipe(p) => &p.ev.src,
+            AnyStream::Tcp(s) => &s.evented().src,
+            AnyStream::Unix(s) => &s.evented().src,
+            AnyStream::Pipe(p) => &p.ev.src,
         }
     }
 
@@ -50,9 +50,9 @@ impl Conn {
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         match &self.sock {
-            Sock::Tcp(s) => (&s.evented().io).read(buf),
-            Sock::Unix(s) => (&s.evented().io).read(buf),
-            Sock::Pipe(p) => p.recv(buf),
+            AnyStream::Tcp(s) => (&s.evented().io).read(buf),
+            AnyStream::Unix(s) => (&s.evented().io).read(buf),
+            AnyStream::Pipe(p) => p.recv(buf),
         }
     }
 
@@ -60,45 +60,45 @@ impl Conn {
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
         match &self.sock {
-            Sock::Tcp(s) => (&s.evented().io).write(buf),
-            Sock::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
-            Sock::Pipe(p) => p.send(buf),
+            AnyStream::Tcp(s) => (&s.evented().io).write(buf),
+            AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
+            AnyStream::Pipe(p) => p.send(buf),
         }
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         match &self.sock {
-            Sock::Tcp(s) => s.shutdown(how),
-            Sock::Unix(s) => s.shutdown(how),
-            Sock::Pipe(p) => p.shutdown(how),
+            AnyStream::Tcp(s) => s.shutdown(how),
+            AnyStream::Unix(s) => s.shutdown(how),
+            AnyStream::Pipe(p) => p.shutdown(how),
         }
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         match &self.sock {
-            Sock::Tcp(s) => s.peer_addr(),
-            Sock::Unix(_) | Sock::Pipe(_) => Err(not_inet()),
+            AnyStream::Tcp(s) => s.peer_addr(),
+            AnyStream::Unix(_) | AnyStream::Pipe(_) => Err(not_inet()),
         }
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         match &self.sock {
-            Sock::Tcp(s) => s.local_addr(),
-            Sock::Unix(_) | Sock::Pipe(_) => Err(not_inet()),
+            AnyStream::Tcp(s) => s.local_addr(),
+            AnyStream::Unix(_) | AnyStream::Pipe(_) => Err(not_inet()),
         }
     }
 
     pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match &self.sock {
-            Sock::Unix(s) => s.peer_addr(),
-            Sock::Tcp(_) | Sock::Pipe(_) => Err(not_unix()),
+            AnyStream::Unix(s) => s.peer_addr(),
+            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
         }
     }
 
     pub(crate) fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match &self.sock {
-            Sock::Unix(s) => s.local_addr(),
-            Sock::Tcp(_) | Sock::Pipe(_) => Err(not_unix()),
+            AnyStream::Unix(s) => s.local_addr(),
+            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
         }
     }
 }
@@ -120,9 +120,9 @@ fn not_unix() -> io::Error {
 impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.sock {
-            Sock::Tcp(s) => s.fmt(f),
-            Sock::Unix(s) => s.fmt(f),
-            Sock::Pipe(p) => p.fmt(f),
+            AnyStream::Tcp(s) => s.fmt(f),
+            AnyStream::Unix(s) => s.fmt(f),
+            AnyStream::Pipe(p) => p.fmt(f),
         }
     }
 }

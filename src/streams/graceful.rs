@@ -8,8 +8,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::Server;
-use crate::runtime::diag::{Level, emit};
 use crate::runtime::signal::{self, SIGINT, SIGTERM};
+use crate::runtime::{ReportLevel as Level, emit_report as emit};
 
 /// What [`Server::serve_until_signal`] did; its `Display` is a one-line summary.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -51,7 +51,7 @@ pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use server::{HandlerResult, Server};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
-use self::conn::{Conn, Sock};
+use self::conn::{AnyStream, Conn};
 pub(crate) use self::pipe::{pipe_reader, pipe_writer};
 use self::server::Listener;
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
@@ -163,18 +163,18 @@ impl StreamSocket for UnixStream {}
 
 mod sealed {
     pub trait Sealed {
-        fn into_sock(self) -> super::Sock;
+        fn into_any_stream(self) -> super::AnyStream;
     }
 
     impl Sealed for crate::net::TcpStream {
-        fn into_sock(self) -> super::Sock {
-            super::Sock::Tcp(self)
+        fn into_any_stream(self) -> super::AnyStream {
+            super::AnyStream::Tcp(self)
         }
     }
 
     impl Sealed for crate::net::UnixStream {
-        fn into_sock(self) -> super::Sock {
-            super::Sock::Unix(self)
+        fn into_any_stream(self) -> super::AnyStream {
+            super::AnyStream::Unix(self)
         }
     }
 }
@@ -195,6 +195,6 @@ mod sealed {
 /// });
 /// ```
 pub fn split(stream: impl StreamSocket) -> (StreamReader, StreamWriter) {
-    let conn = Rc::new(Conn::new(stream.into_sock()));
+    let conn = Rc::new(Conn::new(stream.into_any_stream()));
     (StreamReader::new(conn.clone()), StreamWriter::new(conn))
 }

@@ -8,7 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 
-use super::conn::{Conn, Sock};
+use super::conn::{AnyStream, Conn};
 use super::{StreamReader, StreamWriter};
 use crate::net::evented::Evented;
 
@@ -88,12 +88,12 @@ impl fmt::Debug for PipeEnd {
 /// A reader over the read end of a pipe (made non-blocking and registered with the running
 /// loop).
 pub(crate) fn pipe_reader(fd: OwnedFd) -> io::Result<StreamReader> {
-    let conn = Rc::new(Conn::new(Sock::Pipe(PipeEnd::new(fd)?)));
+    let conn = Rc::new(Conn::new(AnyStream::Pipe(PipeEnd::new(fd)?)));
     Ok(StreamReader::new(conn))
 }
 
 /// A writer over the write end of a pipe; closing it closes the pipe.
 pub(crate) fn pipe_writer(fd: OwnedFd) -> io::Result<StreamWriter> {
-    let conn = Rc::new(Conn::new(Sock::Pipe(PipeEnd::new(fd)?)));
+    let conn = Rc::new(Conn::new(AnyStream::Pipe(PipeEnd::new(fd)?)));
     Ok(StreamWriter::new(conn))
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::conn::Conn;
 use crate::error::{IncompleteRead, LimitOverrun, ReadError};
-use crate::reactor::Dir;
+use crate::runtime::Dir;
 
 /// The default limit of [`StreamReader::readuntil`] and [`readline`](StreamReader::readline):
 /// 64 KiB, as in asyncio.

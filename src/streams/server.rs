@@ -19,7 +19,7 @@ use std::os::unix::net as unix;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::conn::{Conn, Sock};
+use super::conn::{AnyStream, Conn};
 use super::{StreamReader, StreamWriter};
 use crate::net::{TcpListener, UnixListener};
 use crate::runtime::{Exception, ExceptionContext, TimerHandle, call_exception_handler};
@@ -38,15 +38,15 @@ pub(crate) enum Listener {
 
 impl Listener {
     /// A connection and, for TCP, its peer's address (which `accept` gives at no cost).
-    fn accept_nowait(&self) -> io::Result<(Sock, Option<SocketAddr>)> {
+    fn accept_nowait(&self) -> io::Result<(AnyStream, Option<SocketAddr>)> {
         match self {
             Listener::Tcp(l) => {
                 let (s, peer) = l.accept_nowait()?;
                 // Small writes go out at once, as asyncio sets TCP_NODELAY on its transports.
                 let _ = s.set_nodelay(true);
-                Ok((Sock::Tcp(s), Some(peer)))
+                Ok((AnyStream::Tcp(s), Some(peer)))
             }
-            Listener::Unix(l) => l.accept_nowait().map(|(s, _)| (Sock::Unix(s), None)),
+            Listener::Unix(l) => l.accept_nowait().map(|(s, _)| (AnyStream::Unix(s), None)),
         }
     }
 
@@ -395,7 +395,7 @@ impl Drop for Active {
     }
 }
 
-fn spawn_handler(inner: &Rc<Inner>, sock: Sock, peer: Option<SocketAddr>) {
+fn spawn_handler(inner: &Rc<Inner>, sock: AnyStream, peer: Option<SocketAddr>) {
     let conn = Rc::new(Conn::new(sock));
     let reader = StreamReader::new(conn.clone());
     let writer = StreamWriter::new(conn);

@@ -127,7 +127,7 @@ impl Command {
     /// the kernel has no pidfds (before Linux 5.3) the child is killed and reaped, and the
     /// error says what is missing.
     pub fn spawn(&mut self) -> io::Result<Process> {
-        if crate::runtime::core::with_core(|_| ()).is_none() {
+        if !crate::runtime::is_running_here() {
             return Err(io::Error::other(
                 "no running event loop: start subprocesses inside corio::run or a task",
             ));

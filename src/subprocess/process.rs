@@ -8,7 +8,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Output};
 
 use crate::net::evented::Evented;
-use crate::reactor::Dir;
+use crate::runtime::Dir;
 use crate::streams::{StreamReader, StreamWriter};
 
 /// A child process started by [`Command::spawn`](super::Command::spawn) (asyncio's

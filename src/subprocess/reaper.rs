@@ -38,8 +38,8 @@ pub(super) fn adopt(pid: i32, pidfd: OwnedFd) {
             .name("corio-reaper".into())
             .spawn(run);
         if let Err(e) = started {
-            crate::runtime::diag::emit(
-                crate::runtime::diag::Level::Error,
+            crate::runtime::emit_report(
+                crate::runtime::ReportLevel::Error,
                 &format!("cannot start the child reaper thread: {e}"),
             );
         }

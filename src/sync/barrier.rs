@@ -4,8 +4,8 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use super::waiters::{WaitList, park_until_granted, wake_all};
 use crate::error::BrokenBarrier;
+use crate::runtime::{WaitKind, WaitList, park_in, wake_all};
 
 /// Where the barrier is in its cycle (asyncio's `_BarrierState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,26 +72,11 @@ struct Inner {
 impl Inner {
     /// Parks until the next change of state.
     fn park_until_change(&self) {
-        let seq = self.waiters.borrow_mut().push_current();
-        let line = InLine { inner: self, seq };
-        park_until_granted(&self.waiters, seq, "barrier");
-        std::mem::forget(line);
+        park_in(&self.waiters, WaitKind::Barrier);
     }
 
     fn changed(&self) {
         wake_all(&self.waiters);
-    }
-}
-
-/// A parked coroutine's entry; dropped only when the wait is abandoned (cancelled).
-struct InLine<'a> {
-    inner: &'a Inner,
-    seq: u64,
-}
-
-impl Drop for InLine<'_> {
-    fn drop(&mut self) {
-        self.inner.waiters.borrow_mut().remove(self.seq);
     }
 }
 

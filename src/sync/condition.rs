@@ -8,9 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
 use super::lock::{Lock, LockGuard};
-use super::waiters::{WaitList, park_until_granted, wake_all, wake_first};
 use crate::error::{Cancelled, NotLocked};
-use crate::runtime::raw;
+use crate::runtime::{WaitKind, WaitList, park_until_granted, wake_all, wake_first};
 
 /// A condition variable over a [`Lock`] (asyncio's `Condition`).
 ///
@@ -83,7 +82,7 @@ impl fmt::Debug for Condition {
 /// `true` if an unwind with this payload may be stopped to park once more: a cancellation,
 /// but not the loop's final unwind on close, and not a panic.
 fn can_park_after(payload: &(dyn Any + Send)) -> bool {
-    payload.is::<Cancelled>() && !raw::current_header().is_some_and(|h| h.closing.get())
+    payload.is::<Cancelled>() && !crate::runtime::current_header().is_some_and(|h| h.closing.get())
 }
 
 impl Condition {
@@ -194,20 +193,18 @@ impl Condition {
         // The caller's holding: given back once the lock is taken again, so the caller's
         // guard owns the lock after the wait as it did before.
         let holding = inner.lock.holding();
-        let seq = inner.waiters.borrow_mut().push_current();
+        let seq = inner.waiters.borrow_mut().push_current(WaitKind::Condition);
         inner
             .lock
             .release()
             .expect("the lock was checked to be locked");
 
         let mut unwinding = None;
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| {
-            park_until_granted(&inner.waiters, seq, "condition")
-        })) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| park_until_granted(&inner.waiters, seq))) {
             unwinding = Some(p);
         }
         // Entry gone without our removing it: we were notified.
-        let notified = !inner.waiters.borrow_mut().remove(seq);
+        let notified = inner.waiters.borrow_mut().remove(seq).is_none();
 
         // Take the lock again, even when cancelled.
         loop {

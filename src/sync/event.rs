@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use super::waiters::{WaitList, park_until_granted, wake_all};
+use crate::runtime::{WaitKind, WaitList, park_in, wake_all};
 
 /// A flag that coroutines can wait to see set (asyncio's `Event`).
 ///
@@ -124,24 +124,6 @@ impl Event {
         if self.inner.flag.get() {
             return;
         }
-        let seq = self.inner.waiters.borrow_mut().push_current();
-        let line = InLine {
-            inner: &self.inner,
-            seq,
-        };
-        park_until_granted(&self.inner.waiters, seq, "event");
-        std::mem::forget(line);
-    }
-}
-
-/// A waiter's entry; dropped only when the wait is abandoned (cancelled).
-struct InLine<'a> {
-    inner: &'a Inner,
-    seq: u64,
-}
-
-impl Drop for InLine<'_> {
-    fn drop(&mut self) {
-        self.inner.waiters.borrow_mut().remove(self.seq);
+        park_in(&self.inner.waiters, WaitKind::Event);
     }
 }

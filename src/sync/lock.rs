@@ -4,8 +4,8 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use super::waiters::{WaitList, park_until_granted};
 use crate::error::NotLocked;
+use crate::runtime::{Ticket, WaitKind, WaitList, Waker, park_until_granted};
 
 /// A lock that coroutines take turns holding (asyncio's `Lock`).
 ///
@@ -70,8 +70,8 @@ struct Inner {
 }
 
 /// The token of the holding handed to the waiter with ticket `seq` (odd, never `0`).
-fn handoff_token(seq: u64) -> u64 {
-    seq.wrapping_mul(2) | 1
+fn handoff_token(seq: Ticket) -> u64 {
+    seq.get().wrapping_mul(2) | 1
 }
 
 impl Inner {
@@ -85,15 +85,21 @@ impl Inner {
     }
 
     /// Gives the lock to the first waiter, or unlocks it if nobody waits.
+    #[inline]
     fn unlock(&self) {
-        let next = self.waiters.borrow_mut().pop_with_seq();
+        let next = self.waiters.borrow_mut().pop_with_ticket();
         match next {
-            Some((seq, waker)) => {
-                self.holder.set(handoff_token(seq));
-                waker.wake_owned();
-            }
+            Some((seq, waker)) => self.hand_over(seq, waker),
             None => self.holder.set(0),
         }
+    }
+
+    /// Hands the lock to the waiter `seq` and wakes it. Out of line, so that an uncontended
+    /// release stays a few instructions with no frame to set up.
+    #[inline(never)]
+    fn hand_over(&self, seq: Ticket, waker: Waker) {
+        self.holder.set(handoff_token(seq));
+        waker.wake_owned();
     }
 }
 
@@ -148,12 +154,12 @@ impl Lock {
 
     #[cold]
     fn acquire_slow(&self) -> u64 {
-        let seq = self.inner.waiters.borrow_mut().push_current();
-        let line = InLine {
+        let seq = self.inner.waiters.borrow_mut().push_current(WaitKind::Lock);
+        let line = AbandonGuard {
             inner: &self.inner,
             seq,
         };
-        park_until_granted(&self.inner.waiters, seq, "lock");
+        park_until_granted(&self.inner.waiters, seq);
         // The releaser handed the lock over, with the token made from our ticket.
         std::mem::forget(line);
         handoff_token(seq)
@@ -224,14 +230,14 @@ impl Lock {
 }
 
 /// A waiter's place in line; dropped only when the wait is abandoned (cancelled).
-struct InLine<'a> {
+struct AbandonGuard<'a> {
     inner: &'a Inner,
-    seq: u64,
+    seq: Ticket,
 }
 
-impl Drop for InLine<'_> {
+impl Drop for AbandonGuard<'_> {
     fn drop(&mut self) {
-        let was_waiting = self.inner.waiters.borrow_mut().remove(self.seq);
+        let was_waiting = self.inner.waiters.borrow_mut().remove(self.seq).is_some();
         if !was_waiting && self.inner.holder.get() == handoff_token(self.seq) {
             // The lock was handed to us as we were cancelled: pass it on.
             self.inner.unlock();

@@ -26,7 +26,6 @@ mod condition;
 mod event;
 mod lock;
 mod semaphore;
-mod waiters;
 
 pub use barrier::Barrier;
 pub use bounded_semaphore::BoundedSemaphore;

@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use super::waiters::{WaitList, park_until_granted};
+use crate::runtime::{Ticket, WaitKind, WaitList, park_until_granted};
 
 /// A pool of permits (asyncio's `Semaphore`): at most `value` coroutines hold one at a time.
 ///
@@ -134,9 +134,9 @@ impl Inner {
     }
 
     fn acquire_slow(&self) {
-        let seq = self.waiters.borrow_mut().push_current();
-        let line = InLine { inner: self, seq };
-        park_until_granted(&self.waiters, seq, "semaphore");
+        let seq = self.waiters.borrow_mut().push_current(WaitKind::Semaphore);
+        let line = AbandonGuard { inner: self, seq };
+        park_until_granted(&self.waiters, seq);
         std::mem::forget(line);
         // A permit was handed to us; the ones that queued behind it may go now too.
         self.handed.set(self.handed.get() - 1);
@@ -249,15 +249,15 @@ impl Semaphore {
 }
 
 /// A waiter's place in line; dropped only when the wait is abandoned (cancelled).
-struct InLine<'a> {
+struct AbandonGuard<'a> {
     inner: &'a Inner,
-    seq: u64,
+    seq: Ticket,
 }
 
-impl Drop for InLine<'_> {
+impl Drop for AbandonGuard<'_> {
     fn drop(&mut self) {
         let inner = self.inner;
-        let was_waiting = inner.waiters.borrow_mut().remove(self.seq);
+        let was_waiting = inner.waiters.borrow_mut().remove(self.seq).is_some();
         if !was_waiting {
             // A permit was handed to us as we were cancelled: put it back for the next one.
             inner.handed.set(inner.handed.get() - 1);

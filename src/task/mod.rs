@@ -6,9 +6,10 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{Cancelled, JoinError, SpawnError};
-use crate::runtime::core::with_core;
-use crate::runtime::raw::{self, Waker};
-use crate::runtime::task_ref::{TaskRef, TypedRef};
+use crate::runtime::Waker;
+use crate::runtime::{TaskRef, TypedRef};
+use crate::runtime::{Ticket, WaitKind};
+use crate::runtime::{all_tasks, spawn_here};
 
 /// A handle to a spawned coroutine (asyncio's `Task`).
 ///
@@ -70,14 +71,13 @@ impl<T: 'static> Task<T> {
     pub(crate) fn wait_done(&self, propagate_cancel: bool) {
         let h = self.cell.header();
         while !h.is_done() {
-            let w = Waker::current();
-            h.done_wakers.borrow_mut().push(w.clone());
+            let ticket = h.done_wakers.borrow_mut().push_current(WaitKind::Join);
             let guard = DoneWaiter {
                 task: &self.cell,
-                waker: w,
+                ticket,
                 propagate_cancel,
             };
-            raw::park_on("join");
+            crate::runtime::park_on(WaitKind::Join.as_str());
             guard.disarm();
         }
     }
@@ -94,7 +94,7 @@ impl<T: 'static> Task<T> {
     /// });
     /// ```
     pub fn cancel(&self) -> bool {
-        raw::cancel(self.cell.raw())
+        crate::runtime::cancel(self.cell.raw())
     }
 
     /// `true` once the task has ended, however it ended.
@@ -144,12 +144,16 @@ impl<T: 'static> Task<T> {
 
     /// Registers `w` to be woken when the task ends (for combinators waiting on many tasks).
     pub(crate) fn add_done_waker(&self, w: Waker) {
-        self.cell.header().done_wakers.borrow_mut().push(w);
+        self.cell
+            .header()
+            .done_wakers
+            .borrow_mut()
+            .push(WaitKind::Join, w);
     }
 
     /// Removes wakers registered by a waiter that stopped waiting.
     pub(crate) fn remove_done_waker(&self, w: &Waker) {
-        self.cell.header().done_wakers.borrow_mut().remove(w);
+        self.cell.header().done_wakers.borrow_mut().remove_waker(w);
     }
 
     /// `true` if the task ended by a panic whose value is still in it (not yet taken).
@@ -179,7 +183,7 @@ impl<T: 'static> Task<T> {
 /// cancellation on to the task if asked to.
 struct DoneWaiter<'a, T: 'static> {
     task: &'a TypedRef<T>,
-    waker: Waker,
+    ticket: Ticket,
     propagate_cancel: bool,
 }
 
@@ -196,11 +200,12 @@ impl<T: 'static> Drop for DoneWaiter<'_, T> {
     fn drop(&mut self) {
         let h = self.task.header();
         if !h.is_done() {
-            h.done_wakers.borrow_mut().remove(&self.waker);
+            let w = h.done_wakers.borrow_mut().remove(self.ticket);
+            drop(w);
             // Still armed: an unwind left the park, so the joiner was cancelled (or the
             // loop is closing).
             if self.propagate_cancel {
-                raw::cancel(self.task.raw());
+                crate::runtime::cancel(self.task.raw());
             }
         }
     }
@@ -288,8 +293,7 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let cell = with_core(|core| raw::spawn_raw(core, self.name, self.stack_size, f))
-            .unwrap_or(Err(SpawnError::NoLoop))?;
+        let cell = spawn_here((self.name, self.stack_size), f)?;
         Ok(Task { cell })
     }
 }
@@ -322,7 +326,7 @@ impl CurrentTask {
 
     /// Requests cancellation of this task: its next suspension point unwinds.
     pub fn cancel(&self) -> bool {
-        raw::cancel(&self.raw)
+        crate::runtime::cancel(&self.raw)
     }
 
     /// How many cancellations were requested and not withdrawn by
@@ -370,7 +374,7 @@ impl CurrentTask {
 /// assert!(corio::current_task().is_none());
 /// ```
 pub fn current_task() -> Option<CurrentTask> {
-    raw::current_task().map(|raw| CurrentTask { raw })
+    crate::runtime::current_task().map(|raw| CurrentTask { raw })
 }
 
 /// Runs `f`, catching a cancellation that unwinds out of it (asyncio's `except
@@ -401,7 +405,7 @@ pub fn catch_cancel<R, F: FnOnce() -> R>(f: F) -> Result<R, Cancelled> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Ok(v),
         Err(p) => {
-            let closing = raw::current_header().is_some_and(|h| h.closing.get());
+            let closing = crate::runtime::current_header().is_some_and(|h| h.closing.get());
             if p.is::<Cancelled>() && !closing {
                 Err(Cancelled)
             } else {
@@ -454,16 +458,15 @@ pub struct TaskInfo {
 /// });
 /// ```
 pub fn tasks() -> Vec<TaskInfo> {
-    let mut all: Vec<TaskInfo> = with_core(|c| c.all_tasks())
-        .unwrap_or_default()
+    let mut all: Vec<TaskInfo> = all_tasks()
         .iter()
         .filter_map(|t| {
             let h = t.header();
             let state = match h.state.get() {
-                raw::State::Scheduled => TaskState::Scheduled,
-                raw::State::Running => TaskState::Running,
-                raw::State::Parked => TaskState::Parked,
-                raw::State::Done => return None,
+                crate::runtime::State::Scheduled => TaskState::Scheduled,
+                crate::runtime::State::Running => TaskState::Running,
+                crate::runtime::State::Parked => TaskState::Parked,
+                crate::runtime::State::Done => return None,
             };
             Some(TaskInfo {
                 id: h.id,

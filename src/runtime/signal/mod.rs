@@ -38,7 +38,7 @@
 
 mod os;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -46,11 +46,10 @@ use std::rc::{Rc, Weak};
 
 pub use libc::{SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
-use super::core::{Core, Notify, with_core};
-use super::handle::{Once, Repeat};
-use super::raw::{self, Waker};
-use super::{EventLoop, running};
-use crate::reactor::Dir;
+use super::callback::{CallOnce, CallRepeat};
+use super::core::{Core, EventAction, with_core};
+use super::park::park_in;
+use super::{Dir, EventLoop, WaitKind, WaitList, get_running_loop as running, wake_all};
 
 /// The usual name of a signal: `"SIGINT"` for [`SIGINT`], and so on; `"signal N"` for the
 /// rest.
@@ -78,23 +77,20 @@ pub(crate) struct LoopSignals {
     /// The wake-up pipe: the C handler writes into `write`, the reactor watches `read`.
     read: OwnedFd,
     write: OwnedFd,
-    watching: std::cell::Cell<bool>,
-    /// Ids of the coroutines parked in [`wait`].
-    next_waiter: std::cell::Cell<u64>,
+    watching: Cell<bool>,
     per_signal: RefCell<HashMap<i32, Entry>>,
 }
 
 #[derive(Default)]
 struct Entry {
     handler: Option<Rc<dyn Fn()>>,
-    waiters: Vec<(u64, Waker)>,
-    /// How many deliveries this loop has seen; a [`wait`] returns once it moved.
-    delivered: u64,
+    /// The coroutines parked in [`wait`]; a delivery takes (grants) them all.
+    waiters: Rc<RefCell<WaitList>>,
 }
 
 impl Entry {
     fn wanted(&self) -> bool {
-        self.handler.is_some() || !self.waiters.is_empty()
+        self.handler.is_some() || self.waiters.borrow().len() > 0
     }
 }
 
@@ -110,8 +106,7 @@ impl LoopSignals {
         Ok(LoopSignals {
             read,
             write,
-            watching: std::cell::Cell::new(false),
-            next_waiter: std::cell::Cell::new(0),
+            watching: Cell::new(false),
             per_signal: RefCell::new(HashMap::new()),
         })
     }
@@ -145,10 +140,10 @@ impl LoopSignals {
                 .as_ref()
                 .map(Rc::downgrade)
                 .unwrap_or_default();
-            let cb = Repeat::new_rc(move || dispatch(&me));
-            if let Err(e) = core
-                .reactor
-                .watch(self.read.as_raw_fd(), Dir::Read, Notify::Call(cb))
+            let cb = CallRepeat::new_rc(move || dispatch(&me));
+            if let Err(e) =
+                core.reactor
+                    .watch(self.read.as_raw_fd(), Dir::Read, EventAction::Call(cb))
             {
                 if fresh {
                     os::unsubscribe(sig, self.write.as_raw_fd());
@@ -170,7 +165,9 @@ impl LoopSignals {
             os::unsubscribe(sig, self.write.as_raw_fd());
         }
         if per.is_empty() && self.watching.replace(false) {
-            if let Some(Notify::Call(cb)) = core.reactor.unwatch(self.read.as_raw_fd(), Dir::Read) {
+            if let Some(EventAction::Call(cb)) =
+                core.reactor.unwatch(self.read.as_raw_fd(), Dir::Read)
+            {
                 cb.cancel();
             }
             // Signals that came in meanwhile were for watchers that are gone: a later watcher
@@ -215,16 +212,13 @@ impl LoopSignals {
 
 fn deliver(me: &LoopSignals, sig: i32) {
     let (handler, waiters) = {
-        let mut per = me.per_signal.borrow_mut();
-        let Some(e) = per.get_mut(&sig) else { return };
-        e.delivered += 1;
-        (e.handler.clone(), std::mem::take(&mut e.waiters))
+        let per = me.per_signal.borrow();
+        let Some(e) = per.get(&sig) else { return };
+        (e.handler.clone(), e.waiters.clone())
     };
-    for (_, w) in waiters {
-        w.wake_owned();
-    }
+    wake_all(&waiters);
     if let Some(h) = handler {
-        with_core(|c| c.call_soon(Once::new_rc(move || h())));
+        with_core(|c| c.call_soon(CallOnce::new_rc(move || h())));
     }
 }
 
@@ -332,36 +326,21 @@ pub fn wait(sig: i32) -> io::Result<()> {
     let lp = running();
     let sigs = LoopSignals::of(&lp.core)?;
     sigs.want(&lp.core, sig)?;
-    let id = sigs.next_waiter.get();
-    sigs.next_waiter.set(id + 1);
-    struct Leave<'a>(&'a LoopSignals, &'a Core, i32, u64);
+    struct Leave<'a>(&'a LoopSignals, &'a Core, i32);
     impl Drop for Leave<'_> {
         fn drop(&mut self) {
-            if let Some(e) = self.0.per_signal.borrow_mut().get_mut(&self.2) {
-                e.waiters.retain(|(id, _)| *id != self.3);
-            }
             self.0.release(self.1, self.2);
         }
     }
-    let _leave = Leave(&sigs, &lp.core, sig, id);
-    let seen = sigs
+    let _leave = Leave(&sigs, &lp.core, sig);
+    let waiters = sigs
         .per_signal
         .borrow()
         .get(&sig)
-        .map_or(0, |e| e.delivered);
-    loop {
-        if let Some(e) = sigs.per_signal.borrow_mut().get_mut(&sig) {
-            e.waiters.retain(|(i, _)| *i != id);
-            e.waiters.push((id, Waker::current()));
-        }
-        raw::park_on("signal");
-        let now = sigs
-            .per_signal
-            .borrow()
-            .get(&sig)
-            .map_or(0, |e| e.delivered);
-        if now != seen {
-            return Ok(());
-        }
-    }
+        .map(|e| e.waiters.clone())
+        .unwrap_or_default();
+    // Granted (taken off the list) by the next delivery; a cancelled wait leaves the list
+    // before `_leave` releases the signal.
+    park_in(&waiters, WaitKind::Signal);
+    Ok(())
 }

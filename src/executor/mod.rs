@@ -58,20 +58,14 @@
 //! for them, so a long job never holds up `run`'s return; its value is dropped. Work still
 //! running when the process exits is cut short, as Rust ends every thread at the end of `main`.
 
-use std::any::Any;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
-
-use crate::error::{JoinError, panic_message};
-use crate::runtime::core::with_core;
-use crate::runtime::raw::{self, SendWaker};
+use crate::error::JoinError;
+use crate::runtime::{at_loop_close, running_loop_id};
 
 /// How long a pool thread waits for work before it leaves, unless set with
 /// [`ExecutorBuilder::idle_timeout`].
@@ -96,7 +90,11 @@ pub fn default_max_threads() -> usize {
 /// A job: runs on a pool thread and calls [`Pool::job_done`] once its work is done, before
 /// it hands the value back (so the thread counts as free by the time the caller can submit
 /// again). Dropped unrun, it fails its caller instead.
-type Job = Box<dyn FnOnce(&Pool) + Send + 'static>;
+mod pool;
+mod result_cell;
+
+use self::pool::{Job, Pool, Refused};
+use self::result_cell::{CellState, Completion, Failure, ResultCell};
 
 /// A bounded pool of threads for blocking work (asyncio's `ThreadPoolExecutor` as used by
 /// `run_in_executor`).
@@ -181,177 +179,8 @@ impl ExecutorBuilder {
     /// Creates the pool; no thread starts until the first job.
     pub fn build(self) -> Executor {
         Executor {
-            pool: Arc::new(Pool {
-                state: Mutex::new(PoolState {
-                    queue: VecDeque::new(),
-                    threads: 0,
-                    waiting: 0,
-                    notified: 0,
-                    shutdown: false,
-                }),
-                work: Condvar::new(),
-                busy: AtomicUsize::new(0),
-                queued: AtomicUsize::new(0),
-                settings: self,
-            }),
+            pool: Arc::new(Pool::new(self)),
         }
-    }
-}
-
-/// The shared pool. Ground rules:
-/// * a worker is busy (running a job), waiting (idle on `work`), or looking (between the two,
-///   about to take the lock and look at the queue); `threads` counts them all, and a worker
-///   decides to leave and lowers `threads` under one lock, so a job queued while a worker
-///   lives is always seen;
-/// * `busy` is the one count changed outside the lock: a job lowers it when its work is done,
-///   just before it wakes its caller, so a caller that submits again at once finds a looking
-///   worker, not a reason to start another thread;
-/// * jobs in the queue are taken by looking workers and by waiting workers sent a wake-up
-///   (`notified`, not yet taken); a job only sends a wake-up, or starts a thread, when those
-///   are fewer than the jobs queued;
-/// * a worker out of jobs stays looking for [`SPIN`] (watching `queued`, without the lock)
-///   before it waits.
-struct Pool {
-    state: Mutex<PoolState>,
-    work: Condvar,
-    busy: AtomicUsize,
-    /// `queue.len()`, readable without the lock by spinning workers.
-    queued: AtomicUsize,
-    settings: ExecutorBuilder,
-}
-
-struct PoolState {
-    queue: VecDeque<Job>,
-    threads: usize,
-    waiting: usize,
-    notified: usize,
-    shutdown: bool,
-}
-
-/// Why a job was not taken.
-enum Refused {
-    ShutDown,
-    NoThread(std::io::Error),
-}
-
-impl Pool {
-    fn submit(self: &Arc<Self>, job: Job) -> Result<(), (Job, Refused)> {
-        let mut st = self.state.lock();
-        if st.shutdown {
-            return Err((job, Refused::ShutDown));
-        }
-        let busy = self.busy.load(Ordering::SeqCst);
-        let looking = st.threads.saturating_sub(busy + st.waiting);
-        if looking + st.notified > st.queue.len() {
-            self.enqueue(&mut st, job); // a worker between two jobs takes it
-            return Ok(());
-        }
-        if st.waiting > st.notified {
-            self.enqueue(&mut st, job);
-            st.notified += 1;
-            drop(st);
-            self.work.notify_one();
-            return Ok(());
-        }
-        if st.threads >= self.settings.max_threads {
-            self.enqueue(&mut st, job); // a busy worker takes it when done
-            return Ok(());
-        }
-        // Start a thread with this job as its first.
-        st.threads += 1;
-        self.busy.fetch_add(1, Ordering::SeqCst);
-        drop(st);
-        let mut b = std::thread::Builder::new().name(self.settings.thread_name.clone());
-        if let Some(size) = self.settings.stack_size {
-            b = b.stack_size(size);
-        }
-        let pool = self.clone();
-        let first = Arc::new(Mutex::new(Some(job)));
-        let handed = first.clone();
-        match b.spawn(move || {
-            let job = handed.lock().take();
-            pool.work(job)
-        }) {
-            Ok(_detached) => Ok(()),
-            Err(e) => {
-                let job = first.lock().take().expect("the thread never started");
-                self.busy.fetch_sub(1, Ordering::SeqCst);
-                let mut st = self.state.lock();
-                st.threads -= 1;
-                if st.threads > 0 {
-                    self.enqueue(&mut st, job);
-                    return Ok(());
-                }
-                // No thread is left to take the queue (jobs others queued while this thread
-                // was counted): they are dropped unrun, and their callers see `Cancelled`.
-                let stranded: Vec<Job> = st.queue.drain(..).collect();
-                self.queued.store(0, Ordering::Relaxed);
-                drop(st);
-                drop(stranded);
-                Err((job, Refused::NoThread(e)))
-            }
-        }
-    }
-
-    fn enqueue(&self, st: &mut PoolState, job: Job) {
-        st.queue.push_back(job);
-        self.queued.store(st.queue.len(), Ordering::Relaxed);
-    }
-
-    /// Called by a job when its work is done: its thread is free again.
-    fn job_done(&self) {
-        self.busy.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// A worker thread's life: take jobs until idle for too long or shut down with nothing
-    /// left to do.
-    fn work(self: Arc<Self>, first: Option<Job>) {
-        if let Some(job) = first {
-            job(&self); // counted busy by the thread that started this one
-        }
-        let mut st = self.state.lock();
-        let mut spun = false;
-        loop {
-            if let Some(job) = st.queue.pop_front() {
-                self.queued.store(st.queue.len(), Ordering::Relaxed);
-                self.busy.fetch_add(1, Ordering::SeqCst);
-                drop(st);
-                job(&self); // jobs catch their own panics
-                st = self.state.lock();
-                spun = false;
-                continue;
-            }
-            if st.shutdown {
-                break;
-            }
-            if !spun {
-                // Work often comes back at once (a coroutine calling to_thread in a loop):
-                // look for it a short while before sleeping, since a sleeping thread costs a
-                // wake-up. Meanwhile this worker counts as looking, so jobs are not sent a
-                // wake-up nor a new thread.
-                drop(st);
-                let deadline = Instant::now() + SPIN;
-                while self.queued.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
-                    for _ in 0..32 {
-                        std::hint::spin_loop();
-                    }
-                }
-                st = self.state.lock();
-                spun = true;
-                continue;
-            }
-            st.waiting += 1;
-            let timed_out = self
-                .work
-                .wait_for(&mut st, self.settings.idle_timeout)
-                .timed_out();
-            st.waiting -= 1;
-            st.notified = st.notified.saturating_sub(1);
-            if timed_out && st.queue.is_empty() && !st.shutdown {
-                break;
-            }
-        }
-        st.threads -= 1;
     }
 }
 
@@ -418,11 +247,9 @@ impl Executor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let slot = Arc::new(Slot {
-            state: Mutex::new(SlotState::Waiting(Some(SendWaker::current()))),
-        });
+        let cell = ResultCell::new_for_current();
         let completion = Completion {
-            slot: Some(slot.clone()),
+            cell: Some(cell.clone()),
         };
         let job: Job = Box::new(move |pool: &Pool| {
             let r = catch_unwind(AssertUnwindSafe(f));
@@ -432,7 +259,7 @@ impl Executor {
         if let Err((job, why)) = self.pool.submit(job) {
             // Nobody waits: dropping the job must not wake this coroutine (a wake-up kept for
             // its next park would end that park early).
-            *slot.state.lock() = SlotState::Taken;
+            *cell.state.lock() = CellState::Taken;
             drop(job);
             return Err(match why {
                 Refused::ShutDown => JoinError::Cancelled,
@@ -441,23 +268,7 @@ impl Executor {
                 ))),
             });
         }
-        let abandon = Abandon(&slot);
-        loop {
-            raw::park_on("executor");
-            let mut st = slot.state.lock();
-            match std::mem::replace(&mut *st, SlotState::Taken) {
-                SlotState::Done(r) => {
-                    drop(st);
-                    std::mem::forget(abandon);
-                    return r.map_err(|f| match f {
-                        Failure::Panicked(p) => JoinError::Panicked(p),
-                        Failure::NotRun => JoinError::Cancelled,
-                    });
-                }
-                // Woken by something else (never expected): wait again with a fresh waker.
-                _ => *st = SlotState::Waiting(Some(SendWaker::current())),
-            }
-        }
+        cell.wait()
     }
 
     /// Stops taking jobs: later [`run`](Self::run) calls fail with
@@ -496,98 +307,6 @@ impl Executor {
     }
 }
 
-/// Why a job gave no value.
-enum Failure {
-    Panicked(Box<dyn Any + Send + 'static>),
-    /// Dropped without running (the pool shut down or could not start a thread).
-    NotRun,
-}
-
-/// Where a job leaves its value for the coroutine waiting on it.
-struct Slot<T> {
-    state: Mutex<SlotState<T>>,
-}
-
-enum SlotState<T> {
-    /// The job has not finished; the waker wakes the waiting coroutine.
-    Waiting(Option<SendWaker>),
-    Done(Result<T, Failure>),
-    /// The waiting coroutine was cancelled: the value is dropped when it comes.
-    Abandoned,
-    /// The waiter took the value.
-    Taken,
-}
-
-/// The job's side of a [`Slot`]: fills it when the job ends, or with `NotRun` if the job is
-/// dropped unrun.
-struct Completion<T> {
-    slot: Option<Arc<Slot<T>>>,
-}
-
-impl<T> Completion<T> {
-    fn complete(mut self, r: Result<T, Failure>) {
-        if let Some(slot) = self.slot.take() {
-            fill(&slot, r);
-        }
-    }
-}
-
-impl<T> Drop for Completion<T> {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            fill(&slot, Err(Failure::NotRun));
-        }
-    }
-}
-
-fn fill<T>(slot: &Slot<T>, r: Result<T, Failure>) {
-    let mut st = slot.state.lock();
-    match &mut *st {
-        SlotState::Waiting(w) => {
-            let w = w.take();
-            *st = SlotState::Done(r);
-            drop(st);
-            if let Some(w) = w {
-                w.wake();
-            }
-        }
-        _ => {
-            drop(st);
-            if let Err(Failure::Panicked(p)) = &r {
-                report_abandoned_panic(p.as_ref());
-            }
-            drop(r); // the caller is gone: the value is dropped here, on the pool's thread
-        }
-    }
-}
-
-fn report_abandoned_panic(p: &(dyn Any + Send)) {
-    let msg = panic_message(p).unwrap_or("<non-string payload>");
-    crate::runtime::diag::emit(
-        crate::runtime::diag::Level::Error,
-        &format!(
-            "a function run in the executor panicked after the coroutine waiting for it \
-             was cancelled: {msg}"
-        ),
-    );
-}
-
-/// The waiting coroutine's side: if it unwinds (cancelled, or the loop closes), the slot is
-/// marked abandoned, and a value already there is dropped (a panic in it reported).
-struct Abandon<'a, T>(&'a Slot<T>);
-
-impl<T> Drop for Abandon<'_, T> {
-    fn drop(&mut self) {
-        let mut st = self.0.state.lock();
-        let was = std::mem::replace(&mut *st, SlotState::Abandoned);
-        drop(st);
-        if let SlotState::Done(Err(Failure::Panicked(p))) = &was {
-            report_abandoned_panic(p.as_ref());
-        }
-        drop(was);
-    }
-}
-
 thread_local! {
     /// The default executor of each loop on this thread that has used one, by loop id.
     static DEFAULTS: RefCell<Vec<(u64, Executor)>> = const { RefCell::new(Vec::new()) };
@@ -606,7 +325,7 @@ thread_local! {
 ///
 /// If no loop runs on this thread.
 pub fn default_executor() -> Executor {
-    let id = with_core(|c| c.id()).expect("corio: no running event loop on this thread");
+    let id = running_loop_id().expect("corio: no running event loop on this thread");
     let found = DEFAULTS.with(|d| {
         d.borrow()
             .iter()
@@ -638,7 +357,7 @@ pub fn default_executor() -> Executor {
 ///
 /// If no loop runs on this thread.
 pub fn set_default_executor(executor: Executor) {
-    let id = with_core(|c| c.id()).expect("corio: no running event loop on this thread");
+    let id = running_loop_id().expect("corio: no running event loop on this thread");
     install(id, executor);
 }
 
@@ -657,18 +376,16 @@ fn install(loop_id: u64, executor: Executor) {
         }
     });
     if !replaced {
-        with_core(|c| {
-            c.at_close(Box::new(move || {
-                let e = DEFAULTS.with(|d| {
-                    let mut d = d.borrow_mut();
-                    let i = d.iter().position(|(l, _)| *l == loop_id)?;
-                    Some(d.swap_remove(i).1)
-                });
-                if let Some(e) = e {
-                    e.shutdown();
-                }
-            }))
-        });
+        at_loop_close(Box::new(move || {
+            let e = DEFAULTS.with(|d| {
+                let mut d = d.borrow_mut();
+                let i = d.iter().position(|(l, _)| *l == loop_id)?;
+                Some(d.swap_remove(i).1)
+            });
+            if let Some(e) = e {
+                e.shutdown();
+            }
+        }));
     }
 }
 
@@ -699,7 +416,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    if raw::current_header().is_none() {
+    if crate::runtime::current_header().is_none() {
         panic!("corio::run_in_executor: call it inside a coroutine (corio::run or a task)");
     }
     default_executor().run(f)

@@ -1,27 +1,19 @@
 //! `ThreadQueue`: one queue between coroutines and plain OS threads (the `janus` idea).
 //!
-//! Ground rules for the shared state (one `parking_lot` mutex around all of it):
-//! * items stay in `items` until a getter takes them: nothing is handed to a waiter, so a
-//!   waiter that leaves loses nothing;
-//! * each wait list holds exactly the waiters not yet woken; whoever wakes a waiter removes
-//!   it in the same critical section, so nobody is woken twice, and every put (get) that finds
-//!   a getter (putter) waiting wakes one;
-//! * a coroutine woken and then cancelled before it could take its turn passes the turn on to
-//!   the next waiter of its list (if the turn is still there: an item, a free place);
-//! * wakes are sent after the lock is released: a coroutine is woken through its loop's
-//!   thread-safe path (no syscall unless the loop sleeps), a thread through `unpark`.
+//! The shared state and the ground rules of its wait lists are in `shared.rs`.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::Thread;
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 
 use crate::error::{GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown};
-use crate::runtime::core::is_running_here;
-use crate::runtime::raw::{self, SendWaker};
+use crate::runtime::{WaitList, is_running_here};
+
+mod shared;
+
+use self::shared::{Shared, Side, State};
 
 /// A FIFO queue shared by coroutines and plain OS threads (like Python's `janus`).
 ///
@@ -71,232 +63,6 @@ pub struct ThreadQueue<T> {
     inner: Arc<Shared<T>>,
 }
 
-struct Shared<T> {
-    state: Mutex<State<T>>,
-    maxsize: usize,
-}
-
-struct State<T> {
-    items: VecDeque<T>,
-    closed: bool,
-    getters: WaitList,
-    putters: WaitList,
-}
-
-/// Waiters not yet woken, oldest first, each with a key its owner can remove it by.
-#[derive(Default)]
-struct WaitList {
-    list: VecDeque<(u64, Waiter)>,
-    next_key: u64,
-}
-
-enum Waiter {
-    Coro(SendWaker),
-    Thread(Arc<ThreadSignal>),
-}
-
-/// Parks and wakes one blocked OS thread.
-struct ThreadSignal {
-    woken: AtomicBool,
-    thread: Thread,
-}
-
-impl Waiter {
-    fn wake(self) {
-        match self {
-            Waiter::Coro(w) => w.wake(),
-            Waiter::Thread(s) => {
-                s.woken.store(true, Ordering::Release);
-                s.thread.unpark();
-            }
-        }
-    }
-}
-
-impl WaitList {
-    fn push(&mut self, w: Waiter) -> u64 {
-        let key = self.next_key;
-        self.next_key = self.next_key.wrapping_add(1);
-        self.list.push_back((key, w));
-        key
-    }
-
-    fn pop(&mut self) -> Option<Waiter> {
-        self.list.pop_front().map(|(_, w)| w)
-    }
-
-    /// Removes the waiter `key`; `false` if it was already woken.
-    fn remove(&mut self, key: u64) -> bool {
-        // A waiter leaving early is usually the newest or the oldest.
-        match self.list.iter().rposition(|(k, _)| *k == key) {
-            Some(i) => {
-                self.list.remove(i);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn take_all(&mut self) -> VecDeque<(u64, Waiter)> {
-        std::mem::take(&mut self.list)
-    }
-}
-
-impl<T> State<T> {
-    fn full(&self, maxsize: usize) -> bool {
-        maxsize > 0 && self.items.len() >= maxsize
-    }
-}
-
-/// Which wait list a waiter is on.
-#[derive(Clone, Copy)]
-enum Side {
-    Get,
-    Put,
-}
-
-impl<T> Shared<T> {
-    fn list(st: &mut State<T>, side: Side) -> &mut WaitList {
-        match side {
-            Side::Get => &mut st.getters,
-            Side::Put => &mut st.putters,
-        }
-    }
-
-    /// Parks the current coroutine on `side` until woken; returns with the lock held again.
-    fn park_coro<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State<T>>,
-        side: Side,
-        what: &'static str,
-    ) -> MutexGuard<'a, State<T>> {
-        let key = Self::list(&mut st, side).push(Waiter::Coro(SendWaker::current()));
-        drop(st);
-        let guard = LeaveOnCancel {
-            shared: self,
-            side,
-            key,
-        };
-        raw::park_on(what);
-        std::mem::forget(guard);
-        let mut st = self.state.lock();
-        Self::list(&mut st, side).remove(key); // still there only after a spurious wake
-        st
-    }
-
-    /// Parks the current OS thread on `side` until woken; returns with the lock held again.
-    fn park_thread<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State<T>>,
-        side: Side,
-    ) -> MutexGuard<'a, State<T>> {
-        let signal = Arc::new(ThreadSignal {
-            woken: AtomicBool::new(false),
-            thread: std::thread::current(),
-        });
-        Self::list(&mut st, side).push(Waiter::Thread(signal.clone()));
-        drop(st);
-        while !signal.woken.load(Ordering::Acquire) {
-            std::thread::park();
-        }
-        self.state.lock()
-    }
-
-    /// Puts `item`, waiting with `park` (a coroutine's or an OS thread's) while the queue is
-    /// full; both sides' `put` share this loop.
-    fn put_with<'a>(
-        &'a self,
-        mut item: T,
-        park: impl Fn(MutexGuard<'a, State<T>>) -> MutexGuard<'a, State<T>>,
-    ) -> Result<(), QueueShutDown<T>> {
-        let mut st = self.state.lock();
-        loop {
-            if st.closed {
-                return Err(QueueShutDown(item));
-            }
-            match self.try_put(&mut st, item) {
-                Ok(getter) => {
-                    drop(st);
-                    if let Some(w) = getter {
-                        w.wake();
-                    }
-                    return Ok(());
-                }
-                Err(back) => item = back,
-            }
-            st = park(st);
-        }
-    }
-
-    /// Takes an item, waiting with `park` while the queue is empty; both sides' `get` share
-    /// this loop.
-    fn get_with<'a>(
-        &'a self,
-        park: impl Fn(MutexGuard<'a, State<T>>) -> MutexGuard<'a, State<T>>,
-    ) -> Result<T, QueueShutDown> {
-        let mut st = self.state.lock();
-        loop {
-            if let Some((item, putter)) = self.try_get(&mut st) {
-                drop(st);
-                if let Some(w) = putter {
-                    w.wake();
-                }
-                return Ok(item);
-            }
-            if st.closed {
-                return Err(QueueShutDown(()));
-            }
-            st = park(st);
-        }
-    }
-
-    /// Takes an item if there is one, and the putter its place goes to.
-    fn try_get(&self, st: &mut State<T>) -> Option<(T, Option<Waiter>)> {
-        let item = st.items.pop_front()?;
-        let putter = if self.maxsize > 0 {
-            st.putters.pop()
-        } else {
-            None
-        };
-        Some((item, putter))
-    }
-
-    /// Puts `item` if there is room, and returns the getter to wake; gives `item` back if not.
-    fn try_put(&self, st: &mut State<T>, item: T) -> Result<Option<Waiter>, T> {
-        if st.full(self.maxsize) {
-            return Err(item);
-        }
-        st.items.push_back(item);
-        Ok(st.getters.pop())
-    }
-}
-
-/// Takes a coroutine off its wait list when it unwinds out of the park (cancelled, or the
-/// loop closing). If it had been woken already, the turn it was given goes to the next waiter.
-struct LeaveOnCancel<'a, T> {
-    shared: &'a Shared<T>,
-    side: Side,
-    key: u64,
-}
-
-impl<T> Drop for LeaveOnCancel<'_, T> {
-    fn drop(&mut self) {
-        let mut st = self.shared.state.lock();
-        if Shared::list(&mut st, self.side).remove(self.key) {
-            return; // never woken: nothing to pass on
-        }
-        let next = match self.side {
-            Side::Get if !st.items.is_empty() => st.getters.pop(),
-            Side::Put if !st.full(self.shared.maxsize) => st.putters.pop(),
-            _ => None,
-        };
-        drop(st);
-        if let Some(w) = next {
-            w.wake();
-        }
-    }
-}
-
 impl<T> Clone for ThreadQueue<T> {
     /// Another handle to the same queue.
     fn clone(&self) -> Self {
@@ -312,8 +78,8 @@ impl<T> fmt::Debug for ThreadQueue<T> {
         f.debug_struct("ThreadQueue")
             .field("maxsize", &self.inner.maxsize)
             .field("qsize", &st.items.len())
-            .field("getters", &st.getters.list.len())
-            .field("putters", &st.putters.list.len())
+            .field("getters", &st.getters.len())
+            .field("putters", &st.putters.len())
             .field("closed", &st.closed)
             .finish()
     }
@@ -350,8 +116,8 @@ impl<T> ThreadQueue<T> {
                 state: Mutex::new(State {
                     items: VecDeque::new(),
                     closed: false,
-                    getters: WaitList::default(),
-                    putters: WaitList::default(),
+                    getters: WaitList::new(),
+                    putters: WaitList::new(),
                 }),
                 maxsize,
             }),
@@ -398,10 +164,10 @@ impl<T> ThreadQueue<T> {
     pub fn close(&self) {
         let mut st = self.inner.state.lock();
         st.closed = true;
-        let getters = st.getters.take_all();
-        let putters = st.putters.take_all();
+        let mut getters = st.getters.take();
+        let mut putters = st.putters.take();
         drop(st);
-        for (_, w) in getters.into_iter().chain(putters) {
+        while let Some(w) = getters.pop().or_else(|| putters.pop()) {
             w.wake();
         }
     }
@@ -478,9 +244,7 @@ impl<T> ThreadQueue<T> {
     /// If it must park outside a coroutine.
     pub fn put(&self, item: T) -> Result<(), QueueShutDown<T>> {
         let inner = &*self.inner;
-        inner.put_with(item, |st| {
-            inner.park_coro(st, Side::Put, "thread queue put")
-        })
+        inner.put_with(item, |st| inner.park_coro(st, Side::Put))
     }
 
     /// Takes the oldest item, parking the calling coroutine while the queue is empty.
@@ -508,7 +272,7 @@ impl<T> ThreadQueue<T> {
     /// If it must park outside a coroutine.
     pub fn get(&self) -> Result<T, QueueShutDown> {
         let inner = &*self.inner;
-        inner.get_with(|st| inner.park_coro(st, Side::Get, "thread queue get"))
+        inner.get_with(|st| inner.park_coro(st, Side::Get))
     }
 
     /// Puts `item`, blocking the calling OS thread while the queue is full.

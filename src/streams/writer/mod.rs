@@ -21,133 +21,18 @@ use std::os::unix::net as unix;
 use std::rc::Rc;
 
 use super::conn::Conn;
-use crate::reactor::Dir;
-use crate::runtime::raw::{self, Waker};
+
+mod buffer;
+mod flush;
+
+use self::buffer::{Eof, Shared, State};
+use self::flush::{arm_flush, close, flush};
+use crate::runtime::Dir;
+use crate::runtime::{Ticket, WaitKind, WaitList};
 
 /// The default high-water mark of a [`StreamWriter`]'s buffer: 64 KiB, as in asyncio. The
 /// low-water mark is a quarter of the high one.
 pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
-
-/// A buffer whose capacity is given back when it empties past this size.
-const KEEP_CAPACITY: usize = 256 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Eof {
-    No,
-    /// Asked for: the write side shuts down once the buffer is sent.
-    Pending,
-    Sent,
-}
-
-/// An `io::Error` kept to be reported more than once.
-#[derive(Debug, Clone)]
-struct SavedError {
-    kind: io::ErrorKind,
-    os: Option<i32>,
-    msg: String,
-}
-
-impl SavedError {
-    fn new(e: &io::Error) -> SavedError {
-        SavedError {
-            kind: e.kind(),
-            os: e.raw_os_error(),
-            msg: e.to_string(),
-        }
-    }
-
-    fn to_io(&self) -> io::Error {
-        match self.os {
-            Some(code) => io::Error::from_raw_os_error(code),
-            None => io::Error::new(self.kind, self.msg.clone()),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct State {
-    /// Unsent bytes are `buf[pos..]`.
-    buf: Vec<u8>,
-    pos: usize,
-    high: usize,
-    low: usize,
-    /// Above the high-water mark, not yet back at the low one: `drain` parks.
-    paused: bool,
-    /// A flush callback is registered (or scheduled).
-    armed: bool,
-    eof: Eof,
-    /// `close` was called; the socket shuts down once the buffer is sent.
-    closing: bool,
-    /// Shut down (closed, or lost on an error).
-    closed: bool,
-    error: Option<SavedError>,
-    /// Data was written after `write_eof` and dropped: the next `drain` says so.
-    dropped_after_eof: bool,
-    drain_waiters: Vec<Waker>,
-    close_waiters: Vec<Waker>,
-}
-
-impl State {
-    fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn append(&mut self, data: &[u8]) {
-        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(data);
-    }
-
-    fn consumed(&mut self, n: usize) {
-        self.pos += n;
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            if self.buf.capacity() > KEEP_CAPACITY.max(2 * self.high) {
-                self.buf = Vec::new();
-            }
-        }
-    }
-
-    /// Records a fatal error: drops the buffer and ends the connection.
-    fn fail(&mut self, e: &io::Error, conn: &Conn) {
-        if self.error.is_none() {
-            self.error = Some(SavedError::new(e));
-        }
-        self.buf = Vec::new();
-        self.pos = 0;
-        self.finish_close(conn);
-    }
-
-    fn finish_close(&mut self, conn: &Conn) {
-        if !self.closed {
-            self.closed = true;
-            conn.closed.set(true);
-            let _ = conn.shutdown(Shutdown::Both);
-        }
-    }
-
-    /// Wakers to wake once the borrow ends: drainers if the buffer is low enough (or the
-    /// connection is gone), closers if it is closed.
-    fn take_wakers(&mut self, out: &mut Vec<Waker>) {
-        if self.paused && (self.closed || self.buffered() <= self.low) {
-            self.paused = false;
-        }
-        if !self.paused {
-            out.append(&mut self.drain_waiters);
-        }
-        if self.closed {
-            out.append(&mut self.close_waiters);
-        }
-    }
-}
-
-struct Shared {
-    conn: Rc<Conn>,
-    st: RefCell<State>,
-}
 
 /// The writing half of a connection (asyncio's `StreamWriter`).
 ///
@@ -205,8 +90,8 @@ impl StreamWriter {
                     closed: false,
                     error: None,
                     dropped_after_eof: false,
-                    drain_waiters: Vec::new(),
-                    close_waiters: Vec::new(),
+                    drain_waiters: WaitList::new(),
+                    close_waiters: WaitList::new(),
                 }),
             }),
         }
@@ -244,10 +129,9 @@ impl StreamWriter {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     st.fail(&e, &sh.conn);
-                    let mut wake = Vec::new();
-                    st.take_wakers(&mut wake);
+                    let woken = st.take_wakers();
                     drop(st);
-                    wake.iter().for_each(Waker::wake);
+                    woken.wake();
                     return;
                 }
             }
@@ -316,7 +200,7 @@ impl StreamWriter {
     pub fn drain(&self) -> io::Result<()> {
         let sh = &self.shared;
         loop {
-            let me = {
+            let ticket = {
                 let mut st = sh.st.borrow_mut();
                 if let Some(e) = &st.error {
                     return Err(e.to_io());
@@ -336,16 +220,14 @@ impl StreamWriter {
                 if !st.paused {
                     return Ok(());
                 }
-                let me = Waker::current();
-                st.drain_waiters.push(me.clone());
-                me
+                st.drain_waiters.push_current(WaitKind::Drain)
             };
-            let _g = Unlist {
+            let _g = AbandonGuard {
                 sh,
                 closers: false,
-                me,
+                ticket,
             };
-            raw::park_on("drain");
+            crate::runtime::park_on(WaitKind::Drain.as_str());
         }
     }
 
@@ -399,10 +281,9 @@ impl StreamWriter {
         st.pos = 0;
         // The shutdown also wakes an armed flush, which then lets go of the connection.
         st.finish_close(&sh.conn);
-        let mut wake = Vec::new();
-        st.take_wakers(&mut wake);
+        let woken = st.take_wakers();
         drop(st);
-        wake.iter().for_each(Waker::wake);
+        woken.wake();
     }
 
     /// `true` once [`close`](Self::close) was called or the connection was lost.
@@ -424,7 +305,7 @@ impl StreamWriter {
     pub fn wait_closed(&self) -> io::Result<()> {
         let sh = &self.shared;
         loop {
-            let me = {
+            let ticket = {
                 let mut st = sh.st.borrow_mut();
                 if st.closed {
                     return match &st.error {
@@ -432,16 +313,14 @@ impl StreamWriter {
                         None => Ok(()),
                     };
                 }
-                let me = Waker::current();
-                st.close_waiters.push(me.clone());
-                me
+                st.close_waiters.push_current(WaitKind::WaitClosed)
             };
-            let _g = Unlist {
+            let _g = AbandonGuard {
                 sh,
                 closers: true,
-                me,
+                ticket,
             };
-            raw::park_on("wait_closed");
+            crate::runtime::park_on(WaitKind::WaitClosed.as_str());
         }
     }
 
@@ -454,10 +333,9 @@ impl StreamWriter {
         if st.buffered() > st.high {
             st.paused = true;
         }
-        let mut wake = Vec::new();
-        st.take_wakers(&mut wake);
+        let woken = st.take_wakers();
         drop(st);
-        wake.iter().for_each(Waker::wake);
+        woken.wake();
     }
 
     /// The high- and low-water marks, in bytes.
@@ -527,108 +405,19 @@ impl fmt::Debug for StreamWriter {
     }
 }
 
-fn close(sh: &Rc<Shared>) {
-    let mut st = sh.st.borrow_mut();
-    if st.closing || st.closed {
-        return;
-    }
-    st.closing = true;
-    if st.buffered() == 0 && !st.armed {
-        st.finish_close(&sh.conn);
-    }
-    let mut wake = Vec::new();
-    st.take_wakers(&mut wake);
-    drop(st);
-    wake.iter().for_each(Waker::wake);
-}
-
-/// Registers the flush to run when the socket is writable.
-fn arm_flush(sh: &Rc<Shared>) {
-    let s = sh.clone();
-    if !sh.conn.src().call_when_ready(Dir::Write, move || flush(&s)) {
-        let e = io::Error::other("the socket belongs to another event loop");
-        let mut st = sh.st.borrow_mut();
-        st.armed = false;
-        st.fail(&e, &sh.conn);
-        let mut wake = Vec::new();
-        st.take_wakers(&mut wake);
-        drop(st);
-        wake.iter().for_each(Waker::wake);
-    }
-}
-
-/// Sends what the socket takes of the buffer; re-arms if some is left. Runs as a loop
-/// callback (or inline from `writelines`), never parks.
-fn flush(sh: &Rc<Shared>) {
-    let conn = &sh.conn;
-    let mut st = sh.st.borrow_mut();
-    st.armed = false;
-    if st.closed {
-        return;
-    }
-    while st.buffered() > 0 {
-        let want = st.buffered();
-        match conn.send(&st.buf[st.pos..]) {
-            Ok(n) => {
-                st.consumed(n);
-                if n < want {
-                    conn.src().clear_ready(Dir::Write);
-                    break;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                conn.src().clear_ready(Dir::Write);
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                st.fail(&e, conn);
-                break;
-            }
-        }
-    }
-    let rearm = !st.closed && st.buffered() > 0;
-    if rearm {
-        st.armed = true;
-    } else if !st.closed {
-        if st.eof == Eof::Pending {
-            st.eof = Eof::Sent;
-            if let Err(e) = conn.shutdown(Shutdown::Write) {
-                st.fail(&e, conn);
-            }
-        }
-        if st.closing {
-            st.finish_close(conn);
-        }
-    }
-    let mut wake = Vec::new();
-    st.take_wakers(&mut wake);
-    drop(st);
-    wake.iter().for_each(Waker::wake);
-    if rearm {
-        arm_flush(sh);
-    }
-}
-
-/// Takes a cancelled waiter off its list.
-struct Unlist<'a> {
+/// Takes a waiter off its list when its park returns or unwinds (a woken waiter is no
+/// longer there; a wake-all grants nothing that would need passing on).
+struct AbandonGuard<'a> {
     sh: &'a Shared,
     closers: bool,
-    me: Waker,
+    ticket: Ticket,
 }
 
-impl Drop for Unlist<'_> {
+impl Drop for AbandonGuard<'_> {
     fn drop(&mut self) {
         let mut st = self.sh.st.borrow_mut();
-        let list = if self.closers {
-            &mut st.close_waiters
-        } else {
-            &mut st.drain_waiters
-        };
-        if let Some(i) = list.iter().position(|w| w.will_wake(&self.me)) {
-            let w = list.swap_remove(i);
-            drop(st);
-            drop(w);
-        }
+        let w = st.list(self.closers).remove(self.ticket);
+        drop(st);
+        drop(w);
     }
 }

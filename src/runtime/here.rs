@@ -1,0 +1,80 @@
+//! The running loop of this thread, as the layers above `runtime` see it: spawn on it, list
+//! its tasks, name it, run something when it closes, and wake a task at a deadline.
+//!
+//! Together with the park/wake calls ([`super::park_on`], [`super::Waker`], ...), the wait
+//! list and [`super::IoSource`], this is the crate-internal API of the runtime; nothing above
+//! it reaches into the loop's `Core` or the reactor.
+
+use std::time::Instant;
+
+use super::core::{EventAction, with_core};
+use super::step;
+use super::task_ref::Waker;
+use super::task_ref::{TaskRef, TypedRef};
+use super::timers::TimerId;
+use crate::error::SpawnError;
+
+pub(crate) use super::core::is_running_here;
+
+/// Creates a task on the running loop and schedules its first run.
+///
+/// # Errors
+///
+/// [`SpawnError::NoLoop`] outside a running loop, [`SpawnError::Stack`] when no stack can be
+/// had.
+pub(crate) fn spawn_here<T: 'static>(
+    (name, stack_size): (Option<String>, Option<usize>),
+    f: impl FnOnce() -> T + 'static,
+) -> Result<TypedRef<T>, SpawnError> {
+    let spawn = |core: &_| step::spawn_raw(core, name, stack_size, f);
+    with_core(spawn).unwrap_or(Err(SpawnError::NoLoop))
+}
+
+/// Every task of the running loop that has not ended (none outside a loop).
+pub(crate) fn all_tasks() -> Vec<TaskRef> {
+    with_core(|c| c.all_tasks()).unwrap_or_default()
+}
+
+/// The id of the loop running on this thread, if one is.
+pub(crate) fn running_loop_id() -> Option<u64> {
+    with_core(|c| c.id())
+}
+
+/// Runs `f` when the running loop closes; does nothing outside a loop.
+pub(crate) fn at_loop_close(f: Box<dyn FnOnce()>) {
+    with_core(|c| c.at_close(f));
+}
+
+/// Number of fds the running loop's reactor has registered.
+#[cfg(test)]
+pub(crate) fn registered_fds() -> usize {
+    with_core(|c| c.reactor.len()).unwrap_or(0)
+}
+
+/// A timer on the running loop that wakes one park of a task at a deadline (a sleep, the
+/// timeout of a `wait`). Dropping it removes the timer.
+#[derive(Debug)]
+pub(crate) struct WakeTimer(TimerId);
+
+impl WakeTimer {
+    /// Arms a timer that wakes `waker` at `deadline`; `None` outside a running loop.
+    pub(crate) fn start(deadline: Instant, waker: Waker) -> Option<WakeTimer> {
+        with_core(|c| WakeTimer(c.add_timer(deadline, EventAction::Wake(waker))))
+    }
+
+    /// `true` until the timer has fired.
+    pub(crate) fn is_pending(&self) -> bool {
+        with_core(|c| c.timer_pending(self.0)).unwrap_or(false)
+    }
+
+    /// Points a pending timer at another waker (the next park of the same wait).
+    pub(crate) fn rearm(&self, waker: Waker) {
+        with_core(|c| c.replace_timer(self.0, EventAction::Wake(waker)));
+    }
+}
+
+impl Drop for WakeTimer {
+    fn drop(&mut self) {
+        with_core(|c| c.cancel_timer(self.0));
+    }
+}

@@ -1,0 +1,115 @@
+//! The part of a loop other threads may touch, and [`LoopHandle`], their way in.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::error::RuntimeError;
+
+type Injected = Box<dyn FnOnce() + Send + 'static>;
+
+/// The part of a loop other threads may touch.
+pub(crate) struct Shared {
+    pub(crate) poller: Arc<polling::Poller>,
+    pub(crate) injected: Mutex<Vec<Injected>>,
+    pub(crate) has_injected: AtomicBool,
+    /// Set while the loop is (about to be) blocked in the poller.
+    pub(crate) sleeping: AtomicBool,
+    pub(crate) closed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(poller: Arc<polling::Poller>) -> Shared {
+        Shared {
+            poller,
+            injected: Mutex::new(Vec::new()),
+            has_injected: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn take_injected(&self) -> Vec<Injected> {
+        // A plain load first: the common case (nothing injected) costs no atomic write.
+        if !self.has_injected.load(Ordering::Relaxed)
+            || !self.has_injected.swap(false, Ordering::SeqCst)
+        {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.injected.lock())
+    }
+}
+
+/// A `Send + Sync` handle to a loop, for other threads: schedule a callback on the loop with
+/// [`call_soon_threadsafe`](Self::call_soon_threadsafe), which wakes the loop if it is
+/// blocked in the poller.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+///
+/// let got = corio::run(|| {
+///     let handle = corio::runtime::loop_handle();
+///     let slot = Arc::new(AtomicU32::new(0));
+///     let s = slot.clone();
+///     std::thread::spawn(move || {
+///         let answer = 6 * 7; // blocking work, off the loop
+///         // Runs on the loop's thread, in its next iteration.
+///         handle.call_soon_threadsafe(move || s.store(answer, Ordering::SeqCst)).unwrap();
+///     });
+///     while slot.load(Ordering::SeqCst) == 0 {
+///         corio::sleep(Duration::from_millis(1));
+///     }
+///     slot.load(Ordering::SeqCst)
+/// });
+/// assert_eq!(got, 42);
+/// ```
+///
+/// To run a coroutine and get its value back on another thread, see `LoopHandle::spawn`.
+#[derive(Clone)]
+pub struct LoopHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl LoopHandle {
+    /// Schedules `f` to run on the loop's thread, as a callback of the next iteration, and
+    /// wakes the loop if it sleeps.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Closed`] if the loop was closed; `f` is dropped.
+    pub fn call_soon_threadsafe<F>(&self, f: F) -> Result<(), RuntimeError>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let s = &*self.shared;
+        {
+            let mut q = s.injected.lock();
+            if s.closed.load(Ordering::SeqCst) {
+                return Err(RuntimeError::Closed);
+            }
+            q.push(Box::new(f));
+        }
+        s.has_injected.store(true, Ordering::SeqCst);
+        if s.sleeping.load(Ordering::SeqCst) {
+            let _ = s.poller.notify();
+        }
+        Ok(())
+    }
+
+    /// `true` once the loop was closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+}
+
+impl fmt::Debug for LoopHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopHandle")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

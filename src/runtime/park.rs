@@ -1,0 +1,182 @@
+//! Parking the running task: the park/wake API every waiting primitive in corio is built on,
+//! and cancellation, which is delivered at a park.
+//!
+//! Ground rules:
+//! * a task is `Scheduled` at most once: the ready queue never holds it twice;
+//! * a [`Waker`] is good for the **next** park of its task only. `park` bumps the task's
+//!   token when it returns, so a stale waker left in some waiter list cannot wake a later,
+//!   unrelated park; primitives therefore need no defence against spurious wake-ups from
+//!   stale wakers (they still re-check their condition in a loop);
+//! * a wake-up that arrives while the task runs (it woke itself, or a callback did before it
+//!   parked) is remembered in `notified`, and the next park returns at once;
+//! * cancellation is delivered at a park: `park` unwinds with [`Cancelled`]. Requests are
+//!   counted as asyncio counts them (`Task.cancelling()`/`uncancel()`): delivery does not
+//!   lower the count, `uncancel` does, so a timeout scope can tell its own request from an
+//!   outer one.
+
+use std::cell::RefCell;
+use std::panic::resume_unwind;
+
+use super::current::{current_or_panic, current_ptr_or_panic, current_ref};
+use super::task_ref::{Header, State, TaskRef, Waker};
+use super::wait_list::{Ticket, WaitKind, WaitList};
+use crate::coro;
+use crate::error::Cancelled;
+
+/// Parks the current task until a [`Waker`] for it is woken or it is cancelled, and reports
+/// `what` it waits on meanwhile (read by `corio::tasks()` only for parked tasks, so it needs
+/// no reset afterwards).
+///
+/// # Panics
+///
+/// Outside a coroutine. Unwinds with [`Cancelled`] if the task is cancelled.
+#[inline(always)]
+pub(crate) fn park_on(what: &'static str) {
+    let h = current_or_panic();
+    if unwinding(h) {
+        suspend_while_unwinding(h);
+    }
+    deliver_cancel(h);
+    if h.notified.replace(false) {
+        h.token.set(h.token.get().wrapping_add(1));
+        return;
+    }
+    h.waiting_on.set(what);
+    h.state.set(State::Parked);
+    switch_out(h);
+    h.notified.set(false);
+    h.token.set(h.token.get().wrapping_add(1));
+    deliver_cancel(h);
+}
+
+/// Lets every other ready task run once, then continues (asyncio's `sleep(0)`).
+pub(crate) fn yield_now() {
+    let p = current_ptr_or_panic();
+    // SAFETY: see `current_ptr`.
+    let h = unsafe { p.as_ref() };
+    if unwinding(h) {
+        suspend_while_unwinding(h);
+    }
+    deliver_cancel(h);
+    let task = current_ref(p);
+    h.state.set(State::Scheduled);
+    h.core().schedule(task);
+    switch_out(h);
+    deliver_cancel(h);
+}
+
+/// Gives the running task's turn away until it is scheduled again: runs the loop's next task
+/// steps in its place while that is all the loop would do ([`Core::hand_off`]), else switches
+/// to the loop.
+#[inline]
+fn switch_out(h: &Header) {
+    let marker = 0u8;
+    h.parked_sp
+        .set(std::hint::black_box(&marker) as *const u8 as usize);
+    if h.core().hand_off(h) {
+        h.state.set(State::Running);
+    } else {
+        coro::suspend();
+    }
+}
+
+#[inline]
+fn deliver_cancel(h: &Header) {
+    if h.closing.get() {
+        closing_park();
+    }
+    if h.take_cancel() {
+        resume_unwind(Box::new(Cancelled));
+    }
+}
+
+#[cold]
+fn closing_park() {
+    {
+        // The loop is unwinding this coroutine by force and user code stopped that unwind (a
+        // generic `catch_unwind`), then tried to park. Suspending hands control back to
+        // corosensei's `force_unwind`, which throws its own unwind again from here. A
+        // `Cancelled` payload of ours would instead end the coroutine with a foreign panic that
+        // `force_unwind` passes on, out of `EventLoop::close` and the loop's `Drop`.
+        coro::suspend();
+        unreachable!("a coroutine being unwound by force is never resumed normally");
+    }
+}
+
+/// `true` if the running task's coroutine is being unwound (a panic or a cancellation
+/// passing through a `Drop` on its stack), where parking cannot work.
+///
+/// `std::thread::panicking()` answers for the whole thread, not for one coroutine. It
+/// answers for this one when the loop was entered by a thread that was not panicking: no
+/// other coroutine can be halfway through an unwind when this one parks, since a coroutine
+/// never parks while it unwinds (that aborts, below), and the loop's own stack is not
+/// unwinding while it runs a task. A loop entered during a panic (`corio::run` inside a
+/// `Drop`) sees `panicking()` true all along; there it cannot tell, and the park goes on
+/// (a park from a `Drop` during a task's unwind is then not reported).
+#[inline]
+fn unwinding(h: &Header) -> bool {
+    std::thread::panicking() && !h.core().entered_panicking()
+}
+
+#[cold]
+fn suspend_while_unwinding(h: &Header) -> ! {
+    eprintln!(
+        "corio: task '{}' tried to park while unwinding (a Drop implementation waited on a lock, \
+         queue, sleep or socket during a cancel or panic); Drop must never park. Aborting.",
+        h.display_name()
+    );
+    std::process::abort()
+}
+
+/// Requests cancellation of a task: its current or next park unwinds with `Cancelled`.
+/// Returns `false` if the task already ended.
+pub(crate) fn cancel(task: &TaskRef) -> bool {
+    let h = task.header();
+    if h.is_done() {
+        return false;
+    }
+    h.cancel_requests
+        .set(h.cancel_requests.get().saturating_add(1));
+    if h.state.get() == State::Parked {
+        h.state.set(State::Scheduled);
+        h.core().schedule(task.clone());
+    }
+    true
+}
+
+/// Queues the current task in `list` and parks it until its entry is taken off the front (a
+/// grant or a wake-all). If it is cancelled meanwhile, its entry leaves the list; nothing it
+/// was given needs passing on (for waits that grant nothing of their own, such as an event's).
+#[inline]
+pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
+    struct Leave<'a> {
+        list: &'a RefCell<WaitList<Waker>>,
+        ticket: Ticket,
+    }
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            let w = self.list.borrow_mut().remove(self.ticket);
+            drop(w);
+        }
+    }
+    let ticket = list.borrow_mut().push_current(kind);
+    let leave = Leave { list, ticket };
+    park_until_granted(list, ticket);
+    std::mem::forget(leave);
+}
+
+/// Parks the current task until its entry `t` in `list` has been granted (taken off the
+/// front). Unwinds with `Cancelled` if the task is cancelled; the caller's drop guard then
+/// removes the entry or passes on what it was granted.
+#[inline(always)]
+pub(crate) fn park_until_granted(list: &RefCell<WaitList<Waker>>, t: Ticket) {
+    loop {
+        park_on(t.text());
+        let mut l = list.borrow_mut();
+        if !l.is_waiting(t) {
+            return;
+        }
+        // Woken by something else: the old waker is spent, leave a fresh one.
+        l.rearm(t, Waker::current());
+    }
+}

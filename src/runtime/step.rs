@@ -1,0 +1,214 @@
+//! A task's life on the loop: created ([`spawn_raw`]), run step by step until it parks or
+//! ends ([`run`]), unwound when the loop closes ([`force_unwind`]), and completed.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use super::core::Core;
+use super::current::{Current, current_header};
+use super::report::task_unretrieved;
+use super::task_ref::{Header, State, TaskCell, TaskRef, TypedRef};
+use super::wait_list::WaitList;
+use crate::coro::Coro;
+use crate::error::{Cancelled, JoinError, SpawnError};
+
+/// Runs the task's coroutine until it parks or ends.
+///
+/// Called by the loop, or by a parking task handing its turn on ([`Core::hand_off`]); the
+/// thread-locals naming the running task are restored afterwards to whoever called.
+#[inline]
+pub(crate) fn run(task: &TaskRef, core: &Core) {
+    let h = task.header();
+    if h.is_done() {
+        return; // never resumed again, whatever queue entry is left
+    }
+    h.state.set(State::Running);
+    let (finished, depth) = {
+        let _current = Current::set(task.as_ptr().as_ptr());
+        let depth = core.enter_step();
+        let finished = match h.coro.borrow_mut().as_mut() {
+            Some(c) => c.resume(),
+            None => false,
+        };
+        core.leave_step(depth);
+        (finished, depth)
+    };
+    if depth == 0 {
+        // On the loop's stack: first the end of a task that returned during a hand-off in
+        // this step (it returned before this task switched back), then this task's own.
+        if let Some(ended) = core.take_ended() {
+            finish(&ended, core);
+        }
+        if finished {
+            finish(task, core);
+        }
+    } else if finished {
+        // Run by a parking task on its stack: the task's end (its result's and wakers' drops,
+        // waking its joiners: user code) waits for the loop's stack, where it runs next.
+        core.defer_end(task.clone());
+    }
+}
+
+/// The coroutine returned: its stack goes back to the pool and the task completes.
+#[cold]
+fn finish(task: &TaskRef, core: &Core) {
+    let coro = task
+        .header()
+        .coro
+        .borrow_mut()
+        .take()
+        .expect("a finished task had its coroutine");
+    core.release_stack(coro.into_stack());
+    complete(task, core);
+}
+
+/// Unwinds a suspended coroutine (loop close), running every `Drop` on its stack; the task
+/// ends cancelled.
+pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
+    let h = task.header();
+    if h.is_done() {
+        return;
+    }
+    h.closing.set(true);
+    {
+        let _current = Current::set(task.as_ptr().as_ptr());
+        let coro = h.coro.borrow_mut().take();
+        if let Some(mut c) = coro {
+            // Unwinds a suspended coroutine; one that never started just drops its closure.
+            c.force_unwind();
+            core.release_stack(c.into_stack());
+        }
+    }
+    task.store_cancelled();
+    complete(task, core);
+}
+
+/// Marks the task done (its result is stored) and wakes whoever waits for it.
+fn complete(task: &TaskRef, core: &Core) {
+    let h = task.header();
+    h.state.set(State::Done);
+    core.forget_task(h.registry_key.get());
+    let wakers = h.done_wakers.borrow_mut().take();
+    wakers.wake_all_taken();
+    let std_waker = h.std_waker.borrow_mut().take();
+    if let Some(w) = std_waker {
+        wake_std(w);
+    }
+    if !h.handle_alive.get() {
+        if let Some(p) = task.take_unretrieved() {
+            task_unretrieved(h, p);
+        }
+    }
+}
+
+/// Wakes a foreign std waker; a panic in it is reported and the loop goes on.
+fn wake_std(w: std::task::Waker) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+        let msg = crate::error::panic_text(p.as_ref());
+        super::diag::emit(
+            super::diag::Level::Error,
+            &format!("a waker panicked: {msg}"),
+        );
+    }
+}
+
+/// Creates a task on `core` and schedules its first run.
+pub(crate) fn spawn_raw<T, F>(
+    core: &Core,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    f: F,
+) -> Result<TypedRef<T>, SpawnError>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    if core.is_closed() {
+        return Err(SpawnError::NoLoop);
+    }
+    let stack = core.take_stack(stack_size)?;
+    let id = core.next_task_id();
+    let name: Box<str> = name.map(String::into_boxed_str).unwrap_or_default();
+    let size = stack.size();
+    let task = TaskCell::<T>::allocate(TaskCell {
+        header: Header {
+            id,
+            name,
+            loop_id: core.id(),
+            state: Cell::new(State::Scheduled),
+            token: Cell::new(0),
+            notified: Cell::new(false),
+            cancel_requests: Cell::new(0),
+            cancel_delivered: Cell::new(0),
+            closing: Cell::new(false),
+            registry_key: Cell::new(usize::MAX),
+            done_wakers: RefCell::new(WaitList::new()),
+            std_waker: RefCell::new(None),
+            handle_alive: Cell::new(true),
+            stack_size: size,
+            waiting_on: Cell::new(""),
+            parked_sp: Cell::new(0),
+            coro: RefCell::new(None),
+            core: std::ptr::from_ref(core).cast(),
+            refs: Cell::new(1),
+            vtable: &TaskCell::<T>::VTABLE,
+        },
+        result: RefCell::new(None),
+    });
+    let h = task.header();
+    let cell: *const TaskCell<T> = task.as_ptr().as_ptr().cast();
+    // The name lives in the cell, which does not move, so the coroutine's overflow report can
+    // point at it.
+    let coro = Coro::new(stack, &h.name, id, move || {
+        let result = body(f);
+        // SAFETY: the cell is the task's own, and whoever runs the task holds a `TaskRef` to
+        // it for the length of the step, so it is alive.
+        *unsafe { &*cell }.result.borrow_mut() = Some(result);
+    });
+    *h.coro.borrow_mut() = Some(coro);
+    let key = core.adopt_task(task.clone());
+    h.registry_key.set(key);
+    core.schedule(task.clone());
+    // SAFETY: the cell was made as a `TaskCell<T>` just above.
+    Ok(unsafe { TypedRef::new(task) })
+}
+
+/// The coroutine body: runs `f`, turning a cancel or a panic into a `JoinError`.
+fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
+    let h = current_header().expect("a task body runs inside its task");
+    if h.take_cancel() {
+        return Err(JoinError::Cancelled); // cancelled before it ever ran, like asyncio
+    }
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(p) if h.closing.get() => resume_unwind(p),
+        Err(p) if p.is::<Cancelled>() => Err(JoinError::Cancelled),
+        Err(p) => Err(JoinError::Panicked(p)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::current::current_header;
+
+    #[test]
+    fn a_task_that_switched_out_recorded_a_point_on_its_own_stack() {
+        let (before, after, local) = crate::run(|| {
+            crate::spawn(|| {
+                let local = 0u8;
+                let local = std::hint::black_box(&local) as *const u8 as usize;
+                let h = current_header().expect("inside a task");
+                let before = h.parked_sp.get();
+                crate::yield_now();
+                (before, h.parked_sp.get(), local)
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(before, 0, "never switched out before");
+        // Deeper than the task's own frame (stacks grow down), and within a few KiB of it:
+        // the switch point, not some other stack.
+        assert!(after < local, "{after:#x} is below {local:#x}");
+        assert!(local - after < 16 * 1024, "{after:#x} is near {local:#x}");
+    }
+}
