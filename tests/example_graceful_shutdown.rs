@@ -107,3 +107,42 @@ fn echo_serve_mode_stops_on_sigint_and_exits_0() {
     assert!(out.contains("stopped by SIGINT: "), "{out}");
     assert!(out.contains("all ended within"), "{out}");
 }
+
+#[test]
+fn every_other_serving_example_stops_on_sigterm_and_exits_0() {
+    let http = b"GET /nowhere HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n";
+    for (name, args, probe) in [
+        (
+            "hello_server",
+            &["--serve", "127.0.0.1:0"][..],
+            &b"hi\n"[..],
+        ),
+        ("upper_coroutines", &["--serve", "127.0.0.1:0"][..], b"hi\n"),
+        ("protocol_echo", &["--serve", "127.0.0.1:0"][..], b"hi\n"),
+        (
+            "protocol_echo",
+            &["--serve", "127.0.0.1:0", "--coroutine"][..],
+            b"hi\n",
+        ),
+        ("web_app", &["--serve", "127.0.0.1:0"][..], &http[..]),
+    ] {
+        let (server, addr, stdout) = start(name, args);
+        // An answer shows the loop is serving, so the main coroutine already parks in
+        // `serve_until_signal` with the signals watched (it prints before it gets there).
+        let addr = addr.trim_start_matches("http://").trim_end_matches('/');
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        conn.write_all(probe).unwrap();
+        let mut byte = [0; 1];
+        conn.read_exact(&mut byte)
+            .unwrap_or_else(|e| panic!("{name} {args:?} did not answer: {e}"));
+        drop(conn);
+        send_signal(&server.0, libc::SIGTERM);
+        let out = finish(server, stdout);
+        assert!(
+            out.contains("stopped by SIGTERM: "),
+            "{name} {args:?} printed no summary: {out}"
+        );
+    }
+}
