@@ -152,7 +152,9 @@ fn main() -> io::Result<()> {
                 protocol_server(&addr)?
             };
             println!("serving on {}", server.local_addr()?);
-            server.serve_forever()
+            let summary = server.serve_until_signal(std::time::Duration::from_secs(5))?;
+            println!("{summary}");
+            Ok(())
         });
     }
     let failed = corio::run(|| -> io::Result<usize> {

@@ -73,6 +73,24 @@ fn every_name_on_the_page() -> io::Result<()> {
     corio::executor::set_default_executor(ex);
     corio::run_in_executor(|| ());
     corio::to_thread(|| ());
+    // Signals.
+    corio::EventLoop::add_signal_handler(&lp, corio::signal::SIGINT, || ())?;
+    corio::EventLoop::remove_signal_handler(&lp, corio::signal::SIGINT);
+    corio::runtime::add_signal_handler(corio::signal::SIGINT, || ())?;
+    corio::runtime::remove_signal_handler(corio::signal::SIGINT);
+    corio::signal::wait(corio::signal::SIGINT)?;
+    // Subprocesses.
+    let mut child: corio::subprocess::Process =
+        corio::subprocess::Command::spawn(&mut corio::subprocess::Command::new("true"))?;
+    corio::subprocess::Process::wait(&child)?;
+    corio::subprocess::Process::communicate(&mut child, None)?;
+    corio::subprocess::Process::pid(&child);
+    corio::subprocess::Process::returncode(&child);
+    corio::subprocess::Process::send_signal(&child, corio::signal::SIGINT)?;
+    corio::subprocess::Process::terminate(&child)?;
+    corio::subprocess::Process::kill(&child)?;
+    corio::subprocess::create_subprocess_exec("true", ["x"])?;
+    corio::subprocess::create_subprocess_shell("true")?;
 
     // Futures.
     let fut: corio::Future<u8> = corio::Future::new();
@@ -204,6 +222,7 @@ fn every_name_on_the_page() -> io::Result<()> {
     corio::Server::close(&server);
     corio::Server::wait_closed(&server);
     corio::Server::serve_forever(&server)?;
+    corio::Server::serve_until_signal(&server, d)?;
     let stream: corio::net::TcpStream = corio::net::TcpStream::connect("127.0.0.1:1")?;
     corio::net::TcpStream::read(&stream, &mut [0u8; 1])?;
     corio::net::TcpStream::write_all(&stream, b"x")?;

@@ -77,7 +77,7 @@ use self::conn::Conn;
 use self::transport::TransportOps;
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 use crate::runtime::{Exception, ExceptionContext, call_exception_handler};
-use crate::streams::{AnyStream, Listener, Server, StreamSocket};
+use crate::streams::{Listener, Server, StreamSocket};
 
 /// Starts a TCP server on `addr` that makes a protocol with `protocol_factory` for every
 /// connection and drives it with callbacks (asyncio's `loop.create_server`). Returns the same
@@ -273,11 +273,7 @@ where
         ));
     }
     let sock = sock.into_any_stream();
-    let peer = match &sock {
-        AnyStream::Tcp(s) => s.peer_addr().ok(),
-        // A Unix socket has no IP address (and a plain socket is never a TLS stream here).
-        _ => None,
-    };
+    let peer = sock.peer_addr().ok();
     Ok(Conn::start(sock, protocol_factory(), peer, None))
 }
 

@@ -91,6 +91,8 @@ pub(crate) struct Core {
     /// or closed from a `Drop` during a panic): `std::thread::panicking()` then says nothing
     /// about the loop's own coroutines. See `raw::unwinding`.
     pub(super) entered_panicking: Cell<bool>,
+    /// The signals this loop watches, made on the first `add_signal_handler` or `wait`.
+    pub(super) signals: RefCell<Option<Rc<super::signal::LoopSignals>>>,
 }
 
 impl Header {
@@ -174,6 +176,7 @@ impl Core {
             at_close: RefCell::new(Vec::new()),
             exception_handler: HandlerCell::default(),
             entered_panicking: Cell::new(false),
+            signals: RefCell::new(None),
         })
     }
 

@@ -229,6 +229,20 @@ impl IoSource {
     }
 }
 
+impl IoSource {
+    /// Runs what waits on the fd as if it were ready both ways, for an fd closed under its
+    /// registration (no event will come): a parked operation retries and meets the error.
+    pub(crate) fn fire_waiters(&self) {
+        with_core(|c| {
+            if c.id() == self.loop_id {
+                let mut fired = Vec::new();
+                c.reactor.fire(self.key, &mut fired);
+                c.dispatch(fired);
+            }
+        });
+    }
+}
+
 fn no_loop() -> io::Error {
     io::Error::other(
         "no running event loop: corio sockets work inside corio::run or a spawned task",

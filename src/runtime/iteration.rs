@@ -191,12 +191,7 @@ impl Core {
         step::run(t, self);
         let took = t0.elapsed();
         if took > limit {
-            eprintln!(
-                "corio: task '{}' ran {} ms without parking (a blocking call or a long CPU loop \
-                 stalls every other coroutine; move it to a thread)",
-                t.header().display_name(),
-                took.as_millis()
-            );
+            super::diag::slow_step(&t.header().display_name(), took);
         }
     }
 
@@ -220,7 +215,7 @@ impl Core {
         let r = self.reactor.poll(timeout, &mut out);
         self.shared.sleeping.store(false, Ordering::SeqCst);
         if let Err(e) = r {
-            eprintln!("corio: polling for I/O failed: {e}");
+            super::diag::poll_failed(&e);
         }
         self.dispatch(out);
     }
@@ -239,7 +234,7 @@ impl Core {
             let found = match self.reactor.poll(Some(Duration::ZERO), &mut out) {
                 Ok(events) => events > 0 || !out.is_empty(),
                 Err(e) => {
-                    eprintln!("corio: polling for I/O failed: {e}");
+                    super::diag::poll_failed(&e);
                     true
                 }
             };
@@ -256,7 +251,7 @@ impl Core {
         }
     }
 
-    fn dispatch(&self, mut fired: Vec<EventAction>) {
+    pub(super) fn dispatch(&self, mut fired: Vec<EventAction>) {
         for n in fired.drain(..) {
             match n {
                 EventAction::Wake(w) => w.wake_owned(),
@@ -301,6 +296,7 @@ impl Core {
         drop(timers);
         let regs = self.reactor.clear();
         drop(regs);
+        drop(self.signals.take());
         drop(std::mem::take(&mut *self.shared.injected.lock()));
     }
 }

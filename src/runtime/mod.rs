@@ -18,6 +18,7 @@ mod clock;
 mod core;
 mod current;
 mod defaults;
+mod diag;
 mod event_loop;
 mod exception;
 mod fifo;
@@ -29,6 +30,7 @@ mod park;
 mod remote;
 mod report;
 mod running;
+pub mod signal;
 mod stack_stats;
 mod step;
 mod task_ref;
@@ -53,6 +55,7 @@ pub use running::{
     get_exception_handler, loop_handle, remove_reader, remove_writer, run_per_thread,
     set_exception_handler, stop, time,
 };
+pub use signal::{add_signal_handler, remove_signal_handler};
 pub use stack_stats::StackStats;
 pub use timer_handle::TimerHandle;
 
@@ -75,5 +78,6 @@ pub(crate) use self::wait_list::{Ticket, WaitKind};
 /// The wait list every primitive parks in; by default its waiters are tasks.
 pub(crate) type WaitList<W = Waker> = self::wait_list::WaitList<W>;
 pub(crate) use self::clock::deadline_after;
+pub(crate) use self::diag::{Level as ReportLevel, emit as emit_report};
 pub(crate) use self::waker::{SendWaker, wake_all, wake_first};
 pub(crate) use crate::reactor::Dir;

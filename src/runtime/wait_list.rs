@@ -44,11 +44,12 @@ pub(crate) enum WaitKind {
     Join,
     Drain,
     WaitClosed,
+    Signal,
 }
 
 impl WaitKind {
     /// Every kind, indexed by its discriminant.
-    const ALL: [WaitKind; 14] = [
+    const ALL: [WaitKind; 15] = [
         WaitKind::Lock,
         WaitKind::Event,
         WaitKind::Condition,
@@ -63,13 +64,14 @@ impl WaitKind {
         WaitKind::Join,
         WaitKind::Drain,
         WaitKind::WaitClosed,
+        WaitKind::Signal,
     ];
 
     /// Every kind's text, indexed by its discriminant.
-    const TEXT: [&'static str; 14] = {
-        let mut t = [""; 14];
+    const TEXT: [&'static str; 15] = {
+        let mut t = [""; 15];
         let mut i = 0;
-        while i < 14 {
+        while i < 15 {
             t[i] = WaitKind::ALL[i].as_str();
             i += 1;
         }
@@ -93,6 +95,7 @@ impl WaitKind {
             WaitKind::Join => "join",
             WaitKind::Drain => "drain",
             WaitKind::WaitClosed => "wait_closed",
+            WaitKind::Signal => "signal",
         }
     }
 }

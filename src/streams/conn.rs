@@ -1,5 +1,5 @@
-//! The connection a reader and a writer share: a TCP or Unix stream socket, or (with the
-//! feature `tls`) a TLS session over one.
+//! The connection a reader and a writer share: a TCP or Unix stream socket, one end of a
+//! pipe, or (with the feature `tls`) a TLS session over a socket.
 
 use std::cell::Cell;
 use std::fmt;
@@ -17,6 +17,8 @@ pub enum AnyStream {
     Tcp(TcpStream),
     /// Unix domain.
     Unix(UnixStream),
+    /// One end of a pipe (a child process's stdin, stdout or stderr).
+    Pipe(super::pipe::PipeEnd),
     /// TLS over a TCP or Unix socket.
     #[cfg(feature = "tls")]
     Tls(Box<super::tls::TlsStream>),
@@ -28,6 +30,7 @@ impl AnyStream {
         match self {
             AnyStream::Tcp(s) => &s.evented().src,
             AnyStream::Unix(s) => &s.evented().src,
+            AnyStream::Pipe(p) => &p.ev.src,
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.sock.src(),
         }
@@ -40,6 +43,7 @@ impl AnyStream {
         match self {
             AnyStream::Tcp(s) => (&s.evented().io).read(buf),
             AnyStream::Unix(s) => (&s.evented().io).read(buf),
+            AnyStream::Pipe(p) => p.recv(buf),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.recv(buf),
         }
@@ -52,6 +56,7 @@ impl AnyStream {
         match self {
             AnyStream::Tcp(s) => (&s.evented().io).write(buf),
             AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
+            AnyStream::Pipe(p) => p.send(buf),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.send(buf),
         }
@@ -82,6 +87,7 @@ impl AnyStream {
         match self {
             AnyStream::Tcp(s) => s.shutdown(how),
             AnyStream::Unix(s) => s.shutdown(how),
+            AnyStream::Pipe(p) => p.shutdown(how),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.shutdown(how),
         }
@@ -110,7 +116,7 @@ impl AnyStream {
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         match self {
             AnyStream::Tcp(s) => s.peer_addr(),
-            AnyStream::Unix(_) => Err(not_inet()),
+            AnyStream::Unix(_) | AnyStream::Pipe(_) => Err(not_inet()),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.sock.peer_addr(),
         }
@@ -119,7 +125,7 @@ impl AnyStream {
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {
             AnyStream::Tcp(s) => s.local_addr(),
-            AnyStream::Unix(_) => Err(not_inet()),
+            AnyStream::Unix(_) | AnyStream::Pipe(_) => Err(not_inet()),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.sock.local_addr(),
         }
@@ -128,7 +134,7 @@ impl AnyStream {
     pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match self {
             AnyStream::Unix(s) => s.peer_addr(),
-            AnyStream::Tcp(_) => Err(not_unix()),
+            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.sock.peer_unix_addr(),
         }
@@ -137,7 +143,7 @@ impl AnyStream {
     pub(crate) fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match self {
             AnyStream::Unix(s) => s.local_addr(),
-            AnyStream::Tcp(_) => Err(not_unix()),
+            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.sock.local_unix_addr(),
         }
@@ -218,14 +224,14 @@ impl Conn {
 fn not_inet() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        "a Unix socket has no IP address; use peer_unix_addr/local_unix_addr",
+        "not an IP connection: a Unix socket (use peer_unix_addr/local_unix_addr) or a pipe",
     )
 }
 
 fn not_unix() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        "a TCP socket has no Unix address; use peer_addr/local_addr",
+        "not a Unix socket connection: a TCP socket (use peer_addr/local_addr) or a pipe",
     )
 }
 
@@ -234,6 +240,7 @@ impl fmt::Debug for Conn {
         match &self.sock {
             AnyStream::Tcp(s) => s.fmt(f),
             AnyStream::Unix(s) => s.fmt(f),
+            AnyStream::Pipe(p) => p.fmt(f),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.fmt(f),
         }

@@ -36,6 +36,8 @@
 //! writer shuts the connection down in both directions.
 
 mod conn;
+mod graceful;
+mod pipe;
 mod reader;
 mod server;
 #[cfg(feature = "tls")]
@@ -46,6 +48,7 @@ use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
+pub use graceful::ShutdownSummary;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use server::{HandlerResult, Server};
 #[cfg(feature = "tls")]
@@ -54,6 +57,7 @@ pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
 pub(crate) use self::conn::AnyStream;
 use self::conn::Conn;
+pub(crate) use self::pipe::{pipe_reader, pipe_writer};
 pub(crate) use self::server::{Active, Listener};
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 

@@ -280,6 +280,30 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Parks until the server is closed, like `serve_forever` but beside it (another task
+    /// may be in `serve_forever`); a cancelled wait closes the server.
+    pub(super) fn wait_stopped(&self) {
+        struct Guard<'a>(&'a Rc<Inner>);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    close(self.0);
+                }
+            }
+        }
+        let _g = Guard(&self.inner);
+        self.inner.closed_ev.wait();
+    }
+
+    /// Another handle on the same server, for the tasks of a graceful shutdown.
+    pub(super) fn share(&self) -> Server {
+        Server {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Server");
