@@ -31,7 +31,7 @@
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets, [`net::lookup_host`] | sock_* loop methods, getaddrinfo |
-//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter`; [`Server::serve_until_signal`] | streams.py |
+//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter`; [`Server::serve_until_signal`]; with the feature `tls`, `open_tls_connection`, `start_tls_server`, `StreamWriter::start_tls` | streams.py, sslproto.py |
 //! | [`generator`] | [`Generator`]: `yield_`, `resume`/`send`, `throw`, `close`, `yield_from` on pooled stacks; an `Iterator` | PEP 342, PEP 380 generators |
 //! | [`signal`] | signals on the loop's thread: [`runtime::add_signal_handler`], [`signal::wait`] | unix_events.py |
 //! | [`subprocess`] | [`subprocess::Command`], [`subprocess::Process`]: children with stream pipes, waited for over a pidfd | subprocess.py |
@@ -105,6 +105,8 @@ pub use streams::{
     Server, StreamReader, StreamWriter, open_connection, open_unix_connection, start_server,
     start_unix_server,
 };
+#[cfg(feature = "tls")]
+pub use streams::{open_tls_connection, start_tls_server};
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Semaphore, SemaphorePermit,
 };

@@ -8,6 +8,22 @@ use std::time::{Duration, Instant};
 const PAGE: &str = include_str!("../docs/ASYNCIO.md");
 const THIS: &str = include_str!("asyncio_names.rs");
 
+/// The TLS names (feature `tls`). Never run: it only has to compile, with the feature on
+/// (CI's `--all-features` run); without it the names are still written here.
+#[cfg(feature = "tls")]
+#[allow(dead_code)]
+fn tls_names(
+    cc: std::sync::Arc<rustls::ClientConfig>,
+    sc: std::sync::Arc<rustls::ServerConfig>,
+) -> io::Result<()> {
+    let (r, w) = corio::open_tls_connection("127.0.0.1:1", "localhost", cc.clone())?;
+    let (r, w) = corio::StreamWriter::start_tls(w, r, "localhost", cc)?;
+    corio::StreamWriter::start_tls_server_side(w, r, sc.clone())?;
+    corio::start_tls_server("127.0.0.1:0", sc, |_r, _w| ())?;
+    let _ = corio::streams::TLS_HANDSHAKE_TIMEOUT;
+    Ok(())
+}
+
 /// Never run: it only has to compile. Each name is written out as the page writes it.
 #[allow(
     dead_code,

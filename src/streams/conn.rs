@@ -1,4 +1,5 @@
-//! The connection a reader and a writer share: a TCP or Unix stream socket.
+//! The connection a reader and a writer share: a TCP or Unix stream socket, one end of a
+//! pipe, or (with the feature `tls`) a TLS session over a socket.
 
 use std::cell::Cell;
 use std::fmt;
@@ -18,6 +19,9 @@ pub enum AnyStream {
     Unix(UnixStream),
     /// One end of a pipe (a child process's stdin, stdout or stderr).
     Pipe(super::pipe::PipeEnd),
+    /// TLS over a TCP or Unix socket.
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl AnyStream {
@@ -27,26 +31,55 @@ impl AnyStream {
             AnyStream::Tcp(s) => &s.evented().src,
             AnyStream::Unix(s) => &s.evented().src,
             AnyStream::Pipe(p) => &p.ev.src,
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.sock.src(),
         }
     }
 
-    /// One `recv` syscall, without parking.
+    /// One `recv` syscall (for TLS: what the session has decrypted, reading the socket as
+    /// needed), without parking.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             AnyStream::Tcp(s) => (&s.evented().io).read(buf),
             AnyStream::Unix(s) => (&s.evented().io).read(buf),
             AnyStream::Pipe(p) => p.recv(buf),
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.recv(buf),
         }
     }
 
-    /// One `send` syscall, without parking; a gone peer is `EPIPE`, never `SIGPIPE`.
+    /// One `send` syscall (for TLS: encrypt and send), without parking; a gone peer is
+    /// `EPIPE`, never `SIGPIPE`.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             AnyStream::Tcp(s) => (&s.evented().io).write(buf),
             AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
             AnyStream::Pipe(p) => p.send(buf),
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.send(buf),
+        }
+    }
+
+    /// [`send`](Self::send) of several buffers in one syscall where the socket allows it.
+    #[cfg(feature = "tls")]
+    pub(crate) fn send_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            AnyStream::Tcp(s) => (&s.evented().io).write_vectored(bufs),
+            _ => {
+                let first = bufs.iter().find(|b| !b.is_empty());
+                first.map_or(Ok(0), |b| self.send(b))
+            }
+        }
+    }
+
+    /// Before a clean close: a TLS session sends `close_notify`; a plain socket has nothing
+    /// to send.
+    pub(crate) fn close_notify(&self) {
+        #[cfg(feature = "tls")]
+        if let AnyStream::Tls(t) = self {
+            t.close_notify();
         }
     }
 
@@ -55,6 +88,28 @@ impl AnyStream {
             AnyStream::Tcp(s) => s.shutdown(how),
             AnyStream::Unix(s) => s.shutdown(how),
             AnyStream::Pipe(p) => p.shutdown(how),
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.shutdown(how),
+        }
+    }
+
+    /// Whether bytes already accepted by [`send`](Self::send) wait to go out (TLS records
+    /// the socket did not take yet); never for a plain socket.
+    #[inline]
+    pub(crate) fn pending_out(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.pending_out(),
+            _ => false,
+        }
+    }
+
+    /// Sends what [`pending_out`](Self::pending_out) reports, as far as the socket takes it.
+    pub(crate) fn send_pending(&self) -> io::Result<()> {
+        match self {
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.send_pending(),
+            _ => Ok(()),
         }
     }
 
@@ -62,6 +117,8 @@ impl AnyStream {
         match self {
             AnyStream::Tcp(s) => s.peer_addr(),
             AnyStream::Unix(_) | AnyStream::Pipe(_) => Err(not_inet()),
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.sock.peer_addr(),
         }
     }
 
@@ -69,15 +126,35 @@ impl AnyStream {
         match self {
             AnyStream::Tcp(s) => s.local_addr(),
             AnyStream::Unix(_) | AnyStream::Pipe(_) => Err(not_inet()),
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.sock.local_addr(),
+        }
+    }
+
+    pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
+        match self {
+            AnyStream::Unix(s) => s.peer_addr(),
+            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.sock.peer_unix_addr(),
+        }
+    }
+
+    pub(crate) fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
+        match self {
+            AnyStream::Unix(s) => s.local_addr(),
+            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.sock.local_unix_addr(),
         }
     }
 }
 
-/// A stream socket shared (in an `Rc`) by a [`StreamReader`](super::StreamReader) and a
+/// A stream shared (in an `Rc`) by a [`StreamReader`](super::StreamReader) and a
 /// [`StreamWriter`](super::StreamWriter). The socket closes when both are gone and no write
 /// is left to flush.
 pub(crate) struct Conn {
-    sock: AnyStream,
+    pub(crate) sock: AnyStream,
     /// Set once the writer has closed the connection (or lost it): the reader is at EOF as
     /// soon as its buffer is empty.
     pub(crate) closed: Cell<bool>,
@@ -107,8 +184,24 @@ impl Conn {
         self.sock.send(buf)
     }
 
+    /// See [`AnyStream::pending_out`].
+    #[inline]
+    pub(crate) fn pending_out(&self) -> bool {
+        self.sock.pending_out()
+    }
+
+    /// See [`AnyStream::send_pending`].
+    pub(crate) fn send_pending(&self) -> io::Result<()> {
+        self.sock.send_pending()
+    }
+
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.sock.shutdown(how)
+    }
+
+    /// See [`AnyStream::close_notify`].
+    pub(crate) fn close_notify(&self) {
+        self.sock.close_notify()
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -120,17 +213,11 @@ impl Conn {
     }
 
     pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
-        match &self.sock {
-            AnyStream::Unix(s) => s.peer_addr(),
-            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
-        }
+        self.sock.peer_unix_addr()
     }
 
     pub(crate) fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
-        match &self.sock {
-            AnyStream::Unix(s) => s.local_addr(),
-            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
-        }
+        self.sock.local_unix_addr()
     }
 }
 
@@ -154,6 +241,8 @@ impl fmt::Debug for Conn {
             AnyStream::Tcp(s) => s.fmt(f),
             AnyStream::Unix(s) => s.fmt(f),
             AnyStream::Pipe(p) => p.fmt(f),
+            #[cfg(feature = "tls")]
+            AnyStream::Tls(t) => t.fmt(f),
         }
     }
 }

@@ -40,6 +40,8 @@ mod graceful;
 mod pipe;
 mod reader;
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
 mod writer;
 
 use std::io;
@@ -49,6 +51,8 @@ use std::rc::Rc;
 pub use graceful::ShutdownSummary;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use server::{HandlerResult, Server};
+#[cfg(feature = "tls")]
+pub use tls::{TLS_HANDSHAKE_TIMEOUT, open_tls_connection, start_tls_server, start_tls_server_on};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
 pub(crate) use self::conn::AnyStream;

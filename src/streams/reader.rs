@@ -383,6 +383,20 @@ impl StreamReader {
         Ok(got)
     }
 
+    /// Lets go of the connection (for `start_tls`), unless bytes were read ahead or it ended.
+    #[cfg(feature = "tls")]
+    pub(super) fn into_conn(self) -> io::Result<Rc<Conn>> {
+        let why = match self.buffered() {
+            0 if self.eof => "the reader is at EOF".to_string(),
+            0 => return Ok(self.conn),
+            n => format!("the reader holds {n} bytes read before the handshake"),
+        };
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("start_tls: {why}"),
+        ))
+    }
+
     /// Takes up to `n` buffered bytes.
     fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.buffered());

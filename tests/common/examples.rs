@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 ///
 /// If cargo cannot be run or the build fails (its output is in the message).
 pub fn build_example(name: &str) -> PathBuf {
+    build_example_with_features(name, &[])
+}
+
+/// [`build_example`] with the crate's `features` on (for an example's feature-gated flags).
+///
+/// # Panics
+///
+/// As [`build_example`].
+pub fn build_example_with_features(name: &str, features: &[&str]) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary knows its path");
     // <target dir>/<profile dir>/deps/<test binary>
     let profile_dir = exe
@@ -30,6 +39,7 @@ pub fn build_example(name: &str) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
     let out = Command::new(cargo)
         .args(["build", "--quiet", "--example", name, "--profile", profile])
+        .args(["--features", &features.join(",")])
         .arg("--manifest-path")
         .arg(&manifest)
         .env("CARGO_TARGET_DIR", target_dir)

@@ -11,7 +11,7 @@ mod prereq;
 mod watchdog;
 
 #[allow(unused_imports)] // each test file uses a few of them
-pub use examples::{KillOnDrop, build_example, output_within};
+pub use examples::{KillOnDrop, build_example, build_example_with_features, output_within};
 #[allow(unused_imports)] // each test file uses a few of them
 pub use off_loop::{HeldPool, needs_no_pool, runs_on_the_pool};
 #[allow(unused_imports)] // each test file uses a few of them

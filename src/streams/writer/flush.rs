@@ -16,6 +16,7 @@ pub(super) fn close(sh: &Rc<Shared>) {
     }
     st.closing = true;
     if st.buffered() == 0 && !st.armed {
+        sh.conn.close_notify();
         st.finish_close(&sh.conn);
     }
     let woken = st.take_wakers();
@@ -67,7 +68,13 @@ pub(super) fn flush(sh: &Rc<Shared>) {
             }
         }
     }
-    let rearm = !st.closed && st.buffered() > 0;
+    if !st.closed && st.buffered() == 0 && conn.pending_out() {
+        // TLS records accepted with the last bytes, which the socket did not take yet.
+        if let Err(e) = conn.send_pending() {
+            st.fail(&e, conn);
+        }
+    }
+    let rearm = !st.closed && (st.buffered() > 0 || conn.pending_out());
     if rearm {
         st.armed = true;
     } else if !st.closed {
@@ -78,6 +85,7 @@ pub(super) fn flush(sh: &Rc<Shared>) {
             }
         }
         if st.closing {
+            conn.close_notify();
             st.finish_close(conn);
         }
     }

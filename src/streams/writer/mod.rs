@@ -118,7 +118,8 @@ impl StreamWriter {
         let mut data = data;
         if st.buffered() == 0 && !st.armed && sh.conn.src().is_ready(Dir::Write) {
             match sh.conn.send(data) {
-                Ok(n) if n == data.len() => return,
+                // (A TLS session may hold records the socket did not take: flush them later.)
+                Ok(n) if n == data.len() && !sh.conn.pending_out() => return,
                 Ok(n) => {
                     data = &data[n..];
                     sh.conn.src().clear_ready(Dir::Write);
@@ -384,6 +385,38 @@ impl StreamWriter {
     /// `InvalidInput` on a TCP socket.
     pub fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         self.shared.conn.local_unix_addr()
+    }
+}
+
+impl StreamWriter {
+    /// The connection under the writer.
+    #[cfg(feature = "tls")]
+    pub(super) fn conn(&self) -> &Conn {
+        &self.shared.conn
+    }
+
+    /// Lets go of an idle connection without closing it (for `start_tls`).
+    #[cfg(feature = "tls")]
+    pub(super) fn into_conn(self) -> io::Result<Rc<Conn>> {
+        let conn = self.shared.conn.clone();
+        let mut st = self.shared.st.borrow_mut();
+        let busy = if st.closing || st.closed || st.eof != Eof::No {
+            Some("the writer is closed")
+        } else if st.buffered() > 0 || st.armed || conn.pending_out() {
+            Some("the writer still has data to send; drain it first")
+        } else {
+            None
+        };
+        if let Some(why) = busy {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("start_tls: {why}"),
+            ));
+        }
+        // Closed as far as this writer knows, so its drop leaves the socket alone.
+        st.closed = true;
+        drop(st);
+        Ok(conn)
     }
 }
 
