@@ -160,11 +160,11 @@ impl EventLoopBuilder {
         })
     }
 
-    /// [`run`] with these settings.
+    /// [`run`](super::run) with these settings.
     ///
     /// # Panics
     ///
-    /// As [`run`].
+    /// As [`run`](super::run).
     pub fn run<T, F>(self, f: F) -> T
     where
         F: FnOnce() -> T + 'static,

@@ -12,7 +12,7 @@ pub(crate) fn seconds_since_epoch(t: Instant) -> f64 {
     t.saturating_duration_since(epoch()).as_secs_f64()
 }
 
-/// Converts a [`time`] value back into an `Instant`, for [`call_at`].
+/// Converts a [`time`](super::time) value back into an `Instant`, for [`call_at`](super::call_at).
 pub fn instant_at(time: f64) -> Instant {
     epoch() + Duration::from_secs_f64(time.max(0.0))
 }

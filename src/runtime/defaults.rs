@@ -19,7 +19,7 @@ pub const DEFAULT_STACK_SIZE: usize = if cfg!(debug_assertions) {
 /// code hits the guard; code that does not probe (C through FFI, assembly) is caught while its
 /// largest frame is smaller than the guard, where a one-page guard would let a frame over
 /// 4 KiB write into the neighbouring coroutine's stack. The guard costs no memory and no extra
-/// memory map, only address space; see [`EventLoopBuilder::stack_guard_size`].
+/// memory map, only address space; see [`EventLoopBuilder::stack_guard_size`](super::EventLoopBuilder::stack_guard_size).
 pub const DEFAULT_STACK_GUARD_SIZE: usize = crate::coro::DEFAULT_GUARD_SIZE;
 
 /// In debug mode, a task that runs this long without parking is reported.
@@ -30,7 +30,7 @@ pub const DEFAULT_MAX_POOLED_STACKS: usize = 1024;
 
 /// How many ready tasks and callbacks a loop runs by default, while work stays ready, between
 /// two non-blocking looks for I/O (the figure tokio uses for the same purpose), so busy tasks
-/// do not starve I/O; see [`EventLoopBuilder::event_interval`].
+/// do not starve I/O; see [`EventLoopBuilder::event_interval`](super::EventLoopBuilder::event_interval).
 pub const DEFAULT_EVENT_INTERVAL: u32 = 61;
 
 /// `true` where coroutine stacks get their guard page from `MADV_GUARD_INSTALL` (Linux

@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 use super::builder::EventLoopBuilder;
 use super::callback::{CallOnce, CallRepeat, Callable, Handle};
 use super::clock::deadline_after;
+use super::clock::seconds_since_epoch;
 use super::core::{Core, Entered, EventAction, RunUntil, is_running_here, with_core};
 use super::current::Current;
+use super::exception::{ExceptionContext, ExceptionHandler};
 use super::loop_handle::LoopHandle;
 use super::park;
-use super::running::time;
+use super::report;
+use super::stack_stats::StackStats;
 use super::step;
 use super::timer_handle::TimerHandle;
 use crate::error::{JoinError, RuntimeError};
@@ -284,7 +287,7 @@ impl EventLoop {
 
     /// The loop's clock: monotonic seconds as `f64` (asyncio's `loop.time()`).
     pub fn time(&self) -> f64 {
-        time()
+        seconds_since_epoch(Instant::now())
     }
 
     /// Calls `f` whenever `fd` is readable (level-triggered, as asyncio's `add_reader`),
@@ -393,5 +396,53 @@ struct Running<'a>(&'a Core);
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.0.set_running(false);
+    }
+}
+
+impl EventLoop {
+    /// The loop's stack figures: stacks lent to live tasks, pooled for reuse, and waiting to
+    /// be unmapped. Inside a coroutine, reach the loop with
+    /// [`get_running_loop`].
+    ///
+    /// ```
+    /// let lp = corio::EventLoop::builder().max_pooled_stacks(4).build().unwrap();
+    /// let during = lp
+    ///     .run_until_complete(|| {
+    ///         let tasks: Vec<_> = (0..10).map(|i| corio::spawn(move || i)).collect();
+    ///         let during = corio::get_running_loop().stack_stats();
+    ///         for t in tasks {
+    ///             t.join().unwrap();
+    ///         }
+    ///         during
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(during.in_use, 11, "ten tasks and the main coroutine");
+    /// let after = lp.stack_stats();
+    /// assert_eq!(after.in_use, 0);
+    /// assert_eq!(after.pooled, 4, "the pool keeps its bound");
+    /// ```
+    pub fn stack_stats(&self) -> StackStats {
+        self.core.stack_stats()
+    }
+}
+
+impl EventLoop {
+    /// Sets the loop's exception handler (asyncio's `loop.set_exception_handler`); `None`
+    /// restores [`default_exception_handler`](super::default_exception_handler). See [`set_exception_handler`](super::set_exception_handler).
+    pub fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
+        self.core.exception_handler.set(handler);
+    }
+
+    /// The handler set by [`set_exception_handler`](Self::set_exception_handler), `None` for
+    /// the default one.
+    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
+        self.core.exception_handler.get()
+    }
+
+    /// Hands `context` to the loop's exception handler (asyncio's
+    /// `loop.call_exception_handler`). If that handler panics, the panic and `context` go
+    /// to [`default_exception_handler`](super::default_exception_handler); this call never panics.
+    pub fn call_exception_handler(&self, context: ExceptionContext) {
+        report::dispatch(self.core.exception_handler.get(), context);
     }
 }

@@ -17,8 +17,8 @@ use std::rc::Rc;
 use super::callback::Handle;
 use crate::error::{panic_message, panic_text};
 
-/// A loop's exception handler, as [`set_exception_handler`] takes it and
-/// [`get_exception_handler`] gives it back.
+/// A loop's exception handler, as [`set_exception_handler`](super::set_exception_handler) takes it and
+/// [`get_exception_handler`](super::get_exception_handler) gives it back.
 pub type ExceptionHandler = Rc<dyn Fn(&ExceptionContext)>;
 
 /// The failure an [`ExceptionContext`] is about: a panic's payload, or an error a function
@@ -86,7 +86,7 @@ impl fmt::Debug for Exception {
 /// | `Exception in callback` | a `call_soon`/`call_later`/`call_at` callback, a reader/writer callback or a future's done callback panicked | `exception`, `handle` |
 /// | `Unhandled error in connection handler` | a [`start_server`](crate::streams::start_server) handler returned `Err` (a peer that reset the connection included, as asyncio passes those too) | `exception` (the error), `task`, `task_id`, `peer_addr` |
 /// | `accept failed; …` | a server's `accept` failed for want of resources, and it backs off | `exception` |
-/// | `Unhandled error in exception handler` | the handler set by [`set_exception_handler`] panicked; given to the default handler | `exception`, `context` (what the handler was given) |
+/// | `Unhandled error in exception handler` | the handler set by [`set_exception_handler`](super::set_exception_handler) panicked; given to the default handler | `exception`, `context` (what the handler was given) |
 ///
 /// A failure reported on a thread where its loop does not run (a `Task` handle dropped
 /// after its loop's run ended) goes to [`default_exception_handler`].

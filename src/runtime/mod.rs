@@ -48,10 +48,10 @@ pub use event_loop::{EventLoop, get_running_loop, run};
 pub use exception::{Exception, ExceptionContext, ExceptionHandler, default_exception_handler};
 pub use loop_handle::LoopHandle;
 pub use remote::RemoteTask;
-pub use report::{call_exception_handler, get_exception_handler, set_exception_handler};
 pub use running::{
-    add_reader, add_writer, call_at, call_later, call_soon, loop_handle, remove_reader,
-    remove_writer, run_per_thread, stop, time,
+    add_reader, add_writer, call_at, call_exception_handler, call_later, call_soon,
+    get_exception_handler, loop_handle, remove_reader, remove_writer, run_per_thread,
+    set_exception_handler, stop, time,
 };
 pub use stack_stats::StackStats;
 pub use timer_handle::TimerHandle;

@@ -6,89 +6,11 @@ use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
-use super::EventLoop;
 use super::callback::{Callable, Handle};
 use super::core::{Core, with_core};
 use super::current::Current;
 use super::exception::{Exception, ExceptionContext, ExceptionHandler, default_exception_handler};
 use super::task_ref::{Header, TaskCell};
-
-impl EventLoop {
-    /// Sets the loop's exception handler (asyncio's `loop.set_exception_handler`); `None`
-    /// restores [`default_exception_handler`]. See [`set_exception_handler`].
-    pub fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
-        self.core.exception_handler.set(handler);
-    }
-
-    /// The handler set by [`set_exception_handler`](Self::set_exception_handler), `None` for
-    /// the default one.
-    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
-        self.core.exception_handler.get()
-    }
-
-    /// Hands `context` to the loop's exception handler (asyncio's
-    /// `loop.call_exception_handler`). If that handler panics, the panic and `context` go
-    /// to [`default_exception_handler`]; this call never panics.
-    pub fn call_exception_handler(&self, context: ExceptionContext) {
-        dispatch(self.core.exception_handler.get(), context);
-    }
-}
-
-/// Sets the running loop's exception handler (asyncio's `loop.set_exception_handler`):
-/// it receives what nobody else will, such as the panic of a task whose handle was dropped
-/// unjoined, a callback's panic or a connection handler's error (see
-/// [`ExceptionContext`]). `None` restores [`default_exception_handler`].
-///
-/// The handler runs on the loop's thread outside any task, so it must not park; if it
-/// panics, the loop reports that with the default handler and goes on.
-///
-/// ```
-/// use std::{cell::RefCell, rc::Rc};
-/// corio::run(|| {
-///     let seen = Rc::new(RefCell::new(Vec::new()));
-///     let s = seen.clone();
-///     corio::set_exception_handler(Some(Rc::new(move |ctx: &corio::ExceptionContext| {
-///         s.borrow_mut().push(format!("{}: {}", ctx.message, ctx.task.as_deref().unwrap_or("")));
-///     })));
-///     let t = corio::Builder::new().name("worker").spawn(|| panic!("boom")).unwrap();
-///     drop(t); // detached: its failure goes to the handler
-///     corio::yield_now();
-///     assert_eq!(*seen.borrow(), ["Task exception was never retrieved: worker"]);
-///     corio::set_exception_handler(None);
-/// });
-/// ```
-///
-/// # Panics
-///
-/// If no loop runs on this thread.
-pub fn set_exception_handler(handler: Option<ExceptionHandler>) {
-    super::get_running_loop().set_exception_handler(handler)
-}
-
-/// The running loop's exception handler, `None` for the default one (asyncio's
-/// `loop.get_exception_handler`).
-///
-/// # Panics
-///
-/// If no loop runs on this thread.
-pub fn get_exception_handler() -> Option<ExceptionHandler> {
-    super::get_running_loop().get_exception_handler()
-}
-
-/// Hands `context` to the running loop's exception handler (asyncio's
-/// `loop.call_exception_handler`), or to [`default_exception_handler`] when no loop runs on
-/// this thread. Never panics: a panicking handler is reported by the default one.
-///
-/// ```
-/// corio::run(|| {
-///     let mut ctx = corio::ExceptionContext::new("a background refresh failed");
-///     ctx.exception = Some(corio::runtime::Exception::Error("timed out".into()));
-///     corio::call_exception_handler(ctx); // the default handler prints it on stderr
-/// });
-/// ```
-pub fn call_exception_handler(context: ExceptionContext) {
-    report(context, |_| true);
-}
 
 /// Calls `handler` (the default one if `None`) with `context`, outside any task. A panicking
 /// handler is reported to the default handler, which never panics.
