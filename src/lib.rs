@@ -74,6 +74,7 @@ pub mod runtime;
 pub mod streams;
 pub mod sync;
 pub mod task;
+pub mod testing;
 pub mod time;
 
 pub use combinators::{
@@ -82,8 +83,8 @@ pub use combinators::{
 };
 pub use error::{BrokenBarrier, IncompleteRead, LimitOverrun, NotLocked, TooManyReleases};
 pub use error::{
-    Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskFailure, TaskGroupError,
-    Timeout,
+    Cancelled, DeadlockReport, InvalidState, JoinError, RuntimeError, SpawnError, TaskFailure,
+    TaskGroupError, Timeout,
 };
 pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
@@ -100,5 +101,18 @@ pub use streams::{
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Semaphore, SemaphorePermit,
 };
-pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, spawn, tasks};
+pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, dump_tasks, spawn, tasks};
 pub use time::{sleep, sleep_until, yield_now};
+
+/// Runs a test function inside a corio event loop; `#[corio::test(virtual_time)]` with virtual
+/// time. See [`testing`].
+///
+/// ```
+/// #[corio::test(virtual_time)]
+/// fn a_day_passes_at_once() {
+///     let t0 = corio::runtime::time();
+///     corio::sleep(std::time::Duration::from_secs(86_400));
+///     assert_eq!(corio::runtime::time() - t0, 86_400.0);
+/// }
+/// ```
+pub use corio_macros::test;

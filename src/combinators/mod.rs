@@ -24,7 +24,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::Cancelled;
-use crate::runtime::Waker;
+use crate::runtime::{WaitInfo, WaitTarget, Waker};
 use crate::task::{Task, spawn};
 
 mod as_completed;
@@ -70,6 +70,7 @@ impl<T: 'static> IntoTask<T> for Task<T> {
 }
 
 impl<T: 'static, F: FnOnce() -> T + 'static> IntoTask<T> for F {
+    #[track_caller]
     fn into_task(self) -> Task<T> {
         spawn(self)
     }
@@ -132,6 +133,23 @@ pub(crate) fn join_all_or_cancel(children: &[&dyn Child]) {
     resume_unwind(p)
 }
 
+/// A wait on some tasks (a gather, a `wait`), naming those not ended yet.
+struct AwaitTasks<'a, T: 'static>(&'static str, &'a [Task<T>]);
+
+impl<T: 'static> WaitTarget for AwaitTasks<'_, T> {
+    fn describe(&self) -> WaitInfo {
+        WaitInfo {
+            awaits: self
+                .1
+                .iter()
+                .filter(|t| !t.is_done())
+                .map(Task::id)
+                .collect(),
+            ..WaitInfo::kind(self.0)
+        }
+    }
+}
+
 /// Parks until one of `tasks` ends or the current task is otherwise woken (`extra` lets a
 /// caller arm a timer with the same waker). The waker is taken off every task on the way
 /// out, also when the park unwinds.
@@ -161,5 +179,5 @@ pub(crate) fn park_until_any<T: 'static>(
     }
     extra(&waker);
     let _unregister = Unregister { tasks, waker };
-    crate::runtime::park_on(what);
+    crate::runtime::park_on(&AwaitTasks(what, tasks));
 }

@@ -23,11 +23,15 @@ use super::waiters::{WaiterState, Waiters};
 use crate::error::{
     GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown, TaskDoneError,
 };
-use crate::runtime::WaitKind;
+use std::panic::Location;
+
+use crate::runtime::{Site, WaitKind};
 
 /// One queue: its store, its waiters and its counters.
 pub(crate) struct Engine<T, S> {
     state: RefCell<State<T, S>>,
+    /// Where the queue was made, for the deadlock report.
+    created: &'static Location<'static>,
 }
 
 struct State<T, S> {
@@ -106,8 +110,10 @@ enum Role {
 }
 
 impl<T, S: Store<T>> Engine<T, S> {
+    #[track_caller]
     pub(crate) fn new(items: S, maxsize: usize) -> Self {
         Engine {
+            created: Location::caller(),
             state: RefCell::new(State {
                 items,
                 maxsize,
@@ -249,9 +255,14 @@ impl<T, S: Store<T>> Engine<T, S> {
             role,
             key,
         };
-        let what = list(&mut self.state.borrow_mut()).kind().as_str();
+        let what = match list(&mut self.state.borrow_mut()).kind() {
+            WaitKind::QueuePut => "Queue put",
+            WaitKind::QueueJoin => "Queue join",
+            _ => "Queue get",
+        };
+        let site = Site(what, self.created);
         loop {
-            crate::runtime::park_on(what);
+            crate::runtime::park_on(&site);
             let mut s = self.state.borrow_mut();
             if !list(&mut s).is_parked(key) {
                 std::mem::forget(guard);

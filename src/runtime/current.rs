@@ -83,3 +83,9 @@ pub(crate) fn current_ref(p: NonNull<Header>) -> TaskRef {
 pub(crate) fn current_task() -> Option<TaskRef> {
     current_ptr().map(current_ref)
 }
+
+/// The running task's id, `0` outside a task.
+#[inline]
+pub(crate) fn current_task_id() -> u64 {
+    current_header().map_or(0, |h| h.id)
+}

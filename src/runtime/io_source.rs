@@ -21,6 +21,7 @@ use super::callback::CallOnce;
 use super::core::{EventAction, with_core};
 use super::park;
 use super::task_ref::Waker;
+use super::wait_target::Named;
 use crate::reactor::Dir;
 
 /// A registered fd. Deregisters on drop; the owner must drop it before closing the fd.
@@ -181,7 +182,11 @@ impl IoSource {
             }
         }
         let _g = Unregister(key, dir, me);
-        park::park_on(if dir == Dir::Read { "read" } else { "write" });
+        park::park_external(if dir == Dir::Read {
+            &Named("read")
+        } else {
+            &Named("write")
+        });
         Ok(())
     }
 
