@@ -264,7 +264,7 @@ impl<T: 'static> Future<T> {
                 ticket,
                 cancel_on_drop: true,
             };
-            crate::runtime::park_on(&crate::runtime::Site("Future", self.inner.created));
+            crate::runtime::park_on(&crate::runtime::Site("future", self.inner.created));
             guard.disarm();
         }
     }

@@ -301,7 +301,7 @@ impl crate::runtime::WaitTarget for Group {
                 .iter()
                 .filter_map(|(_, c)| c.as_ref().map(|t| t.header().id))
                 .collect(),
-            ..crate::runtime::WaitInfo::kind("TaskGroup")
+            ..crate::runtime::WaitInfo::kind("task group")
         }
     }
 }

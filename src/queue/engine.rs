@@ -255,11 +255,7 @@ impl<T, S: Store<T>> Engine<T, S> {
             role,
             key,
         };
-        let what = match list(&mut self.state.borrow_mut()).kind() {
-            WaitKind::QueuePut => "Queue put",
-            WaitKind::QueueJoin => "Queue join",
-            _ => "Queue get",
-        };
+        let what = list(&mut self.state.borrow_mut()).kind().as_str();
         let site = Site(what, self.created);
         loop {
             crate::runtime::park_on(&site);

@@ -31,8 +31,9 @@ pub struct TaskInfo {
     pub name: String,
     /// Where it stands.
     pub state: TaskState,
-    /// What a parked task waits on (`"sleep"`, `"join"`, `"Future"`, `"read"`, `"Lock"`, …);
-    /// empty when it is not parked.
+    /// What a parked task waits on (`"sleep"`, `"join"`, `"future"`, `"read"`, `"lock"`,
+    /// `"queue get"`, `"gather"`, `"task group"`, `"executor"`, …); empty when it is not
+    /// parked.
     pub waiting_on: &'static str,
     /// `true` if a parked task waits on the outside world (a socket or fd, an executor job,
     /// a `ThreadQueue`, a foreign std future); `false` for a *durable* wait, which only
@@ -179,7 +180,7 @@ fn describe_wait(t: &TaskInfo, by_id: &HashMap<u64, &TaskInfo>, out: &mut String
         out.push_str("waits for its own end: it joins itself");
         return;
     }
-    let _ = write!(out, "waits for {}", t.waiting_on);
+    let _ = write!(out, "waits for {}", display_kind(t.waiting_on));
     if let Some(at) = t.created_at {
         let _ = write!(out, " ({at})");
     }
@@ -197,6 +198,26 @@ fn describe_wait(t: &TaskInfo, by_id: &HashMap<u64, &TaskInfo>, out: &mut String
     }
     if t.external {
         out.push_str(" (external)");
+    }
+}
+
+/// A wait's kind as a report shows it: primitives by their type's name.
+fn display_kind(kind: &str) -> &str {
+    match kind {
+        "lock" => "Lock",
+        "event" => "Event",
+        "condition" => "Condition",
+        "semaphore" => "Semaphore",
+        "barrier" => "Barrier",
+        "future" => "Future",
+        "queue get" => "Queue get",
+        "queue put" => "Queue put",
+        "queue join" => "Queue join",
+        "thread queue get" => "ThreadQueue get",
+        "thread queue put" => "ThreadQueue put",
+        "task group" => "TaskGroup",
+        "executor" => "an executor job",
+        other => other,
     }
 }
 

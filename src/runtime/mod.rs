@@ -76,7 +76,7 @@ pub(crate) use self::park::{
 pub(crate) use self::task_ref::Waker;
 pub(crate) use self::task_ref::{TaskRef, TypedRef};
 pub(crate) use self::wait_list::{Ticket, WaitKind};
-pub(crate) use self::wait_target::{Named, Site, WaitInfo, WaitTarget};
+pub(crate) use self::wait_target::{AwaitTask, Named, Site, WaitInfo, WaitTarget};
 /// The wait list every primitive parks in; by default its waiters are tasks.
 pub(crate) type WaitList<W = Waker> = self::wait_list::WaitList<W>;
 pub(crate) use self::clock::deadline_after;

@@ -92,9 +92,22 @@ impl WaitTarget for Site {
 /// A join: the awaited task's header describes the wait on it.
 impl WaitTarget for super::task_ref::Header {
     fn describe(&self) -> WaitInfo {
+        AwaitTask("join", self).describe()
+    }
+}
+
+/// A wait of some kind (`"shield"`, …) for one task to end.
+#[derive(Debug)]
+pub(crate) struct AwaitTask<'a>(
+    pub(crate) &'static str,
+    pub(crate) &'a super::task_ref::Header,
+);
+
+impl WaitTarget for AwaitTask<'_> {
+    fn describe(&self) -> WaitInfo {
         WaitInfo {
-            awaits: vec![self.id],
-            ..WaitInfo::kind("join")
+            awaits: vec![self.1.id],
+            ..WaitInfo::kind(self.0)
         }
     }
 }

@@ -79,7 +79,7 @@ impl Inner {
         park_in(
             &self.waiters,
             WaitKind::Barrier,
-            &Site("Barrier", self.created),
+            &Site("barrier", self.created),
         );
     }
 

@@ -213,7 +213,7 @@ impl Condition {
             .expect("the lock was checked to be locked");
 
         let mut unwinding = None;
-        let site = Site("Condition", inner.created);
+        let site = Site("condition", inner.created);
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| {
             park_until_granted(&inner.waiters, seq, &site)
         })) {

@@ -145,7 +145,7 @@ impl Event {
         park_in(
             &self.inner.waiters,
             WaitKind::Event,
-            &Site("Event", self.inner.created),
+            &Site("event", self.inner.created),
         );
     }
 }

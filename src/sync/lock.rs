@@ -89,7 +89,7 @@ impl WaitTarget for Inner {
         WaitInfo {
             created: Some(self.created),
             holder: held.then(|| self.holder_task.get()),
-            ..WaitInfo::kind("Lock")
+            ..WaitInfo::kind("lock")
         }
     }
 }

@@ -82,7 +82,7 @@ impl WaitTarget for Inner {
         WaitInfo {
             created: Some(self.created),
             holder: held.then(|| self.last_taker.get()),
-            ..WaitInfo::kind("Semaphore")
+            ..WaitInfo::kind("semaphore")
         }
     }
 }

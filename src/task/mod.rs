@@ -9,7 +9,7 @@ use crate::error::{Cancelled, JoinError, SpawnError};
 use crate::runtime::Waker;
 use crate::runtime::spawn_here;
 use crate::runtime::{TaskRef, TypedRef};
-use crate::runtime::{Ticket, WaitKind};
+use crate::runtime::{Ticket, WaitKind, WaitTarget};
 
 /// A handle to a spawned coroutine (asyncio's `Task`).
 ///
@@ -69,6 +69,11 @@ impl<T: 'static> Task<T> {
     /// With `propagate_cancel`, cancelling the waiter cancels the task too (asyncio's `await
     /// task`); without it the task is left alone (what `shield` needs).
     pub(crate) fn wait_done(&self, propagate_cancel: bool) {
+        self.wait_done_as(propagate_cancel, self.cell.header());
+    }
+
+    /// [`wait_done`](Self::wait_done), with `what` describing the wait (a gather, a shield).
+    pub(crate) fn wait_done_as(&self, propagate_cancel: bool, what: &dyn WaitTarget) {
         let h = self.cell.header();
         while !h.is_done() {
             let ticket = h.done_wakers.borrow_mut().push_current(WaitKind::Join);
@@ -77,7 +82,7 @@ impl<T: 'static> Task<T> {
                 ticket,
                 propagate_cancel,
             };
-            crate::runtime::park_on(h);
+            crate::runtime::park_on(what);
             guard.disarm();
         }
     }
