@@ -116,3 +116,8 @@ pub use time::{sleep, sleep_until, yield_now};
 /// }
 /// ```
 pub use corio_macros::test;
+
+/// The worked examples of docs/TESTING.md, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/TESTING.md")]
+pub struct TestingGuide;

@@ -73,3 +73,40 @@ fn tasks_say_who_awaits_whom_and_whether_the_wait_is_external() {
         parent.cancel();
     });
 }
+
+#[test]
+fn debug_mode_keeps_the_backtrace_of_each_park() {
+    let (trace, tree) = corio::EventLoopBuilder::new().debug(true).run(|| {
+        let t = named("parker", park_here_for_the_backtrace);
+        corio::yield_now();
+        let info = corio::tasks()
+            .into_iter()
+            .find(|t| t.name == "parker")
+            .unwrap();
+        let tree = corio::dump_tasks();
+        t.cancel();
+        (info.park_backtrace, tree)
+    });
+    let trace = trace.expect("debug mode captures a backtrace at the park");
+    assert!(trace.contains("park_here_for_the_backtrace"), "{trace}");
+    assert!(tree.contains("| "), "dump_tasks shows it:\n{tree}");
+}
+
+#[inline(never)]
+fn park_here_for_the_backtrace() {
+    corio::sleep(HOUR);
+}
+
+#[test]
+fn without_debug_mode_no_backtrace_is_taken() {
+    corio::EventLoopBuilder::new().debug(false).run(|| {
+        let t = named("parker", || corio::sleep(HOUR));
+        corio::yield_now();
+        let info = corio::tasks()
+            .into_iter()
+            .find(|t| t.name == "parker")
+            .unwrap();
+        assert!(info.park_backtrace.is_none());
+        t.cancel();
+    });
+}

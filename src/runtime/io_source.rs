@@ -194,12 +194,20 @@ impl IoSource {
     /// `add_writer` for a transport's write buffer); at the next loop iteration if it is ready
     /// already. Dropped unrun if the source is dropped first or the loop closes. Returns
     /// `false` (and drops `f`) outside the source's loop.
+    ///
+    /// Until it runs or is dropped, the callback counts as an external wait of the loop: the
+    /// outside world (a peer connecting, a socket draining) decides when it runs.
     pub(crate) fn call_when_ready(&self, dir: Dir, f: impl FnOnce() + 'static) -> bool {
-        let cb = CallOnce::new_rc(f);
         with_core(|c| {
             if c.id() != self.loop_id {
                 return false;
             }
+            c.external_begin();
+            let pending = ExternalPending(self.loop_id);
+            let cb = CallOnce::new_rc(move || {
+                let _pending = pending;
+                f()
+            });
             if !c
                 .reactor
                 .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
@@ -209,6 +217,19 @@ impl IoSource {
             true
         })
         .unwrap_or(false)
+    }
+}
+
+/// Counts an external wait down when dropped (with the callback that held it, run or not).
+struct ExternalPending(u64);
+
+impl Drop for ExternalPending {
+    fn drop(&mut self) {
+        with_core(|c| {
+            if c.id() == self.0 {
+                c.external_end();
+            }
+        });
     }
 }
 
