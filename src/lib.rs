@@ -32,6 +32,7 @@
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets, [`net::lookup_host`] | sock_* loop methods, getaddrinfo |
 //! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter` | streams.py |
+//! | [`testing`] | virtual time ([`testing::run`], [`testing::advance`]), [`testing::wait_all_tasks_blocked`], [`test`] (`#[corio::test]`); [`tasks`] and [`dump_tasks`] show who waits on what | trio.testing, Go's synctest, asyncio `ps`/`pstree` |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -110,9 +111,9 @@ pub use time::{sleep, sleep_until, yield_now};
 /// ```
 /// #[corio::test(virtual_time)]
 /// fn a_day_passes_at_once() {
-///     let t0 = corio::runtime::time();
+///     let t0 = corio::runtime::now();
 ///     corio::sleep(std::time::Duration::from_secs(86_400));
-///     assert_eq!(corio::runtime::time() - t0, 86_400.0);
+///     assert_eq!((corio::runtime::now() - t0).as_secs(), 86_400);
 /// }
 /// ```
 pub use corio_macros::test;

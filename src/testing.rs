@@ -14,10 +14,10 @@
 //! use std::time::Duration;
 //!
 //! corio::testing::run(|| {
-//!     let t0 = corio::runtime::time();
+//!     let t0 = corio::runtime::now();
 //!     let r = corio::wait_for(Duration::from_secs(3600), || corio::Event::new().wait());
 //!     assert!(r.is_err(), "timed out");
-//!     assert_eq!(corio::runtime::time() - t0, 3600.0);
+//!     assert_eq!(corio::runtime::now() - t0, Duration::from_secs(3600));
 //! });
 //! ```
 //!
@@ -36,14 +36,14 @@ pub use corio_macros::test;
 /// use std::time::Duration;
 /// let attempts = corio::testing::run(|| {
 ///     let mut at = Vec::new();
-///     let t0 = corio::runtime::time();
+///     let t0 = corio::runtime::now();
 ///     for backoff in [1, 2, 4] {
-///         at.push(corio::runtime::time() - t0);
+///         at.push((corio::runtime::now() - t0).as_secs());
 ///         corio::sleep(Duration::from_secs(backoff));
 ///     }
 ///     at
 /// });
-/// assert_eq!(attempts, [0.0, 1.0, 3.0]);
+/// assert_eq!(attempts, [0, 1, 3]);
 /// ```
 ///
 /// # Panics

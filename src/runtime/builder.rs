@@ -156,11 +156,11 @@ impl EventLoopBuilder {
     /// ```
     /// use std::time::Duration;
     /// let waited = corio::EventLoopBuilder::new().virtual_time(true).run(|| {
-    ///     let t0 = corio::runtime::time();
+    ///     let t0 = corio::runtime::now();
     ///     corio::sleep(Duration::from_secs(24 * 3600)); // a day, in no real time
-    ///     corio::runtime::time() - t0
+    ///     corio::runtime::now() - t0
     /// });
-    /// assert_eq!(waited, 24.0 * 3600.0);
+    /// assert_eq!(waited, Duration::from_secs(24 * 3600));
     /// ```
     ///
     /// A busy loop that waits for the clock to move without ever parking never lets it move:

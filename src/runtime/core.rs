@@ -160,6 +160,9 @@ impl Core {
         max_pooled_stacks: usize,
         stack_guard: usize,
     ) -> std::io::Result<Core> {
+        // The clock's zero comes first: no reading of a loop's clock (a virtual one starts at
+        // the real now) may lie before it.
+        super::clock::epoch();
         let reactor = Reactor::new()?;
         let shared = Arc::new(Shared::new(reactor.poller().clone()));
         Ok(Core {
