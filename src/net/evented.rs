@@ -225,6 +225,126 @@ pub(crate) fn write_all(
     Ok(())
 }
 
+/// The methods every connected stream has besides its reads and writes (`TcpStream`,
+/// `UnixStream`): the pending error, both addresses, and the std conversions.
+macro_rules! stream_methods {
+    ($stream:ident, $std:ty, $addr:ty) => {
+        impl $stream {
+            /// The pending socket error (`SO_ERROR`), which reading it clears.
+            ///
+            /// # Errors
+            ///
+            /// As `getsockopt`.
+            pub fn take_error(&self) -> ::std::io::Result<Option<::std::io::Error>> {
+                self.inner.io.take_error()
+            }
+
+            /// The remote address.
+            ///
+            /// # Errors
+            ///
+            /// As `getpeername`: `NotConnected` once the connection is gone.
+            pub fn peer_addr(&self) -> ::std::io::Result<$addr> {
+                self.inner.io.peer_addr()
+            }
+
+            /// The local address.
+            ///
+            /// # Errors
+            ///
+            /// As `getsockname`.
+            pub fn local_addr(&self) -> ::std::io::Result<$addr> {
+                self.inner.io.local_addr()
+            }
+
+            /// Takes over a connected std stream: makes it non-blocking and registers it with
+            /// the running loop.
+            ///
+            /// # Errors
+            ///
+            /// When it cannot be made non-blocking or registered (no running loop).
+            pub fn from_std(stream: $std) -> ::std::io::Result<$stream> {
+                stream.set_nonblocking(true)?;
+                $stream::from_registered(stream)
+            }
+
+            /// Removes the stream from the loop and gives the std stream back. It is still in
+            /// non-blocking mode; call `set_nonblocking(false)` for blocking use.
+            pub fn into_std(self) -> $std {
+                self.inner.into_inner()
+            }
+        }
+    };
+}
+
+/// The methods every listener has besides binding (`TcpListener`, `UnixListener`): accept,
+/// with and without parking, readiness for accept loops, the bound address, and the std
+/// conversions.
+macro_rules! listener_methods {
+    ($listener:ident, $stream:ident, $std:ty, $addr:ty) => {
+        impl $listener {
+            /// Parks until a connection arrives and returns it with the peer's address (for a
+            /// Unix socket, usually unnamed). The new stream is non-blocking and registered
+            /// with the loop.
+            ///
+            /// # Errors
+            ///
+            /// What `accept4` reports: `EMFILE` when the process is out of file descriptors
+            /// (the listener stays usable; try again later), `ECONNABORTED`, ...
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: a cancelled accept has taken no connection, which stays queued.
+            pub fn accept(&self) -> ::std::io::Result<($stream, $addr)> {
+                let (sock, addr) = self.inner.accept()?;
+                $stream::accepted(sock, addr)
+            }
+
+            /// Accepts a connection if one is queued, without parking: `WouldBlock` if none
+            /// is. For accept loops driven by readiness callbacks.
+            pub(crate) fn accept_nowait(&self) -> ::std::io::Result<($stream, $addr)> {
+                let (sock, addr) = self.inner.accept_nowait()?;
+                $stream::accepted(sock, addr)
+            }
+
+            /// Runs `f` once, as a loop callback, when a connection may be waiting.
+            pub(crate) fn call_when_readable(&self, f: impl FnOnce() + 'static) -> bool {
+                self.inner
+                    .src
+                    .call_when_ready($crate::runtime::Dir::Read, f)
+            }
+
+            /// The address the listener is bound to.
+            ///
+            /// # Errors
+            ///
+            /// As `getsockname`.
+            pub fn local_addr(&self) -> ::std::io::Result<$addr> {
+                self.inner.io.local_addr()
+            }
+
+            /// Takes over a std listener: makes it non-blocking and registers it with the
+            /// running loop.
+            ///
+            /// # Errors
+            ///
+            /// When it cannot be made non-blocking or registered (no running loop).
+            pub fn from_std(listener: $std) -> ::std::io::Result<$listener> {
+                listener.set_nonblocking(true)?;
+                Ok($listener {
+                    inner: Evented::new(listener)?,
+                })
+            }
+
+            /// Removes the listener from the loop and gives the std listener back. It is
+            /// still in non-blocking mode; call `set_nonblocking(false)` for blocking use.
+            pub fn into_std(self) -> $std {
+                self.inner.into_inner()
+            }
+        }
+    };
+}
+
 /// `Debug`, `AsRawFd` and `AsFd` for a socket type whose `inner` field is an [`Evented`].
 macro_rules! evented_socket_impls {
     ($($ty:ident),+ $(,)?) => {$(
@@ -248,6 +368,8 @@ macro_rules! evented_socket_impls {
     )+};
 }
 pub(crate) use evented_socket_impls;
+pub(crate) use listener_methods;
+pub(crate) use stream_methods;
 
 /// `std::io::Read` and `std::io::Write` for a stream type and for a shared reference to it,
 /// on top of its inherent parking `read` and `write` and its `inner: Evented<_>` field.

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::evented::{self, Evented, evented_socket_impls, stream_read_write_impls};
+use super::evented::{
+    self, Evented, evented_socket_impls, listener_methods, stream_methods, stream_read_write_impls,
+};
 use super::{ToSocketAddrs, resolve};
 use crate::error::{SocketError, SocketOp};
 use crate::runtime::Dir;
@@ -164,62 +166,6 @@ impl TcpListener {
     /// Options for a listener: `reuse_port`, the backlog, `SO_REUSEADDR`.
     pub fn builder() -> TcpListenerBuilder {
         TcpListenerBuilder::default()
-    }
-
-    /// Parks until a connection arrives and returns it with the peer's address. The new
-    /// stream is non-blocking and registered with the loop.
-    ///
-    /// # Errors
-    ///
-    /// What `accept4` reports: `EMFILE` when the process is out of file descriptors (the
-    /// listener stays usable; try again later), `ECONNABORTED`, ...
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: a cancelled accept has taken no connection, which stays queued.
-    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (sock, addr) = self.inner.accept()?;
-        TcpStream::accepted(sock, addr)
-    }
-
-    /// Accepts a connection if one is queued, without parking: `WouldBlock` if none is. For
-    /// accept loops driven by readiness callbacks.
-    pub(crate) fn accept_nowait(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (sock, addr) = self.inner.accept_nowait()?;
-        TcpStream::accepted(sock, addr)
-    }
-
-    /// Runs `f` once, as a loop callback, when a connection may be waiting.
-    pub(crate) fn call_when_readable(&self, f: impl FnOnce() + 'static) -> bool {
-        self.inner.src.call_when_ready(Dir::Read, f)
-    }
-
-    /// The address the listener is bound to.
-    ///
-    /// # Errors
-    ///
-    /// As `getsockname`.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.io.local_addr()
-    }
-
-    /// Takes over a std listener: makes it non-blocking and registers it with the running
-    /// loop.
-    ///
-    /// # Errors
-    ///
-    /// When it cannot be made non-blocking or registered (no running loop).
-    pub fn from_std(listener: net::TcpListener) -> io::Result<TcpListener> {
-        listener.set_nonblocking(true)?;
-        Ok(TcpListener {
-            inner: Evented::new(listener)?,
-        })
-    }
-
-    /// Removes the listener from the loop and gives the std listener back. It is still in
-    /// non-blocking mode; call `set_nonblocking(false)` for blocking use.
-    pub fn into_std(self) -> net::TcpListener {
-        self.inner.into_inner()
     }
 }
 
@@ -400,50 +346,6 @@ impl TcpStream {
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         evented::sock_ref(&self.inner.io).set_linger(linger)
     }
-
-    /// The pending socket error (`SO_ERROR`), which reading it clears.
-    ///
-    /// # Errors
-    ///
-    /// As `getsockopt`.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.io.take_error()
-    }
-
-    /// The remote address.
-    ///
-    /// # Errors
-    ///
-    /// `NotConnected` once the connection is gone.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.io.peer_addr()
-    }
-
-    /// The local address.
-    ///
-    /// # Errors
-    ///
-    /// As `getsockname`.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.io.local_addr()
-    }
-
-    /// Takes over a connected std stream: makes it non-blocking and registers it with the
-    /// running loop.
-    ///
-    /// # Errors
-    ///
-    /// When it cannot be made non-blocking or registered (no running loop).
-    pub fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(true)?;
-        TcpStream::from_registered(stream)
-    }
-
-    /// Removes the stream from the loop and gives the std stream back. It is still in
-    /// non-blocking mode; call `set_nonblocking(false)` for blocking use.
-    pub fn into_std(self) -> net::TcpStream {
-        self.inner.into_inner()
-    }
 }
 
 fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
@@ -462,7 +364,9 @@ fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
+listener_methods!(TcpListener, TcpStream, net::TcpListener, SocketAddr);
 evented_socket_impls!(TcpListener, TcpStream);
+stream_methods!(TcpStream, net::TcpStream, SocketAddr);
 stream_read_write_impls!(TcpStream);
 
 #[cfg(test)]

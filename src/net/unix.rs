@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Type};
 
-use super::evented::{self, Evented, evented_socket_impls, stream_read_write_impls};
+use super::evented::{
+    self, Evented, evented_socket_impls, listener_methods, stream_methods, stream_read_write_impls,
+};
 use super::tcp::DEFAULT_BACKLOG;
 use crate::error::{SocketError, SocketOp};
 use crate::runtime::Dir;
@@ -64,60 +66,6 @@ impl UnixListener {
         };
         bind().map_err(|e| SocketError::wrap(SocketOp::Bind, path.display(), e))
     }
-
-    /// Parks until a connection arrives and returns it with the peer's address (usually
-    /// unnamed).
-    ///
-    /// # Errors
-    ///
-    /// What `accept4` reports (`EMFILE` when out of file descriptors, ...).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: a cancelled accept has taken no connection.
-    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (sock, addr) = self.inner.accept()?;
-        UnixStream::accepted(sock, addr)
-    }
-
-    /// Accepts a queued connection without parking: `WouldBlock` if none is queued.
-    pub(crate) fn accept_nowait(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (sock, addr) = self.inner.accept_nowait()?;
-        UnixStream::accepted(sock, addr)
-    }
-
-    /// Runs `f` once, as a loop callback, when a connection may be waiting.
-    pub(crate) fn call_when_readable(&self, f: impl FnOnce() + 'static) -> bool {
-        self.inner.src.call_when_ready(Dir::Read, f)
-    }
-
-    /// The address the listener is bound to.
-    ///
-    /// # Errors
-    ///
-    /// As `getsockname`.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.io.local_addr()
-    }
-
-    /// Takes over a std listener: makes it non-blocking and registers it with the running
-    /// loop.
-    ///
-    /// # Errors
-    ///
-    /// When it cannot be made non-blocking or registered (no running loop).
-    pub fn from_std(listener: net::UnixListener) -> io::Result<UnixListener> {
-        listener.set_nonblocking(true)?;
-        Ok(UnixListener {
-            inner: Evented::new(listener)?,
-        })
-    }
-
-    /// Removes the listener from the loop and gives the std listener back, still
-    /// non-blocking.
-    pub fn into_std(self) -> net::UnixListener {
-        self.inner.into_inner()
-    }
 }
 
 /// A Unix stream connection; like [`TcpStream`](super::TcpStream), it implements [`Read`] and
@@ -172,9 +120,9 @@ impl UnixStream {
         loop {
             let sock = evented::new_socket(Domain::UNIX, Type::STREAM, None)?;
             match sock.connect(&addr) {
-                Ok(()) => return UnixStream::registered(net::UnixStream::from(sock)),
+                Ok(()) => return UnixStream::from_registered(net::UnixStream::from(sock)),
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
-                    let s = UnixStream::registered(net::UnixStream::from(sock))?;
+                    let s = UnixStream::from_registered(net::UnixStream::from(sock))?;
                     evented::finish_connect(&s.inner)?;
                     return Ok(s);
                 }
@@ -198,14 +146,14 @@ impl UnixStream {
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
     }
 
-    fn registered(s: net::UnixStream) -> io::Result<UnixStream> {
+    fn from_registered(s: net::UnixStream) -> io::Result<UnixStream> {
         Ok(UnixStream {
             inner: Evented::new(s)?,
         })
     }
 
     fn accepted(sock: socket2::Socket, addr: SockAddr) -> io::Result<(UnixStream, SocketAddr)> {
-        let stream = UnixStream::registered(net::UnixStream::from(sock))?;
+        let stream = UnixStream::from_registered(net::UnixStream::from(sock))?;
         let addr = match addr.as_unix() {
             Some(a) => a,
             None => stream.peer_addr()?,
@@ -267,51 +215,9 @@ impl UnixStream {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.io.shutdown(how)
     }
-
-    /// The pending socket error (`SO_ERROR`).
-    ///
-    /// # Errors
-    ///
-    /// As `getsockopt`.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.io.take_error()
-    }
-
-    /// The peer's address.
-    ///
-    /// # Errors
-    ///
-    /// As `getpeername`.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.io.peer_addr()
-    }
-
-    /// The local address.
-    ///
-    /// # Errors
-    ///
-    /// As `getsockname`.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.io.local_addr()
-    }
-
-    /// Takes over a connected std stream: makes it non-blocking and registers it with the
-    /// running loop.
-    ///
-    /// # Errors
-    ///
-    /// When it cannot be made non-blocking or registered (no running loop).
-    pub fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
-        stream.set_nonblocking(true)?;
-        UnixStream::registered(stream)
-    }
-
-    /// Removes the stream from the loop and gives the std stream back, still non-blocking.
-    pub fn into_std(self) -> net::UnixStream {
-        self.inner.into_inner()
-    }
 }
 
+stream_methods!(UnixStream, net::UnixStream, SocketAddr);
 stream_read_write_impls!(UnixStream);
 
 /// A Unix datagram socket.
@@ -475,4 +381,5 @@ impl UnixDatagram {
     }
 }
 
+listener_methods!(UnixListener, UnixStream, net::UnixListener, SocketAddr);
 evented_socket_impls!(UnixListener, UnixStream, UnixDatagram);
