@@ -95,6 +95,10 @@ pub fn advance(d: Duration) {
 /// to run (trio's `wait_all_tasks_blocked`). A test then knows the others have gone as far as
 /// they can. Under virtual time the clock does not move meanwhile.
 ///
+/// While another task waits on the outside world (a socket, an executor job), the caller
+/// keeps yielding until that wait ends: the loop goes on polling I/O and firing timers, but
+/// the caller burns its turns meanwhile.
+///
 /// ```
 /// use std::{cell::Cell, rc::Rc};
 /// corio::run(|| {
