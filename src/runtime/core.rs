@@ -294,7 +294,7 @@ impl Core {
     }
 
     /// `true` if every live task but the running one is parked on a durable wait.
-    pub(crate) fn all_tasks_iter_blocked(&self) -> bool {
+    pub(crate) fn others_parked_durably(&self) -> bool {
         self.tasks.borrow().iter().all(|(_, t)| {
             let h = t.header();
             match h.state.get() {

@@ -103,6 +103,6 @@ pub(crate) fn advance_clock(d: std::time::Duration) -> bool {
 /// `true` when every task of the running loop but the caller is parked durably and nothing
 /// is ready to run: the state `testing::wait_all_tasks_blocked` waits for.
 pub(crate) fn others_durably_blocked() -> bool {
-    with_core(|c| !c.has_ready() && c.external_waits() == 0 && c.all_tasks_iter_blocked())
+    with_core(|c| !c.has_ready() && c.external_waits() == 0 && c.others_parked_durably())
         .unwrap_or(true)
 }
