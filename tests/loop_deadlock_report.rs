@@ -62,6 +62,12 @@ fn two_tasks_taking_two_locks_in_opposite_order_name_both_holders() {
         "{text}"
     );
     assert!(line_b.contains("held by task 'transfer-a' (id "), "{text}");
+    assert!(
+        text.contains(
+            "cycle: task 'transfer-a' (id 2) -> task 'transfer-b' (id 3) -> task 'transfer-a' (id 2)"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -13,7 +13,12 @@ use std::fmt;
 /// ```text
 /// deadlock: every task is blocked and nothing outside the loop can wake one
 /// task 'transfer-a' (id 2, spawned at src/bank.rs:40:13) waits for Lock (src/bank.rs:12:20) held by task 'transfer-b' (id 3)
+/// ...
+/// cycle: task 'transfer-a' (id 2) -> task 'transfer-b' (id 3) -> task 'transfer-a' (id 2)
 /// ```
+///
+/// After the tree, each cycle of tasks waiting for one another (joins, gathers, lock holders)
+/// is named once.
 ///
 /// ```
 /// let lp = corio::EventLoop::new()?;

@@ -221,6 +221,53 @@ fn display_kind(kind: &str) -> &str {
     }
 }
 
+/// The cycles of "waits for" among `tasks` (a join, a gather, a lock's holder), each once,
+/// starting from its smallest id.
+fn cycles(tasks: &[TaskInfo]) -> Vec<Vec<u64>> {
+    let edges: HashMap<u64, Vec<u64>> = tasks
+        .iter()
+        .map(|t| {
+            let mut to = t.awaits.clone();
+            to.extend(t.held_by);
+            (t.id, to)
+        })
+        .collect();
+    let mut found: Vec<Vec<u64>> = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    for t in tasks {
+        let mut path = Vec::new();
+        walk(t.id, &edges, &mut path, &mut done, &mut found);
+    }
+    found
+}
+
+fn walk(
+    id: u64,
+    edges: &HashMap<u64, Vec<u64>>,
+    path: &mut Vec<u64>,
+    done: &mut std::collections::HashSet<u64>,
+    found: &mut Vec<Vec<u64>>,
+) {
+    if let Some(i) = path.iter().position(|&p| p == id) {
+        let mut cycle = path[i..].to_vec();
+        let min = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
+        cycle.rotate_left(min);
+        if !found.contains(&cycle) {
+            found.push(cycle);
+        }
+        return;
+    }
+    if done.contains(&id) {
+        return;
+    }
+    path.push(id);
+    for &next in edges.get(&id).map_or(&[][..], Vec::as_slice) {
+        walk(next, edges, path, done, found);
+    }
+    path.pop();
+    done.insert(id);
+}
+
 /// The report for a deadlock of `core`: every live task, as a tree.
 pub(crate) fn deadlock_report(core: &Core) -> DeadlockReport {
     let tasks = snapshot(core);
@@ -229,6 +276,19 @@ pub(crate) fn deadlock_report(core: &Core) -> DeadlockReport {
          (no timer, socket, executor job, thread or LoopHandle)\n",
     );
     text.push_str(&render(&tasks));
+    for cycle in cycles(&tasks) {
+        let names: Vec<String> = cycle
+            .iter()
+            .map(|id| {
+                let t = tasks
+                    .iter()
+                    .find(|t| t.id == *id)
+                    .expect("a task of the list");
+                format!("task '{}' (id {})", t.name, t.id)
+            })
+            .collect();
+        let _ = writeln!(text, "cycle: {} -> {}", names.join(" -> "), names[0]);
+    }
     DeadlockReport {
         text: text.trim_end().to_string(),
         blocked: tasks.iter().map(|t| t.id).collect(),
