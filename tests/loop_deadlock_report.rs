@@ -206,3 +206,27 @@ fn run_forever_with_nothing_that_could_run_reports_a_deadlock() {
     let r = lp.run_forever();
     assert!(matches!(r, Err(RuntimeError::Deadlock(_))), "{r:?}");
 }
+
+thread_local! {
+    static GATE: corio::Event = corio::Event::new();
+}
+
+#[test]
+fn a_loop_handle_held_by_a_thread_is_not_a_deadlock() {
+    // The thread may still post work that sets things right, so the loop waits for it.
+    let _w = Watchdog::start(LIMIT);
+    let lp = EventLoop::new().unwrap();
+    let handle = lp.handle();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        handle
+            .call_soon_threadsafe(|| GATE.with(|g| g.set()))
+            .unwrap();
+    });
+    let r = lp.run_until_complete(|| GATE.with(|g| g.clone()).wait());
+    assert!(r.is_ok(), "{r:?}");
+    thread.join().unwrap();
+    // With the handle gone, the same wait is a deadlock again.
+    let r = lp.run_until_complete(|| corio::Event::new().wait());
+    assert!(matches!(r, Err(RuntimeError::Deadlock(_))), "{r:?}");
+}
