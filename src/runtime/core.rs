@@ -311,7 +311,7 @@ impl Core {
 
     // ----- scheduling -----
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn schedule(&self, t: TaskRef) {
         self.ready
             .borrow_mut()

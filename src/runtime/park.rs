@@ -34,7 +34,7 @@ use crate::error::Cancelled;
 /// # Panics
 ///
 /// Outside a coroutine. Unwinds with [`Cancelled`] if the task is cancelled.
-#[inline]
+#[inline(always)]
 pub(crate) fn park_on(what: &dyn WaitTarget) {
     park(what, false);
 }
@@ -47,7 +47,7 @@ pub(crate) fn park_external(what: &dyn WaitTarget) {
     park(what, true);
 }
 
-#[inline]
+#[inline(always)]
 fn park(what: &dyn WaitTarget, external: bool) {
     let h = current_or_panic();
     if unwinding(h) {
@@ -183,6 +183,7 @@ pub(crate) fn cancel(task: &TaskRef) -> bool {
 /// grant or a wake-all). If it is cancelled meanwhile, its entry leaves the list; nothing it
 /// was given needs passing on (for waits that grant nothing of their own, such as an event's).
 /// `what` describes the primitive the list belongs to.
+#[inline]
 pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind, what: &dyn WaitTarget) {
     struct Leave<'a> {
         list: &'a RefCell<WaitList<Waker>>,
@@ -203,7 +204,7 @@ pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind, what: &dy
 /// Parks the current task until its entry `t` in `list` has been granted (taken off the
 /// front). Unwinds with `Cancelled` if the task is cancelled; the caller's drop guard then
 /// removes the entry or passes on what it was granted.
-#[inline]
+#[inline(always)]
 pub(crate) fn park_until_granted(
     list: &RefCell<WaitList<Waker>>,
     t: Ticket,

@@ -146,20 +146,22 @@ impl<W> WaitList<W> {
     }
 
     /// Queues the waker `make` returns (built in place) at the back; returns its ticket.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_with(&mut self, kind: WaitKind, make: impl FnOnce() -> W) -> Ticket {
         let ticket = Ticket(self.next << 8 | kind as u64);
         self.next += 1;
-        if self.first.is_none() {
-            self.first = Some(Entry {
+        match &mut self.first {
+            // Known empty: written in place, with no drop of an old value to check for.
+            empty @ None => {
+                *empty = Some(Entry {
+                    ticket,
+                    waker: make(),
+                });
+            }
+            Some(_) => self.rest.push_back_with(|| Entry {
                 ticket,
                 waker: make(),
-            });
-        } else {
-            self.rest.push_back_with(|| Entry {
-                ticket,
-                waker: make(),
-            });
+            }),
         }
         ticket
     }
@@ -184,11 +186,12 @@ impl<W> WaitList<W> {
         self.pop_entry().map(|e| (e.ticket, e.waker))
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop_entry(&mut self) -> Option<Entry<W>> {
-        let e = self.first.take()?;
-        self.first = self.rest.pop_front();
-        Some(e)
+        // An empty list (an uncontended lock's release) is one load, with no store.
+        self.first.as_ref()?;
+        let next = self.rest.pop_front();
+        std::mem::replace(&mut self.first, next)
     }
 
     /// `true` while the entry `t` is still in the list: not granted, not removed.

@@ -37,7 +37,7 @@ impl Waker {
 
     /// Like [`wake`](Self::wake), consuming the waker: its reference moves into the ready
     /// queue instead of being cloned there and dropped here.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wake_owned(self) {
         if self.claim_wake() {
             let core: *const Core = self.task.header().core();
@@ -50,7 +50,7 @@ impl Waker {
     /// Delivers this wake-up to the task's state: `true` if the task was parked on the park
     /// this waker is for and is now `Scheduled` (the caller queues it); a task that runs keeps
     /// the wake-up for its next park; a stale waker or an ended task does nothing.
-    #[inline]
+    #[inline(always)]
     fn claim_wake(&self) -> bool {
         let h = self.task.header();
         if h.token.get() != self.token {
@@ -186,7 +186,7 @@ pub(crate) fn wake_first(list: &RefCell<WaitList<Waker>>) -> bool {
 }
 
 /// Wakes every waiter that is in `list` now.
-#[inline]
+#[inline(always)]
 pub(crate) fn wake_all(list: &RefCell<WaitList<Waker>>) {
     // The borrow ends before each wake: waking can drop the last reference to a finished
     // task, whose value's `Drop` is user code that might touch this list. Popping keeps the
