@@ -230,3 +230,33 @@ fn a_loop_handle_held_by_a_thread_is_not_a_deadlock() {
     let r = lp.run_until_complete(|| corio::Event::new().wait());
     assert!(matches!(r, Err(RuntimeError::Deadlock(_))), "{r:?}");
 }
+
+#[test]
+fn a_semaphore_wait_names_the_task_holding_its_last_permit() {
+    let text = deadlock(|| {
+        let sem = corio::Semaphore::new(1);
+        let s = sem.clone();
+        let holder = corio::Builder::new()
+            .name("holder")
+            .spawn(move || {
+                let _permit = s.acquire();
+                corio::Event::new().wait();
+            })
+            .unwrap();
+        corio::yield_now();
+        let waiter = corio::Builder::new()
+            .name("waiter")
+            .spawn(move || drop(sem.acquire()))
+            .unwrap();
+        let _ = (waiter.join(), holder.join());
+    });
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("task 'waiter'"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(&format!("waits for Semaphore ({}:", file!()))
+            && line.contains("held by task 'holder' (id 2)"),
+        "{text}"
+    );
+}

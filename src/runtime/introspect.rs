@@ -60,10 +60,11 @@ pub struct TaskInfo {
 /// Every live task of `core`, in spawn order.
 pub(crate) fn snapshot(core: &Core) -> Vec<TaskInfo> {
     let now = core.now();
-    let mut all: Vec<TaskInfo> = core
-        .all_tasks()
+    let live = core.all_tasks();
+    let ids: HashMap<usize, u64> = live.iter().map(|t| (t.addr(), t.header().id)).collect();
+    let mut all: Vec<TaskInfo> = live
         .iter()
-        .filter_map(|t| info(t.header(), now))
+        .filter_map(|t| info(t.header(), now, &ids))
         .collect();
     all.sort_by_key(|i| i.id);
     let index: HashMap<u64, usize> = all.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
@@ -78,7 +79,7 @@ pub(crate) fn snapshot(core: &Core) -> Vec<TaskInfo> {
     all
 }
 
-fn info(h: &Header, now: std::time::Instant) -> Option<TaskInfo> {
+fn info(h: &Header, now: std::time::Instant, ids: &HashMap<usize, u64>) -> Option<TaskInfo> {
     let state = match h.state.get() {
         State::Scheduled => TaskState::Scheduled,
         State::Running => TaskState::Running,
@@ -100,7 +101,7 @@ fn info(h: &Header, now: std::time::Instant) -> Option<TaskInfo> {
         waiting_on: wait.kind,
         external: state == TaskState::Parked && h.external.get(),
         created_at: wait.created,
-        held_by: wait.holder,
+        held_by: wait.holder.and_then(|a| ids.get(&a).copied()),
         awaits: wait.awaits,
         awaited_by: Vec::new(),
         spawned_at: h.spawned_at,

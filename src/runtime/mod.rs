@@ -62,7 +62,7 @@ pub use timer_handle::TimerHandle;
 // The runtime's crate-internal API: the layers above `runtime` park, wake, wait in lists,
 // arm wake-up timers and wait for I/O readiness through these names only (see
 // docs/ARCHITECTURE.md, "The runtime's internal API").
-pub(crate) use self::current::{current_header, current_task, current_task_id};
+pub(crate) use self::current::{current_addr, current_header, current_task};
 #[cfg(test)]
 pub(crate) use self::here::registered_fds;
 pub(crate) use self::here::{
