@@ -102,6 +102,8 @@ impl Core {
     /// deep only; it switches back to `me` when it parks.
     pub(crate) fn hand_off(&self, me: &Header) -> bool {
         if self.slow_step.get().is_some() {
+            // Debug mode: no hand-off, and the park's backtrace is kept.
+            super::park::capture_park_trace(me);
             return false;
         }
         loop {

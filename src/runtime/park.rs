@@ -61,11 +61,8 @@ fn park(what: &dyn WaitTarget, external: bool) {
     h.waiting_on.set(target_ptr(what));
     h.external.set(external);
     h.state.set(State::Parked);
-    let core = h.core();
-    if core.slow_step.get().is_some() {
-        capture_park_trace(h);
-    }
     if external {
+        let core = h.core();
         // Counted back down below, or by the loop's close if the task is unwound here.
         core.external_begin();
         switch_out(h);
@@ -78,9 +75,10 @@ fn park(what: &dyn WaitTarget, external: bool) {
     deliver_cancel(h);
 }
 
-/// Debug mode: keeps the backtrace of this park for `dump_tasks()`.
+/// Debug mode: keeps the backtrace of the park under way for `dump_tasks()` (called from
+/// `Core::hand_off`, which checks for debug mode on every switch out anyway).
 #[cold]
-fn capture_park_trace(h: &Header) {
+pub(super) fn capture_park_trace(h: &Header) {
     *h.park_trace.borrow_mut() = Some(Box::new(std::backtrace::Backtrace::force_capture()));
 }
 
