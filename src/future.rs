@@ -67,6 +67,12 @@ struct Inner<T: 'static> {
     created: &'static std::panic::Location<'static>,
 }
 
+impl<T: 'static> crate::runtime::WaitTarget for Inner<T> {
+    fn describe(&self) -> crate::runtime::WaitInfo {
+        crate::runtime::WaitTarget::describe(&crate::runtime::Site("future", self.created))
+    }
+}
+
 /// A result that will be set later, by a callback or another coroutine (asyncio's `Future`).
 /// Cloning gives another handle to the same future.
 ///
@@ -264,7 +270,7 @@ impl<T: 'static> Future<T> {
                 ticket,
                 cancel_on_drop: true,
             };
-            crate::runtime::park_on(&crate::runtime::Site("future", self.inner.created));
+            crate::runtime::park_on(&*self.inner);
             guard.disarm();
         }
     }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use std::panic::Location;
 
-use crate::runtime::{Site, WaitKind, WaitList, park_in, wake_all};
+use crate::runtime::{Site, WaitInfo, WaitKind, WaitList, WaitTarget, park_in, wake_all};
 
 /// A flag that coroutines can wait to see set (asyncio's `Event`).
 ///
@@ -62,6 +62,12 @@ struct Inner {
     waiters: RefCell<WaitList>,
     /// Where the event was made, for the deadlock report.
     created: &'static Location<'static>,
+}
+
+impl WaitTarget for Inner {
+    fn describe(&self) -> WaitInfo {
+        Site("event", self.created).describe()
+    }
 }
 
 impl fmt::Debug for Event {
@@ -142,10 +148,6 @@ impl Event {
         if self.inner.flag.get() {
             return;
         }
-        park_in(
-            &self.inner.waiters,
-            WaitKind::Event,
-            &Site("event", self.inner.created),
-        );
+        park_in(&self.inner.waiters, WaitKind::Event, &*self.inner);
     }
 }
