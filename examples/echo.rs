@@ -4,7 +4,8 @@
 //! * `cargo run --example echo` starts the server on 127.0.0.1 (a free port), runs 100
 //!   clients at once, each sending several messages of random sizes and checking that every
 //!   byte comes back, prints a summary and exits (status 1 if any echo differed).
-//! * `cargo run --example echo -- --serve ADDR` only serves, until Ctrl+C.
+//! * `cargo run --example echo -- --serve ADDR` only serves, until Ctrl+C or `SIGTERM`, then
+//!   shuts down gracefully (open connections get 5 s) and prints a summary.
 
 use std::io;
 use std::time::Instant;
@@ -114,7 +115,10 @@ fn main() -> io::Result<()> {
             corio::run(move || {
                 let server = streams::start_server(addr.as_str(), handle)?;
                 println!("serving on {} until Ctrl+C", server.local_addr()?);
-                server.serve_forever()
+                // SIGINT/SIGTERM: stop accepting, give open connections 5 s, summarise.
+                let summary = server.serve_until_signal(std::time::Duration::from_secs(5))?;
+                println!("{summary}");
+                Ok(())
             })
         }
         _ => {

@@ -12,9 +12,11 @@
 //! ```
 //!
 //! Run with `cargo run --example echo_server [ADDR]` (default `127.0.0.1:8888`), then talk to
-//! it with `cargo run --example echo_client`. Ctrl+C stops it.
+//! it with `cargo run --example echo_client`. Ctrl+C (or `SIGTERM`) stops it gracefully: it
+//! stops accepting, gives open connections up to 5 s to finish, prints a summary and exits 0.
 
 use std::io;
+use std::time::Duration;
 
 use corio::streams::{self, StreamReader, StreamWriter};
 
@@ -39,6 +41,8 @@ fn main() -> io::Result<()> {
     corio::run(move || {
         let server = streams::start_server(addr.as_str(), handle)?;
         println!("serving on {}", server.local_addr()?);
-        server.serve_forever()
+        let summary = server.serve_until_signal(Duration::from_secs(5))?;
+        println!("{summary}");
+        Ok(())
     })
 }

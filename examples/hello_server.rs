@@ -112,7 +112,9 @@ fn main() -> io::Result<()> {
                 let server = streams::start_server(addr.as_str(), handle)?;
                 println!("serving on {}", server.local_addr()?);
                 println!("server is running, please, press ctrl+c to stop");
-                server.serve_forever()
+                let summary = server.serve_until_signal(std::time::Duration::from_secs(5))?;
+                println!("{summary}");
+                Ok(())
             })
         }
         _ => {

@@ -46,7 +46,9 @@ fn main() -> io::Result<()> {
         Mode::Serve(addr) => corio::run(move || {
             let server = streams::start_server(addr.as_str(), handle)?;
             println!("serving on {} until Ctrl+C", server.local_addr()?);
-            server.serve_forever()
+            let summary = server.serve_until_signal(std::time::Duration::from_secs(5))?;
+            println!("{summary}");
+            Ok(())
         }),
         Mode::Check => corio::run(|| {
             let server = streams::start_server("127.0.0.1:0", handle)?;

@@ -401,7 +401,7 @@ fn app(backend: SocketAddr, mut reader: StreamReader, writer: StreamWriter) -> i
 type Serving = corio::Task<io::Result<()>>;
 
 /// Starts the backend and the application; returns the application's address.
-fn start(addr: &str) -> io::Result<(SocketAddr, Serving, Serving)> {
+fn start(addr: &str) -> io::Result<(SocketAddr, Serving, Serving, Rc<corio::streams::Server>)> {
     let backend = Rc::new(start_server("127.0.0.1:0", slow_service)?);
     let backend_addr = backend.local_addr()?;
     let server = Rc::new(start_server(addr, move |r, w| app(backend_addr, r, w))?);
@@ -410,7 +410,7 @@ fn start(addr: &str) -> io::Result<(SocketAddr, Serving, Serving)> {
     let backend_task = corio::spawn(move || b.serve_forever());
     let s = server.clone();
     let app_task = corio::spawn(move || s.serve_forever());
-    Ok((app_addr, backend_task, app_task))
+    Ok((app_addr, backend_task, app_task, server))
 }
 
 /// A plain HTTP client call: `GET target`, returns (status, body).
@@ -438,14 +438,17 @@ fn main() -> io::Result<()> {
     if args.iter().any(|a| a == "--serve") {
         let addr = arg_value(&args, "--serve").unwrap_or_else(|| "127.0.0.1:8080".into());
         return corio::run(move || {
-            let (app_addr, _backend, app) = start(&addr)?;
+            let (app_addr, _backend, app, server) = start(&addr)?;
             println!("serving on http://{app_addr}/ (Ctrl+C to stop)");
+            // The serving task returns once the signal has closed the server.
+            let summary = server.serve_until_signal(std::time::Duration::from_secs(5))?;
+            println!("{summary}");
             app.join().map_err(|e| io::Error::other(e.to_string()))?
         });
     }
 
     corio::run(|| {
-        let (addr, backend, app) = start("127.0.0.1:0")?;
+        let (addr, backend, app, _server) = start("127.0.0.1:0")?;
         const CLIENTS: usize = 50;
         let t0 = Instant::now();
         let results = corio::gather(

@@ -31,8 +31,11 @@
 //! | [`sync`] | [`Lock`], [`Event`], [`Condition`], [`Semaphore`], [`BoundedSemaphore`], [`Barrier`] | locks.py |
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets, [`net::lookup_host`] | sock_* loop methods, getaddrinfo |
-//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter` | streams.py |
+//! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter`; [`Server::serve_until_signal`] | streams.py |
 //! | [`testing`] | virtual time ([`testing::run`], [`testing::advance`]), [`testing::wait_all_tasks_blocked`], [`test`] (`#[corio::test]`); [`tasks`] and [`dump_tasks`] show who waits on what | trio.testing, Go's synctest, asyncio `ps`/`pstree` |
+//! | [`generator`] | [`Generator`]: `yield_`, `resume`/`send`, `throw`, `close`, `yield_from` on pooled stacks; an `Iterator` | PEP 342, PEP 380 generators |
+//! | [`signal`] | signals on the loop's thread: [`runtime::add_signal_handler`], [`signal::wait`] | unix_events.py |
+//! | [`subprocess`] | [`subprocess::Command`], [`subprocess::Process`]: children with stream pipes, waited for over a pidfd | subprocess.py |
 //! | [`error`] | small error types | exceptions.py |
 //!
 //! ## Cancellation
@@ -68,11 +71,14 @@ mod coro;
 pub mod error;
 pub mod executor;
 pub mod future;
+pub mod generator;
 pub mod net;
+pub mod protocols;
 pub mod queue;
 mod reactor;
 pub mod runtime;
 pub mod streams;
+pub mod subprocess;
 pub mod sync;
 pub mod task;
 pub mod testing;
@@ -89,7 +95,9 @@ pub use error::{
 };
 pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
+pub use generator::{Generator, GeneratorState};
 pub use queue::{LifoQueue, PriorityQueue, Queue, ThreadQueue};
+pub use runtime::signal;
 pub use runtime::{
     EventLoop, EventLoopBuilder, ExceptionContext, Handle, LoopHandle, TimerHandle,
     call_exception_handler, default_exception_handler, get_exception_handler, get_running_loop,

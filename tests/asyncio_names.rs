@@ -57,6 +57,24 @@ fn every_name_on_the_page() -> io::Result<()> {
     corio::executor::set_default_executor(ex);
     corio::run_in_executor(|| ());
     corio::to_thread(|| ());
+    // Signals.
+    corio::EventLoop::add_signal_handler(&lp, corio::signal::SIGINT, || ())?;
+    corio::EventLoop::remove_signal_handler(&lp, corio::signal::SIGINT);
+    corio::runtime::add_signal_handler(corio::signal::SIGINT, || ())?;
+    corio::runtime::remove_signal_handler(corio::signal::SIGINT);
+    corio::signal::wait(corio::signal::SIGINT)?;
+    // Subprocesses.
+    let mut child: corio::subprocess::Process =
+        corio::subprocess::Command::spawn(&mut corio::subprocess::Command::new("true"))?;
+    corio::subprocess::Process::wait(&child)?;
+    corio::subprocess::Process::communicate(&mut child, None)?;
+    corio::subprocess::Process::pid(&child);
+    corio::subprocess::Process::returncode(&child);
+    corio::subprocess::Process::send_signal(&child, corio::signal::SIGINT)?;
+    corio::subprocess::Process::terminate(&child)?;
+    corio::subprocess::Process::kill(&child)?;
+    corio::subprocess::create_subprocess_exec("true", ["x"])?;
+    corio::subprocess::create_subprocess_shell("true")?;
 
     // Futures.
     let fut: corio::Future<u8> = corio::Future::new();
@@ -188,6 +206,7 @@ fn every_name_on_the_page() -> io::Result<()> {
     corio::Server::close(&server);
     corio::Server::wait_closed(&server);
     corio::Server::serve_forever(&server)?;
+    corio::Server::serve_until_signal(&server, d)?;
     let stream: corio::net::TcpStream = corio::net::TcpStream::connect("127.0.0.1:1")?;
     corio::net::TcpStream::read(&stream, &mut [0u8; 1])?;
     corio::net::TcpStream::write_all(&stream, b"x")?;
@@ -197,6 +216,53 @@ fn every_name_on_the_page() -> io::Result<()> {
     corio::net::UdpSocket::recv_from(&udp, &mut [0u8; 1])?;
     corio::net::UdpSocket::send_to(&udp, b"x", "127.0.0.1:1")?;
     corio::net::lookup_host("localhost", 80)?;
+
+    // Transports and protocols.
+    struct P;
+    impl corio::protocols::BaseProtocol for P {}
+    impl corio::protocols::Protocol for P {
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+    struct B([u8; 1]);
+    impl corio::protocols::BaseProtocol for B {}
+    impl corio::protocols::BufferedProtocol for B {
+        fn get_buffer(&mut self, _: usize) -> &mut [u8] {
+            &mut self.0
+        }
+        fn buffer_updated(&mut self, _: usize) {}
+    }
+    struct D;
+    impl corio::protocols::DatagramProtocol for D {
+        fn datagram_received(&mut self, _: &[u8], _: std::net::SocketAddr) {}
+    }
+    let _: corio::Server = corio::protocols::create_server(|| P, "127.0.0.1:0")?;
+    corio::protocols::create_unix_server(|| corio::protocols::Buffered(B([0])), "/x")?;
+    let _: corio::protocols::Transport = corio::protocols::create_connection(|| P, "127.0.0.1:1")?;
+    corio::protocols::create_unix_connection(|| P, "/x")?;
+    corio::protocols::connect_accepted_socket(
+        || P,
+        corio::net::TcpStream::connect("127.0.0.1:1")?,
+    )?;
+    let _: corio::protocols::DatagramTransport =
+        corio::protocols::create_datagram_endpoint(|| D, Some("127.0.0.1:0"), None::<&str>)?;
+    let _: (
+        corio::protocols::StreamsBridge,
+        corio::StreamReader,
+        corio::StreamWriter,
+    ) = corio::protocols::streams_bridge()?;
+
+    // Generators (the module `corio::generator`).
+    let mut g: corio::Generator<u8, (), u8> = corio::Generator::new(|co| {
+        co.yield_(1);
+        let mut inner: corio::Generator<u8, (), u8> = corio::Generator::new(|_| ());
+        corio::generator::Yielder::yield_from(co, &mut inner);
+    });
+    corio::Generator::start(&mut g);
+    corio::Generator::send(&mut g, 1);
+    corio::Generator::resume(&mut g, 1);
+    let _ = corio::Generator::throw(&mut g, 7u8);
+    corio::Generator::close(&mut g);
+    let _ = corio::generator::catch::<corio::generator::GeneratorExit, _>(|| ());
 
     // Errors not used above.
     let _: Option<corio::InvalidState> = None;

@@ -6,7 +6,7 @@
 use std::sync::Once;
 use std::sync::OnceLock;
 
-use super::{RESUMER, RUNNING, StackInfo};
+use super::{RUNNING, StackInfo};
 
 /// The handlers that were in place before ours, to chain to.
 static PREVIOUS: OnceLock<(libc::sigaction, libc::sigaction)> = OnceLock::new();
@@ -134,12 +134,20 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     let addr = unsafe { (*info).si_addr() } as usize;
     // The running coroutine, or the one that resumed it (whose stack the resume code runs on
     // before and after the switch).
-    for p in [RUNNING.with(|c| c.get()), RESUMER.with(|c| c.get())] {
+    let running = RUNNING.with(|c| c.get());
+    let resumer = if running.is_null() {
+        std::ptr::null()
+    } else {
+        // SAFETY: RUNNING points at the StackInfo of the coroutine being resumed on this
+        // thread, which lives in its task or generator, alive while it runs.
+        unsafe { (*running).resumer.get() }
+    };
+    for p in [running, resumer] {
         if p.is_null() {
             continue;
         }
-        // SAFETY: RUNNING and RESUMER point at the StackInfo of coroutines being resumed on
-        // this thread; each lives in its coroutine's task, which is alive while it runs.
+        // SAFETY: the running coroutine and its resumer are being resumed on this thread;
+        // each StackInfo lives in its task or generator, which is alive while it runs.
         let s: &StackInfo = unsafe { &*p };
         // Rust probes each page of big frames, so the first fault of an overflow lands in the
         // guard; code that does not probe is caught too while its frame is smaller than the
@@ -149,16 +157,25 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
                 buf: [0; 512],
                 len: 0,
             };
-            m.push(b"\ncorio: task '");
-            // SAFETY: name/name_len describe the task's name string, alive with the task.
-            let name = unsafe { std::slice::from_raw_parts(s.name, s.name_len) };
-            m.push(if name.is_empty() { b"<unnamed>" } else { name });
-            m.push(b"' (id ");
-            m.num(s.id);
-            m.push(b") overflowed its coroutine stack of ");
-            m.num(s.size as u64);
-            m.push(b" bytes; give it more with corio::Builder::stack_size or \
-                     EventLoopBuilder::stack_size (debug builds need several times more than release). Aborting.\n");
+            if s.kind == super::StackKind::Generator {
+                m.push(b"\ncorio: a generator overflowed its coroutine stack of ");
+                m.num(s.size as u64);
+                m.push(
+                    b" bytes; give it more with Generator::with_stack_size \
+                         (debug builds need several times more than release). Aborting.\n",
+                );
+            } else {
+                m.push(b"\ncorio: task '");
+                // SAFETY: name/name_len describe the task's name string, alive with the task.
+                let name = unsafe { std::slice::from_raw_parts(s.name, s.name_len) };
+                m.push(if name.is_empty() { b"<unnamed>" } else { name });
+                m.push(b"' (id ");
+                m.num(s.id);
+                m.push(b") overflowed its coroutine stack of ");
+                m.num(s.size as u64);
+                m.push(b" bytes; give it more with corio::Builder::stack_size or \
+                         EventLoopBuilder::stack_size (debug builds need several times more than release). Aborting.\n");
+            }
             // SAFETY: write(2) and abort(2) are async-signal-safe.
             unsafe {
                 libc::write(2, m.buf.as_ptr().cast(), m.len);

@@ -63,10 +63,19 @@ fn initial_guard_kind() -> u8 {
     }
 }
 
+/// The page size, asked of the kernel once (a stack going back to the pool compares sizes in
+/// pages, and `sysconf` on every exit showed in the generator benchmark).
 pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let cached = PAGE.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
     // SAFETY: sysconf has no preconditions; _SC_PAGESIZE is always supported.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p <= 0 { 4096 } else { p as usize }
+    let p = if p <= 0 { 4096 } else { p as usize };
+    PAGE.store(p, Ordering::Relaxed);
+    p
 }
 
 /// One mapped coroutine stack: `[lo, lo + guard)` is the guard, `[lo + guard, lo + len)` the
@@ -230,10 +239,12 @@ impl Drop for Stack {
 // usable size is at least MIN_STACK_SIZE >= corosensei's MIN_STACK_SIZE; both addresses are
 // page aligned, hence aligned to STACK_ALIGNMENT.
 unsafe impl CoroStackTrait for Stack {
+    #[inline]
     fn base(&self) -> StackPointer {
         NonZeroUsize::new(self.lo + self.len).expect("stack top is not null")
     }
 
+    #[inline]
     fn limit(&self) -> StackPointer {
         NonZeroUsize::new(self.lo).expect("mmap never returns null")
     }

@@ -21,6 +21,9 @@ pub(crate) struct StackPool {
     /// Stacks of other sizes (tasks built with `Builder::stack_size`).
     other: Vec<Stack>,
     default_size: usize,
+    /// `default_size` rounded up to whole pages: the usable size of a default stack (kept, so
+    /// a stack going back costs no division).
+    default_mapped: usize,
     max_pooled: usize,
     /// Guard length of every stack this pool maps.
     guard: usize,
@@ -47,6 +50,10 @@ impl StackPool {
             excess: Vec::new(),
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
+            default_mapped: default_size
+                .max(MIN_STACK_SIZE)
+                .checked_next_multiple_of(page_size())
+                .unwrap_or(usize::MAX),
             max_pooled,
             guard,
             lent: 0,
@@ -85,11 +92,16 @@ impl StackPool {
         Stack::map(want, self.guard)
     }
 
+    /// Counts as lent a stack this pool did not hand out, before [`put`](Self::put) takes it.
+    pub(crate) fn adopt(&mut self) {
+        self.lent += 1;
+    }
+
     /// Takes back the stack of a finished coroutine.
     pub(crate) fn put(&mut self, mut stack: Stack) {
         self.lent -= 1;
         stack.trimmed = false;
-        if stack.size() == self.default_size.next_multiple_of(page_size()) {
+        if stack.size() == self.default_mapped {
             if self.free.len() < self.max_pooled {
                 self.free.push(stack);
             } else {

@@ -75,9 +75,12 @@ fn fill<T>(cell: &ResultCell<T>, r: Result<T, Failure>) {
 
 fn report_abandoned_panic(p: &(dyn Any + Send)) {
     let msg = panic_text(p);
-    eprintln!(
-        "corio: a function run in the executor panicked after the coroutine waiting for it \
-         was cancelled: {msg}"
+    crate::runtime::emit_report(
+        crate::runtime::ReportLevel::Error,
+        &format!(
+            "a function run in the executor panicked after the coroutine waiting for it \
+             was cancelled: {msg}"
+        ),
     );
 }
 

@@ -43,7 +43,7 @@
 //! an error, and used on another loop they return one.
 
 mod addr;
-mod evented;
+pub(crate) mod evented;
 mod lookup;
 mod tcp;
 mod udp;

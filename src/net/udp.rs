@@ -175,6 +175,11 @@ impl UdpSocket {
     pub fn into_std(self) -> net::UdpSocket {
         self.inner.into_inner()
     }
+
+    /// The socket and its registration, for the protocols layer.
+    pub(crate) fn evented(&self) -> &Evented<net::UdpSocket> {
+        &self.inner
+    }
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<UdpSocket> {

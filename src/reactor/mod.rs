@@ -294,6 +294,17 @@ impl<N: Clone> Reactor<N> {
         true
     }
 
+    /// Marks the source ready both ways and hands over its parked notifications: its fd was
+    /// closed under the registration (a pipe's write end replaced by `dup3`), so no event
+    /// will come for them.
+    pub(crate) fn fire(&self, key: usize, out: &mut Vec<N>) {
+        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
+            (e.readable, e.writable) = (true, true);
+            out.extend(e.reader.take().into_iter().chain(e.writer.take()));
+            out.extend(e.more.drain(..).map(|(_, n)| n));
+        }
+    }
+
     /// Drops the parked notification of `dir` that `is_mine` recognises (a cancelled wait),
     /// leaving other waiters of the same direction in place. Returns what it removed, for the
     /// caller to drop outside the borrow.

@@ -104,6 +104,8 @@ pub(crate) struct Core {
     /// The clock as the loop last read it (a task's spawn time, without a clock read per
     /// spawn).
     pub(super) last_now: Cell<Instant>,
+    /// The signals this loop watches, made on the first `add_signal_handler` or `wait`.
+    pub(super) signals: RefCell<Option<Rc<super::signal::LoopSignals>>>,
 }
 
 impl Header {
@@ -194,6 +196,7 @@ impl Core {
             virtual_time: Cell::new(false),
             vnow: Cell::new(Instant::now()),
             last_now: Cell::new(Instant::now()),
+            signals: RefCell::new(None),
         })
     }
 

@@ -11,7 +11,6 @@ use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::net::SocketAddr;
-use std::panic::catch_unwind;
 use std::rc::Rc;
 
 use super::callback::Handle;
@@ -208,30 +207,16 @@ pub fn default_exception_handler(context: &ExceptionContext) {
     emit(context, &text);
 }
 
-#[cfg(not(feature = "log"))]
-fn emit(_context: &ExceptionContext, text: &str) {
-    let _ = catch_unwind(|| eprintln!("corio: {text}"));
-}
-
-#[cfg(feature = "log")]
 fn emit(context: &ExceptionContext, text: &str) {
-    if log::max_level() == log::LevelFilter::Off {
-        // No logger was set up (or every record is switched off): a failure still shows.
-        let _ = catch_unwind(|| eprintln!("corio: {text}"));
-        return;
-    }
     let level = if caused_by_peer(context) {
-        log::Level::Debug
+        super::diag::Level::Debug
     } else {
-        log::Level::Error
+        super::diag::Level::Error
     };
-    let _ = catch_unwind(AssertUnwindSafe(
-        || log::log!(target: "corio", level, "{text}"),
-    ));
+    super::diag::emit(level, text);
 }
 
 /// `true` for an I/O error the peer caused (reset, aborted, broken pipe).
-#[cfg(feature = "log")]
 fn caused_by_peer(context: &ExceptionContext) -> bool {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
     context

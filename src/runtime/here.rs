@@ -1,5 +1,6 @@
 //! The running loop of this thread, as the layers above `runtime` see it: spawn on it, list
-//! its tasks, name it, run something when it closes, and wake a task at a deadline.
+//! its tasks, name it, run something when it closes, lend a stack from its pool, and wake a
+//! task at a deadline.
 //!
 //! Together with the park/wake calls ([`super::park_on`], [`super::Waker`], ...), the wait
 //! list and [`super::IoSource`], this is the crate-internal API of the runtime; nothing above
@@ -12,6 +13,7 @@ use super::step;
 use super::task_ref::TypedRef;
 use super::task_ref::Waker;
 use super::timers::TimerId;
+use crate::coro::Stack;
 use crate::error::SpawnError;
 
 pub(crate) use super::core::is_running_here;
@@ -40,6 +42,25 @@ pub(crate) fn running_loop_id() -> Option<u64> {
 /// Runs `f` when the running loop closes; does nothing outside a loop.
 pub(crate) fn at_loop_close(f: Box<dyn FnOnce()>) {
     with_core(|c| c.at_close(f));
+}
+
+/// A stack of at least `size` bytes (the pool's default when `None`) from the running loop's
+/// pool, with the loop's id, for a coroutine that is not a task (a generator); `None` outside
+/// a running loop. Give it back with [`return_loop_stack`].
+pub(crate) fn lend_loop_stack(size: Option<usize>) -> Option<Result<(Stack, u64), SpawnError>> {
+    with_core(|c| c.take_stack(size).map(|s| (s, c.id())))
+}
+
+/// Gives a stack lent by [`lend_loop_stack`] back to the loop with id `loop_id`, if that loop
+/// runs on this thread; else hands the stack back.
+pub(crate) fn return_loop_stack(stack: Stack, loop_id: u64) -> Result<(), Stack> {
+    match with_core(|c| c.id() == loop_id) {
+        Some(true) => {
+            with_core(|c| c.release_stack(stack));
+            Ok(())
+        }
+        _ => Err(stack),
+    }
 }
 
 /// Number of fds the running loop's reactor has registered.
@@ -105,4 +126,19 @@ pub(crate) fn advance_clock(d: std::time::Duration) -> bool {
 pub(crate) fn others_durably_blocked() -> bool {
     with_core(|c| !c.has_ready() && c.external_waits() == 0 && c.others_parked_durably())
         .unwrap_or(true)
+}
+
+/// Counts one more external wait on the running loop (a connection of the callback layer,
+/// open until [`external_wait_end`]); nothing outside a loop.
+pub(crate) fn external_wait_begin() {
+    with_core(|c| c.external_begin());
+}
+
+/// Counts one external wait less on the loop `loop_id`, if it runs here.
+pub(crate) fn external_wait_end(loop_id: u64) {
+    with_core(|c| {
+        if c.id() == loop_id {
+            c.external_end();
+        }
+    });
 }

@@ -16,8 +16,9 @@
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 
-use super::callback::CallOnce;
+use super::callback::{CallOnce, Callable};
 use super::core::{EventAction, with_core};
 use super::park;
 use super::task_ref::Waker;
@@ -217,6 +218,55 @@ impl IoSource {
             true
         })
         .unwrap_or(false)
+    }
+
+    /// Registers `cb` to be called once, as a loop callback, when the fd is ready in `dir`;
+    /// at the next loop iteration if it is ready already. Unlike
+    /// [`call_when_ready`](Self::call_when_ready) nothing is allocated: the caller keeps one
+    /// callback per direction and registers it again after each call (the transports of
+    /// `protocols`, whose connections have no stack). At most one registration per direction
+    /// may be outstanding. Returns `false` outside the source's loop. Not counted as an
+    /// external wait here: the caller counts its connection as one while it is open.
+    pub(crate) fn call_rc_when_ready(&self, dir: Dir, cb: &Rc<dyn Callable>) -> bool {
+        with_core(|c| {
+            if c.id() != self.loop_id {
+                return false;
+            }
+            if !c
+                .reactor
+                .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
+            {
+                c.call_soon(cb.clone());
+            }
+            true
+        })
+        .unwrap_or(false)
+    }
+
+    /// Records a read that took fewer bytes than asked, made without [`io`](Self::io) (by a
+    /// readiness callback): as in [`read_stream`](Self::read_stream), the fd is marked not
+    /// readable when the poller said no FIN can be queued behind the data.
+    #[inline]
+    pub(crate) fn short_read(&self) {
+        with_core(|c| {
+            if c.id() == self.loop_id && !c.reactor.hup_possible(self.key) {
+                c.reactor.clear_ready(self.key, Dir::Read);
+            }
+        });
+    }
+}
+
+impl IoSource {
+    /// Runs what waits on the fd as if it were ready both ways, for an fd closed under its
+    /// registration (no event will come): a parked operation retries and meets the error.
+    pub(crate) fn fire_waiters(&self) {
+        with_core(|c| {
+            if c.id() == self.loop_id {
+                let mut fired = Vec::new();
+                c.reactor.fire(self.key, &mut fired);
+                c.dispatch(fired);
+            }
+        });
     }
 }
 

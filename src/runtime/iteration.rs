@@ -197,12 +197,7 @@ impl Core {
         step::run(t, self);
         let took = t0.elapsed();
         if took > limit {
-            eprintln!(
-                "corio: task '{}' ran {} ms without parking (a blocking call or a long CPU loop \
-                 stalls every other coroutine; move it to a thread)",
-                t.header().display_name(),
-                took.as_millis()
-            );
+            super::diag::slow_step(&t.header().display_name(), took);
         }
     }
 
@@ -251,7 +246,7 @@ impl Core {
         let r = self.reactor.poll(timeout, &mut out);
         self.shared.sleeping.store(false, Ordering::SeqCst);
         if let Err(e) = r {
-            eprintln!("corio: polling for I/O failed: {e}");
+            super::diag::poll_failed(&e);
         }
         self.dispatch(out);
     }
@@ -270,7 +265,7 @@ impl Core {
             let found = match self.reactor.poll(Some(Duration::ZERO), &mut out) {
                 Ok(events) => events > 0 || !out.is_empty(),
                 Err(e) => {
-                    eprintln!("corio: polling for I/O failed: {e}");
+                    super::diag::poll_failed(&e);
                     true
                 }
             };
@@ -287,7 +282,7 @@ impl Core {
         }
     }
 
-    fn dispatch(&self, mut fired: Vec<EventAction>) {
+    pub(super) fn dispatch(&self, mut fired: Vec<EventAction>) {
         for n in fired.drain(..) {
             match n {
                 EventAction::Wake(w) => w.wake_owned(),
@@ -332,6 +327,7 @@ impl Core {
         drop(timers);
         let regs = self.reactor.clear();
         drop(regs);
+        drop(self.signals.take());
         // Tasks unwound while parked on the outside world did not count themselves down.
         self.external.set(0);
         drop(std::mem::take(&mut *self.shared.injected.lock()));

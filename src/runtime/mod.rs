@@ -18,6 +18,7 @@ mod clock;
 mod core;
 mod current;
 mod defaults;
+mod diag;
 mod event_loop;
 mod exception;
 mod fifo;
@@ -30,6 +31,7 @@ mod park;
 mod remote;
 mod report;
 mod running;
+pub mod signal;
 mod stack_stats;
 mod step;
 mod task_ref;
@@ -56,22 +58,25 @@ pub use running::{
     get_exception_handler, loop_handle, now, remove_reader, remove_writer, run_per_thread,
     set_exception_handler, stop, time,
 };
+pub use signal::{add_signal_handler, remove_signal_handler};
 pub use stack_stats::StackStats;
 pub use timer_handle::TimerHandle;
 
 // The runtime's crate-internal API: the layers above `runtime` park, wake, wait in lists,
 // arm wake-up timers and wait for I/O readiness through these names only (see
 // docs/ARCHITECTURE.md, "The runtime's internal API").
+pub(crate) use self::callback::Callable;
 pub(crate) use self::current::{current_addr, current_header, current_task};
 #[cfg(test)]
 pub(crate) use self::here::registered_fds;
 pub(crate) use self::here::{
-    WakeTimer, advance_clock, at_loop_close, is_running_here, others_durably_blocked, render_tasks,
+    WakeTimer, advance_clock, at_loop_close, external_wait_begin, external_wait_end,
+    is_running_here, lend_loop_stack, others_durably_blocked, render_tasks, return_loop_stack,
     running_loop_id, spawn_here, task_snapshot,
 };
 pub(crate) use self::io_source::IoSource;
 pub(crate) use self::park::{
-    cancel, park_external, park_in, park_on, park_until_granted, yield_now,
+    cancel, park_external, park_in, park_on, park_until_granted, relay_park, yield_now,
 };
 pub(crate) use self::task_ref::Waker;
 pub(crate) use self::task_ref::{TaskRef, TypedRef};
@@ -80,5 +85,6 @@ pub(crate) use self::wait_target::{AwaitTask, Named, Site, WaitInfo, WaitTarget}
 /// The wait list every primitive parks in; by default its waiters are tasks.
 pub(crate) type WaitList<W = Waker> = self::wait_list::WaitList<W>;
 pub(crate) use self::clock::deadline_after;
+pub(crate) use self::diag::{Level as ReportLevel, emit as emit_report};
 pub(crate) use self::waker::{SendWaker, wake_all, wake_first};
 pub(crate) use crate::reactor::Dir;

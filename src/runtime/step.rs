@@ -107,7 +107,10 @@ fn complete(task: &TaskRef, core: &Core) {
 fn wake_std(w: std::task::Waker) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
         let msg = crate::error::panic_text(p.as_ref());
-        eprintln!("corio: a waker panicked: {msg}");
+        super::diag::emit(
+            super::diag::Level::Error,
+            &format!("a waker panicked: {msg}"),
+        );
     }
 }
 

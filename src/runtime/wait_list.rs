@@ -44,11 +44,12 @@ pub(crate) enum WaitKind {
     Join,
     Drain,
     WaitClosed,
+    Signal,
 }
 
 impl WaitKind {
     /// Every kind, indexed by its discriminant.
-    const ALL: [WaitKind; 14] = [
+    const ALL: [WaitKind; 15] = [
         WaitKind::Lock,
         WaitKind::Event,
         WaitKind::Condition,
@@ -63,6 +64,7 @@ impl WaitKind {
         WaitKind::Join,
         WaitKind::Drain,
         WaitKind::WaitClosed,
+        WaitKind::Signal,
     ];
 
     /// The short text `corio::tasks()` shows for a task parked this way.
@@ -82,6 +84,7 @@ impl WaitKind {
             WaitKind::Join => "join",
             WaitKind::Drain => "drain",
             WaitKind::WaitClosed => "wait_closed",
+            WaitKind::Signal => "signal",
         }
     }
 }

@@ -16,6 +16,61 @@ pub enum AnyStream {
     Tcp(TcpStream),
     /// Unix domain.
     Unix(UnixStream),
+    /// One end of a pipe (a child process's stdin, stdout or stderr).
+    Pipe(super::pipe::PipeEnd),
+}
+
+impl AnyStream {
+    /// The socket's registration with the loop.
+    pub(crate) fn src(&self) -> &IoSource {
+        match self {
+            AnyStream::Tcp(s) => &s.evented().src,
+            AnyStream::Unix(s) => &s.evented().src,
+            AnyStream::Pipe(p) => &p.ev.src,
+        }
+    }
+
+    /// One `recv` syscall, without parking.
+    #[inline]
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            AnyStream::Tcp(s) => (&s.evented().io).read(buf),
+            AnyStream::Unix(s) => (&s.evented().io).read(buf),
+            AnyStream::Pipe(p) => p.recv(buf),
+        }
+    }
+
+    /// One `send` syscall, without parking; a gone peer is `EPIPE`, never `SIGPIPE`.
+    #[inline]
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            AnyStream::Tcp(s) => (&s.evented().io).write(buf),
+            AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
+            AnyStream::Pipe(p) => p.send(buf),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            AnyStream::Tcp(s) => s.shutdown(how),
+            AnyStream::Unix(s) => s.shutdown(how),
+            AnyStream::Pipe(p) => p.shutdown(how),
+        }
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            AnyStream::Tcp(s) => s.peer_addr(),
+            AnyStream::Unix(_) | AnyStream::Pipe(_) => Err(not_inet()),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            AnyStream::Tcp(s) => s.local_addr(),
+            AnyStream::Unix(_) | AnyStream::Pipe(_) => Err(not_inet()),
+        }
+    }
 }
 
 /// A stream socket shared (in an `Rc`) by a [`StreamReader`](super::StreamReader) and a
@@ -37,62 +92,44 @@ impl Conn {
     }
 
     pub(crate) fn src(&self) -> &IoSource {
-        match &self.sock {
-            AnyStream::Tcp(s) => &s.evented().src,
-            AnyStream::Unix(s) => &s.evented().src,
-        }
+        self.sock.src()
     }
 
     /// One `recv` syscall, without parking.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match &self.sock {
-            AnyStream::Tcp(s) => (&s.evented().io).read(buf),
-            AnyStream::Unix(s) => (&s.evented().io).read(buf),
-        }
+        self.sock.recv(buf)
     }
 
     /// One `send` syscall, without parking; a gone peer is `EPIPE`, never `SIGPIPE`.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        match &self.sock {
-            AnyStream::Tcp(s) => (&s.evented().io).write(buf),
-            AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
-        }
+        self.sock.send(buf)
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match &self.sock {
-            AnyStream::Tcp(s) => s.shutdown(how),
-            AnyStream::Unix(s) => s.shutdown(how),
-        }
+        self.sock.shutdown(how)
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match &self.sock {
-            AnyStream::Tcp(s) => s.peer_addr(),
-            AnyStream::Unix(_) => Err(not_inet()),
-        }
+        self.sock.peer_addr()
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &self.sock {
-            AnyStream::Tcp(s) => s.local_addr(),
-            AnyStream::Unix(_) => Err(not_inet()),
-        }
+        self.sock.local_addr()
     }
 
     pub(crate) fn peer_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match &self.sock {
             AnyStream::Unix(s) => s.peer_addr(),
-            AnyStream::Tcp(_) => Err(not_unix()),
+            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
         }
     }
 
     pub(crate) fn local_unix_addr(&self) -> io::Result<unix::SocketAddr> {
         match &self.sock {
             AnyStream::Unix(s) => s.local_addr(),
-            AnyStream::Tcp(_) => Err(not_unix()),
+            AnyStream::Tcp(_) | AnyStream::Pipe(_) => Err(not_unix()),
         }
     }
 }
@@ -100,14 +137,14 @@ impl Conn {
 fn not_inet() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        "a Unix socket has no IP address; use peer_unix_addr/local_unix_addr",
+        "not an IP connection: a Unix socket (use peer_unix_addr/local_unix_addr) or a pipe",
     )
 }
 
 fn not_unix() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        "a TCP socket has no Unix address; use peer_addr/local_addr",
+        "not a Unix socket connection: a TCP socket (use peer_addr/local_addr) or a pipe",
     )
 }
 
@@ -116,6 +153,7 @@ impl fmt::Debug for Conn {
         match &self.sock {
             AnyStream::Tcp(s) => s.fmt(f),
             AnyStream::Unix(s) => s.fmt(f),
+            AnyStream::Pipe(p) => p.fmt(f),
         }
     }
 }

@@ -36,6 +36,8 @@
 //! writer shuts the connection down in both directions.
 
 mod conn;
+mod graceful;
+mod pipe;
 mod reader;
 mod server;
 mod writer;
@@ -44,12 +46,15 @@ use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
+pub use graceful::ShutdownSummary;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use server::{HandlerResult, Server};
 pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 
-use self::conn::{AnyStream, Conn};
-use self::server::Listener;
+pub(crate) use self::conn::AnyStream;
+use self::conn::Conn;
+pub(crate) use self::pipe::{pipe_reader, pipe_writer};
+pub(crate) use self::server::{Active, Listener};
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 
 /// Connects to a TCP server and returns the connection's reader and writer (asyncio's
@@ -157,7 +162,7 @@ pub trait StreamSocket: sealed::Sealed {}
 impl StreamSocket for TcpStream {}
 impl StreamSocket for UnixStream {}
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {
         fn into_any_stream(self) -> super::AnyStream;
     }

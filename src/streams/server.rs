@@ -91,13 +91,15 @@ impl<T: 'static, E: Into<Box<dyn Error>> + 'static> HandlerResult for Result<T, 
     }
 }
 
-type Handler = dyn Fn(StreamReader, StreamWriter, Option<SocketAddr>);
+/// What the server does with each accepted connection: spawn a handler task (streams) or
+/// make a transport (protocols). `Active` counts the connection until it is dropped.
+pub(crate) type OnConn = dyn Fn(AnyStream, Option<SocketAddr>, Active);
 
 struct Inner {
     /// `None` once closed: dropping it closes the listening socket.
     listener: RefCell<Option<Rc<Listener>>>,
     local: LocalAddr,
-    handler: Rc<Handler>,
+    on_conn: Box<OnConn>,
     closed: Cell<bool>,
     serving_forever: Cell<bool>,
     /// Handler tasks still running.
@@ -112,7 +114,9 @@ struct Inner {
 
 /// A running server: it accepts connections and runs the handler in a task per connection
 /// (asyncio's `Server`). Made by [`start_server`](super::start_server) and friends; it
-/// accepts from the moment it is made.
+/// accepts from the moment it is made. [`protocols::create_server`](crate::protocols::create_server)
+/// makes the same `Server`, driving each connection with a protocol instead of a task; its
+/// [`active_connections`](Self::active_connections) are then open transports.
 ///
 /// Dropping the `Server` value does not stop it (a dropped [`Task`](crate::Task) runs on
 /// too); [`close`](Self::close) does. The loop's end closes it with everything else.
@@ -151,6 +155,19 @@ impl Server {
         H: Fn(StreamReader, StreamWriter) -> R + 'static,
         R: HandlerResult,
     {
+        let handler: Rc<Handler> = Rc::new(move |r, w, peer| {
+            if let Some(e) = handler(r, w).into_error() {
+                handler_failed(e, peer);
+            }
+        });
+        Server::start_with(
+            listener,
+            Box::new(move |sock, peer, active| spawn_handler(&handler, sock, peer, active)),
+        )
+    }
+
+    /// A server that hands each accepted connection to `on_conn`.
+    pub(crate) fn start_with(listener: Listener, on_conn: Box<OnConn>) -> io::Result<Server> {
         let local = match &listener {
             Listener::Tcp(l) => LocalAddr::Tcp(l.local_addr()?),
             Listener::Unix(l) => LocalAddr::Unix(l.local_addr()?),
@@ -158,11 +175,7 @@ impl Server {
         let inner = Rc::new(Inner {
             listener: RefCell::new(Some(Rc::new(listener))),
             local,
-            handler: Rc::new(move |r, w, peer| {
-                if let Some(e) = handler(r, w).into_error() {
-                    handler_failed(e, peer);
-                }
-            }),
+            on_conn,
             closed: Cell::new(false),
             serving_forever: Cell::new(false),
             active: Cell::new(0),
@@ -267,6 +280,30 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Parks until the server is closed, like `serve_forever` but beside it (another task
+    /// may be in `serve_forever`); a cancelled wait closes the server.
+    pub(super) fn wait_stopped(&self) {
+        struct Guard<'a>(&'a Rc<Inner>);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    close(self.0);
+                }
+            }
+        }
+        let _g = Guard(&self.inner);
+        self.inner.closed_ev.wait();
+    }
+
+    /// Another handle on the same server, for the tasks of a graceful shutdown.
+    pub(super) fn share(&self) -> Server {
+        Server {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Server");
@@ -314,7 +351,8 @@ fn accept(inner: &Rc<Inner>) {
         match listener.accept_nowait() {
             Ok((sock, peer)) => {
                 inner.backoff.set(Duration::ZERO);
-                spawn_handler(inner, sock, peer);
+                inner.active.set(inner.active.get() + 1);
+                (inner.on_conn)(sock, peer, Active(inner.clone()));
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return arm(inner),
             // The connection died in the queue, or a signal: take the next one.
@@ -358,8 +396,11 @@ fn back_off(inner: &Rc<Inner>, e: &io::Error) {
     *inner.retry.borrow_mut() = Some(t);
 }
 
-/// Counts a running handler; the last one to end after `close` sets `done_ev`.
-struct Active(Rc<Inner>);
+type Handler = dyn Fn(StreamReader, StreamWriter, Option<SocketAddr>);
+
+/// Counts a live connection (a running handler, an open transport); the last one to end
+/// after `close` sets `done_ev`.
+pub(crate) struct Active(Rc<Inner>);
 
 impl Drop for Active {
     fn drop(&mut self) {
@@ -371,13 +412,11 @@ impl Drop for Active {
     }
 }
 
-fn spawn_handler(inner: &Rc<Inner>, sock: AnyStream, peer: Option<SocketAddr>) {
+fn spawn_handler(handler: &Rc<Handler>, sock: AnyStream, peer: Option<SocketAddr>, active: Active) {
     let conn = Rc::new(Conn::new(sock));
     let reader = StreamReader::new(conn.clone());
     let writer = StreamWriter::new(conn);
-    inner.active.set(inner.active.get() + 1);
-    let active = Active(inner.clone());
-    let handler = inner.handler.clone();
+    let handler = handler.clone();
     let spawned = crate::Builder::new().spawn(move || {
         let _active = active;
         handler(reader, writer, peer)

@@ -1,0 +1,220 @@
+//! The closed-loop load generator and one row's measurement.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream as StdStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::common::thread_cpu;
+use crate::servers::Running;
+
+// ----- the load generator -----
+
+pub(crate) struct Load {
+    /// Messages completed after the warm-up.
+    pub(crate) messages: u64,
+    /// Messages completed over the whole run, warm-up included: the server's CPU time covers
+    /// all of them.
+    pub(crate) total: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) latencies_ns: Vec<u32>,
+    /// The generator thread's CPU time over the whole run, warm-up included.
+    pub(crate) cpu: Duration,
+}
+
+pub(crate) struct Client {
+    s: StdStream,
+    sent_at: Instant,
+    written: usize,
+    received: usize,
+}
+
+/// The generator's own level-triggered epoll set: one `epoll_wait` per wait, where
+/// `polling::Poller::wait` with a timeout costs five syscalls (it arms a timerfd). The
+/// generator must stay cheap, or the rows measure it instead of the servers.
+pub(crate) struct Epoll(libc::c_int);
+
+impl Epoll {
+    fn new() -> Epoll {
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(fd >= 0, "epoll_create1: {}", io::Error::last_os_error());
+        Epoll(fd)
+    }
+
+    fn ctl(&self, op: libc::c_int, s: &StdStream, key: usize, write: bool) {
+        use std::os::fd::AsRawFd;
+        let events = libc::EPOLLIN | if write { libc::EPOLLOUT } else { 0 };
+        let mut ev = libc::epoll_event {
+            events: events as u32,
+            u64: key as u64,
+        };
+        // SAFETY: `self.0` is our epoll fd and `s` an open socket; `ev` lives across the call.
+        let rc = unsafe { libc::epoll_ctl(self.0, op, s.as_raw_fd(), &mut ev) };
+        assert_eq!(rc, 0, "epoll_ctl: {}", io::Error::last_os_error());
+    }
+
+    fn wait(&self, events: &mut [libc::epoll_event], timeout: Duration) -> usize {
+        let ms = timeout.as_millis().clamp(1, 1000) as libc::c_int;
+        // SAFETY: `events` is a valid, writable buffer of `events.len()` entries.
+        let n = unsafe { libc::epoll_wait(self.0, events.as_mut_ptr(), events.len() as _, ms) };
+        n.max(0) as usize
+    }
+}
+
+impl Drop for Epoll {
+    fn drop(&mut self) {
+        // SAFETY: we own the fd and close it once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// Closed loop: each of `conns` connections sends `size` bytes, waits for all of them to come
+/// back, and sends again, for `warmup + duration`; only messages completed after the warm-up
+/// count. One thread, one epoll set. A message costs the generator one write, usually one
+/// read, and its share of an `epoll_wait`: sockets stay registered for reading, and writing
+/// is added only while a message is partly written.
+pub(crate) fn generate(
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Load {
+    let cpu0 = thread_cpu();
+    let epoll = Epoll::new();
+    let msg = vec![0x5au8; size];
+    let mut rbuf = vec![0u8; size.max(64 * 1024)];
+    let mut clients: Vec<Client> = (0..conns)
+        .map(|i| {
+            let s = StdStream::connect(addr).expect("connect to the echo server");
+            s.set_nodelay(true).unwrap();
+            s.set_nonblocking(true).unwrap();
+            epoll.ctl(libc::EPOLL_CTL_ADD, &s, i, false);
+            Client {
+                s,
+                sent_at: Instant::now(),
+                written: 0,
+                received: 0,
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let mut latencies = Vec::with_capacity(1 << 20);
+    let mut messages = 0u64;
+    let mut total = 0u64;
+    let send = |c: &mut Client, key: usize| {
+        c.sent_at = Instant::now();
+        c.received = 0;
+        c.written = match c.s.write(&msg) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("send failed: {e}"),
+        };
+        if c.written < size {
+            epoll.ctl(libc::EPOLL_CTL_MOD, &c.s, key, true);
+        }
+    };
+    for (i, c) in clients.iter_mut().enumerate() {
+        send(c, i);
+    }
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; conns.max(1)];
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let n = epoll.wait(&mut events, end - now);
+        for ev in &events[..n] {
+            let (flags, i) = (ev.events as libc::c_int, ev.u64 as usize);
+            let c = &mut clients[i];
+            if flags & libc::EPOLLOUT != 0 && c.written < size {
+                if let Ok(n) = c.s.write(&msg[c.written..]) {
+                    c.written += n;
+                }
+                if c.written == size {
+                    epoll.ctl(libc::EPOLL_CTL_MOD, &c.s, i, false);
+                }
+            }
+            if flags & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR) != 0 {
+                // Level-triggered: a short read has emptied the socket, and bytes that
+                // arrive later are reported again.
+                loop {
+                    match c.s.read(&mut rbuf) {
+                        Ok(0) => panic!("the echo server closed a connection"),
+                        Ok(n) => {
+                            c.received += n;
+                            if n < rbuf.len() {
+                                break;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("read failed: {e}"),
+                    }
+                }
+                if c.received >= size {
+                    total += 1;
+                    let done = Instant::now();
+                    if c.sent_at >= measure_from {
+                        messages += 1;
+                        latencies.push((done - c.sent_at).as_nanos().min(u32::MAX as u128) as u32);
+                    }
+                    send(c, i);
+                }
+            }
+        }
+    }
+    Load {
+        messages,
+        total,
+        elapsed: end - measure_from,
+        latencies_ns: latencies,
+        cpu: thread_cpu() - cpu0,
+    }
+}
+
+// ----- table -----
+
+pub(crate) struct Row {
+    pub(crate) rate: f64,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) cpu_ns_per_msg: f64,
+    /// Share of the run the generator thread was on a CPU: near 100% means the row is
+    /// bounded by the generator as much as by the server.
+    pub(crate) gen_busy: f64,
+}
+
+pub(crate) fn run_row(
+    server: fn() -> Running,
+    conns: usize,
+    size: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Row {
+    let srv = server();
+    let addr = srv.addr;
+    let mut load = thread::spawn(move || generate(addr, conns, size, warmup, duration))
+        .join()
+        .expect("load generator");
+    let cpu = srv.finish();
+    load.latencies_ns.sort_unstable();
+    let pct = |p: f64| {
+        let v = &load.latencies_ns;
+        if v.is_empty() {
+            0.0
+        } else {
+            v[((v.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        }
+    };
+    let rate = load.messages as f64 / load.elapsed.as_secs_f64();
+    Row {
+        rate,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        cpu_ns_per_msg: cpu.as_nanos() as f64 / load.total.max(1) as f64,
+        gen_busy: load.cpu.as_secs_f64() / (warmup + duration).as_secs_f64(),
+    }
+}

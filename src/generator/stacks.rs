@@ -1,0 +1,57 @@
+//! Where a generator's stack comes from and goes back to: the running loop's pool when a loop
+//! runs on this thread, else a small pool of this thread's own.
+
+use std::cell::RefCell;
+
+use crate::coro::{DEFAULT_GUARD_SIZE, Stack, StackPool};
+use crate::error::SpawnError;
+use crate::runtime::{DEFAULT_STACK_SIZE, lend_loop_stack, return_loop_stack};
+
+/// Stacks kept by a thread that runs generators outside any loop.
+const THREAD_POOLED: usize = 16;
+
+thread_local! {
+    /// Generators' stacks outside a loop: reused, so a generator made per item of a loop does
+    /// not map a stack each time.
+    static POOL: RefCell<StackPool> =
+        RefCell::new(StackPool::new(DEFAULT_STACK_SIZE, THREAD_POOLED, DEFAULT_GUARD_SIZE));
+}
+
+/// The pool a stack was lent by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Home {
+    /// The loop with this id.
+    Loop(u64),
+    /// The thread's own pool.
+    Thread,
+}
+
+/// A stack of at least `size` bytes (the pool's default when `None`), and the pool it is from.
+pub(super) fn take(size: Option<usize>) -> Result<(Stack, Home), SpawnError> {
+    if let Some(r) = lend_loop_stack(size) {
+        return r.map(|(s, id)| (s, Home::Loop(id)));
+    }
+    POOL.with(|p| p.borrow_mut().get(size))
+        .map(|s| (s, Home::Thread))
+}
+
+/// Gives a finished generator's stack back: to the loop that lent it if that loop runs here,
+/// else to the thread's pool (or unmaps it once the thread's pool is gone, at thread exit).
+pub(super) fn give_back(stack: Stack, home: Home) {
+    let stack = match home {
+        Home::Loop(id) => match return_loop_stack(stack, id) {
+            Ok(()) => return,
+            Err(stack) => stack,
+        },
+        Home::Thread => stack,
+    };
+    // A stack from a loop that no longer runs here joins this thread's pool (the loop counts
+    // it as lent; see the module docs). `put` counts one stack back, so count it lent first.
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if home != Home::Thread {
+            p.adopt();
+        }
+        p.put(stack)
+    });
+}

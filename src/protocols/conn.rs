@@ -1,0 +1,578 @@
+//! A stream connection driven by readiness callbacks: the state machine behind a
+//! [`Transport`](super::Transport) (asyncio's `_SelectorSocketTransport`).
+//!
+//! Ground rules, which keep every callback re-entrancy safe:
+//! - the protocol is called only while no borrow of the connection's state is held, so a
+//!   callback may call any transport method;
+//! - the protocol is called only from loop callbacks (readiness, `call_soon`) or from a
+//!   transport method made outside the protocol's own callbacks (`pause_writing` in `write`);
+//!   a flow-control event that falls inside a callback of the same protocol is delivered
+//!   right after that callback returns;
+//! - `connection_lost` is always a loop callback of its own, scheduled once.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::{Rc, Weak};
+
+use super::proto::StreamProto;
+use super::rt::{self, Sides, Slot};
+use super::{Transport, TransportOps};
+use crate::runtime::{Exception, ExceptionContext, call_exception_handler};
+use crate::streams::{Active, AnyStream};
+
+/// asyncio's default high-water mark of a transport's write buffer: 64 KiB (the low-water
+/// mark defaults to a quarter of the high one).
+pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
+
+/// Where `write_eof` stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Eof {
+    No,
+    /// Asked for; sent once the buffer is empty.
+    Pending,
+    Sent,
+}
+
+struct State {
+    /// Unsent bytes are `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    high: usize,
+    low: usize,
+    /// `close`, `abort` or a failure: no more reads, writes are dropped.
+    closing: bool,
+    /// `connection_lost` is scheduled (or done).
+    lost: bool,
+    eof: Eof,
+    /// The peer's EOF was seen.
+    eof_received: bool,
+    /// `pause_reading` is in force.
+    read_paused: bool,
+    read_armed: bool,
+    write_armed: bool,
+    /// `pause_writing` was delivered (or is owed) and `resume_writing` not yet.
+    write_paused: bool,
+    /// A flow-control call owed to the protocol, which was busy in another callback:
+    /// `Some(true)` pause, `Some(false)` resume.
+    flow_owed: Option<bool>,
+    /// Writes dropped because the transport was closing or closed.
+    dropped: u64,
+}
+
+impl State {
+    fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        if self.pos > 0 && self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    fn consumed(&mut self, n: usize) {
+        self.pos += n;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            if self.buf.capacity() > 4 * DEFAULT_HIGH_WATER {
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    fn is_reading(&self) -> bool {
+        !self.closing && !self.read_paused && !self.eof_received
+    }
+
+    /// The flow-control call the buffer's size asks for now, if any.
+    fn flow_change(&mut self) -> Option<bool> {
+        let size = self.buffered();
+        if !self.write_paused && size > self.high {
+            self.write_paused = true;
+            Some(true)
+        } else if self.write_paused && size <= self.low {
+            self.write_paused = false;
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// One connection. `P` is the protocol adapter (plain or buffered).
+pub(crate) struct Conn<P: StreamProto> {
+    me: Weak<Conn<P>>,
+    /// `None` once lost: the socket is closed.
+    sock: RefCell<Option<AnyStream>>,
+    st: RefCell<State>,
+    /// `None` once `connection_lost` has been called.
+    proto: RefCell<Option<P>>,
+    sides: RefCell<Option<Sides>>,
+    slot: Cell<Option<Slot>>,
+    /// Counts the connection in its server, if a server accepted it.
+    active: RefCell<Option<Active>>,
+    peer: Option<SocketAddr>,
+}
+
+impl<P: StreamProto> Conn<P> {
+    /// Makes the connection, calls `connection_made` and starts reading.
+    pub(crate) fn start(
+        sock: AnyStream,
+        proto: P,
+        peer: Option<SocketAddr>,
+        active: Option<Active>,
+    ) -> Transport {
+        let conn = Rc::new_cyclic(|me| Conn {
+            me: me.clone(),
+            sock: RefCell::new(Some(sock)),
+            st: RefCell::new(State {
+                buf: Vec::new(),
+                pos: 0,
+                high: DEFAULT_HIGH_WATER,
+                low: DEFAULT_HIGH_WATER / 4,
+                closing: false,
+                lost: false,
+                eof: Eof::No,
+                eof_received: false,
+                read_paused: false,
+                read_armed: false,
+                write_armed: false,
+                write_paused: false,
+                flow_owed: None,
+                dropped: 0,
+            }),
+            proto: RefCell::new(Some(proto)),
+            sides: RefCell::new(None),
+            slot: Cell::new(None),
+            active: RefCell::new(active),
+            peer,
+        });
+        *conn.sides.borrow_mut() = Some(Sides::new(&conn));
+        conn.slot.set(rt::register(conn.clone()));
+        let transport = Transport(conn.clone());
+        conn.call_proto("connection_made", |p| p.made(transport.clone()));
+        conn.arm(false);
+        transport
+    }
+
+    /// Registers the readiness callback of one direction, unless one is outstanding or not
+    /// wanted.
+    fn arm(&self, write: bool) {
+        {
+            let mut st = self.st.borrow_mut();
+            if write {
+                if st.write_armed || st.lost {
+                    return;
+                }
+                st.write_armed = true;
+            } else {
+                if st.read_armed || !st.is_reading() {
+                    return;
+                }
+                st.read_armed = true;
+            }
+        }
+        let sides = self.sides.borrow();
+        let ok = match (&*sides, &*self.sock.borrow()) {
+            (Some(sides), Some(sock)) => sides.arm(sock.src(), write),
+            _ => false,
+        };
+        drop(sides);
+        if !ok {
+            let mut st = self.st.borrow_mut();
+            if write {
+                st.write_armed = false;
+            } else {
+                st.read_armed = false;
+            }
+            drop(st);
+            self.force_close(Some(io::Error::other(
+                "the transport's socket belongs to another event loop",
+            )));
+        }
+    }
+
+    /// Calls the protocol, catching a panic (which closes the connection and goes to the
+    /// exception handler). `None` if the protocol is gone, busy, or panicked.
+    fn call_proto<R>(&self, what: &'static str, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        let mut g = self.proto.try_borrow_mut().ok()?;
+        let p = g.as_mut()?;
+        match catch_unwind(AssertUnwindSafe(|| f(p))) {
+            Ok(r) => {
+                drop(g);
+                self.deliver_owed_flow();
+                Some(r)
+            }
+            Err(payload) => {
+                drop(g);
+                self.callback_panicked(what, payload);
+                None
+            }
+        }
+    }
+
+    #[cold]
+    fn callback_panicked(&self, what: &'static str, payload: Box<dyn std::any::Any + Send>) {
+        let msg = crate::error::panic_message(payload.as_ref())
+            .unwrap_or("<non-string payload>")
+            .to_owned();
+        let mut ctx = ExceptionContext::new(format!(
+            "protocol callback {what} panicked; its connection is closed"
+        ));
+        ctx.exception = Some(Exception::Panic(payload));
+        ctx.peer_addr = self.peer;
+        call_exception_handler(ctx);
+        self.force_close(Some(io::Error::other(format!(
+            "the protocol's {what} panicked: {msg}"
+        ))));
+    }
+
+    /// Tells the protocol about a crossing of a water mark: now if it is free, else right
+    /// after its current callback.
+    fn flow(&self, change: Option<bool>) {
+        let Some(pause) = change else { return };
+        let free = matches!(self.proto.try_borrow_mut(), Ok(g) if g.is_some());
+        if free {
+            self.call_flow(pause);
+        } else {
+            let mut st = self.st.borrow_mut();
+            // A pause and a resume both owed cancel out: the protocol saw neither.
+            st.flow_owed = match st.flow_owed {
+                Some(p) if p != pause => None,
+                _ => Some(pause),
+            };
+        }
+    }
+
+    fn call_flow(&self, pause: bool) {
+        if pause {
+            self.call_proto("pause_writing", |p| p.pause_writing());
+        } else {
+            self.call_proto("resume_writing", |p| p.resume_writing());
+        }
+    }
+
+    fn deliver_owed_flow(&self) {
+        let owed = self.st.borrow_mut().flow_owed.take();
+        if let Some(pause) = owed {
+            self.call_flow(pause);
+        }
+    }
+
+    /// asyncio's `_force_close`: drops the buffer, stops reading, schedules
+    /// `connection_lost(exc)`.
+    pub(crate) fn force_close(&self, exc: Option<io::Error>) {
+        let mut st = self.st.borrow_mut();
+        if st.lost {
+            return;
+        }
+        st.buf = Vec::new();
+        st.pos = 0;
+        st.closing = true;
+        drop(st);
+        self.schedule_lost(exc);
+    }
+
+    fn schedule_lost(&self, exc: Option<io::Error>) {
+        if std::mem::replace(&mut self.st.borrow_mut().lost, true) {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else { return };
+        if rt::loop_running() {
+            crate::runtime::call_soon(move || me.call_lost(exc));
+        } else {
+            me.teardown_now();
+        }
+    }
+
+    /// The last call: `connection_lost`, then the socket closes and the protocol is dropped.
+    fn call_lost(&self, exc: Option<io::Error>) {
+        let proto = self.proto.borrow_mut().take();
+        if let Some(mut p) = proto {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| p.lost(exc))) {
+                let mut ctx = ExceptionContext::new("protocol callback connection_lost panicked");
+                ctx.exception = Some(Exception::Panic(payload));
+                ctx.peer_addr = self.peer;
+                call_exception_handler(ctx);
+            }
+            drop(p);
+        }
+        self.teardown_now();
+    }
+
+    fn teardown_now(&self) {
+        let sock = self.sock.borrow_mut().take();
+        drop(sock);
+        let proto = self.proto.borrow_mut().take();
+        drop(proto);
+        let sides = self.sides.borrow_mut().take();
+        drop(sides);
+        let active = self.active.borrow_mut().take();
+        drop(active);
+        if let Some(slot) = self.slot.take() {
+            drop(rt::unregister(slot));
+        }
+    }
+
+    /// One read, delivered to the protocol (asyncio reads once per readiness event).
+    fn read_ready(&self) {
+        {
+            let mut st = self.st.borrow_mut();
+            st.read_armed = false;
+            if !st.is_reading() {
+                return;
+            }
+        }
+        let sock = self.sock.borrow();
+        let Some(s) = sock.as_ref() else { return };
+        let got = self.call_proto("data_received", |p| p.receive(&mut |buf| s.recv(buf)));
+        let src = s.src();
+        match got {
+            None => {}
+            Some(Ok((0, want))) if want > 0 => {
+                drop(sock);
+                self.eof_seen();
+                return;
+            }
+            Some(Ok((n, want))) if n < want => rt::short_read(src),
+            Some(Ok(_)) => {}
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => rt::not_readable(src),
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Some(Err(e)) => {
+                drop(sock);
+                self.force_close(Some(e));
+                return;
+            }
+        }
+        drop(sock);
+        self.arm(false);
+    }
+
+    /// asyncio's `_read_ready__on_eof`.
+    fn eof_seen(&self) {
+        self.st.borrow_mut().eof_received = true;
+        match self.call_proto("eof_received", |p| p.eof()) {
+            Some(true) => {}
+            Some(false) => self.close(),
+            None => {}
+        }
+    }
+
+    /// Sends what the socket takes of the buffer; re-arms if some is left.
+    fn write_ready(&self) {
+        let sock = self.sock.borrow();
+        let mut st = self.st.borrow_mut();
+        st.write_armed = false;
+        let Some(s) = sock.as_ref() else { return };
+        if st.lost {
+            return;
+        }
+        let mut failed = None;
+        while st.buffered() > 0 {
+            let want = st.buffered();
+            match s.send(&st.buf[st.pos..]) {
+                Ok(n) => {
+                    st.consumed(n);
+                    if n < want {
+                        rt::not_writable(s.src());
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    rt::not_writable(s.src());
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            drop((st, sock));
+            return self.force_close(Some(e));
+        }
+        let flow = st.flow_change();
+        let left = st.buffered();
+        let mut lost = false;
+        let mut shut = None;
+        if left == 0 {
+            if st.eof == Eof::Pending {
+                st.eof = Eof::Sent;
+                shut = s.shutdown(Shutdown::Write).err();
+            }
+            lost = st.closing;
+        }
+        drop((st, sock));
+        self.flow(flow);
+        if let Some(e) = shut {
+            return self.force_close(Some(e));
+        }
+        if lost {
+            self.schedule_lost(None);
+        } else if left > 0 {
+            self.arm(true);
+        }
+    }
+}
+
+impl<P: StreamProto> rt::OnReady for Conn<P> {
+    fn on_readable(&self) {
+        self.read_ready()
+    }
+    fn on_writable(&self) {
+        self.write_ready()
+    }
+}
+
+impl<P: StreamProto> rt::Teardown for Conn<P> {
+    fn teardown(&self) {
+        self.st.borrow_mut().lost = true;
+        self.slot.set(None);
+        self.teardown_now();
+    }
+}
+
+impl<P: StreamProto> TransportOps for Conn<P> {
+    fn write(&self, data: &[u8]) {
+        let sock = self.sock.borrow();
+        let mut st = self.st.borrow_mut();
+        if st.closing || st.lost || st.eof != Eof::No || sock.is_none() {
+            st.dropped += 1;
+            return;
+        }
+        if data.is_empty() {
+            return;
+        }
+        let mut data = data;
+        if st.buffered() == 0 && !st.write_armed {
+            let s = sock.as_ref().expect("checked above");
+            match s.send(data) {
+                Ok(n) if n == data.len() => return,
+                Ok(n) => {
+                    data = &data[n..];
+                    rt::not_writable(s.src());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => rt::not_writable(s.src()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    drop((st, sock));
+                    return self.force_close(Some(e));
+                }
+            }
+        }
+        st.append(data);
+        let flow = st.flow_change();
+        drop((st, sock));
+        self.arm(true);
+        self.flow(flow);
+    }
+
+    fn writelines(&self, chunks: &mut dyn Iterator<Item = &[u8]>) {
+        // One buffer, one send: cheaper than a send per chunk.
+        let mut joined = Vec::new();
+        for c in chunks {
+            joined.extend_from_slice(c);
+        }
+        self.write(&joined);
+    }
+
+    fn write_eof(&self) {
+        let sock = self.sock.borrow();
+        let mut st = self.st.borrow_mut();
+        if st.closing || st.eof != Eof::No {
+            return;
+        }
+        let Some(s) = sock.as_ref() else { return };
+        if st.buffered() > 0 {
+            st.eof = Eof::Pending;
+            return;
+        }
+        st.eof = Eof::Sent;
+        let r = s.shutdown(Shutdown::Write);
+        drop((st, sock));
+        if let Err(e) = r {
+            self.force_close(Some(e));
+        }
+    }
+
+    fn close(&self) {
+        let mut st = self.st.borrow_mut();
+        if st.closing {
+            return;
+        }
+        st.closing = true;
+        let flushed = st.buffered() == 0;
+        drop(st);
+        if flushed {
+            self.schedule_lost(None);
+        }
+    }
+
+    fn abort(&self) {
+        self.force_close(None);
+    }
+
+    fn is_closing(&self) -> bool {
+        let st = self.st.borrow();
+        st.closing || st.lost
+    }
+
+    fn pause_reading(&self) {
+        self.st.borrow_mut().read_paused = true;
+    }
+
+    fn resume_reading(&self) {
+        self.st.borrow_mut().read_paused = false;
+        self.arm(false);
+    }
+
+    fn is_reading(&self) -> bool {
+        let st = self.st.borrow();
+        st.is_reading() && !st.lost
+    }
+
+    fn set_write_buffer_limits(&self, high: usize, low: usize) {
+        let mut st = self.st.borrow_mut();
+        st.high = high;
+        st.low = low.min(high);
+        let flow = st.flow_change();
+        drop(st);
+        self.flow(flow);
+    }
+
+    fn write_buffer_limits(&self) -> (usize, usize) {
+        let st = self.st.borrow();
+        (st.high, st.low)
+    }
+
+    fn write_buffer_size(&self) -> usize {
+        self.st.borrow().buffered()
+    }
+
+    fn dropped_writes(&self) -> u64 {
+        self.st.borrow().dropped
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let sock = self.sock.borrow();
+        sock.as_ref().map_or_else(
+            || Err(io::ErrorKind::NotConnected.into()),
+            AnyStream::peer_addr,
+        )
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        let sock = self.sock.borrow();
+        sock.as_ref().map_or_else(
+            || Err(io::ErrorKind::NotConnected.into()),
+            AnyStream::local_addr,
+        )
+    }
+}

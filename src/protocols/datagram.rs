@@ -1,0 +1,522 @@
+//! UDP endpoints: [`DatagramTransport`] and [`create_datagram_endpoint`] (asyncio's
+//! `_SelectorDatagramTransport`). The same ground rules as stream connections (see
+//! `conn.rs`): the protocol is called from loop callbacks only, never while the endpoint's
+//! state is borrowed, and `connection_lost` is a loop callback of its own.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::{Rc, Weak};
+
+use super::DatagramProtocol;
+use super::conn::DEFAULT_HIGH_WATER;
+use super::rt::{self, Sides, Slot};
+use crate::net::{ToSocketAddrs, UdpSocket};
+use crate::runtime::{Exception, ExceptionContext, call_exception_handler};
+
+/// The largest datagram a read takes (the UDP maximum over IPv4).
+const MAX_DATAGRAM: usize = 64 * 1024;
+
+struct State {
+    /// Datagrams the socket did not take yet, with their destination.
+    queue: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
+    queued_bytes: usize,
+    high: usize,
+    low: usize,
+    closing: bool,
+    lost: bool,
+    read_armed: bool,
+    write_armed: bool,
+    write_paused: bool,
+    dropped: u64,
+}
+
+struct Endpoint<P: DatagramProtocol> {
+    me: Weak<Endpoint<P>>,
+    sock: RefCell<Option<UdpSocket>>,
+    st: RefCell<State>,
+    proto: RefCell<Option<P>>,
+    sides: RefCell<Option<Sides>>,
+    slot: Cell<Option<Slot>>,
+    buf: RefCell<Vec<u8>>,
+}
+
+/// A UDP endpoint seen from its protocol (asyncio's `DatagramTransport`).
+///
+/// ```
+/// use corio::protocols::{self, DatagramProtocol, DatagramTransport};
+/// use std::net::SocketAddr;
+///
+/// /// Sends every datagram back where it came from.
+/// #[derive(Default)]
+/// struct Echo(Option<DatagramTransport>);
+///
+/// impl DatagramProtocol for Echo {
+///     fn connection_made(&mut self, t: DatagramTransport) {
+///         self.0 = Some(t);
+///     }
+///     fn datagram_received(&mut self, data: &[u8], addr: SocketAddr) {
+///         self.0.as_ref().unwrap().sendto(data, Some(addr));
+///     }
+/// }
+///
+/// corio::run(|| {
+///     let server = protocols::create_datagram_endpoint(Echo::default, Some("127.0.0.1:0"), None::<&str>).unwrap();
+///     let client = corio::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+///     client.send_to(b"ping", server.local_addr().unwrap()).unwrap();
+///     let mut buf = [0; 16];
+///     let (n, _) = client.recv_from(&mut buf).unwrap();
+///     assert_eq!(&buf[..n], b"ping");
+///     server.close();
+/// });
+/// ```
+///
+/// It belongs to its loop's thread (`!Send`).
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<corio::protocols::DatagramTransport>();
+/// ```
+#[derive(Clone)]
+pub struct DatagramTransport(Rc<dyn DatagramOps>);
+
+trait DatagramOps {
+    fn sendto(&self, data: &[u8], addr: Option<SocketAddr>);
+    fn close(&self, abort: bool);
+    fn is_closing(&self) -> bool;
+    fn buffer_size(&self) -> usize;
+    fn set_limits(&self, high: usize, low: usize);
+    fn dropped(&self) -> u64;
+    fn addr(&self, peer: bool) -> io::Result<SocketAddr>;
+}
+
+impl DatagramTransport {
+    /// Sends `data` to `addr` (`None`: the connected peer); never parks. A datagram the
+    /// socket cannot take now is queued. Errors (no address, a send failure) go to
+    /// [`error_received`](DatagramProtocol::error_received) as a loop callback; datagrams
+    /// sent after [`close`](Self::close) are dropped and counted.
+    pub fn sendto(&self, data: &[u8], addr: Option<SocketAddr>) {
+        self.0.sendto(data, addr)
+    }
+
+    /// Stops receiving and closes once the queue is sent; `connection_lost(None)` follows as
+    /// a loop callback.
+    pub fn close(&self) {
+        self.0.close(false)
+    }
+
+    /// Closes at once, dropping the queue; `connection_lost(None)` follows.
+    pub fn abort(&self) {
+        self.0.close(true)
+    }
+
+    /// `true` once closing or closed.
+    pub fn is_closing(&self) -> bool {
+        self.0.is_closing()
+    }
+
+    /// Bytes of queued datagrams.
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.0.buffer_size()
+    }
+
+    /// Sets the queue's high- and low-water marks, in bytes (a `low` above `high` is taken as
+    /// `high`).
+    pub fn set_write_buffer_limits(&self, high: usize, low: usize) {
+        self.0.set_limits(high, low)
+    }
+
+    /// How many datagrams were dropped because the endpoint was closing or closed.
+    pub fn dropped_writes(&self) -> u64 {
+        self.0.dropped()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once closed.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.addr(false)
+    }
+
+    /// The remote address of a connected endpoint.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` without a remote address, or once closed.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.addr(true)
+    }
+}
+
+impl fmt::Debug for DatagramTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatagramTransport")
+            .field("local", &self.local_addr().ok())
+            .field("closing", &self.is_closing())
+            .finish()
+    }
+}
+
+/// Opens a UDP endpoint (asyncio's `loop.create_datagram_endpoint`): bound to `local_addr`
+/// (an ephemeral port of the remote's family when `None`), connected to `remote_addr` if
+/// given. `connection_made` has run when it returns.
+///
+/// # Errors
+///
+/// As [`UdpSocket::bind`] and [`UdpSocket::connect`]; `InvalidInput` when both addresses
+/// are `None`. A panic in the factory is passed on.
+pub fn create_datagram_endpoint<F, P>(
+    protocol_factory: F,
+    local_addr: Option<impl ToSocketAddrs>,
+    remote_addr: Option<impl ToSocketAddrs>,
+) -> io::Result<DatagramTransport>
+where
+    F: FnOnce() -> P,
+    P: DatagramProtocol,
+{
+    let sock = match (local_addr, &remote_addr) {
+        (Some(l), _) => UdpSocket::bind(l)?,
+        (None, Some(r)) => {
+            let first = crate::net::resolve(r)?.first()?;
+            let any: SocketAddr = if first.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            UdpSocket::bind(any)?
+        }
+        (None, None) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "create_datagram_endpoint needs a local or a remote address",
+            ));
+        }
+    };
+    if let Some(r) = remote_addr {
+        sock.connect(r)?;
+    }
+    let ep = Rc::new_cyclic(|me| Endpoint {
+        me: me.clone(),
+        sock: RefCell::new(Some(sock)),
+        st: RefCell::new(State {
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            high: DEFAULT_HIGH_WATER,
+            low: DEFAULT_HIGH_WATER / 4,
+            closing: false,
+            lost: false,
+            read_armed: false,
+            write_armed: false,
+            write_paused: false,
+            dropped: 0,
+        }),
+        proto: RefCell::new(Some(protocol_factory())),
+        sides: RefCell::new(None),
+        slot: Cell::new(None),
+        buf: RefCell::new(Vec::new()),
+    });
+    *ep.sides.borrow_mut() = Some(Sides::new(&ep));
+    ep.slot.set(rt::register(ep.clone()));
+    let t = DatagramTransport(ep.clone());
+    ep.call_proto("connection_made", |p| p.connection_made(t.clone()));
+    ep.arm(false);
+    Ok(t)
+}
+
+impl<P: DatagramProtocol> Endpoint<P> {
+    fn arm(&self, write: bool) {
+        {
+            let mut st = self.st.borrow_mut();
+            let flag = if write {
+                &mut st.write_armed
+            } else {
+                &mut st.read_armed
+            };
+            if *flag {
+                return;
+            }
+            *flag = true;
+            if st.lost || (!write && st.closing) {
+                let flag = if write {
+                    &mut st.write_armed
+                } else {
+                    &mut st.read_armed
+                };
+                *flag = false;
+                return;
+            }
+        }
+        let sides = self.sides.borrow();
+        let sock = self.sock.borrow();
+        if let (Some(sides), Some(s)) = (&*sides, &*sock) {
+            sides.arm(&s.evented().src, write);
+        }
+    }
+
+    fn call_proto<R>(&self, what: &'static str, f: impl FnOnce(&mut P) -> R) -> Option<R> {
+        let mut g = self.proto.try_borrow_mut().ok()?;
+        let p = g.as_mut()?;
+        match catch_unwind(AssertUnwindSafe(|| f(p))) {
+            Ok(r) => Some(r),
+            Err(payload) => {
+                drop(g);
+                let mut ctx = ExceptionContext::new(format!(
+                    "datagram protocol callback {what} panicked; its endpoint is closed"
+                ));
+                ctx.exception = Some(Exception::Panic(payload));
+                call_exception_handler(ctx);
+                self.shut(
+                    true,
+                    Some(io::Error::other(format!("the protocol's {what} panicked"))),
+                );
+                None
+            }
+        }
+    }
+
+    /// Calls `error_received` as a loop callback of its own.
+    fn report_later(&self, e: io::Error) {
+        let Some(me) = self.me.upgrade() else { return };
+        crate::runtime::call_soon(move || {
+            me.call_proto("error_received", |p| p.error_received(e));
+        });
+    }
+
+    /// `close` (after the queue is sent) or `abort` (dropping it).
+    fn shut(&self, abort: bool, exc: Option<io::Error>) {
+        let mut st = self.st.borrow_mut();
+        if st.lost || (st.closing && !abort) {
+            return;
+        }
+        st.closing = true;
+        if abort {
+            st.queue.clear();
+            st.queued_bytes = 0;
+        }
+        let flushed = st.queue.is_empty();
+        drop(st);
+        if flushed {
+            self.finish(exc);
+        }
+    }
+
+    /// Schedules `connection_lost`, once.
+    fn finish(&self, exc: Option<io::Error>) {
+        if std::mem::replace(&mut self.st.borrow_mut().lost, true) {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else { return };
+        crate::runtime::call_soon(move || me.call_lost(exc));
+    }
+
+    fn call_lost(&self, exc: Option<io::Error>) {
+        let proto = self.proto.borrow_mut().take();
+        if let Some(mut p) = proto {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| p.connection_lost(exc))) {
+                let mut ctx = ExceptionContext::new("datagram protocol connection_lost panicked");
+                ctx.exception = Some(Exception::Panic(payload));
+                call_exception_handler(ctx);
+            }
+        }
+        rt::Teardown::teardown(self);
+    }
+
+    fn flow(&self) {
+        let mut st = self.st.borrow_mut();
+        let change = if !st.write_paused && st.queued_bytes > st.high {
+            st.write_paused = true;
+            Some(true)
+        } else if st.write_paused && st.queued_bytes <= st.low {
+            st.write_paused = false;
+            Some(false)
+        } else {
+            None
+        };
+        drop(st);
+        let Some(pause) = change else { return };
+        if self.proto.try_borrow_mut().is_err() {
+            // Inside another callback of this protocol: as a loop callback of its own.
+            let Some(me) = self.me.upgrade() else { return };
+            crate::runtime::call_soon(move || me.call_flow(pause));
+        } else {
+            self.call_flow(pause);
+        }
+    }
+
+    fn call_flow(&self, pause: bool) {
+        if pause {
+            self.call_proto("pause_writing", |p| p.pause_writing());
+        } else {
+            self.call_proto("resume_writing", |p| p.resume_writing());
+        }
+    }
+}
+
+fn send_one(s: &UdpSocket, data: &[u8], addr: Option<SocketAddr>) -> io::Result<usize> {
+    let io = &s.evented().io;
+    match addr {
+        Some(a) => io.send_to(data, a),
+        None => io.send(data),
+    }
+}
+
+impl<P: DatagramProtocol> rt::OnReady for Endpoint<P> {
+    fn on_readable(&self) {
+        {
+            let mut st = self.st.borrow_mut();
+            st.read_armed = false;
+            if st.closing || st.lost {
+                return;
+            }
+        }
+        let got = {
+            let sock = self.sock.borrow();
+            let Some(s) = sock.as_ref() else { return };
+            let mut buf = self.buf.borrow_mut();
+            if buf.len() < MAX_DATAGRAM {
+                buf.resize(MAX_DATAGRAM, 0);
+            }
+            let r = s.evented().io.recv_from(&mut buf);
+            if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+                rt::not_readable(&s.evented().src);
+            }
+            r
+        };
+        match got {
+            Ok((n, from)) => {
+                let buf = std::mem::take(&mut *self.buf.borrow_mut());
+                self.call_proto("datagram_received", |p| {
+                    p.datagram_received(&buf[..n], from)
+                });
+                *self.buf.borrow_mut() = buf;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                self.call_proto("error_received", |p| p.error_received(e));
+            }
+        }
+        self.arm(false);
+    }
+
+    fn on_writable(&self) {
+        let sock = self.sock.borrow();
+        let mut st = self.st.borrow_mut();
+        st.write_armed = false;
+        let Some(s) = sock.as_ref() else { return };
+        let mut errors = Vec::new();
+        while let Some((data, addr)) = st.queue.front() {
+            match send_one(s, data, *addr) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    rt::not_writable(&s.evented().src);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => {
+                    let (data, _) = st.queue.pop_front().expect("front exists");
+                    st.queued_bytes -= data.len();
+                    if let Err(e) = r {
+                        errors.push(e);
+                    }
+                }
+            }
+        }
+        let (left, closing) = (!st.queue.is_empty(), st.closing);
+        drop((st, sock));
+        for e in errors {
+            self.call_proto("error_received", |p| p.error_received(e));
+        }
+        self.flow();
+        if left {
+            self.arm(true);
+        } else if closing {
+            self.finish(None);
+        }
+    }
+}
+
+impl<P: DatagramProtocol> rt::Teardown for Endpoint<P> {
+    fn teardown(&self) {
+        self.st.borrow_mut().lost = true;
+        drop(self.sock.borrow_mut().take());
+        drop(self.proto.borrow_mut().take());
+        drop(self.sides.borrow_mut().take());
+        if let Some(slot) = self.slot.take() {
+            drop(rt::unregister(slot));
+        }
+    }
+}
+
+impl<P: DatagramProtocol> DatagramOps for Endpoint<P> {
+    fn sendto(&self, data: &[u8], addr: Option<SocketAddr>) {
+        let sock = self.sock.borrow();
+        let mut st = self.st.borrow_mut();
+        let Some(s) = sock.as_ref().filter(|_| !st.closing && !st.lost) else {
+            st.dropped += 1;
+            return;
+        };
+        if addr.is_none() && s.peer_addr().is_err() {
+            drop((st, sock));
+            return self.report_later(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "sendto without an address on an endpoint with no remote address",
+            ));
+        }
+        if st.queue.is_empty() {
+            match send_one(s, data, addr) {
+                Ok(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    rt::not_writable(&s.evented().src)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    drop((st, sock));
+                    return self.report_later(e);
+                }
+            }
+        }
+        st.queue.push_back((data.to_vec(), addr));
+        st.queued_bytes += data.len();
+        drop((st, sock));
+        self.arm(true);
+        self.flow();
+    }
+
+    fn close(&self, abort: bool) {
+        self.shut(abort, None)
+    }
+
+    fn is_closing(&self) -> bool {
+        let st = self.st.borrow();
+        st.closing || st.lost
+    }
+
+    fn buffer_size(&self) -> usize {
+        self.st.borrow().queued_bytes
+    }
+
+    fn set_limits(&self, high: usize, low: usize) {
+        let mut st = self.st.borrow_mut();
+        st.high = high;
+        st.low = low.min(high);
+        drop(st);
+        self.flow();
+    }
+
+    fn dropped(&self) -> u64 {
+        self.st.borrow().dropped
+    }
+
+    fn addr(&self, peer: bool) -> io::Result<SocketAddr> {
+        match &*self.sock.borrow() {
+            Some(s) if peer => s.peer_addr(),
+            Some(s) => s.local_addr(),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}

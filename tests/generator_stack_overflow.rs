@@ -1,0 +1,77 @@
+//! A generator's stack overflow is reported like a task's: a message naming the generator and
+//! its stack size, then an abort, never a bare SIGSEGV. The overflow runs in a child process
+//! (the test binary re-runs itself with an environment variable set).
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output};
+
+use corio::Generator;
+
+fn child(name: &str, key: &str) -> Output {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    Command::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(key, "1")
+        .output()
+        .expect("the test binary can run itself")
+}
+
+#[inline(never)]
+fn recurse(depth: u64, buf: &mut [u8; 512]) -> u64 {
+    let mut local = [0u8; 512];
+    local[(depth % 512) as usize] = buf[(depth % 512) as usize].wrapping_add(1);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1, &mut local) + std::hint::black_box(local[0]) as u64
+}
+
+fn overflowing() -> Generator<u64> {
+    Generator::with_stack_size(64 * 1024, |co| {
+        co.yield_(1);
+        co.yield_(recurse(0, &mut [0u8; 512]));
+    })
+}
+
+fn assert_reported(out: &Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "aborted, not a bare SIGSEGV: {err}"
+    );
+    assert!(
+        err.contains("a generator overflowed its coroutine stack of 65536 bytes"),
+        "names the generator and its size: {err}"
+    );
+    assert!(err.contains("with_stack_size"), "says how to fix it: {err}");
+}
+
+#[test]
+fn generator_stack_overflow_outside_a_loop_is_reported_then_aborts() {
+    const KEY: &str = "CORIO_CHILD_GEN_OVERFLOW";
+    if std::env::var_os(KEY).is_some() {
+        let _ = overflowing().count();
+        unreachable!("the overflow aborts the process");
+    }
+    assert_reported(&child(
+        "generator_stack_overflow_outside_a_loop_is_reported_then_aborts",
+        KEY,
+    ));
+}
+
+#[test]
+fn generator_stack_overflow_inside_a_task_is_reported_then_aborts() {
+    const KEY: &str = "CORIO_CHILD_GEN_TASK_OVERFLOW";
+    if std::env::var_os(KEY).is_some() {
+        corio::run(|| {
+            let t = corio::spawn(|| overflowing().count());
+            let _ = t.join();
+        });
+        unreachable!("the overflow aborts the process");
+    }
+    assert_reported(&child(
+        "generator_stack_overflow_inside_a_task_is_reported_then_aborts",
+        KEY,
+    ));
+}
