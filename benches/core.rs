@@ -17,6 +17,9 @@
 //!   one task draining a `tokio_util` `DelayQueue` of the 100k deadlines;
 //! * `timer_tasks`: the same 100k deadlines, each slept on by its own task on both sides
 //!   (corio touches 100k distinct stacks here, tokio 100k small task cells);
+//! * `virtual_timers_per_task`: 100k tasks each sleeping a pseudo-random 1 s to 1 day under
+//!   virtual time, all finished: corio's `EventLoopBuilder::virtual_time(true)` against
+//!   tokio's `start_paused` runtime (both clocks jump from timer to timer);
 //! * RSS per parked task with 100k parked tasks, each runtime in a fresh child process.
 //!
 //! tokio's side of every case runs as a spawned task, as corio's does. Each timer case runs a
@@ -277,6 +280,61 @@ fn tokio_timer_tasks(n: usize) -> Duration {
     })
 }
 
+// ----- virtual time -----
+
+/// Task `i`'s sleep: pseudo-random between 1 s and 1 day, the same on both sides.
+fn virtual_sleep(i: usize) -> Duration {
+    let h = (i as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(29);
+    Duration::from_secs(1) + Duration::from_nanos(h % 86_399_000_000_000)
+}
+
+/// corio: `n` tasks each sleeping `virtual_sleep(i)` on a loop with virtual time.
+fn corio_virtual_timers(n: usize) -> Duration {
+    corio::EventLoop::builder()
+        .virtual_time(true)
+        .max_pooled_stacks(n)
+        .run(move || {
+            let round = || {
+                let t0 = Instant::now();
+                let tasks: Vec<_> = (0..n)
+                    .map(|i| corio::spawn(move || corio::sleep(virtual_sleep(i))))
+                    .collect();
+                for t in tasks {
+                    t.join().unwrap();
+                }
+                t0.elapsed()
+            };
+            round(); // warm-up
+            round()
+        })
+}
+
+/// tokio: the same on a current-thread runtime started paused (its clock auto-advances to
+/// the next timer when the runtime is idle).
+fn tokio_virtual_timers(n: usize) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    tokio_task(&rt, async move {
+        let round = || async {
+            let t0 = Instant::now();
+            let tasks: Vec<_> = (0..n)
+                .map(|i| tokio::spawn(tokio::time::sleep(virtual_sleep(i))))
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            t0.elapsed()
+        };
+        round().await; // warm-up
+        round().await
+    })
+}
+
 // ----- RSS per parked task (child processes) -----
 
 fn rss_bytes() -> usize {
@@ -422,6 +480,16 @@ fn main() {
             n,
             || corio_timer_tasks(n),
             || tokio_timer_tasks(n),
+        ),
+    ));
+    rows.push((
+        "virtual_timers_per_task",
+        "ns/task",
+        best_pair(
+            reps.min(3),
+            n,
+            || corio_virtual_timers(n),
+            || tokio_virtual_timers(n),
         ),
     ));
     let rss = (measure_rss("corio", n), measure_rss("tokio", n));

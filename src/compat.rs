@@ -119,7 +119,7 @@ pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
             continue;
         }
         // Either not woken yet, or a wake took the armed waker and this park returns at once.
-        crate::runtime::park_on("future");
+        crate::runtime::park_external(&crate::runtime::Named("future"));
         signal.armed.lock().take();
     }
 }

@@ -63,6 +63,14 @@ struct Inner<T: 'static> {
     waiters: RefCell<WaitList>,
     callbacks: RefCell<Vec<(u64, DoneCallback<T>)>>,
     next_callback: Cell<u64>,
+    /// Where the future was made, for the deadlock report.
+    created: &'static std::panic::Location<'static>,
+}
+
+impl<T: 'static> crate::runtime::WaitTarget for Inner<T> {
+    fn describe(&self) -> crate::runtime::WaitInfo {
+        crate::runtime::WaitTarget::describe(&crate::runtime::Site("future", self.created))
+    }
 }
 
 /// A result that will be set later, by a callback or another coroutine (asyncio's `Future`).
@@ -99,6 +107,7 @@ impl<T: 'static> Clone for Future<T> {
 }
 
 impl<T: 'static> Default for Future<T> {
+    #[track_caller]
     fn default() -> Self {
         Self::new()
     }
@@ -123,6 +132,7 @@ pub struct CallbackId(u64);
 
 impl<T: 'static> Future<T> {
     /// A pending future.
+    #[track_caller]
     pub fn new() -> Future<T> {
         Future {
             inner: Rc::new(Inner {
@@ -130,6 +140,7 @@ impl<T: 'static> Future<T> {
                 waiters: RefCell::new(WaitList::new()),
                 callbacks: RefCell::new(Vec::new()),
                 next_callback: Cell::new(0),
+                created: std::panic::Location::caller(),
             }),
         }
     }
@@ -259,7 +270,7 @@ impl<T: 'static> Future<T> {
                 ticket,
                 cancel_on_drop: true,
             };
-            crate::runtime::park_on(WaitKind::Future.as_str());
+            crate::runtime::park_on(&*self.inner);
             guard.disarm();
         }
     }

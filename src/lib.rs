@@ -32,6 +32,7 @@
 //! | [`compat`] | std `Future`s inside coroutines ([`compat::block_on`]), [`Task`] as a std `Future` | — |
 //! | [`net`] | [`net::TcpListener`], [`net::TcpStream`], [`net::UdpSocket`], Unix sockets, [`net::lookup_host`] | sock_* loop methods, getaddrinfo |
 //! | [`streams`] | [`streams::open_connection`], [`streams::start_server`], `StreamReader`, `StreamWriter`; [`Server::serve_until_signal`]; with the feature `tls`, `open_tls_connection`, `start_tls_server`, `StreamWriter::start_tls` | streams.py, sslproto.py |
+//! | [`testing`] | virtual time ([`testing::run`], [`testing::advance`]), [`testing::wait_all_tasks_blocked`], [`test`] (`#[corio::test]`); [`tasks`] and [`dump_tasks`] show who waits on what | trio.testing, Go's synctest, asyncio `ps`/`pstree` |
 //! | [`generator`] | [`Generator`]: `yield_`, `resume`/`send`, `throw`, `close`, `yield_from` on pooled stacks; an `Iterator` | PEP 342, PEP 380 generators |
 //! | [`signal`] | signals on the loop's thread: [`runtime::add_signal_handler`], [`signal::wait`] | unix_events.py |
 //! | [`subprocess`] | [`subprocess::Command`], [`subprocess::Process`]: children with stream pipes, waited for over a pidfd | subprocess.py |
@@ -80,6 +81,7 @@ pub mod streams;
 pub mod subprocess;
 pub mod sync;
 pub mod task;
+pub mod testing;
 pub mod time;
 
 pub use combinators::{
@@ -88,8 +90,8 @@ pub use combinators::{
 };
 pub use error::{BrokenBarrier, IncompleteRead, LimitOverrun, NotLocked, TooManyReleases};
 pub use error::{
-    Cancelled, InvalidState, JoinError, RuntimeError, SpawnError, TaskFailure, TaskGroupError,
-    Timeout,
+    Cancelled, DeadlockReport, InvalidState, JoinError, RuntimeError, SpawnError, TaskFailure,
+    TaskGroupError, Timeout,
 };
 pub use executor::{run_in_executor, to_thread};
 pub use future::{Future, FutureError};
@@ -110,5 +112,23 @@ pub use streams::{open_tls_connection, start_tls_server};
 pub use sync::{
     Barrier, BoundedSemaphore, Condition, Event, Lock, LockGuard, Semaphore, SemaphorePermit,
 };
-pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, spawn, tasks};
+pub use task::{Builder, CurrentTask, Task, catch_cancel, current_task, dump_tasks, spawn, tasks};
 pub use time::{sleep, sleep_until, yield_now};
+
+/// Runs a test function inside a corio event loop; `#[corio::test(virtual_time)]` with virtual
+/// time. See [`testing`].
+///
+/// ```
+/// #[corio::test(virtual_time)]
+/// fn a_day_passes_at_once() {
+///     let t0 = corio::runtime::now();
+///     corio::sleep(std::time::Duration::from_secs(86_400));
+///     assert_eq!((corio::runtime::now() - t0).as_secs(), 86_400);
+/// }
+/// ```
+pub use corio_macros::test;
+
+/// The worked examples of docs/TESTING.md, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/TESTING.md")]
+pub struct TestingGuide;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::runtime::{WakeTimer, Waker, deadline_after, park_on};
+use crate::runtime::{Named, WakeTimer, Waker, deadline_after, park_on};
 
 /// Parks the current coroutine for `duration` (asyncio's `sleep`). `sleep(Duration::ZERO)`
 /// is [`yield_now`].
@@ -44,7 +44,7 @@ pub fn sleep_until(deadline: Instant) {
     let timer =
         WakeTimer::start(deadline, Waker::current()).expect("corio::sleep: no running event loop");
     loop {
-        park_on("sleep");
+        park_on(&Named("sleep"));
         // Woken by the timer, or by something else while it is still pending.
         if !timer.is_pending() {
             return;

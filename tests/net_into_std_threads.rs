@@ -31,7 +31,7 @@ fn then_nothing_is_left_registered<T: 'static>(f: impl FnOnce() -> T + 'static) 
     done.send(()).unwrap();
     watchdog.join().unwrap();
     assert!(
-        matches!(r, Err(RuntimeError::Deadlock)),
+        matches!(r, Err(RuntimeError::Deadlock(_))),
         "a stale registration kept the loop waiting: {r:?}"
     );
     out.borrow_mut().take().expect("the body ran to its end")

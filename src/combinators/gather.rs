@@ -35,6 +35,7 @@ use crate::task::Task;
 ///
 /// Outside a coroutine, unless every task has already ended; when a closure cannot be
 /// spawned (see [`spawn`](crate::spawn)).
+#[track_caller]
 pub fn gather<T, I>(tasks: I) -> Vec<Result<T, JoinError>>
 where
     T: 'static,

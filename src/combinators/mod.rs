@@ -24,7 +24,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::Cancelled;
-use crate::runtime::Waker;
+use crate::runtime::{WaitInfo, WaitTarget, Waker};
 use crate::task::{Task, spawn};
 
 mod as_completed;
@@ -70,6 +70,7 @@ impl<T: 'static> IntoTask<T> for Task<T> {
 }
 
 impl<T: 'static, F: FnOnce() -> T + 'static> IntoTask<T> for F {
+    #[track_caller]
     fn into_task(self) -> Task<T> {
         spawn(self)
     }
@@ -78,16 +79,40 @@ impl<T: 'static, F: FnOnce() -> T + 'static> IntoTask<T> for F {
 /// A task seen without its value type, for waiting on and cancelling tasks of mixed types.
 pub(crate) trait Child {
     fn child_cancel(&self) -> bool;
-    /// Parks until the task has ended; does not pass a cancellation of the waiter on.
-    fn child_wait(&self);
+    /// Parks until the task has ended, the wait described by `what`; does not pass a
+    /// cancellation of the waiter on.
+    fn child_wait(&self, what: &dyn WaitTarget);
+    /// The task's id, and whether it has ended.
+    fn child_id(&self) -> (u64, bool);
 }
 
 impl<T: 'static> Child for Task<T> {
     fn child_cancel(&self) -> bool {
         Task::cancel(self)
     }
-    fn child_wait(&self) {
-        Task::wait_done(self, false)
+    fn child_wait(&self, what: &dyn WaitTarget) {
+        Task::wait_done_as(self, false, what)
+    }
+    fn child_id(&self) -> (u64, bool) {
+        (self.id(), self.is_done())
+    }
+}
+
+/// A gather's wait: for every child not ended yet.
+struct Gathering<'a>(&'a [&'a dyn Child]);
+
+impl WaitTarget for Gathering<'_> {
+    fn describe(&self) -> WaitInfo {
+        WaitInfo {
+            awaits: self
+                .0
+                .iter()
+                .map(|c| c.child_id())
+                .filter(|&(_, done)| !done)
+                .map(|(id, _)| id)
+                .collect(),
+            ..WaitInfo::kind("gather")
+        }
     }
 }
 
@@ -107,7 +132,7 @@ pub(crate) fn is_cancel(p: &(dyn std::any::Any + Send)) -> bool {
 pub(crate) fn join_all_or_cancel(children: &[&dyn Child]) {
     let wait_all = || {
         for c in children {
-            c.child_wait();
+            c.child_wait(&Gathering(children));
         }
     };
     let Err(p) = catch_unwind(AssertUnwindSafe(wait_all)) else {
@@ -130,6 +155,23 @@ pub(crate) fn join_all_or_cancel(children: &[&dyn Child]) {
         }
     }
     resume_unwind(p)
+}
+
+/// A wait on some tasks (a gather, a `wait`), naming those not ended yet.
+struct AwaitTasks<'a, T: 'static>(&'static str, &'a [Task<T>]);
+
+impl<T: 'static> WaitTarget for AwaitTasks<'_, T> {
+    fn describe(&self) -> WaitInfo {
+        WaitInfo {
+            awaits: self
+                .1
+                .iter()
+                .filter(|t| !t.is_done())
+                .map(Task::id)
+                .collect(),
+            ..WaitInfo::kind(self.0)
+        }
+    }
 }
 
 /// Parks until one of `tasks` ends or the current task is otherwise woken (`extra` lets a
@@ -161,5 +203,5 @@ pub(crate) fn park_until_any<T: 'static>(
     }
     extra(&waker);
     let _unregister = Unregister { tasks, waker };
-    crate::runtime::park_on(what);
+    crate::runtime::park_on(&AwaitTasks(what, tasks));
 }

@@ -1,6 +1,7 @@
 //! `shield`: wait for a task without passing the waiter's cancellation on.
 
 use crate::error::JoinError;
+use crate::runtime::AwaitTask;
 use crate::task::Task;
 
 /// Parks until `task` ends and takes its result, like [`Task::join`]; but if the waiting
@@ -36,6 +37,6 @@ use crate::task::Task;
 ///
 /// Outside a coroutine, unless the task has already ended.
 pub fn shield<T: 'static>(task: &Task<T>) -> Result<T, JoinError> {
-    task.wait_done(false);
+    task.wait_done_as(false, &AwaitTask("shield", task.raw().header()));
     task.try_take().unwrap_or(Err(JoinError::Cancelled))
 }

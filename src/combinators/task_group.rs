@@ -134,6 +134,7 @@ impl TaskGroup {
     /// When [`spawn_with`](Self::spawn_with) fails: the group has finished or is shutting
     /// down, or no stack can be mapped. (A child that panics so is a failure of the group,
     /// as asyncio's `RuntimeError` from `create_task` would be.)
+    #[track_caller]
     pub fn spawn<T, F>(&self, f: F) -> Task<T>
     where
         F: FnOnce() -> T + 'static,
@@ -159,6 +160,7 @@ impl TaskGroup {
     ///
     /// [`SpawnError::GroupClosed`] once the group has finished, or while it shuts down after
     /// a failure or a cancellation; otherwise as [`Builder::spawn`].
+    #[track_caller]
     pub fn spawn_with<T, F>(&self, builder: Builder, f: F) -> Result<Task<T>, SpawnError>
     where
         F: FnOnce() -> T + 'static,
@@ -201,6 +203,7 @@ impl TaskGroup {
     /// # Panics
     ///
     /// As [`spawn`](Self::spawn).
+    #[track_caller]
     pub fn spawn_fallible<T, E, F>(&self, f: F) -> Task<T>
     where
         F: FnOnce() -> Result<T, E> + 'static,
@@ -243,6 +246,7 @@ impl TaskGroup {
     }
 
     /// Spawns `body` as a child; it gets the token that reports its end.
+    #[track_caller]
     fn spawn_child<T: 'static>(
         &self,
         builder: Builder,
@@ -287,6 +291,19 @@ struct Group {
     parent_cancel_requested: Cell<bool>,
     /// The parent, parked until the last child ends.
     waiter: RefCell<Option<Waker>>,
+}
+
+impl crate::runtime::WaitTarget for Group {
+    fn describe(&self) -> crate::runtime::WaitInfo {
+        let children = self.children.borrow();
+        crate::runtime::WaitInfo {
+            awaits: children
+                .iter()
+                .filter_map(|(_, c)| c.as_ref().map(|t| t.header().id))
+                .collect(),
+            ..crate::runtime::WaitInfo::kind("task group")
+        }
+    }
 }
 
 impl Group {
@@ -341,7 +358,7 @@ impl Group {
         };
         while !self.children.borrow().is_empty() {
             *self.waiter.borrow_mut() = Some(Waker::current());
-            if let Err(p) = catch_unwind(|| crate::runtime::park_on("task group")) {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| crate::runtime::park_on(self))) {
                 if !is_cancel(p.as_ref()) {
                     self.give_up(p);
                 }

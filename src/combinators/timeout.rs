@@ -266,7 +266,7 @@ impl Scope {
         let fire = move || on_deadline(&weak);
         // Like asyncio: a deadline already past is a callback queued now, ahead of whatever
         // the task schedules next (a yield_now in `f` is then its last step).
-        let pending = if when <= Instant::now() {
+        let pending = if when <= crate::runtime::now() {
             Pending::Soon(call_soon(fire))
         } else {
             Pending::Timer(call_at(when, fire))

@@ -4,11 +4,13 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 
+mod deadlock;
 mod group;
 mod queue;
 mod socket;
 mod stream;
 
+pub use deadlock::DeadlockReport;
 pub use group::{TaskFailure, TaskGroupError};
 pub use queue::{
     GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown, TaskDoneError,
@@ -250,7 +252,7 @@ impl From<SpawnError> for io::Error {
 }
 
 /// Errors of the event loop itself (asyncio's `RuntimeError` from the loop).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuntimeError {
     /// A loop is already running on this thread; a coroutine must not start another one.
     /// Spawn a task instead, or wait on a future.
@@ -263,13 +265,18 @@ pub enum RuntimeError {
     Running,
     /// The coroutine given to `run_until_complete` was cancelled.
     Cancelled,
-    /// The coroutine waited for something nothing can bring: every task was parked, with no
-    /// timer, fd registration or other thread left to wake one. It was cancelled.
-    Deadlock,
+    /// The coroutine waited for something nothing can bring: every task was durably blocked
+    /// (only another task of the loop could wake it), with no timer, external wait (socket,
+    /// executor job, thread) or `LoopHandle` left to change that. It was cancelled. The
+    /// report says who waits on what.
+    Deadlock(DeadlockReport),
 }
 
 impl fmt::Display for RuntimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let RuntimeError::Deadlock(report) = self {
+            return f.write_str(report.text());
+        }
         f.write_str(match self {
             RuntimeError::NestedRun => {
                 "an event loop is already running on this thread; spawn a task instead of starting another loop"
@@ -280,9 +287,7 @@ impl fmt::Display for RuntimeError {
             }
             RuntimeError::Running => "the event loop is running; stop it first",
             RuntimeError::Cancelled => "the main coroutine was cancelled",
-            RuntimeError::Deadlock => {
-                "deadlock: every task is parked and no timer, fd or other thread can wake one"
-            }
+            RuntimeError::Deadlock(_) => unreachable!("written above"),
         })
     }
 }

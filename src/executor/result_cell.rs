@@ -117,7 +117,7 @@ impl<T> ResultCell<T> {
     pub(super) fn wait(&self) -> Result<T, JoinError> {
         let abandon = AbandonGuard(self);
         loop {
-            crate::runtime::park_on("executor");
+            crate::runtime::park_external(&crate::runtime::Named("executor"));
             let mut st = self.state.lock();
             match std::mem::replace(&mut *st, CellState::Taken) {
                 CellState::Done(r) => {

@@ -116,6 +116,8 @@ pub(crate) struct Slot {
 /// of a loop asks the loop to tear its connections down when it closes.
 pub(crate) fn register(conn: Rc<dyn Teardown>) -> Option<Slot> {
     let loop_id = running_loop_id()?;
+    // An open connection waits on its peer: an external wait of the loop until it is lost.
+    crate::runtime::external_wait_begin();
     let (key, first) = OPEN.with(|o| {
         let mut o = o.borrow_mut();
         let first = !o.contains_key(&loop_id);
@@ -130,11 +132,15 @@ pub(crate) fn register(conn: Rc<dyn Teardown>) -> Option<Slot> {
 /// Forgets a connection (it was lost); the caller drops the returned value outside the
 /// registry's borrow.
 pub(crate) fn unregister(slot: Slot) -> Option<Rc<dyn Teardown>> {
-    OPEN.with(|o| {
+    let conn = OPEN.with(|o| {
         o.borrow_mut()
             .get_mut(&slot.loop_id)
             .and_then(|s| s.try_remove(slot.key))
-    })
+    });
+    if conn.is_some() {
+        crate::runtime::external_wait_end(slot.loop_id);
+    }
+    conn
 }
 
 /// How many connections of the running loop are open (for tests and leak checks).

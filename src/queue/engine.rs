@@ -23,11 +23,15 @@ use super::waiters::{WaiterState, Waiters};
 use crate::error::{
     GetNowaitError, PutNowaitError, QueueEmpty, QueueFull, QueueShutDown, TaskDoneError,
 };
-use crate::runtime::WaitKind;
+use std::panic::Location;
+
+use crate::runtime::{Site, WaitKind};
 
 /// One queue: its store, its waiters and its counters.
 pub(crate) struct Engine<T, S> {
     state: RefCell<State<T, S>>,
+    /// Where the queue was made, for the deadlock report.
+    created: &'static Location<'static>,
 }
 
 struct State<T, S> {
@@ -106,8 +110,10 @@ enum Role {
 }
 
 impl<T, S: Store<T>> Engine<T, S> {
+    #[track_caller]
     pub(crate) fn new(items: S, maxsize: usize) -> Self {
         Engine {
+            created: Location::caller(),
             state: RefCell::new(State {
                 items,
                 maxsize,
@@ -250,8 +256,9 @@ impl<T, S: Store<T>> Engine<T, S> {
             key,
         };
         let what = list(&mut self.state.borrow_mut()).kind().as_str();
+        let site = Site(what, self.created);
         loop {
-            crate::runtime::park_on(what);
+            crate::runtime::park_on(&site);
             let mut s = self.state.borrow_mut();
             if !list(&mut s).is_parked(key) {
                 std::mem::forget(guard);

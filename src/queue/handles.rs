@@ -29,6 +29,7 @@ macro_rules! queue_handle {
 
         impl<T: $($bound)*> Default for $name<T> {
             /// An unbounded queue, like `new(0)`.
+            #[track_caller]
             fn default() -> Self {
                 Self::new(0)
             }
@@ -51,6 +52,7 @@ macro_rules! queue_handle {
             /// assert!(q.full());
             /// assert!(q.put_nowait(3).unwrap_err().is_full());
             /// ```
+            #[track_caller]
             pub fn new(maxsize: usize) -> Self {
                 $name {
                     engine: Rc::new(Engine::new($store::new(), maxsize)),

@@ -20,6 +20,7 @@ pub struct EventLoopBuilder {
     debug: bool,
     busy_poll: Duration,
     event_interval: u32,
+    virtual_time: bool,
 }
 
 impl Default for EventLoopBuilder {
@@ -31,6 +32,7 @@ impl Default for EventLoopBuilder {
             debug: std::env::var_os("CORIO_DEBUG").is_some_and(|v| !v.is_empty() && v != "0"),
             busy_poll: Duration::ZERO,
             event_interval: DEFAULT_EVENT_INTERVAL,
+            virtual_time: false,
         }
     }
 }
@@ -138,6 +140,36 @@ impl EventLoopBuilder {
         self
     }
 
+    /// Virtual time (off by default), for tests of code full of timeouts and retries.
+    ///
+    /// The loop's clock ([`time`](super::time), [`now`](super::now), and with it `sleep`,
+    /// `call_later`, `timeout`, `wait_for`) starts at the real now and stands still while
+    /// tasks run. When the loop would sleep and nothing outside it can end a wait — no task
+    /// parked on a socket or fd, an executor job, a `ThreadQueue` or a foreign std future, no
+    /// `add_reader`/`add_writer` watch, no [`LoopHandle`](super::LoopHandle) alive — the
+    /// clock jumps straight to the next timer. Otherwise the loop waits in real time as
+    /// usual, and the clock moves on by the time waited. Timers fire in the same
+    /// `(deadline, scheduling order)` as with the real clock, so a run is repeatable.
+    /// [`corio::testing::advance`](crate::testing::advance) moves the clock by hand;
+    /// [`corio::testing::run`](crate::testing::run) is the one-line form.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let waited = corio::EventLoopBuilder::new().virtual_time(true).run(|| {
+    ///     let t0 = corio::runtime::now();
+    ///     corio::sleep(Duration::from_secs(24 * 3600)); // a day, in no real time
+    ///     corio::runtime::now() - t0
+    /// });
+    /// assert_eq!(waited, Duration::from_secs(24 * 3600));
+    /// ```
+    ///
+    /// A busy loop that waits for the clock to move without ever parking never lets it move:
+    /// under virtual time only parking lets time pass.
+    pub fn virtual_time(mut self, on: bool) -> Self {
+        self.virtual_time = on;
+        self
+    }
+
     /// Creates the loop.
     ///
     /// # Errors
@@ -154,6 +186,9 @@ impl EventLoopBuilder {
         }
         core.set_busy_poll(self.busy_poll);
         core.set_event_interval(self.event_interval);
+        if self.virtual_time {
+            core.set_virtual_time(true);
+        }
         Ok(EventLoop {
             core: Rc::new(core),
             owner: true,
@@ -165,6 +200,7 @@ impl EventLoopBuilder {
     /// # Panics
     ///
     /// As [`run`](super::run).
+    #[track_caller]
     pub fn run<T, F>(self, f: F) -> T
     where
         F: FnOnce() -> T + 'static,

@@ -20,7 +20,12 @@ pub fn instant_at(time: f64) -> Instant {
 /// The instant `delay` from now; a delay too long for an `Instant` gives one about a century
 /// away (never reached, never an overflow).
 pub(crate) fn deadline_after(delay: Duration) -> Instant {
-    let now = Instant::now();
+    let now = super::core::with_core(|c| c.now()).unwrap_or_else(Instant::now);
+    deadline_from(now, delay)
+}
+
+/// The instant `delay` after `now`, as [`deadline_after`].
+pub(crate) fn deadline_from(now: Instant, delay: Duration) -> Instant {
     now.checked_add(delay)
         .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
 }

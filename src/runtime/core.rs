@@ -91,6 +91,19 @@ pub(crate) struct Core {
     /// or closed from a `Drop` during a panic): `std::thread::panicking()` then says nothing
     /// about the loop's own coroutines. See `raw::unwinding`.
     pub(super) entered_panicking: Cell<bool>,
+    /// Waits the outside world can end, outstanding now: tasks parked on a socket or fd, an
+    /// executor job, a `ThreadQueue` or a foreign std future, and `add_reader`/`add_writer`
+    /// watches. While it is not zero the loop waits in real time and never reports a
+    /// deadlock.
+    pub(super) external: Cell<usize>,
+    /// Virtual time (`EventLoopBuilder::virtual_time`): the clock is `vnow`, which moves only
+    /// by jumps to the next timer, by `testing::advance`, and by real time spent waiting for
+    /// the outside world.
+    pub(super) virtual_time: Cell<bool>,
+    pub(super) vnow: Cell<Instant>,
+    /// The clock as the loop last read it (a task's spawn time, without a clock read per
+    /// spawn).
+    pub(super) last_now: Cell<Instant>,
     /// The signals this loop watches, made on the first `add_signal_handler` or `wait`.
     pub(super) signals: RefCell<Option<Rc<super::signal::LoopSignals>>>,
 }
@@ -149,6 +162,9 @@ impl Core {
         max_pooled_stacks: usize,
         stack_guard: usize,
     ) -> std::io::Result<Core> {
+        // The clock's zero comes first: no reading of a loop's clock (a virtual one starts at
+        // the real now) may lie before it.
+        super::clock::epoch();
         let reactor = Reactor::new()?;
         let shared = Arc::new(Shared::new(reactor.poller().clone()));
         Ok(Core {
@@ -176,6 +192,10 @@ impl Core {
             at_close: RefCell::new(Vec::new()),
             exception_handler: HandlerCell::default(),
             entered_panicking: Cell::new(false),
+            external: Cell::new(0),
+            virtual_time: Cell::new(false),
+            vnow: Cell::new(Instant::now()),
+            last_now: Cell::new(Instant::now()),
             signals: RefCell::new(None),
         })
     }
@@ -276,6 +296,18 @@ impl Core {
         self.tasks.borrow().iter().map(|(_, t)| t.clone()).collect()
     }
 
+    /// `true` if every live task but the running one is parked on a durable wait.
+    pub(crate) fn others_parked_durably(&self) -> bool {
+        self.tasks.borrow().iter().all(|(_, t)| {
+            let h = t.header();
+            match h.state.get() {
+                super::task_ref::State::Parked => !h.external.get(),
+                super::task_ref::State::Running | super::task_ref::State::Done => true,
+                super::task_ref::State::Scheduled => false,
+            }
+        })
+    }
+
     pub(crate) fn task_count(&self) -> usize {
         self.tasks.borrow().len()
     }
@@ -336,13 +368,74 @@ impl Core {
     }
 
     /// `true` when nothing can ever make a parked task ready again: no ready work, no
-    /// timers, no fd registrations and no `LoopHandle` that another thread could use.
+    /// timers, no external wait and no `LoopHandle` that another thread could use.
     pub(crate) fn is_deadlocked(&self) -> bool {
-        self.ready.borrow().is_empty()
-            && self.timers.borrow().len() == 0
-            && self.reactor.len() == 0
-            && Arc::strong_count(&self.shared) == 1
+        self.ready.borrow().is_empty() && self.timers.borrow().len() == 0 && self.is_isolated()
+    }
+
+    /// `true` when only this loop's tasks and timers can make progress: no external wait
+    /// outstanding, no `LoopHandle` alive outside the loop, nothing posted by another thread
+    /// and not yet run. Virtual time jumps only then.
+    pub(crate) fn is_isolated(&self) -> bool {
+        self.external.get() == 0
+            && self.shared.handles.load(Ordering::SeqCst) == 0
             && !self.shared.has_injected.load(Ordering::SeqCst)
+    }
+
+    // ----- the clock -----
+
+    /// The loop's clock: real time, or the virtual clock under virtual time.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        let now = if self.virtual_time.get() {
+            self.vnow.get()
+        } else {
+            Instant::now()
+        };
+        self.last_now.set(now);
+        now
+    }
+
+    /// The clock as the loop last read it.
+    #[inline]
+    pub(crate) fn last_now(&self) -> Instant {
+        self.last_now.get()
+    }
+
+    /// Switches virtual time on: the clock starts at the real now.
+    pub(crate) fn set_virtual_time(&self, on: bool) {
+        self.vnow.set(Instant::now());
+        self.virtual_time.set(on);
+    }
+
+    pub(crate) fn is_virtual_time(&self) -> bool {
+        self.virtual_time.get()
+    }
+
+    /// Moves the virtual clock forward to `to` (never back).
+    pub(crate) fn advance_to(&self, to: Instant) {
+        if to > self.vnow.get() {
+            self.vnow.set(to);
+        }
+    }
+
+    // ----- external waits -----
+
+    /// Counts one more external wait outstanding.
+    #[inline]
+    pub(crate) fn external_begin(&self) {
+        self.external.set(self.external.get() + 1);
+    }
+
+    /// Counts one external wait less.
+    #[inline]
+    pub(crate) fn external_end(&self) {
+        self.external.set(self.external.get().saturating_sub(1));
+    }
+
+    /// External waits outstanding now.
+    pub(crate) fn external_waits(&self) -> usize {
+        self.external.get()
     }
 
     #[inline]

@@ -83,3 +83,11 @@ pub(crate) fn current_ref(p: NonNull<Header>) -> TaskRef {
 pub(crate) fn current_task() -> Option<TaskRef> {
     current_ptr().map(current_ref)
 }
+
+/// The running task's address, `0` outside a task: an identity for a primitive to remember
+/// its holder by without a reference (never dereferenced; introspection resolves it against
+/// the live tasks). One thread-local load.
+#[inline(always)]
+pub(crate) fn current_addr() -> usize {
+    CURRENT.with(|c| c.get()) as usize
+}

@@ -3,17 +3,18 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::panic::resume_unwind;
+use std::panic::{Location, resume_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::builder::EventLoopBuilder;
 use super::callback::{CallOnce, CallRepeat, Callable, Handle};
-use super::clock::deadline_after;
+use super::clock::deadline_from;
 use super::clock::seconds_since_epoch;
 use super::core::{Core, Entered, EventAction, RunUntil, is_running_here, with_core};
 use super::current::Current;
 use super::exception::{ExceptionContext, ExceptionHandler};
+use super::introspect::deadlock_report;
 use super::loop_handle::LoopHandle;
 use super::park;
 use super::report;
@@ -44,6 +45,7 @@ use crate::reactor::Dir;
 /// If a loop is already running on this thread (spawn a task instead), if `f` panics (the panic
 /// is passed on), if the main coroutine is cancelled, or if it waits for something that can
 /// never happen (every task parked with no timer, fd, or other thread able to wake them).
+#[track_caller]
 pub fn run<T, F>(f: F) -> T
 where
     F: FnOnce() -> T + 'static,
@@ -151,14 +153,19 @@ impl EventLoop {
     /// # Panics
     ///
     /// A panic in `f` is passed on to the caller.
+    #[track_caller]
     pub fn run_until_complete<T, F>(&self, f: F) -> Result<T, RuntimeError>
     where
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
         let (_entered, _running) = self.begin()?;
-        let task = step::spawn_raw(&self.core, Some("main".into()), None, f)
-            .unwrap_or_else(|e| panic!("corio: cannot start the main coroutine: {e}"));
+        let task = step::spawn_raw(
+            &self.core,
+            (Some("main".into()), None, Location::caller()),
+            f,
+        )
+        .unwrap_or_else(|e| panic!("corio: cannot start the main coroutine: {e}"));
         // `task` outlives the run (reset by `_until` when the run ends, however it ends).
         let _until = RunUntilGuard::set(&self.core, RunUntil::TaskDone(task.raw().header()));
         loop {
@@ -169,11 +176,12 @@ impl EventLoop {
                 return Err(RuntimeError::StoppedBeforeComplete);
             }
             if !self.core.has_ready() && self.core.is_deadlocked() {
+                let report = deadlock_report(&self.core);
                 park::cancel(task.raw());
                 while self.core.has_ready() {
                     self.core.run_once();
                 }
-                return Err(RuntimeError::Deadlock);
+                return Err(RuntimeError::Deadlock(report));
             }
             self.core.run_once();
         }
@@ -189,11 +197,15 @@ impl EventLoop {
     /// # Errors
     ///
     /// [`RuntimeError::NestedRun`] inside a running loop, [`RuntimeError::Closed`] on a closed
-    /// loop.
+    /// loop, [`RuntimeError::Deadlock`] when nothing is left that could ever run (no ready
+    /// work, no timer, no external wait, no `LoopHandle` alive): the tasks left stay parked.
     pub fn run_forever(&self) -> Result<(), RuntimeError> {
         let (_entered, _running) = self.begin()?;
         let _until = RunUntilGuard::set(&self.core, RunUntil::Stopped);
         loop {
+            if !self.core.has_ready() && self.core.is_deadlocked() && !self.core.stopping.get() {
+                return Err(RuntimeError::Deadlock(deadlock_report(&self.core)));
+            }
             self.core.run_once();
             if self.core.take_stopping() {
                 return Ok(());
@@ -269,7 +281,7 @@ impl EventLoop {
 
     /// Schedules `f` to run after `delay` (asyncio's `call_later`).
     pub fn call_later<F: FnOnce() + 'static>(&self, delay: Duration, f: F) -> TimerHandle {
-        self.call_at(deadline_after(delay), f)
+        self.call_at(deadline_from(self.core.now(), delay), f)
     }
 
     /// Schedules `f` to run at `when` (asyncio's `call_at`). Timers fire in deadline order;
@@ -285,9 +297,10 @@ impl EventLoop {
         }
     }
 
-    /// The loop's clock: monotonic seconds as `f64` (asyncio's `loop.time()`).
+    /// The loop's clock: monotonic seconds as `f64` (asyncio's `loop.time()`); the virtual
+    /// clock under virtual time.
     pub fn time(&self) -> f64 {
-        seconds_since_epoch(Instant::now())
+        seconds_since_epoch(self.core.now())
     }
 
     /// Calls `f` whenever `fd` is readable (level-triggered, as asyncio's `add_reader`),
@@ -324,10 +337,10 @@ impl EventLoop {
         if self.core.is_closed() {
             return Err(io::Error::other(RuntimeError::Closed));
         }
-        if let Some(EventAction::Call(old)) =
-            self.core.reactor.watch(fd, dir, EventAction::Call(cb))?
-        {
-            old.cancel();
+        match self.core.reactor.watch(fd, dir, EventAction::Call(cb))? {
+            Some(EventAction::Call(old)) => old.cancel(),
+            // A new watch: the outside world can call it any time, an external wait.
+            _ => self.core.external_begin(),
         }
         Ok(())
     }
@@ -336,6 +349,7 @@ impl EventLoop {
         match self.core.reactor.unwatch(fd, dir) {
             Some(EventAction::Call(old)) => {
                 old.cancel(); // a run already queued for this iteration must not happen
+                self.core.external_end();
                 true
             }
             Some(EventAction::Wake(_)) => true,
@@ -345,9 +359,7 @@ impl EventLoop {
 
     /// A `Send + Sync` handle for other threads.
     pub fn handle(&self) -> LoopHandle {
-        LoopHandle {
-            shared: self.core.shared.clone(),
-        }
+        LoopHandle::new(self.core.shared.clone())
     }
 
     /// Number of tasks alive on this loop.

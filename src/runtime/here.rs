@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use super::core::{EventAction, with_core};
 use super::step;
+use super::task_ref::TypedRef;
 use super::task_ref::Waker;
-use super::task_ref::{TaskRef, TypedRef};
 use super::timers::TimerId;
 use crate::coro::Stack;
 use crate::error::SpawnError;
@@ -24,17 +24,14 @@ pub(crate) use super::core::is_running_here;
 ///
 /// [`SpawnError::NoLoop`] outside a running loop, [`SpawnError::Stack`] when no stack can be
 /// had.
+#[track_caller]
 pub(crate) fn spawn_here<T: 'static>(
     (name, stack_size): (Option<String>, Option<usize>),
     f: impl FnOnce() -> T + 'static,
 ) -> Result<TypedRef<T>, SpawnError> {
-    let spawn = |core: &_| step::spawn_raw(core, name, stack_size, f);
+    let at = std::panic::Location::caller();
+    let spawn = |core: &_| step::spawn_raw(core, (name, stack_size, at), f);
     with_core(spawn).unwrap_or(Err(SpawnError::NoLoop))
-}
-
-/// Every task of the running loop that has not ended (none outside a loop).
-pub(crate) fn all_tasks() -> Vec<TaskRef> {
-    with_core(|c| c.all_tasks()).unwrap_or_default()
 }
 
 /// The id of the loop running on this thread, if one is.
@@ -98,4 +95,50 @@ impl Drop for WakeTimer {
     fn drop(&mut self) {
         with_core(|c| c.cancel_timer(self.0));
     }
+}
+
+/// Every live task of the running loop, described (none outside a loop).
+pub(crate) fn task_snapshot() -> Vec<super::TaskInfo> {
+    with_core(super::introspect::snapshot).unwrap_or_default()
+}
+
+/// Renders task descriptions as a tree of who awaits whom.
+pub(crate) fn render_tasks(tasks: &[super::TaskInfo]) -> String {
+    super::introspect::render(tasks)
+}
+
+/// Under virtual time, moves the running loop's clock forward by `d`; `false` if no loop
+/// runs here or its time is real.
+pub(crate) fn advance_clock(d: std::time::Duration) -> bool {
+    with_core(|c| {
+        if !c.is_virtual_time() {
+            return false;
+        }
+        let now = c.now();
+        c.advance_to(super::clock::deadline_from(now, d));
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// `true` when every task of the running loop but the caller is parked durably and nothing
+/// is ready to run: the state `testing::wait_all_tasks_blocked` waits for.
+pub(crate) fn others_durably_blocked() -> bool {
+    with_core(|c| !c.has_ready() && c.external_waits() == 0 && c.others_parked_durably())
+        .unwrap_or(true)
+}
+
+/// Counts one more external wait on the running loop (a connection of the callback layer,
+/// open until [`external_wait_end`]); nothing outside a loop.
+pub(crate) fn external_wait_begin() {
+    with_core(|c| c.external_begin());
+}
+
+/// Counts one external wait less on the loop `loop_id`, if it runs here.
+pub(crate) fn external_wait_end(loop_id: u64) {
+    with_core(|c| {
+        if c.id() == loop_id {
+            c.external_end();
+        }
+    });
 }

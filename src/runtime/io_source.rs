@@ -22,6 +22,7 @@ use super::callback::{CallOnce, Callable};
 use super::core::{EventAction, with_core};
 use super::park;
 use super::task_ref::Waker;
+use super::wait_target::Named;
 use crate::reactor::Dir;
 
 /// A registered fd. Deregisters on drop; the owner must drop it before closing the fd.
@@ -182,7 +183,11 @@ impl IoSource {
             }
         }
         let _g = Unregister(key, dir, me);
-        park::park_on(if dir == Dir::Read { "read" } else { "write" });
+        park::park_external(if dir == Dir::Read {
+            &Named("read")
+        } else {
+            &Named("write")
+        });
         Ok(())
     }
 
@@ -190,8 +195,29 @@ impl IoSource {
     /// `add_writer` for a transport's write buffer); at the next loop iteration if it is ready
     /// already. Dropped unrun if the source is dropped first or the loop closes. Returns
     /// `false` (and drops `f`) outside the source's loop.
+    ///
+    /// Until it runs or is dropped, the callback counts as an external wait of the loop: the
+    /// outside world (a peer connecting, a socket draining) decides when it runs.
     pub(crate) fn call_when_ready(&self, dir: Dir, f: impl FnOnce() + 'static) -> bool {
-        self.call_rc_when_ready(dir, &CallOnce::new_rc(f))
+        with_core(|c| {
+            if c.id() != self.loop_id {
+                return false;
+            }
+            c.external_begin();
+            let pending = ExternalPending(self.loop_id);
+            let cb = CallOnce::new_rc(move || {
+                let _pending = pending;
+                f()
+            });
+            if !c
+                .reactor
+                .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
+            {
+                c.call_soon(cb);
+            }
+            true
+        })
+        .unwrap_or(false)
     }
 
     /// Registers `cb` to be called once, as a loop callback, when the fd is ready in `dir`;
@@ -199,7 +225,8 @@ impl IoSource {
     /// [`call_when_ready`](Self::call_when_ready) nothing is allocated: the caller keeps one
     /// callback per direction and registers it again after each call (the transports of
     /// `protocols`, whose connections have no stack). At most one registration per direction
-    /// may be outstanding. Returns `false` outside the source's loop.
+    /// may be outstanding. Returns `false` outside the source's loop. Not counted as an
+    /// external wait here: the caller counts its connection as one while it is open.
     pub(crate) fn call_rc_when_ready(&self, dir: Dir, cb: &Rc<dyn Callable>) -> bool {
         with_core(|c| {
             if c.id() != self.loop_id {
@@ -238,6 +265,19 @@ impl IoSource {
                 let mut fired = Vec::new();
                 c.reactor.fire(self.key, &mut fired);
                 c.dispatch(fired);
+            }
+        });
+    }
+}
+
+/// Counts an external wait down when dropped (with the callback that held it, run or not).
+struct ExternalPending(u64);
+
+impl Drop for ExternalPending {
+    fn drop(&mut self) {
+        with_core(|c| {
+            if c.id() == self.0 {
+                c.external_end();
             }
         });
     }

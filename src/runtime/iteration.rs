@@ -50,17 +50,21 @@ impl Core {
                 let timeout = if must_not_block {
                     Some(Duration::ZERO)
                 } else {
-                    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+                    deadline.map(|d| d.saturating_duration_since(self.now()))
                 };
-                self.poll_io(timeout);
+                if !self.virtual_time.get() {
+                    self.poll_io(timeout);
+                } else {
+                    self.poll_virtual(timeout, deadline);
+                }
             }
         }
         if self.shared.has_injected.load(Ordering::Relaxed) {
             self.run_injected();
         }
-        if deadline.is_some_and(|d| d <= Instant::now()) {
+        if deadline.is_some_and(|d| d <= self.now()) {
             let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
-            self.timers.borrow_mut().expire(Instant::now(), &mut fired);
+            self.timers.borrow_mut().expire(self.now(), &mut fired);
             self.dispatch(fired);
         }
         self.batch_left.set(self.ready.borrow().len());
@@ -98,6 +102,8 @@ impl Core {
     /// deep only; it switches back to `me` when it parks.
     pub(crate) fn hand_off(&self, me: &Header) -> bool {
         if self.slow_step.get().is_some() {
+            // Debug mode: no hand-off, and the park's backtrace is kept.
+            super::park::capture_park_trace(me);
             return false;
         }
         loop {
@@ -166,7 +172,7 @@ impl Core {
             && !self.until_reached()
             && {
                 let mut timers = self.timers.borrow_mut();
-                timers.len() == 0 || timers.next_deadline().is_none_or(|d| d > Instant::now())
+                timers.len() == 0 || timers.next_deadline().is_none_or(|d| d > self.now())
             }
     }
 
@@ -192,6 +198,31 @@ impl Core {
         let took = t0.elapsed();
         if took > limit {
             super::diag::slow_step(&t.header().display_name(), took);
+        }
+    }
+
+    /// The poll of a loop under virtual time. Waiting (a non-zero timeout) jumps the clock
+    /// to the next timer instead when nothing outside the loop can end a wait; otherwise the
+    /// loop waits in real time and the clock moves on by the time waited, never past the
+    /// timer that bounded the wait.
+    #[cold]
+    fn poll_virtual(&self, timeout: Option<Duration>, deadline: Option<Instant>) {
+        if timeout != Some(Duration::ZERO) && self.is_isolated() {
+            if let Some(d) = deadline {
+                self.advance_to(d);
+                // Readiness that came meanwhile is still taken, without waiting.
+                if self.reactor.len() > 0 {
+                    self.poll_io(Some(Duration::ZERO));
+                }
+                return;
+            }
+        }
+        let t0 = Instant::now();
+        self.poll_io(timeout);
+        if timeout != Some(Duration::ZERO) {
+            let waited = t0.elapsed();
+            let to = self.vnow.get() + waited;
+            self.advance_to(deadline.map_or(to, |d| to.min(d)));
         }
     }
 
@@ -297,6 +328,8 @@ impl Core {
         let regs = self.reactor.clear();
         drop(regs);
         drop(self.signals.take());
+        // Tasks unwound while parked on the outside world did not count themselves down.
+        self.external.set(0);
         drop(std::mem::take(&mut *self.shared.injected.lock()));
     }
 }

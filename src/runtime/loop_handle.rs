@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -18,6 +18,9 @@ pub(crate) struct Shared {
     /// Set while the loop is (about to be) blocked in the poller.
     pub(crate) sleeping: AtomicBool,
     pub(crate) closed: AtomicBool,
+    /// [`LoopHandle`]s alive: each lets some thread wake the loop at any time, so each counts
+    /// as an external wait (see [`LoopHandle`]).
+    pub(crate) handles: AtomicUsize,
 }
 
 impl Shared {
@@ -28,7 +31,24 @@ impl Shared {
             has_injected: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            handles: AtomicUsize::new(0),
         }
+    }
+
+    /// Posts `f` to run on the loop's thread and wakes the loop if it sleeps.
+    pub(crate) fn inject(&self, f: Injected) -> Result<(), RuntimeError> {
+        {
+            let mut q = self.injected.lock();
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(RuntimeError::Closed);
+            }
+            q.push(f);
+        }
+        self.has_injected.store(true, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            let _ = self.poller.notify();
+        }
+        Ok(())
     }
 
     pub(crate) fn take_injected(&self) -> Vec<Injected> {
@@ -69,12 +89,41 @@ impl Shared {
 /// ```
 ///
 /// To run a coroutine and get its value back on another thread, see `LoopHandle::spawn`.
-#[derive(Clone)]
+///
+/// # Handles and waiting
+///
+/// A thread holding a handle can wake the loop at any time, so while any `LoopHandle` of a
+/// loop is alive (this value or a clone, on any thread, also a [`RemoteTask`]'s) the loop
+/// counts it as an *external wait*: it never reports a deadlock, and under virtual time
+/// ([`EventLoopBuilder::virtual_time`]) its clock does not jump, it waits in real time. Drop
+/// a handle once the thread has nothing more to post. Work the loop hands to threads itself
+/// (`to_thread`, a `ThreadQueue`) is counted by its own waits and takes no handle.
+///
+/// [`RemoteTask`]: super::RemoteTask
+/// [`EventLoopBuilder::virtual_time`]: super::EventLoopBuilder::virtual_time
 pub struct LoopHandle {
     pub(crate) shared: Arc<Shared>,
 }
 
+impl Clone for LoopHandle {
+    fn clone(&self) -> LoopHandle {
+        LoopHandle::new(self.shared.clone())
+    }
+}
+
+impl Drop for LoopHandle {
+    fn drop(&mut self) {
+        self.shared.handles.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl LoopHandle {
+    /// A new handle, counted.
+    pub(crate) fn new(shared: Arc<Shared>) -> LoopHandle {
+        shared.handles.fetch_add(1, Ordering::SeqCst);
+        LoopHandle { shared }
+    }
+
     /// Schedules `f` to run on the loop's thread, as a callback of the next iteration, and
     /// wakes the loop if it sleeps.
     ///
@@ -85,19 +134,7 @@ impl LoopHandle {
     where
         F: FnOnce() + Send + 'static,
     {
-        let s = &*self.shared;
-        {
-            let mut q = s.injected.lock();
-            if s.closed.load(Ordering::SeqCst) {
-                return Err(RuntimeError::Closed);
-            }
-            q.push(Box::new(f));
-        }
-        s.has_injected.store(true, Ordering::SeqCst);
-        if s.sleeping.load(Ordering::SeqCst) {
-            let _ = s.poller.notify();
-        }
-        Ok(())
+        self.shared.inject(Box::new(f))
     }
 
     /// `true` once the loop was closed.

@@ -23,6 +23,7 @@ mod event_loop;
 mod exception;
 mod fifo;
 mod here;
+mod introspect;
 mod io_source;
 mod iteration;
 mod loop_handle;
@@ -37,6 +38,7 @@ mod task_ref;
 mod timer_handle;
 mod timers;
 mod wait_list;
+mod wait_target;
 mod waker;
 
 pub use builder::EventLoopBuilder;
@@ -48,11 +50,12 @@ pub use defaults::{
 };
 pub use event_loop::{EventLoop, get_running_loop, run};
 pub use exception::{Exception, ExceptionContext, ExceptionHandler, default_exception_handler};
+pub use introspect::{TaskInfo, TaskState};
 pub use loop_handle::LoopHandle;
 pub use remote::RemoteTask;
 pub use running::{
     add_reader, add_writer, call_at, call_exception_handler, call_later, call_soon,
-    get_exception_handler, loop_handle, remove_reader, remove_writer, run_per_thread,
+    get_exception_handler, loop_handle, now, remove_reader, remove_writer, run_per_thread,
     set_exception_handler, stop, time,
 };
 pub use signal::{add_signal_handler, remove_signal_handler};
@@ -63,18 +66,22 @@ pub use timer_handle::TimerHandle;
 // arm wake-up timers and wait for I/O readiness through these names only (see
 // docs/ARCHITECTURE.md, "The runtime's internal API").
 pub(crate) use self::callback::Callable;
-pub(crate) use self::current::{current_header, current_task};
+pub(crate) use self::current::{current_addr, current_header, current_task};
 #[cfg(test)]
 pub(crate) use self::here::registered_fds;
 pub(crate) use self::here::{
-    WakeTimer, all_tasks, at_loop_close, is_running_here, lend_loop_stack, return_loop_stack,
-    running_loop_id, spawn_here,
+    WakeTimer, advance_clock, at_loop_close, external_wait_begin, external_wait_end,
+    is_running_here, lend_loop_stack, others_durably_blocked, render_tasks, return_loop_stack,
+    running_loop_id, spawn_here, task_snapshot,
 };
 pub(crate) use self::io_source::IoSource;
-pub(crate) use self::park::{cancel, park_in, park_on, park_until_granted, relay_park, yield_now};
-pub(crate) use self::task_ref::{State, Waker};
+pub(crate) use self::park::{
+    cancel, park_external, park_in, park_on, park_until_granted, relay_park, yield_now,
+};
+pub(crate) use self::task_ref::Waker;
 pub(crate) use self::task_ref::{TaskRef, TypedRef};
 pub(crate) use self::wait_list::{Ticket, WaitKind};
+pub(crate) use self::wait_target::{AwaitTask, Named, Site, WaitInfo, WaitTarget};
 /// The wait list every primitive parks in; by default its waiters are tasks.
 pub(crate) type WaitList<W = Waker> = self::wait_list::WaitList<W>;
 pub(crate) use self::clock::deadline_after;

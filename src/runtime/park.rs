@@ -20,18 +20,35 @@ use std::panic::resume_unwind;
 use super::current::{current_or_panic, current_ptr_or_panic, current_ref};
 use super::task_ref::{Header, State, TaskRef, Waker};
 use super::wait_list::{Ticket, WaitKind, WaitList};
+use super::wait_target::{WaitTarget, target_ptr};
 use crate::coro;
 use crate::error::Cancelled;
 
 /// Parks the current task until a [`Waker`] for it is woken or it is cancelled, and reports
-/// `what` it waits on meanwhile (read by `corio::tasks()` only for parked tasks, so it needs
-/// no reset afterwards).
+/// `what` it waits on meanwhile (read by `corio::tasks()` and the deadlock report only for
+/// parked tasks, so it needs no reset afterwards).
+///
+/// The wait is *durable*: only another task of this loop or one of its timers can end it.
+/// Waits the outside world ends use [`park_external`].
 ///
 /// # Panics
 ///
 /// Outside a coroutine. Unwinds with [`Cancelled`] if the task is cancelled.
 #[inline(always)]
-pub(crate) fn park_on(what: &'static str) {
+pub(crate) fn park_on(what: &dyn WaitTarget) {
+    park(what, false);
+}
+
+/// [`park_on`] for a wait the outside world ends (a socket or fd, an executor job, a
+/// `ThreadQueue`, a foreign std future): counted on the loop for as long as the task is
+/// parked, so virtual time does not jump over it and no deadlock is reported meanwhile.
+#[inline]
+pub(crate) fn park_external(what: &dyn WaitTarget) {
+    park(what, true);
+}
+
+#[inline(always)]
+fn park(what: &dyn WaitTarget, external: bool) {
     let h = current_or_panic();
     if unwinding(h) {
         suspend_while_unwinding(h);
@@ -41,12 +58,28 @@ pub(crate) fn park_on(what: &'static str) {
         h.token.set(h.token.get().wrapping_add(1));
         return;
     }
-    h.waiting_on.set(what);
+    h.waiting_on.set(target_ptr(what));
+    h.external.set(external);
     h.state.set(State::Parked);
-    switch_out(h);
+    if external {
+        let core = h.core();
+        // Counted back down below, or by the loop's close if the task is unwound here.
+        core.external_begin();
+        switch_out(h);
+        core.external_end();
+    } else {
+        switch_out(h);
+    }
     h.notified.set(false);
     h.token.set(h.token.get().wrapping_add(1));
     deliver_cancel(h);
+}
+
+/// Debug mode: keeps the backtrace of the park under way for `dump_tasks()` (called from
+/// `Core::hand_off`, which checks for debug mode on every switch out anyway).
+#[cold]
+pub(super) fn capture_park_trace(h: &Header) {
+    *h.park_trace.borrow_mut() = Some(Box::new(std::backtrace::Backtrace::force_capture()));
 }
 
 /// Lets every other ready task run once, then continues (asyncio's `sleep(0)`).
@@ -161,8 +194,9 @@ pub(crate) fn cancel(task: &TaskRef) -> bool {
 /// Queues the current task in `list` and parks it until its entry is taken off the front (a
 /// grant or a wake-all). If it is cancelled meanwhile, its entry leaves the list; nothing it
 /// was given needs passing on (for waits that grant nothing of their own, such as an event's).
+/// `what` describes the primitive the list belongs to.
 #[inline]
-pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
+pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind, what: &dyn WaitTarget) {
     struct Leave<'a> {
         list: &'a RefCell<WaitList<Waker>>,
         ticket: Ticket,
@@ -175,7 +209,7 @@ pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
     }
     let ticket = list.borrow_mut().push_current(kind);
     let leave = Leave { list, ticket };
-    park_until_granted(list, ticket);
+    park_until_granted(list, ticket, what);
     std::mem::forget(leave);
 }
 
@@ -183,9 +217,13 @@ pub(crate) fn park_in(list: &RefCell<WaitList<Waker>>, kind: WaitKind) {
 /// front). Unwinds with `Cancelled` if the task is cancelled; the caller's drop guard then
 /// removes the entry or passes on what it was granted.
 #[inline(always)]
-pub(crate) fn park_until_granted(list: &RefCell<WaitList<Waker>>, t: Ticket) {
+pub(crate) fn park_until_granted(
+    list: &RefCell<WaitList<Waker>>,
+    t: Ticket,
+    what: &dyn WaitTarget,
+) {
     loop {
-        park_on(t.text());
+        park_on(what);
         let mut l = list.borrow_mut();
         if !l.is_waiting(t) {
             return;

@@ -53,11 +53,13 @@ impl LoopHandle {
     /// [`RuntimeError::Closed`] if the loop was closed; `f` is dropped. If the loop closes
     /// before the task ends, the task is cancelled and the [`RemoteTask`] gives
     /// [`JoinError::Cancelled`].
+    #[track_caller]
     pub fn spawn<T, F>(&self, f: F) -> Result<RemoteTask<T>, RuntimeError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let at = std::panic::Location::caller();
         let remote = Arc::new(Remote {
             state: Mutex::new(RemoteState {
                 result: None,
@@ -69,7 +71,7 @@ impl LoopHandle {
             done: Condvar::new(),
         });
         let finisher = Finisher(Some(remote.clone()));
-        self.call_soon_threadsafe(move || start(finisher, f))?;
+        self.call_soon_threadsafe(move || start(finisher, f, at))?;
         Ok(RemoteTask {
             remote,
             handle: self.clone(),
@@ -78,7 +80,7 @@ impl LoopHandle {
 }
 
 /// Runs on the loop's thread: spawns the task, which hands its value to `finisher`.
-fn start<T, F>(finisher: Finisher<T>, f: F)
+fn start<T, F>(finisher: Finisher<T>, f: F, at: &'static std::panic::Location<'static>)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -88,7 +90,7 @@ where
     let unstarted = Rc::new(Cell::new(Some(finisher)));
     let for_task = unstarted.clone();
     let spawned = with_core(|core| {
-        step::spawn_raw(core, None, None, move || {
+        step::spawn_raw(core, (None, None, at), move || {
             let finisher = for_task.take().expect("the task body runs once");
             match catch_unwind(AssertUnwindSafe(f)) {
                 Ok(v) => finisher.finish(Ok(v)),

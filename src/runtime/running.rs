@@ -56,9 +56,26 @@ pub fn call_at<F: FnOnce() + 'static>(when: Instant, f: F) -> TimerHandle {
 }
 
 /// The loop clock: monotonic seconds as `f64` (asyncio's `loop.time()`). Works with or
-/// without a running loop.
+/// without a running loop; under virtual time it is the loop's virtual clock.
 pub fn time() -> f64 {
-    seconds_since_epoch(Instant::now())
+    seconds_since_epoch(now())
+}
+
+/// The loop clock as an [`Instant`], for [`sleep_until`](crate::sleep_until) and
+/// [`call_at`]: the real `Instant::now()`, or under virtual time
+/// ([`EventLoopBuilder::virtual_time`](super::EventLoopBuilder::virtual_time)) the loop's
+/// virtual clock. Outside a loop, the real clock.
+///
+/// ```
+/// use std::time::Duration;
+/// corio::testing::run(|| {
+///     let t0 = corio::runtime::now();
+///     corio::sleep(Duration::from_secs(3600)); // an hour, in no time
+///     assert_eq!(corio::runtime::now() - t0, Duration::from_secs(3600));
+/// });
+/// ```
+pub fn now() -> Instant {
+    super::core::with_core(|c| c.now()).unwrap_or_else(Instant::now)
 }
 
 /// [`EventLoop::add_reader`] on the running loop.

@@ -9,8 +9,10 @@ use super::current::{Current, current_header};
 use super::report::task_unretrieved;
 use super::task_ref::{Header, State, TaskCell, TaskRef, TypedRef};
 use super::wait_list::WaitList;
+use super::wait_target::{NOTHING, TargetPtr};
 use crate::coro::Coro;
 use crate::error::{Cancelled, JoinError, SpawnError};
+use std::panic::Location;
 
 /// Runs the task's coroutine until it parks or ends.
 ///
@@ -115,8 +117,7 @@ fn wake_std(w: std::task::Waker) {
 /// Creates a task on `core` and schedules its first run.
 pub(crate) fn spawn_raw<T, F>(
     core: &Core,
-    name: Option<String>,
-    stack_size: Option<usize>,
+    (name, stack_size, at): (Option<String>, Option<usize>, &'static Location<'static>),
     f: F,
 ) -> Result<TypedRef<T>, SpawnError>
 where
@@ -146,7 +147,11 @@ where
             std_waker: RefCell::new(None),
             handle_alive: Cell::new(true),
             stack_size: size,
-            waiting_on: Cell::new(""),
+            waiting_on: Cell::new(&NOTHING as TargetPtr),
+            external: Cell::new(false),
+            spawned_at: at,
+            spawned: core.last_now(),
+            park_trace: RefCell::new(None),
             parked_sp: Cell::new(0),
             coro: RefCell::new(None),
             core: std::ptr::from_ref(core).cast(),

@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use super::wait_list::WaitList;
+use super::wait_target::TargetPtr;
 use crate::coro::Coro;
 use crate::error::JoinError;
 
@@ -60,8 +61,17 @@ pub(crate) struct Header {
     /// A `Task<T>` handle still exists.
     pub(crate) handle_alive: Cell<bool>,
     pub(crate) stack_size: usize,
-    /// What the task parks on, for `corio::tasks()`-style introspection.
-    pub(crate) waiting_on: Cell<&'static str>,
+    /// What the task parks on, for `corio::tasks()` and the deadlock report; read only while
+    /// the task is parked (see `wait_target.rs`).
+    pub(crate) waiting_on: Cell<TargetPtr>,
+    /// The park is an external one (the outside world can end it, see `park_external`).
+    pub(crate) external: Cell<bool>,
+    /// Where the task was spawned (`#[track_caller]` through `spawn`).
+    pub(crate) spawned_at: &'static std::panic::Location<'static>,
+    /// The loop's clock when it was spawned (as of the loop's last look at it).
+    pub(crate) spawned: std::time::Instant,
+    /// Debug mode: the backtrace of the task's last park.
+    pub(crate) park_trace: RefCell<Option<Box<std::backtrace::Backtrace>>>,
     /// Roughly where the stack pointer was when the task last switched out (0: never), so
     /// the loop can prefetch the lines its resume will touch first.
     pub(crate) parked_sp: Cell<usize>,
@@ -281,6 +291,12 @@ impl TaskRef {
     #[inline]
     pub(crate) fn as_ptr(&self) -> NonNull<Header> {
         self.ptr
+    }
+
+    /// The task's address, as `current_addr` gives it for the running task.
+    #[inline]
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr() as usize
     }
 
     /// A new reference to the task whose header `ptr` points at.

@@ -67,17 +67,6 @@ impl WaitKind {
         WaitKind::Signal,
     ];
 
-    /// Every kind's text, indexed by its discriminant.
-    const TEXT: [&'static str; 15] = {
-        let mut t = [""; 15];
-        let mut i = 0;
-        while i < 15 {
-            t[i] = WaitKind::ALL[i].as_str();
-            i += 1;
-        }
-        t
-    };
-
     /// The short text `corio::tasks()` shows for a task parked this way.
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
@@ -124,12 +113,6 @@ impl Ticket {
 
     pub(crate) fn kind(self) -> WaitKind {
         WaitKind::ALL[usize::from(self.0 as u8)]
-    }
-
-    /// What `corio::tasks()` shows for this wait (the kind's text).
-    #[inline]
-    pub(crate) fn text(self) -> &'static str {
-        WaitKind::TEXT[usize::from(self.0 as u8)]
     }
 }
 

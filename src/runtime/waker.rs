@@ -5,9 +5,10 @@ use std::cell::RefCell;
 
 use super::core::{Core, with_core};
 use super::current::{current_or_panic, current_ptr_or_panic, current_ref};
-use super::loop_handle::LoopHandle;
+use super::loop_handle::Shared;
 use super::task_ref::{State, Waker};
 use super::wait_list::{Ticket, WaitKind, WaitList};
+use std::sync::Arc;
 
 impl Waker {
     /// A waker for the current task's next park.
@@ -73,13 +74,15 @@ impl Waker {
 ///
 /// It names the task by its registry key and id instead of holding it (a task is `!Send`). On the
 /// loop's own thread it wakes at once, exactly like a [`Waker`]; from another thread it posts
-/// the wake through the loop's thread-safe queue ([`LoopHandle::call_soon_threadsafe`]), which
+/// the wake through the loop's thread-safe queue ([`LoopHandle::call_soon_threadsafe`](crate::LoopHandle::call_soon_threadsafe)), which
 /// pokes the poller only while the loop sleeps in it, so a busy loop takes such wakes without a
 /// syscall. A wake for a task that has ended, or whose key now holds another task, or for a
 /// park that is over (stale token), does nothing; a wake posted to a closed loop is dropped.
 #[derive(Clone)]
 pub(crate) struct SendWaker {
-    handle: LoopHandle,
+    /// The loop's shared part (not a counted `LoopHandle`: the wait this waker ends counts
+    /// itself as external, for as long as it is outstanding).
+    shared: Arc<Shared>,
     loop_id: u64,
     key: usize,
     task_id: u64,
@@ -103,12 +106,9 @@ impl SendWaker {
     /// Outside a coroutine.
     pub(crate) fn current() -> SendWaker {
         let h = current_or_panic();
-        let handle = with_core(|c| LoopHandle {
-            shared: c.shared.clone(),
-        })
-        .expect("a running task has a running loop");
+        let shared = with_core(|c| c.shared.clone()).expect("a running task has a running loop");
         SendWaker {
-            handle,
+            shared,
             loop_id: h.loop_id,
             key: h.registry_key.get(),
             task_id: h.id,
@@ -128,13 +128,13 @@ impl SendWaker {
             }
         });
         if here != Some(true) {
-            let _ = self.handle.call_soon_threadsafe(move || {
+            let _ = self.shared.inject(Box::new(move || {
                 with_core(|c| {
                     if c.id() == loop_id {
                         wake_by_key(c, key, task_id, token);
                     }
                 });
-            });
+            }));
         }
     }
 }

@@ -5,7 +5,9 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::error::BrokenBarrier;
-use crate::runtime::{WaitKind, WaitList, park_in, wake_all};
+use std::panic::Location;
+
+use crate::runtime::{Site, WaitKind, WaitList, park_in, wake_all};
 
 /// Where the barrier is in its cycle (asyncio's `_BarrierState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +69,18 @@ struct Inner {
     /// Everyone parked, for whatever reason; woken on every change of state, then each
     /// checks what it waits for (asyncio's `notify_all` on a condition).
     waiters: RefCell<WaitList>,
+    /// Where the barrier was made, for the deadlock report.
+    created: &'static Location<'static>,
 }
 
 impl Inner {
     /// Parks until the next change of state.
     fn park_until_change(&self) {
-        park_in(&self.waiters, WaitKind::Barrier);
+        park_in(
+            &self.waiters,
+            WaitKind::Barrier,
+            &Site("barrier", self.created),
+        );
     }
 
     fn changed(&self) {
@@ -122,6 +130,7 @@ impl Barrier {
     ///
     /// If `parties` is 0 (asyncio's `ValueError`): a barrier nobody can pass is a bug in the
     /// program, not a condition to handle at run time.
+    #[track_caller]
     pub fn new(parties: usize) -> Barrier {
         assert!(
             parties > 0,
@@ -133,6 +142,7 @@ impl Barrier {
                 state: Cell::new(State::Filling),
                 count: Cell::new(0),
                 waiters: RefCell::new(WaitList::new()),
+                created: Location::caller(),
             }),
         }
     }

@@ -44,6 +44,7 @@ impl fmt::Debug for BoundedSemaphore {
 
 impl Default for BoundedSemaphore {
     /// A bounded semaphore with one permit, as asyncio's default.
+    #[track_caller]
     fn default() -> Self {
         BoundedSemaphore::new(1)
     }
@@ -51,6 +52,7 @@ impl Default for BoundedSemaphore {
 
 impl BoundedSemaphore {
     /// A semaphore with `value` permits, never more.
+    #[track_caller]
     pub fn new(value: usize) -> BoundedSemaphore {
         BoundedSemaphore {
             inner: Rc::new(Inner::new(value, value)),

@@ -9,7 +9,9 @@ use std::rc::Rc;
 
 use super::lock::{Lock, LockGuard};
 use crate::error::{Cancelled, NotLocked};
-use crate::runtime::{WaitKind, WaitList, park_until_granted, wake_all, wake_first};
+use std::panic::Location;
+
+use crate::runtime::{Site, WaitKind, WaitList, park_until_granted, wake_all, wake_first};
 
 /// A condition variable over a [`Lock`] (asyncio's `Condition`).
 ///
@@ -48,15 +50,23 @@ use crate::runtime::{WaitKind, WaitList, park_until_granted, wake_all, wake_firs
 /// fn assert_send<T: Send>() {}
 /// assert_send::<corio::Condition>();
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Condition {
     inner: Rc<Inner>,
 }
 
-#[derive(Default)]
+impl Default for Condition {
+    #[track_caller]
+    fn default() -> Condition {
+        Condition::new()
+    }
+}
+
 struct Inner {
     lock: Lock,
     waiters: RefCell<WaitList>,
+    /// Where the condition was made, for the deadlock report.
+    created: &'static Location<'static>,
 }
 
 impl Inner {
@@ -87,8 +97,9 @@ fn can_park_after(payload: &(dyn Any + Send)) -> bool {
 
 impl Condition {
     /// A condition with a lock of its own.
+    #[track_caller]
     pub fn new() -> Condition {
-        Condition::default()
+        Condition::with_lock(Lock::new())
     }
 
     /// A condition over `lock`, shared with other users of the lock (asyncio's
@@ -102,11 +113,13 @@ impl Condition {
     ///     assert!(cond.locked());
     /// });
     /// ```
+    #[track_caller]
     pub fn with_lock(lock: Lock) -> Condition {
         Condition {
             inner: Rc::new(Inner {
                 lock,
                 waiters: RefCell::new(WaitList::new()),
+                created: Location::caller(),
             }),
         }
     }
@@ -200,7 +213,10 @@ impl Condition {
             .expect("the lock was checked to be locked");
 
         let mut unwinding = None;
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| park_until_granted(&inner.waiters, seq))) {
+        let site = Site("condition", inner.created);
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| {
+            park_until_granted(&inner.waiters, seq, &site)
+        })) {
             unwinding = Some(p);
         }
         // Entry gone without our removing it: we were notified.

@@ -4,7 +4,9 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use crate::runtime::{WaitKind, WaitList, park_in, wake_all};
+use std::panic::Location;
+
+use crate::runtime::{Site, WaitInfo, WaitKind, WaitList, WaitTarget, park_in, wake_all};
 
 /// A flag that coroutines can wait to see set (asyncio's `Event`).
 ///
@@ -43,15 +45,29 @@ use crate::runtime::{WaitKind, WaitList, park_in, wake_all};
 /// fn assert_send<T: Send>() {}
 /// assert_send::<corio::Event>();
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Event {
     inner: Rc<Inner>,
 }
 
-#[derive(Default)]
+impl Default for Event {
+    #[track_caller]
+    fn default() -> Event {
+        Event::new()
+    }
+}
+
 struct Inner {
     flag: Cell<bool>,
     waiters: RefCell<WaitList>,
+    /// Where the event was made, for the deadlock report.
+    created: &'static Location<'static>,
+}
+
+impl WaitTarget for Inner {
+    fn describe(&self) -> WaitInfo {
+        Site("event", self.created).describe()
+    }
 }
 
 impl fmt::Debug for Event {
@@ -64,9 +80,17 @@ impl fmt::Debug for Event {
 }
 
 impl Event {
-    /// An event whose flag is not set.
+    /// An event whose flag is not set. Where it is made is remembered for the deadlock
+    /// report.
+    #[track_caller]
     pub fn new() -> Event {
-        Event::default()
+        Event {
+            inner: Rc::new(Inner {
+                flag: Cell::new(false),
+                waiters: RefCell::new(WaitList::new()),
+                created: Location::caller(),
+            }),
+        }
     }
 
     /// `true` while the flag is set.
@@ -124,6 +148,6 @@ impl Event {
         if self.inner.flag.get() {
             return;
         }
-        park_in(&self.inner.waiters, WaitKind::Event);
+        park_in(&self.inner.waiters, WaitKind::Event, &*self.inner);
     }
 }

@@ -5,7 +5,10 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::error::NotLocked;
-use crate::runtime::{Ticket, WaitKind, WaitList, Waker, park_until_granted};
+use std::panic::Location;
+
+use crate::runtime::current_addr;
+use crate::runtime::{Ticket, WaitInfo, WaitKind, WaitList, WaitTarget, Waker, park_until_granted};
 
 /// A lock that coroutines take turns holding (asyncio's `Lock`).
 ///
@@ -50,12 +53,18 @@ use crate::runtime::{Ticket, WaitKind, WaitList, Waker, park_until_granted};
 ///     assert!(!lock.locked());
 /// });
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Lock {
     inner: Rc<Inner>,
 }
 
-#[derive(Default)]
+impl Default for Lock {
+    #[track_caller]
+    fn default() -> Lock {
+        Lock::new()
+    }
+}
+
 struct Inner {
     /// The current holding's token, `0` when unlocked. A holding is the lock taken by someone
     /// (or handed to the first waiter, who has not run yet); each has its own token, so a
@@ -67,6 +76,22 @@ struct Inner {
     /// The last token [`Inner::take`] gave out.
     last_taken: Cell<u64>,
     waiters: RefCell<WaitList>,
+    /// The address of the task holding the lock (meaningful while `holder` is not `0`; `0`
+    /// when taken outside any task), for the deadlock report: one store, no reference.
+    holder_task: Cell<usize>,
+    /// Where the lock was made.
+    created: &'static Location<'static>,
+}
+
+impl WaitTarget for Inner {
+    fn describe(&self) -> WaitInfo {
+        let held = self.holder.get() != 0 && self.holder_task.get() != 0;
+        WaitInfo {
+            created: Some(self.created),
+            holder: held.then(|| self.holder_task.get()),
+            ..WaitInfo::kind("lock")
+        }
+    }
 }
 
 /// The token of the holding handed to the waiter with ticket `seq` (odd, never `0`).
@@ -81,6 +106,7 @@ impl Inner {
         let token = self.last_taken.get().wrapping_add(2);
         self.last_taken.set(token);
         self.holder.set(token);
+        self.holder_task.set(current_addr());
         token
     }
 
@@ -99,6 +125,7 @@ impl Inner {
     #[inline(never)]
     fn hand_over(&self, seq: Ticket, waker: Waker) {
         self.holder.set(handoff_token(seq));
+        self.holder_task.set(waker.task.addr());
         waker.wake_owned();
     }
 }
@@ -113,9 +140,18 @@ impl fmt::Debug for Lock {
 }
 
 impl Lock {
-    /// An unlocked lock.
+    /// An unlocked lock. Where it is made is remembered for the deadlock report.
+    #[track_caller]
     pub fn new() -> Lock {
-        Lock::default()
+        Lock {
+            inner: Rc::new(Inner {
+                holder: Cell::new(0),
+                last_taken: Cell::new(0),
+                waiters: RefCell::new(WaitList::new()),
+                holder_task: Cell::new(0),
+                created: Location::caller(),
+            }),
+        }
     }
 
     /// Takes the lock, parking until it is this coroutine's turn. The lock is released when
@@ -159,7 +195,7 @@ impl Lock {
             inner: &self.inner,
             seq,
         };
-        park_until_granted(&self.inner.waiters, seq);
+        park_until_granted(&self.inner.waiters, seq, &*self.inner);
         // The releaser handed the lock over, with the token made from our ticket.
         std::mem::forget(line);
         handoff_token(seq)
@@ -226,6 +262,7 @@ impl Lock {
     pub(crate) fn resume_holding(&self, token: u64) {
         debug_assert!(self.locked() && token != 0);
         self.inner.holder.set(token);
+        self.inner.holder_task.set(current_addr());
     }
 }
 

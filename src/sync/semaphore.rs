@@ -5,7 +5,11 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use crate::runtime::{Ticket, WaitKind, WaitList, park_until_granted};
+use std::panic::Location;
+
+use crate::runtime::{
+    Ticket, WaitInfo, WaitKind, WaitList, WaitTarget, current_addr, park_until_granted,
+};
 
 /// A pool of permits (asyncio's `Semaphore`): at most `value` coroutines hold one at a time.
 ///
@@ -65,15 +69,34 @@ pub(super) struct Inner {
     /// `usize::MAX` for a plain semaphore.
     pub(super) bound: usize,
     waiters: RefCell<WaitList>,
+    /// The task that took the last permit, by id (`0`: none or outside a task), for the
+    /// deadlock report.
+    last_taker: Cell<usize>,
+    /// Where the semaphore was made.
+    created: &'static Location<'static>,
+}
+
+impl WaitTarget for Inner {
+    fn describe(&self) -> WaitInfo {
+        let held = self.value.get() == 0 && self.last_taker.get() != 0;
+        WaitInfo {
+            created: Some(self.created),
+            holder: held.then(|| self.last_taker.get()),
+            ..WaitInfo::kind("semaphore")
+        }
+    }
 }
 
 impl Inner {
+    #[track_caller]
     pub(super) fn new(value: usize, bound: usize) -> Inner {
         Inner {
             value: Cell::new(value),
             handed: Cell::new(0),
             bound,
             waiters: RefCell::new(WaitList::new()),
+            last_taker: Cell::new(0),
+            created: Location::caller(),
         }
     }
 
@@ -100,6 +123,7 @@ impl Inner {
             Some(w) => {
                 self.value.set(self.value.get() - 1);
                 self.handed.set(self.handed.get() + 1);
+                self.last_taker.set(w.task.addr());
                 w.wake_owned();
                 true
             }
@@ -130,13 +154,14 @@ impl Inner {
             self.acquire_slow();
         } else {
             self.value.set(self.value.get() - 1);
+            self.last_taker.set(current_addr());
         }
     }
 
     fn acquire_slow(&self) {
         let seq = self.waiters.borrow_mut().push_current(WaitKind::Semaphore);
         let line = AbandonGuard { inner: self, seq };
-        park_until_granted(&self.waiters, seq);
+        park_until_granted(&self.waiters, seq, self);
         std::mem::forget(line);
         // A permit was handed to us; the ones that queued behind it may go now too.
         self.handed.set(self.handed.get() - 1);
@@ -167,6 +192,7 @@ impl fmt::Debug for Semaphore {
 
 impl Default for Semaphore {
     /// A semaphore with one permit, as asyncio's default.
+    #[track_caller]
     fn default() -> Self {
         Semaphore::new(1)
     }
@@ -175,6 +201,7 @@ impl Default for Semaphore {
 impl Semaphore {
     /// A semaphore with `value` permits (asyncio's default is 1; 0 is allowed: every
     /// acquirer parks until a [`release`](Semaphore::release)).
+    #[track_caller]
     pub fn new(value: usize) -> Semaphore {
         Semaphore {
             inner: Rc::new(Inner::new(value, usize::MAX)),

@@ -7,9 +7,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{Cancelled, JoinError, SpawnError};
 use crate::runtime::Waker;
+use crate::runtime::spawn_here;
 use crate::runtime::{TaskRef, TypedRef};
-use crate::runtime::{Ticket, WaitKind};
-use crate::runtime::{all_tasks, spawn_here};
+use crate::runtime::{Ticket, WaitKind, WaitTarget};
 
 /// A handle to a spawned coroutine (asyncio's `Task`).
 ///
@@ -69,6 +69,11 @@ impl<T: 'static> Task<T> {
     /// With `propagate_cancel`, cancelling the waiter cancels the task too (asyncio's `await
     /// task`); without it the task is left alone (what `shield` needs).
     pub(crate) fn wait_done(&self, propagate_cancel: bool) {
+        self.wait_done_as(propagate_cancel, self.cell.header());
+    }
+
+    /// [`wait_done`](Self::wait_done), with `what` describing the wait (a gather, a shield).
+    pub(crate) fn wait_done_as(&self, propagate_cancel: bool, what: &dyn WaitTarget) {
         let h = self.cell.header();
         while !h.is_done() {
             let ticket = h.done_wakers.borrow_mut().push_current(WaitKind::Join);
@@ -77,7 +82,7 @@ impl<T: 'static> Task<T> {
                 ticket,
                 propagate_cancel,
             };
-            crate::runtime::park_on(WaitKind::Join.as_str());
+            crate::runtime::park_on(what);
             guard.disarm();
         }
     }
@@ -232,6 +237,7 @@ impl<T: 'static> Drop for Task<T> {
 ///
 /// Outside a running loop, or when no stack can be mapped; [`Builder::spawn`] returns those
 /// as errors instead.
+#[track_caller]
 pub fn spawn<T, F>(f: F) -> Task<T>
 where
     F: FnOnce() -> T + 'static,
@@ -288,6 +294,7 @@ impl Builder {
     /// [`SpawnError::NoLoop`] outside a running loop; [`SpawnError::Stack`] when the stack
     /// cannot be mapped (out of memory, or `vm.max_map_count` reached) — the message says which
     /// limit to raise, and the loop keeps running.
+    #[track_caller]
     pub fn spawn<T, F>(self, f: F) -> Result<Task<T>, SpawnError>
     where
         F: FnOnce() -> T + 'static,
@@ -415,35 +422,10 @@ pub fn catch_cancel<R, F: FnOnce() -> R>(f: F) -> Result<R, Cancelled> {
     }
 }
 
-/// Where a live task stands, as [`tasks`] reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskState {
-    /// In the ready queue.
-    Scheduled,
-    /// Running now (the caller of [`tasks`] is this task).
-    Running,
-    /// Parked, waiting for something.
-    Parked,
-}
+pub use crate::runtime::{TaskInfo, TaskState};
 
-/// A live task, as [`tasks`] reports it.
-#[derive(Debug, Clone)]
-pub struct TaskInfo {
-    /// The task's id.
-    pub id: u64,
-    /// The task's name (`Task-<id>` if none was given).
-    pub name: String,
-    /// Where it stands.
-    pub state: TaskState,
-    /// What a parked task waits on (`"sleep"`, `"join"`, `"future"`, `"read"`, `"lock"`, …);
-    /// empty when it is not parked or did not say.
-    pub waiting_on: &'static str,
-    /// Usable bytes of its coroutine stack.
-    pub stack_size: usize,
-}
-
-/// Every live task of the running loop with what it waits on, in spawn order (a debugging
-/// aid; empty outside a loop).
+/// Every live task of the running loop with what it waits on and who awaits it, in spawn
+/// order (a debugging aid; empty outside a loop). [`dump_tasks`] renders it as a tree.
 ///
 /// ```
 /// corio::run(|| {
@@ -454,33 +436,32 @@ pub struct TaskInfo {
 ///     let s = all.iter().find(|i| i.name == "sleeper").unwrap();
 ///     assert_eq!(s.waiting_on, "sleep");
 ///     assert_eq!(s.state, corio::task::TaskState::Parked);
+///     assert!(!s.external, "only a timer ends a sleep");
 ///     t.cancel();
 /// });
 /// ```
 pub fn tasks() -> Vec<TaskInfo> {
-    let mut all: Vec<TaskInfo> = all_tasks()
-        .iter()
-        .filter_map(|t| {
-            let h = t.header();
-            let state = match h.state.get() {
-                crate::runtime::State::Scheduled => TaskState::Scheduled,
-                crate::runtime::State::Running => TaskState::Running,
-                crate::runtime::State::Parked => TaskState::Parked,
-                crate::runtime::State::Done => return None,
-            };
-            Some(TaskInfo {
-                id: h.id,
-                name: h.display_name(),
-                state,
-                waiting_on: if state == TaskState::Parked {
-                    h.waiting_on.get()
-                } else {
-                    ""
-                },
-                stack_size: h.stack_size,
-            })
-        })
-        .collect();
-    all.sort_by_key(|i| i.id);
-    all
+    crate::runtime::task_snapshot()
+}
+
+/// The running loop's tasks as an indented tree of who awaits whom (asyncio's `pstree`):
+/// one line per task with its name, id, spawn site and what it waits on; a task waiting for
+/// others (a join, a gather, a `wait`, a task group) is followed by them, one level deeper.
+/// In debug mode (`CORIO_DEBUG=1`) each parked task's line is followed by the backtrace of
+/// where it parked. The deadlock report is this text.
+///
+/// ```
+/// corio::run(|| {
+///     let child = corio::Builder::new().name("child")
+///         .spawn(|| corio::sleep(std::time::Duration::from_secs(1))).unwrap();
+///     let parent = corio::Builder::new().name("parent").spawn(move || child.join()).unwrap();
+///     corio::yield_now();
+///     let tree = corio::dump_tasks();
+///     let parent_line = tree.lines().position(|l| l.starts_with("task 'parent'")).unwrap();
+///     assert!(tree.lines().nth(parent_line + 1).unwrap().starts_with("  task 'child'"));
+///     parent.cancel();
+/// });
+/// ```
+pub fn dump_tasks() -> String {
+    crate::runtime::render_tasks(&tasks())
 }

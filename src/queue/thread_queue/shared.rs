@@ -101,7 +101,7 @@ impl<T> Shared<T> {
             side,
             key,
         };
-        crate::runtime::park_on(side.kind().as_str());
+        crate::runtime::park_external(&side.kind());
         std::mem::forget(guard);
         let mut st = self.state.lock();
         Self::list(&mut st, side).remove(key); // still there only after a spurious wake

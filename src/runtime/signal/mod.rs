@@ -49,6 +49,7 @@ pub use libc::{SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGU
 use super::callback::{CallOnce, CallRepeat};
 use super::core::{Core, EventAction, with_core};
 use super::park::park_in;
+use super::wait_target::Named;
 use super::{Dir, EventLoop, WaitKind, WaitList, get_running_loop as running, wake_all};
 
 /// The usual name of a signal: `"SIGINT"` for [`SIGINT`], and so on; `"signal N"` for the
@@ -152,6 +153,8 @@ impl LoopSignals {
                 return Err(e);
             }
             self.watching.set(true);
+            // Signals come from outside the loop: the watch is an external wait.
+            core.external_begin();
         }
         Ok(())
     }
@@ -165,6 +168,7 @@ impl LoopSignals {
             os::unsubscribe(sig, self.write.as_raw_fd());
         }
         if per.is_empty() && self.watching.replace(false) {
+            core.external_end();
             if let Some(EventAction::Call(cb)) =
                 core.reactor.unwatch(self.read.as_raw_fd(), Dir::Read)
             {
@@ -341,6 +345,7 @@ pub fn wait(sig: i32) -> io::Result<()> {
         .unwrap_or_default();
     // Granted (taken off the list) by the next delivery; a cancelled wait leaves the list
     // before `_leave` releases the signal.
-    park_in(&waiters, WaitKind::Signal);
+    // External: the pipe's watch counts as an external wait while any signal is wanted.
+    park_in(&waiters, WaitKind::Signal, &Named("signal"));
     Ok(())
 }

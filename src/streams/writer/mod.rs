@@ -228,7 +228,7 @@ impl StreamWriter {
                 closers: false,
                 ticket,
             };
-            crate::runtime::park_on(WaitKind::Drain.as_str());
+            crate::runtime::park_external(&WaitKind::Drain);
         }
     }
 
@@ -321,7 +321,7 @@ impl StreamWriter {
                 closers: true,
                 ticket,
             };
-            crate::runtime::park_on(WaitKind::WaitClosed.as_str());
+            crate::runtime::park_external(&WaitKind::WaitClosed);
         }
     }
 
