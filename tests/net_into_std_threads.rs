@@ -25,7 +25,14 @@ fn then_nothing_is_left_registered<T: 'static>(f: impl FnOnce() -> T + 'static) 
     let out = std::rc::Rc::new(std::cell::RefCell::new(None));
     let o = out.clone();
     let r = lp.run_until_complete(move || {
+        let l = corio::get_running_loop();
+        let before = l.registered_fds();
         *o.borrow_mut() = Some(f());
+        assert_eq!(
+            l.registered_fds(),
+            before,
+            "a socket taken out with into_std is still registered"
+        );
         corio::Future::<()>::new().wait_done();
     });
     done.send(()).unwrap();

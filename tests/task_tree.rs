@@ -95,6 +95,9 @@ fn debug_mode_keeps_the_backtrace_of_each_park() {
 #[inline(never)]
 fn park_here_for_the_backtrace() {
     corio::sleep(HOUR);
+    // Work after the call keeps it from compiling to a tail jump, which would leave this
+    // function out of an optimised build's backtrace.
+    std::hint::black_box(());
 }
 
 #[test]

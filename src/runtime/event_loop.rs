@@ -376,6 +376,24 @@ impl EventLoop {
     pub fn pooled_stacks(&self) -> usize {
         self.core.pooled_stacks()
     }
+
+    /// File descriptors registered with this loop's reactor right now: sockets, pipes,
+    /// `add_reader`/`add_writer` watches, and the loop's signal pipe while a signal is
+    /// watched. A socket's registration ends when it is dropped or taken out with
+    /// `into_std`, so a count that does not come back down is a leak.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let l = corio::get_running_loop();
+    ///     let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    ///     assert_eq!(l.registered_fds(), 1);
+    ///     let _std = listener.into_std();
+    ///     assert_eq!(l.registered_fds(), 0);
+    /// });
+    /// ```
+    pub fn registered_fds(&self) -> usize {
+        self.core.reactor.len()
+    }
 }
 
 impl Drop for EventLoop {
