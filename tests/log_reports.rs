@@ -6,43 +6,11 @@
 #![cfg(feature = "log")]
 
 use std::io;
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-struct Capture;
+mod common;
 
-static RECORDS: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        RECORDS.lock().unwrap().push((
-            record.level(),
-            record.target().to_string(),
-            record.args().to_string(),
-        ));
-    }
-    fn flush(&self) {}
-}
-
-fn install() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Trace);
-    });
-}
-
-/// The records whose text contains `marker`.
-fn records_with(marker: &str) -> Vec<(log::Level, String, String)> {
-    let all = RECORDS.lock().unwrap();
-    all.iter()
-        .filter(|r| r.2.contains(marker))
-        .cloned()
-        .collect()
-}
+use common::log_capture::{install, records_with};
 
 /// Sleeps on the loop until a record with `marker` is there (a generous bound).
 fn until_logged(marker: &str) {

@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 mod examples;
+#[cfg(feature = "log")]
+pub mod log_capture;
 mod off_loop;
 mod prereq;
 mod watchdog;
