@@ -14,8 +14,6 @@ mod upper_client;
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
 
-use upper_client::{CLIENTS, Mode};
-
 // ANCHOR: serve
 /// Serves clients one after another, forever or until `clients` have come and gone.
 fn serve(listener: TcpListener, clients: Option<usize>) -> io::Result<()> {
@@ -48,16 +46,5 @@ fn serve(listener: TcpListener, clients: Option<usize>) -> io::Result<()> {
 // ANCHOR_END: serve
 
 fn main() -> io::Result<()> {
-    match upper_client::mode("upper_blocking") {
-        Mode::Serve(addr) => {
-            let listener = TcpListener::bind(addr)?;
-            println!("serving on {} until Ctrl+C", listener.local_addr()?);
-            serve(listener, None)
-        }
-        Mode::Check => {
-            let listener = TcpListener::bind("127.0.0.1:0")?;
-            upper_client::check_in_process(listener, true, |l| serve(l, Some(CLIENTS)));
-            Ok(())
-        }
-    }
+    upper_client::main_on_threads("upper_blocking", true, serve)
 }

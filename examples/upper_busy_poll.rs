@@ -16,8 +16,6 @@ mod upper_client;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
-use upper_client::{CLIENTS, Mode};
-
 // ANCHOR: serve
 /// Tries the listener and then every client, round and round, never waiting.
 fn serve(listener: TcpListener, clients: Option<usize>) -> io::Result<()> {
@@ -72,16 +70,5 @@ fn serve(listener: TcpListener, clients: Option<usize>) -> io::Result<()> {
 // ANCHOR_END: serve
 
 fn main() -> io::Result<()> {
-    match upper_client::mode("upper_busy_poll") {
-        Mode::Serve(addr) => {
-            let listener = TcpListener::bind(addr)?;
-            println!("serving on {} until Ctrl+C", listener.local_addr()?);
-            serve(listener, None)
-        }
-        Mode::Check => {
-            let listener = TcpListener::bind("127.0.0.1:0")?;
-            upper_client::check_in_process(listener, false, |l| serve(l, Some(CLIENTS)));
-            Ok(())
-        }
-    }
+    upper_client::main_on_threads("upper_busy_poll", false, serve)
 }

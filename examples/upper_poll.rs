@@ -19,8 +19,6 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 
-use upper_client::{CLIENTS, Mode};
-
 // ANCHOR: ready
 /// Waits until at least one of `fds` is readable (or closed, or in error) and returns, for
 /// each of them in order, whether it is.
@@ -97,16 +95,5 @@ fn serve(listener: TcpListener, clients: Option<usize>) -> io::Result<()> {
 // ANCHOR_END: serve
 
 fn main() -> io::Result<()> {
-    match upper_client::mode("upper_poll") {
-        Mode::Serve(addr) => {
-            let listener = TcpListener::bind(addr)?;
-            println!("serving on {} until Ctrl+C", listener.local_addr()?);
-            serve(listener, None)
-        }
-        Mode::Check => {
-            let listener = TcpListener::bind("127.0.0.1:0")?;
-            upper_client::check_in_process(listener, false, |l| serve(l, Some(CLIENTS)));
-            Ok(())
-        }
-    }
+    upper_client::main_on_threads("upper_poll", false, serve)
 }

@@ -206,3 +206,24 @@ where
         Err(_) => finish(Err("the server panicked".to_string())),
     }
 }
+
+/// The whole `main` of a server that runs on OS threads: `--serve ADDR` serves until Ctrl+C,
+/// no argument runs [`check_in_process`] with `serve` bounded to [`CLIENTS`] clients.
+pub fn main_on_threads(
+    program: &str,
+    one_at_a_time: bool,
+    serve: fn(std::net::TcpListener, Option<usize>) -> io::Result<()>,
+) -> io::Result<()> {
+    match mode(program) {
+        Mode::Serve(addr) => {
+            let listener = std::net::TcpListener::bind(addr)?;
+            println!("serving on {} until Ctrl+C", listener.local_addr()?);
+            serve(listener, None)
+        }
+        Mode::Check => {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            check_in_process(listener, one_at_a_time, move |l| serve(l, Some(CLIENTS)));
+            Ok(())
+        }
+    }
+}
