@@ -64,7 +64,9 @@ impl Core {
         }
         if deadline.is_some_and(|d| d <= self.now()) {
             let mut fired = std::mem::take(&mut *self.fired.borrow_mut());
-            self.timers.borrow_mut().expire(self.now(), &mut fired);
+            self.timers
+                .borrow_mut()
+                .expire(self.now(), &mut fired, prefetch_action);
             self.dispatch(fired);
         }
         self.batch_left.set(self.ready.borrow().len());
@@ -374,6 +376,19 @@ fn run_callback(core: &Core, c: &Rc<dyn Callable>) {
     }
 }
 
+/// Starts loading the hot line of the task a timer action will wake (see `Timers::expire`).
+#[inline(always)]
+fn prefetch_action(a: &EventAction) {
+    #[cfg(target_arch = "x86_64")]
+    if let EventAction::Wake(w) = a {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch is a hint: it never faults and changes no memory.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(w.task.as_ptr().as_ptr().cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = a;
+}
+
 /// Starts loading what the next ready tasks touch first when they resume, while the current
 /// one runs: the stack lines around the next task's switch point (its saved registers and
 /// the frames above them), and the header of the one after it, whose `parked_sp` the next
@@ -393,7 +408,8 @@ fn prefetch_next(ready: &Fifo<Runnable>) {
         };
         if let Some(Runnable::Task(t)) = ready.get(1) {
             let header = t.as_ptr().as_ptr() as usize;
-            prefetch(header & !63, std::mem::size_of::<Header>().div_ceil(64) + 1);
+            let lines = (header + Header::STEP_BYTES - 1) / 64 - header / 64 + 1;
+            prefetch(header & !63, lines);
         }
         if let Some(Runnable::Task(t)) = ready.front() {
             let sp = t.header().parked_sp.get();
