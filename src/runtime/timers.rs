@@ -16,6 +16,7 @@
 use std::time::{Duration, Instant};
 
 use super::clock::epoch;
+use super::slots::Slots;
 
 /// Identifies one scheduled timer; stays unique after the timer fired or was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,88 +79,54 @@ impl Entry {
     }
 }
 
-/// The timers' actions by key: a vector of slots and a stack of free keys (a slab whose slot
-/// addresses are known without reading them, so the next timer's slot can be prefetched). A
-/// slot is live while its `seq` is not zero (timers count from one); `seq` also tells a timer
-/// from a later one that reuses its slot.
+/// The timers' actions by key, each with its timer's `seq`, which tells a timer from a later
+/// one that reuses its slot. [`Slots`] rather than a `slab` so that the next timer's slot can
+/// be prefetched.
 #[derive(Debug)]
-struct Slots<A> {
-    slots: Vec<(u64, Option<A>)>,
-    free: Vec<usize>,
-    len: usize,
-}
+struct Actions<A>(Slots<(u64, A)>);
 
-impl<A> Slots<A> {
-    fn new() -> Slots<A> {
-        Slots {
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
-        }
+impl<A> Actions<A> {
+    fn new() -> Actions<A> {
+        Actions(Slots::new())
     }
 
     fn insert(&mut self, seq: u64, action: A) -> usize {
-        debug_assert!(seq != 0, "seq 0 marks a free slot");
-        self.len += 1;
-        match self.free.pop() {
-            Some(key) => {
-                self.slots[key] = (seq, Some(action));
-                key
-            }
-            None => {
-                self.slots.push((seq, Some(action)));
-                self.slots.len() - 1
-            }
-        }
+        self.0.insert((seq, action))
     }
 
     #[inline]
     fn is_live(&self, key: usize, seq: u64) -> bool {
-        self.slots.get(key).is_some_and(|s| s.0 == seq)
+        self.0.get(key).is_some_and(|s| s.0 == seq)
     }
 
     #[inline]
     fn get(&self, key: usize, seq: u64) -> Option<&A> {
-        match self.slots.get(key) {
-            Some((s, a)) if *s == seq => a.as_ref(),
-            _ => None,
-        }
+        self.0.get(key).filter(|s| s.0 == seq).map(|s| &s.1)
     }
 
     #[inline]
     fn get_mut(&mut self, key: usize, seq: u64) -> Option<&mut A> {
-        match self.slots.get_mut(key) {
-            Some((s, a)) if *s == seq => a.as_mut(),
-            _ => None,
-        }
+        self.0.get_mut(key).filter(|s| s.0 == seq).map(|s| &mut s.1)
     }
 
     fn remove(&mut self, key: usize, seq: u64) -> Option<A> {
-        let slot = self.slots.get_mut(key).filter(|s| s.0 == seq)?;
-        slot.0 = 0;
-        let action = slot.1.take();
-        self.free.push(key);
-        self.len -= 1;
-        action
+        if !self.is_live(key, seq) {
+            return None;
+        }
+        self.0.remove(key).map(|(_, a)| a)
     }
 
-    /// Starts loading slot `key` into the cache (a hint: no effect on the contents).
     #[inline(always)]
     fn prefetch(&self, key: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(slot) = self.slots.get(key) {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            // SAFETY: a prefetch never faults and changes no memory, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(slot).cast::<i8>()) };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
+        self.0.prefetch(key);
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 
     fn drain(&mut self) -> Vec<A> {
-        self.free.clear();
-        self.len = 0;
-        self.slots.drain(..).filter_map(|(_, a)| a).collect()
+        self.0.drain().into_iter().map(|(_, a)| a).collect()
     }
 }
 
@@ -170,7 +137,7 @@ const ARITY: usize = 4;
 pub(crate) struct Timers<A> {
     /// A min-heap by `(at, seq)`: the children of `i` are `ARITY * i + 1 ..= ARITY * i + ARITY`.
     heap: Vec<Entry>,
-    slots: Slots<A>,
+    slots: Actions<A>,
     seq: u64,
     stale: usize,
 }
@@ -182,7 +149,7 @@ impl<A> Timers<A> {
     pub(crate) fn new() -> Timers<A> {
         Timers {
             heap: Vec::new(),
-            slots: Slots::new(),
+            slots: Actions::new(),
             seq: 0,
             stale: 0,
         }
@@ -237,7 +204,7 @@ impl<A> Timers<A> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.slots.len
+        self.slots.len()
     }
 
     fn drop_stale_top(&mut self) {
