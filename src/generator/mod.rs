@@ -137,16 +137,15 @@ mod stacks;
 mod step;
 mod yielder;
 
-use std::cell::Cell;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::resume_unwind;
 
 pub use yielder::{GeneratorExit, Yielder, catch};
 
 use crate::coro::TypedCoro;
 use crate::error::{Cancelled, SpawnError};
 use stacks::Home;
-use yielder::{Channel, Input, Payload};
+use yielder::Input;
 
 /// What a resume of a [`Generator`] ran into: a `yield_` or the body's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -166,15 +165,6 @@ enum Stage {
     Finished,
 }
 
-/// The generator's heap cell, shared with its body.
-struct Shared<R> {
-    chan: Channel,
-    /// The body's end: its value, or the payload that unwound out of it.
-    ret: Cell<Option<Result<R, Payload>>>,
-    /// The stack is being unwound by force: the body must let that unwind through.
-    forced: Cell<bool>,
-}
-
 /// A generator: a closure on its own stack that yields `Y`s, receives `S`s and returns `R`
 /// (Python's generator; see the [module docs](self) for the semantics).
 ///
@@ -189,9 +179,9 @@ struct Shared<R> {
 /// assert_eq!(squares.collect::<Vec<_>>(), [1, 4, 9, 16]);
 /// ```
 pub struct Generator<Y, R = (), S = ()> {
-    /// The body's coroutine, until it finished (its stack then went back to its pool).
-    coro: Option<TypedCoro<Input<S>, Y>>,
-    shared: Box<Shared<R>>,
+    /// The body's coroutine, until it finished (its stack then went back to its pool). Its
+    /// bookkeeping lives at the top of its stack, so this handle is all a generator costs.
+    coro: Option<TypedCoro<Input<S>, Y, R>>,
     stage: Stage,
     home: Home,
     _not_send: PhantomData<*const ()>,
@@ -212,11 +202,15 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
     /// # Panics
     ///
     /// If no stack can be mapped (see [`try_new`](Self::try_new)).
+    #[inline]
     pub fn new<F>(f: F) -> Generator<Y, R, S>
     where
         F: FnOnce(&Yielder<Y, S>) -> R + 'static,
     {
-        Generator::try_new(None, f).unwrap_or_else(|e| panic!("corio: {e}"))
+        match Generator::try_new(None, f) {
+            Ok(g) => g,
+            Err(e) => no_stack(e),
+        }
     }
 
     /// Like [`new`](Self::new), with a stack of at least `bytes` usable bytes.
@@ -237,38 +231,30 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
     ///
     /// [`SpawnError`] if the stack cannot be mapped (out of memory or memory maps; the
     /// message says which limit to raise).
+    #[inline]
     pub fn try_new<F>(stack_size: Option<usize>, f: F) -> Result<Generator<Y, R, S>, SpawnError>
     where
         F: FnOnce(&Yielder<Y, S>) -> R + 'static,
     {
         let (stack, home) = stacks::take(stack_size)?;
-        let shared = Box::new(Shared {
-            chan: Channel::new(),
-            ret: Cell::new(None),
-            forced: Cell::new(false),
-        });
-        let sh: *const Shared<R> = &*shared;
-        // The first input (`Start`, or a value nobody waits for) is dropped.
-        let coro = TypedCoro::new_generator(stack, move |_first, back| {
-            // SAFETY: the generator owns the cell in a `Box` (its address never changes) and
-            // frees it only after this body has returned or been unwound: `Drop` finishes the
-            // body first, and a body that never finishes (its generator leaked) never frees it.
-            let sh = unsafe { &*sh };
-            let co = Yielder::new(&sh.chan, back);
-            match catch_unwind(AssertUnwindSafe(|| f(&co))) {
-                Ok(r) => sh.ret.set(Some(Ok(r))),
-                Err(p) if sh.forced.get() => resume_unwind(p),
-                Err(p) => sh.ret.set(Some(Err(p))),
-            }
+        let coro = TypedCoro::new_generator(stack, move |first: Input<S>, back| {
+            // The first input (`Start`, or a value nobody waits for) is dropped.
+            drop(first);
+            f(&Yielder::new(back))
         });
         Ok(Generator {
             coro: Some(coro),
-            shared,
             stage: Stage::Unstarted,
             home,
             _not_send: PhantomData,
         })
     }
+}
+
+#[cold]
+#[inline(never)]
+fn no_stack(e: SpawnError) -> ! {
+    panic!("corio: {e}")
 }
 
 impl<Y, R, S> Generator<Y, R, S> {
@@ -307,13 +293,8 @@ impl<Y, R, S> Generator<Y, R, S> {
     /// generator is then finished).
     #[inline(always)]
     pub fn resume(&mut self, s: S) -> GeneratorState<Y, R> {
-        let input = if self.stage == Stage::Unstarted {
-            drop(s);
-            Input::Start
-        } else {
-            Input::Sent(s)
-        };
-        match self.step(input) {
+        // A body that has not started drops the value (see `try_new`).
+        match self.step(Input::Sent(s)) {
             Ok(state) => state,
             Err(p) => resume_unwind(p),
         }

@@ -2,9 +2,9 @@
 //! park to the task that resumed it, and finishing (the stack goes back to its pool).
 
 use super::stacks;
-use super::yielder::{GeneratorExit, Input, Payload};
+use super::yielder::{GeneratorExit, Input};
 use super::{Generator, GeneratorState, Stage};
-use crate::coro::Resumed;
+use crate::coro::{Payload, Resumed, TypedCoro};
 
 impl<Y, R, S> Generator<Y, R, S> {
     /// `close`, with the payload of a failed close handed back instead of raised.
@@ -15,18 +15,14 @@ impl<Y, R, S> Generator<Y, R, S> {
                 self.force_finish();
                 Ok(None)
             }
-            Stage::Suspended | Stage::Running => {
-                self.shared.chan.closing.set(true);
-                self.shared.chan.thrown.set(Some(Box::new(GeneratorExit)));
-                match self.step(Input::Thrown) {
-                    Ok(GeneratorState::Complete(r)) => Ok(Some(r)),
-                    Ok(GeneratorState::Yielded(_)) => {
-                        unreachable!("a closing generator's yield_ panics")
-                    }
-                    Err(p) if p.is::<GeneratorExit>() => Ok(None),
-                    Err(p) => Err(p),
+            Stage::Suspended | Stage::Running => match self.step(Input::Close) {
+                Ok(GeneratorState::Complete(r)) => Ok(Some(r)),
+                Ok(GeneratorState::Yielded(_)) => {
+                    unreachable!("a closing generator's yield_ panics")
                 }
-            }
+                Err(p) if p.is::<GeneratorExit>() => Ok(None),
+                Err(p) => Err(p),
+            },
         }
     }
 
@@ -39,7 +35,7 @@ impl<Y, R, S> Generator<Y, R, S> {
                 Err(p)
             }
             Stage::Suspended | Stage::Running => {
-                self.shared.chan.thrown.set(Some(p));
+                self.coro().slot().set(Some(p));
                 self.step(Input::Thrown)
             }
         }
@@ -59,20 +55,25 @@ impl<Y, R, S> Generator<Y, R, S> {
         self.run_body(input)
     }
 
+    /// The body's coroutine; only while the generator has not finished.
+    #[inline(always)]
+    fn coro(&mut self) -> &mut TypedCoro<Input<S>, Y, R> {
+        match self.coro.as_mut() {
+            Some(c) => c,
+            None => unreachable!("an unfinished generator has its coroutine"),
+        }
+    }
+
     /// Switches into the body until it yields, returns or unwinds.
     #[inline(always)]
     fn run_body(&mut self, input: Input<S>) -> Result<GeneratorState<Y, R>, Payload> {
-        let coro = match self.coro.as_mut() {
-            Some(c) => c,
-            None => unreachable!("an unfinished generator has its coroutine"),
-        };
-        match coro.resume(input) {
+        match self.coro().resume(input) {
             Resumed::Yielded(y) => {
                 self.stage = Stage::Suspended;
                 Ok(GeneratorState::Yielded(y))
             }
             Resumed::Parked => self.relay(),
-            Resumed::Returned => self.finish(),
+            Resumed::Returned(r) => self.finish(r),
         }
     }
 
@@ -85,43 +86,34 @@ impl<Y, R, S> Generator<Y, R, S> {
             let guard = UnwindOnExit(self);
             crate::runtime::relay_park();
             std::mem::forget(guard);
-            let coro = match self.coro.as_mut() {
-                Some(c) => c,
-                None => unreachable!("an unfinished generator has its coroutine"),
-            };
-            match coro.resume(Input::None) {
+            match self.coro().resume(Input::None) {
                 Resumed::Yielded(y) => {
                     self.stage = Stage::Suspended;
                     return Ok(GeneratorState::Yielded(y));
                 }
                 Resumed::Parked => {}
-                Resumed::Returned => return self.finish(),
+                Resumed::Returned(r) => return self.finish(r),
             }
         }
     }
 
     /// The body returned (or unwound): its stack goes back, its result comes out.
     #[cold]
-    fn finish(&mut self) -> Result<GeneratorState<Y, R>, Payload> {
+    fn finish(&mut self, r: Result<R, Payload>) -> Result<GeneratorState<Y, R>, Payload> {
         self.release();
-        self.shared
-            .ret
-            .take()
-            .expect("a finished body left its result")
-            .map(GeneratorState::Complete)
+        r.map(GeneratorState::Complete)
     }
 
     /// Unwinds the body by force (never started: drops its closure) and finishes.
     #[cold]
     pub(super) fn force_finish(&mut self) {
-        self.shared.forced.set(true);
         if let Some(c) = self.coro.as_mut() {
             c.force_unwind();
         }
         self.release();
-        drop(self.shared.ret.take());
     }
 
+    #[inline]
     fn release(&mut self) {
         self.stage = Stage::Finished;
         if let Some(c) = self.coro.take() {
