@@ -221,6 +221,12 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
         self.inner.force_unwind();
     }
 
+    /// `true` once the body has run (or was unwound).
+    #[inline]
+    pub(crate) fn started(&self) -> bool {
+        self.inner.started()
+    }
+
     /// The stack of a finished coroutine, for reuse.
     #[inline]
     pub(crate) fn into_stack(self) -> Stack {

@@ -142,7 +142,7 @@ use std::panic::resume_unwind;
 
 pub use yielder::{GeneratorExit, Yielder, catch};
 
-use crate::coro::TypedCoro;
+use crate::coro::{Resumed, TypedCoro};
 use crate::error::{Cancelled, SpawnError};
 use stacks::Home;
 use yielder::Input;
@@ -156,12 +156,11 @@ pub enum GeneratorState<Y, R> {
     Complete(R),
 }
 
-/// Where a generator's body stands.
+/// Where a generator's body stands (for `Debug`; the coroutine itself keeps it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Unstarted,
     Suspended,
-    Running,
     Finished,
 }
 
@@ -181,8 +180,9 @@ enum Stage {
 pub struct Generator<Y, R = (), S = ()> {
     /// The body's coroutine, until it finished (its stack then went back to its pool). Its
     /// bookkeeping lives at the top of its stack, so this handle is all a generator costs.
+    /// `None` means finished: a generator's stage is its coroutine's (`started`), so a resume
+    /// checks one word.
     coro: Option<TypedCoro<Input<S>, Y, R>>,
-    stage: Stage,
     home: Home,
     _not_send: PhantomData<*const ()>,
 }
@@ -190,7 +190,7 @@ pub struct Generator<Y, R = (), S = ()> {
 impl<Y, R, S> std::fmt::Debug for Generator<Y, R, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Generator")
-            .field("stage", &self.stage)
+            .field("stage", &self.stage())
             .finish_non_exhaustive()
     }
 }
@@ -244,7 +244,6 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
         });
         Ok(Generator {
             coro: Some(coro),
-            stage: Stage::Unstarted,
             home,
             _not_send: PhantomData,
         })
@@ -258,14 +257,22 @@ fn no_stack(e: SpawnError) -> ! {
 }
 
 impl<Y, R, S> Generator<Y, R, S> {
+    fn stage(&self) -> Stage {
+        match &self.coro {
+            None => Stage::Finished,
+            Some(c) if c.started() => Stage::Suspended,
+            Some(_) => Stage::Unstarted,
+        }
+    }
+
     /// `true` once the body has run (a generator that finished has started too).
     pub fn is_started(&self) -> bool {
-        self.stage != Stage::Unstarted
+        self.stage() != Stage::Unstarted
     }
 
     /// `true` once the body has returned, unwound, or was closed.
     pub fn is_finished(&self) -> bool {
-        self.stage == Stage::Finished
+        self.coro.is_none()
     }
 
     /// Runs the body up to its first `yield_` (or its end) without sending a value (Python's
@@ -277,7 +284,7 @@ impl<Y, R, S> Generator<Y, R, S> {
     /// If the generator has started, or the body panics.
     pub fn start(&mut self) -> GeneratorState<Y, R> {
         assert!(
-            self.stage == Stage::Unstarted,
+            self.stage() == Stage::Unstarted,
             "corio: start() on a generator that has started already; use resume(value)"
         );
         self.step(Input::Start).unwrap_or_else(|p| resume_unwind(p))
@@ -294,9 +301,9 @@ impl<Y, R, S> Generator<Y, R, S> {
     #[inline(always)]
     pub fn resume(&mut self, s: S) -> GeneratorState<Y, R> {
         // A body that has not started drops the value (see `try_new`).
-        match self.step(Input::Sent(s)) {
-            Ok(state) => state,
-            Err(p) => resume_unwind(p),
+        match self.coro_or_finished().resume(Input::Sent(s)) {
+            Resumed::Yielded(y) => GeneratorState::Yielded(y),
+            other => self.resume_slow(other),
         }
     }
 
@@ -371,10 +378,17 @@ impl<Y, R, S> Generator<Y, R, S> {
 }
 
 impl<Y, R, S> Drop for Generator<Y, R, S> {
+    #[inline]
     fn drop(&mut self) {
-        if self.stage == Stage::Finished {
-            return;
+        if self.coro.is_some() {
+            self.drop_unfinished();
         }
+    }
+}
+
+impl<Y, R, S> Generator<Y, R, S> {
+    #[inline(never)]
+    fn drop_unfinished(&mut self) {
         if let Err(p) = self.close_payload() {
             // The panic hook reported it when it happened; only a cancellation must go on.
             if p.is::<Cancelled>() && !std::thread::panicking() {
@@ -389,9 +403,7 @@ impl<Y> Iterator for Generator<Y, (), ()> {
 
     #[inline]
     fn next(&mut self) -> Option<Y> {
-        if self.stage == Stage::Finished {
-            return None;
-        }
+        self.coro.as_ref()?; // finished: no more items (`resume` would panic)
         match self.resume(()) {
             GeneratorState::Yielded(y) => Some(y),
             GeneratorState::Complete(()) => None,

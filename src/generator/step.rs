@@ -4,18 +4,20 @@
 use super::stacks;
 use super::yielder::{GeneratorExit, Input};
 use super::{Generator, GeneratorState, Stage};
+use std::panic::resume_unwind;
+
 use crate::coro::{Payload, Resumed, TypedCoro};
 
 impl<Y, R, S> Generator<Y, R, S> {
     /// `close`, with the payload of a failed close handed back instead of raised.
     pub(super) fn close_payload(&mut self) -> Result<Option<R>, Payload> {
-        match self.stage {
+        match self.stage() {
             Stage::Finished => Ok(None),
             Stage::Unstarted => {
                 self.force_finish();
                 Ok(None)
             }
-            Stage::Suspended | Stage::Running => match self.step(Input::Close) {
+            Stage::Suspended => match self.step(Input::Close) {
                 Ok(GeneratorState::Complete(r)) => Ok(Some(r)),
                 Ok(GeneratorState::Yielded(_)) => {
                     unreachable!("a closing generator's yield_ panics")
@@ -28,13 +30,13 @@ impl<Y, R, S> Generator<Y, R, S> {
 
     /// `throw` with an untyped payload: `Err` gives back whatever unwound out of the body.
     pub(super) fn throw_payload(&mut self, p: Payload) -> Result<GeneratorState<Y, R>, Payload> {
-        match self.stage {
+        match self.stage() {
             Stage::Finished => Err(p),
             Stage::Unstarted => {
                 self.force_finish();
                 Err(p)
             }
-            Stage::Suspended | Stage::Running => {
+            Stage::Suspended => {
                 self.coro().slot().set(Some(p));
                 self.step(Input::Thrown)
             }
@@ -42,17 +44,23 @@ impl<Y, R, S> Generator<Y, R, S> {
     }
 
     /// Hands `input` to the body and runs it to its next yield or its end; `Err` is the
-    /// payload that unwound out of the body. Inlined into `resume`, so a round trip is one
-    /// call and the switch (the cold paths are out of line).
-    #[inline(always)]
+    /// payload that unwound out of the body (for `start`, `throw` and `close`; `resume` has
+    /// its own copy of this, which keeps the yield in registers).
     pub(super) fn step(&mut self, input: Input<S>) -> Result<GeneratorState<Y, R>, Payload> {
-        match self.stage {
-            Stage::Unstarted | Stage::Suspended => {}
-            Stage::Running => already_running(),
-            Stage::Finished => finished(),
+        match self.coro_or_finished().resume(input) {
+            Resumed::Yielded(y) => Ok(GeneratorState::Yielded(y)),
+            Resumed::Parked => self.relay(),
+            Resumed::Returned(r) => self.finish(r),
         }
-        self.stage = Stage::Running;
-        self.run_body(input)
+    }
+
+    /// The body's coroutine, or the "resumed a finished generator" panic.
+    #[inline(always)]
+    pub(super) fn coro_or_finished(&mut self) -> &mut TypedCoro<Input<S>, Y, R> {
+        match self.coro.as_mut() {
+            Some(c) => c,
+            None => finished(),
+        }
     }
 
     /// The body's coroutine; only while the generator has not finished.
@@ -64,17 +72,16 @@ impl<Y, R, S> Generator<Y, R, S> {
         }
     }
 
-    /// Switches into the body until it yields, returns or unwinds.
-    #[inline(always)]
-    fn run_body(&mut self, input: Input<S>) -> Result<GeneratorState<Y, R>, Payload> {
-        match self.coro().resume(input) {
-            Resumed::Yielded(y) => {
-                self.stage = Stage::Suspended;
-                Ok(GeneratorState::Yielded(y))
-            }
+    /// What `resume` does when the body did not yield: relays a park, or finishes (raising
+    /// the body's panic).
+    #[inline(never)]
+    pub(super) fn resume_slow(&mut self, r: Resumed<Y, R>) -> GeneratorState<Y, R> {
+        let r = match r {
+            Resumed::Yielded(y) => Ok(GeneratorState::Yielded(y)),
             Resumed::Parked => self.relay(),
             Resumed::Returned(r) => self.finish(r),
-        }
+        };
+        r.unwrap_or_else(|p| resume_unwind(p))
     }
 
     /// The body parked without yielding: parks the task in its place (module docs), then
@@ -87,10 +94,7 @@ impl<Y, R, S> Generator<Y, R, S> {
             crate::runtime::relay_park();
             std::mem::forget(guard);
             match self.coro().resume(Input::None) {
-                Resumed::Yielded(y) => {
-                    self.stage = Stage::Suspended;
-                    return Ok(GeneratorState::Yielded(y));
-                }
+                Resumed::Yielded(y) => return Ok(GeneratorState::Yielded(y)),
                 Resumed::Parked => {}
                 Resumed::Returned(r) => return self.finish(r),
             }
@@ -115,7 +119,6 @@ impl<Y, R, S> Generator<Y, R, S> {
 
     #[inline]
     fn release(&mut self) {
-        self.stage = Stage::Finished;
         if let Some(c) = self.coro.take() {
             stacks::give_back(c.into_stack(), self.home);
         }
@@ -130,12 +133,6 @@ impl<Y, R, S> Drop for UnwindOnExit<'_, Y, R, S> {
     fn drop(&mut self) {
         self.0.force_finish();
     }
-}
-
-#[cold]
-#[inline(never)]
-fn already_running() -> ! {
-    panic!("corio: resumed a generator that is running (re-entered from its own body)")
 }
 
 #[cold]
