@@ -9,9 +9,8 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 
 use corosensei::stack::StackPointer;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -22,17 +21,71 @@ use crate::coro::Stack;
 /// A payload that unwinds a body: a thrown value, a panic, a cancellation.
 pub(crate) type Payload = Box<dyn Any + Send>;
 
-/// The switch carries a `MaybeUninit<Y>`, so a yielded value that fits a register travels in
-/// one (an `Option`-like wrapper would add a tag and go through memory); a park suspends with
-/// no value and says so in the coroutine's `StackInfo` instead.
-type Carried<Y> = MaybeUninit<Y>;
-
 /// What sits at the top of a typed coroutine's stack, above the body's first frame.
 struct Header {
+    /// Its stack's facts for the overflow handler (never `RUNNING`: see [`TypedCoro::resume`]).
     info: StackInfo,
     /// A payload the resumer hands the body beside the switch (so the value the switch
     /// carries stays small enough for a register).
     slot: Cell<Option<Payload>>,
+    /// Neighbours in this thread's list of live typed coroutines (`LIVE`).
+    prev: Cell<*const Header>,
+    next: Cell<*const Header>,
+}
+
+thread_local! {
+    /// The newest live typed coroutine of this thread, head of a list through the headers:
+    /// how the overflow handler recognises a fault in a generator's guard, since resuming a
+    /// generator does not name it in `RUNNING`.
+    static LIVE: Cell<*const Header> = const { Cell::new(ptr::null()) };
+}
+
+/// Adds a header (just written, at a fixed address until removed) to `LIVE`.
+fn link(h: &Header) {
+    LIVE.with(|head| {
+        let first = head.get();
+        h.prev.set(ptr::null());
+        h.next.set(first);
+        if !first.is_null() {
+            // SAFETY: every header in `LIVE` is alive (removed before its stack goes back).
+            unsafe { (*first).prev.set(h) };
+        }
+        head.set(h);
+    });
+}
+
+/// Takes a header out of `LIVE`.
+fn unlink(h: &Header) {
+    let (prev, next) = (h.prev.get(), h.next.get());
+    if prev.is_null() {
+        LIVE.with(|head| head.set(next));
+    } else {
+        // SAFETY: as in `link`: the neighbours are live headers.
+        unsafe { (*prev).next.set(next) };
+    }
+    if !next.is_null() {
+        // SAFETY: as above.
+        unsafe { (*next).prev.set(prev) };
+    }
+}
+
+/// The facts of this thread's live typed coroutine whose guard holds `addr`, for the overflow
+/// handler (reads only; a bounded walk, so a list broken by the overflow cannot hang it).
+pub(super) fn guarding(addr: usize) -> Option<&'static StackInfo> {
+    let mut h = LIVE.with(|head| head.get());
+    for _ in 0..1 << 20 {
+        if h.is_null() {
+            return None;
+        }
+        // SAFETY: every header in `LIVE` is alive: headers leave the list before their stack
+        // is given back, and a leaked generator leaks its stack too.
+        let hdr = unsafe { &*h };
+        if addr >= hdr.info.guard_lo && addr < hdr.info.guard_hi {
+            return Some(&hdr.info);
+        }
+        h = hdr.next.get();
+    }
+    None
 }
 
 /// Bytes reserved for the [`Header`] at the top of the stack: a whole number of cache lines,
@@ -85,9 +138,6 @@ unsafe impl corosensei::stack::Stack for HeadedStack {
 pub(crate) enum Resumed<Y, R> {
     /// The body suspended with this value.
     Yielded(Y),
-    /// The body parked (a lock, a sleep, a socket): the task that resumed it must switch out
-    /// in its place, then resume it again.
-    Parked,
     /// The body returned this, or this payload unwound out of it.
     Returned(Result<R, Payload>),
 }
@@ -97,7 +147,7 @@ pub(crate) enum Resumed<Y, R> {
 /// Drop a suspended `TypedCoro` only after [`force_unwind`](Self::force_unwind); give a
 /// finished one's stack back with [`into_stack`](Self::into_stack).
 pub(crate) struct TypedCoro<I, Y, R> {
-    inner: Coroutine<I, Carried<Y>, Result<R, Payload>, HeadedStack>,
+    inner: Coroutine<I, Y, Result<R, Payload>, HeadedStack>,
     /// The header at the top of `inner`'s stack, valid as long as `inner` holds that stack.
     header: NonNull<Header>,
 }
@@ -108,21 +158,6 @@ impl<I, Y, R> std::fmt::Debug for TypedCoro<I, Y, R> {
             .field("done", &self.inner.done())
             .finish()
     }
-}
-
-/// Suspends the running typed coroutine for a park: with no value, the `parked` mark set;
-/// what the caller resumes it with then is dropped.
-///
-/// # Safety
-///
-/// `info` is the `StackInfo` of the typed coroutine running on this stack, made for `I` and
-/// `Y` (any `R`), whose body has stored its yielder.
-unsafe fn park<I, Y>(info: &StackInfo) {
-    info.parked.set(true);
-    // SAFETY: see the function's contract: the yielder is the running coroutine's own, a
-    // `Yielder<I, Carried<Y>>` living on this stack (the return type is not part of it).
-    let y = unsafe { &*info.yielder.get().cast::<Yielder<I, Carried<Y>>>() };
-    drop(y.suspend(MaybeUninit::uninit()));
 }
 
 impl<I: 'static, Y: 'static, R: 'static> TypedCoro<I, Y, R> {
@@ -141,26 +176,15 @@ impl<I: 'static, Y: 'static, R: 'static> TypedCoro<I, Y, R> {
         // from a pool holds no live value, and corosensei writes only below `base`.
         unsafe {
             header.write(Header {
-                info: StackInfo::new(
-                    &stack.stack,
-                    "",
-                    0,
-                    StackKind::Generator,
-                    Some(park::<I, Y>),
-                ),
+                info: StackInfo::new(&stack.stack, "", 0, StackKind::Generator),
                 slot: Cell::new(None),
+                prev: Cell::new(ptr::null()),
+                next: Cell::new(ptr::null()),
             });
+            link(&*header);
         }
         let hdr = header as *const Header;
-        let inner = Coroutine::with_stack(stack, move |y: &Yielder<I, Carried<Y>>, first: I| {
-            // SAFETY: the header lives at the top of this stack until the coroutine's stack
-            // is given back, which happens only after this body has returned or unwound.
-            unsafe {
-                (*hdr)
-                    .info
-                    .yielder
-                    .set(y as *const Yielder<I, Carried<Y>> as *const ())
-            };
+        let inner = Coroutine::with_stack(stack, move |y: &Yielder<I, Y>, first: I| {
             let back = TypedSuspender {
                 y,
                 hdr,
@@ -190,26 +214,16 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
         &self.header().slot
     }
 
-    /// Runs the body until it yields, parks or returns.
+    /// Runs the body until it yields or returns.
+    ///
+    /// The running coroutine named in `RUNNING` stays the resumer's (the task, or none): a
+    /// park in the body suspends that task right there, with this stack on top of its own
+    /// (see [`super::suspend`]), and the body goes on when the task is resumed. So a resume
+    /// is the switch and nothing more.
     #[inline(always)]
     pub(crate) fn resume(&mut self, input: I) -> Resumed<Y, R> {
-        // SAFETY: as in `header`; the reference is not tied to `self`, so `inner` can be
-        // resumed meanwhile (the header is not part of the `Coroutine`, only of its stack's
-        // memory, which a resume does not move).
-        let info = unsafe { &(*self.header.as_ptr()).info };
-        let _running = info.enter();
         match self.inner.resume(input) {
-            CoroutineResult::Yield(v) => {
-                if info.parked.get() {
-                    info.parked.set(false);
-                    Resumed::Parked
-                } else {
-                    // SAFETY: the body suspends with an uninitialised value only through
-                    // `park`, which set `parked`; every other suspension is
-                    // `TypedSuspender::suspend`, which carries a value.
-                    Resumed::Yielded(unsafe { v.assume_init() })
-                }
-            }
+            CoroutineResult::Yield(y) => Resumed::Yielded(y),
             CoroutineResult::Return(r) => Resumed::Returned(r),
         }
     }
@@ -217,7 +231,6 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
     /// Unwinds a suspended body from its suspension point, running every `Drop` on its
     /// stack; a body that never started just drops its closure.
     pub(crate) fn force_unwind(&mut self) {
-        let _running = self.header().info.enter();
         self.inner.force_unwind();
     }
 
@@ -230,8 +243,9 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
     /// The stack of a finished coroutine, for reuse.
     #[inline]
     pub(crate) fn into_stack(self) -> Stack {
-        // SAFETY: the header is a live value written by `new_generator`; it is dropped once,
-        // here, before its stack leaves the coroutine.
+        unlink(self.header());
+        // SAFETY: the header is a live value written by `new_generator`, now out of `LIVE`;
+        // it is dropped once, here, before its stack leaves the coroutine.
         unsafe { self.header.as_ptr().drop_in_place() };
         self.inner.into_stack().stack
     }
@@ -239,7 +253,7 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
 
 /// A typed coroutine's own way back to its resumer.
 pub(crate) struct TypedSuspender<I, Y> {
-    y: *const Yielder<I, Carried<Y>>,
+    y: *const Yielder<I, Y>,
     hdr: *const Header,
     _not_send: PhantomData<*const ()>,
 }
@@ -268,7 +282,7 @@ impl<I, Y> TypedSuspender<I, Y> {
     pub(crate) unsafe fn suspend(self, y: Y) -> I {
         // SAFETY: the caller runs on the coroutine whose yielder this is; the yielder lives on
         // that coroutine's stack for the coroutine's whole life.
-        unsafe { (*self.y).suspend(MaybeUninit::new(y)) }
+        unsafe { (*self.y).suspend(y) }
     }
 
     /// Takes the payload the resumer left in the header's side slot.

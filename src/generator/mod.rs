@@ -94,18 +94,19 @@
 //! generator: the park suspends the whole task, with the generator's stack suspended on top of
 //! the task's own, and when the task is woken it resumes the generator where it parked. A
 //! generator that reads lines from a socket lazily is then an ordinary iterator inside a
-//! task. How it works, and why it is memory-safe: the park suspends the generator's coroutine
-//! back into the `resume` call that ran it (on the task's stack), without a value; that call
-//! then parks the task in the generator's place and, once the task runs again, resumes the
-//! generator. The generator's stack is therefore never resumed except from that same `resume`
-//! call, which holds the `&mut Generator` the whole time, so nothing else can touch the
-//! generator meanwhile. If the task is cancelled while the generator is parked, the
-//! `Cancelled` unwind starts at the park inside the generator, unwinds the body (which may
-//! catch it with [`crate::catch_cancel`]) and then goes on unwinding the task from `resume`.
-//! If the loop unwinds the task by force (the loop is closed or dropped with the task still
-//! parked), a guard in that `resume` call unwinds the generator's stack first, with the
-//! task's state still intact, before the task's own frames go. Generators nest: a generator
-//! resumed by another generator that a task resumed parks all three the same way.
+//! task. How it works, and why it is memory-safe: resuming a generator switches to its stack
+//! and nothing more, so the code in its body still counts as the task's; a park there
+//! suspends the task right where it is, on the generator's stack, and resuming the task
+//! continues the park there. The generator's stack cannot go away or be resumed meanwhile:
+//! the `resume` call that switched to it sits suspended on the task's stack holding the
+//! `&mut Generator`, so nothing else can touch the generator. If the task is cancelled while
+//! the generator is parked, the `Cancelled` unwind starts at the park inside the generator,
+//! unwinds the body (which may catch it with [`crate::catch_cancel`]) and then goes on
+//! unwinding the task from `resume`. If the loop unwinds the task by force (the loop is
+//! closed or dropped with the task still parked), that unwind also starts at the park, so
+//! the generator's stack unwinds first, with the task's state still intact, before the
+//! task's own frames go. Generators nest: a generator resumed by another generator that a
+//! task resumed parks all three the same way.
 //!
 //! Closing runs the body's close handlers, which are user code: where a task closes or drops a
 //! generator whose handler parks (it caught [`GeneratorExit`] and then waits on a lock, say),
@@ -121,8 +122,8 @@
 //! Outside a task — a generator resumed from a plain thread, from `main` before `corio::run`,
 //! or from a loop callback — a park in its body panics with corio's usual message (there is
 //! "no running event loop", or the call "was made outside" a coroutine); the panic unwinds
-//! the body, finishes the generator and reaches the caller of `resume`. A generator's yield never parks anything: yielding is between the generator
-//! and whoever resumed it.
+//! the body, finishes the generator and reaches the caller of `resume`. A generator's yield
+//! never parks anything: yielding is between the generator and whoever resumed it.
 //!
 //! `Generator` is `!Send`: its stack holds frames of the thread it runs on.
 //!
@@ -303,7 +304,7 @@ impl<Y, R, S> Generator<Y, R, S> {
         // A body that has not started drops the value (see `try_new`).
         match self.coro_or_finished().resume(Input::Sent(s)) {
             Resumed::Yielded(y) => GeneratorState::Yielded(y),
-            other => self.resume_slow(other),
+            Resumed::Returned(r) => self.resume_end(r),
         }
     }
 

@@ -1,5 +1,5 @@
-//! How a generator runs its body: one step to the next yield or the end, the relay of a
-//! park to the task that resumed it, and finishing (the stack goes back to its pool).
+//! How a generator runs its body: one step to the next yield or the end, and finishing (the
+//! stack goes back to its pool).
 
 use super::stacks;
 use super::yielder::{GeneratorExit, Input};
@@ -49,7 +49,6 @@ impl<Y, R, S> Generator<Y, R, S> {
     pub(super) fn step(&mut self, input: Input<S>) -> Result<GeneratorState<Y, R>, Payload> {
         match self.coro_or_finished().resume(input) {
             Resumed::Yielded(y) => Ok(GeneratorState::Yielded(y)),
-            Resumed::Parked => self.relay(),
             Resumed::Returned(r) => self.finish(r),
         }
     }
@@ -65,40 +64,17 @@ impl<Y, R, S> Generator<Y, R, S> {
 
     /// The body's coroutine; only while the generator has not finished.
     #[inline(always)]
-    fn coro(&mut self) -> &mut TypedCoro<Input<S>, Y, R> {
+    pub(super) fn coro(&mut self) -> &mut TypedCoro<Input<S>, Y, R> {
         match self.coro.as_mut() {
             Some(c) => c,
             None => unreachable!("an unfinished generator has its coroutine"),
         }
     }
 
-    /// What `resume` does when the body did not yield: relays a park, or finishes (raising
-    /// the body's panic).
+    /// What `resume` does when the body returned: finishes, and raises the body's panic.
     #[inline(never)]
-    pub(super) fn resume_slow(&mut self, r: Resumed<Y, R>) -> GeneratorState<Y, R> {
-        let r = match r {
-            Resumed::Yielded(y) => Ok(GeneratorState::Yielded(y)),
-            Resumed::Parked => self.relay(),
-            Resumed::Returned(r) => self.finish(r),
-        };
-        r.unwrap_or_else(|p| resume_unwind(p))
-    }
-
-    /// The body parked without yielding: parks the task in its place (module docs), then
-    /// resumes the body, as often as it parks.
-    #[cold]
-    #[inline(never)]
-    fn relay(&mut self) -> Result<GeneratorState<Y, R>, Payload> {
-        loop {
-            let guard = UnwindOnExit(self);
-            crate::runtime::relay_park();
-            std::mem::forget(guard);
-            match self.coro().resume(Input::None) {
-                Resumed::Yielded(y) => return Ok(GeneratorState::Yielded(y)),
-                Resumed::Parked => {}
-                Resumed::Returned(r) => return self.finish(r),
-            }
-        }
+    pub(super) fn resume_end(&mut self, r: Result<R, Payload>) -> GeneratorState<Y, R> {
+        self.finish(r).unwrap_or_else(|p| resume_unwind(p))
     }
 
     /// The body returned (or unwound): its stack goes back, its result comes out.
@@ -108,7 +84,7 @@ impl<Y, R, S> Generator<Y, R, S> {
         r.map(GeneratorState::Complete)
     }
 
-    /// Unwinds the body by force (never started: drops its closure) and finishes.
+    /// Drops the closure of a body that never started, and finishes.
     #[cold]
     pub(super) fn force_finish(&mut self) {
         if let Some(c) = self.coro.as_mut() {
@@ -122,16 +98,6 @@ impl<Y, R, S> Generator<Y, R, S> {
         if let Some(c) = self.coro.take() {
             stacks::give_back(c.into_stack(), self.home);
         }
-    }
-}
-
-/// Unwinds a generator parked inside a task when the task's frame that resumed it unwinds
-/// instead of resuming it (the loop unwinding the task by force).
-struct UnwindOnExit<'a, Y, R, S>(&'a mut Generator<Y, R, S>);
-
-impl<Y, R, S> Drop for UnwindOnExit<'_, Y, R, S> {
-    fn drop(&mut self) {
-        self.0.force_finish();
     }
 }
 

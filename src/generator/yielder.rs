@@ -11,8 +11,6 @@ use crate::coro::{self, Payload};
 
 /// What the caller hands the body when it resumes it (through the switch).
 pub(super) enum Input<S> {
-    /// Resumed after a park the caller relayed: the park goes on.
-    None,
     /// The first resume: the body starts, no `yield_` is waiting for a value.
     Start,
     /// `resume(s)`: the pending `yield_` returns `s`.
@@ -79,7 +77,7 @@ impl<Y, S> Yielder<Y, S> {
                 self.closing.set(true);
                 resume_unwind(Box::new(GeneratorExit))
             }
-            Input::Sent(_) | Input::Start | Input::None => {
+            Input::Sent(_) | Input::Start => {
                 unreachable!("a suspended generator is resumed with a value")
             }
         }
@@ -172,7 +170,7 @@ impl<Y, S> Yielder<Y, S> {
                     inner.close();
                     self.raise(Input::Close)
                 }
-                Input::Start | Input::None => {
+                Input::Start => {
                     unreachable!("a suspended generator is resumed with a value")
                 }
             };
