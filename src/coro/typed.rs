@@ -9,6 +9,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::{self, NonNull};
 
@@ -144,10 +145,11 @@ pub(crate) enum Resumed<Y, R> {
 
 /// A coroutine resumed with `I`s that suspends with `Y`s and returns an `R`.
 ///
-/// Drop a suspended `TypedCoro` only after [`force_unwind`](Self::force_unwind); give a
-/// finished one's stack back with [`into_stack`](Self::into_stack).
+/// Give a finished one's stack back with [`into_stack`](Self::into_stack); dropping one
+/// unwinds its body if it is suspended and unmaps its stack.
 pub(crate) struct TypedCoro<I, Y, R> {
-    inner: Coroutine<I, Y, Result<R, Payload>, HeadedStack>,
+    /// Dropped by hand: after the header leaves `LIVE` (see `Drop`).
+    inner: ManuallyDrop<Coroutine<I, Y, Result<R, Payload>, HeadedStack>>,
     /// The header at the top of `inner`'s stack, valid as long as `inner` holds that stack.
     header: NonNull<Header>,
 }
@@ -193,7 +195,7 @@ impl<I: 'static, Y: 'static, R: 'static> TypedCoro<I, Y, R> {
             catch_unwind(AssertUnwindSafe(|| f(first, back)))
         });
         TypedCoro {
-            inner,
+            inner: ManuallyDrop::new(inner),
             // SAFETY: `header` points into a mapped stack, never null.
             header: unsafe { NonNull::new_unchecked(header) },
         }
@@ -243,11 +245,32 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
     /// The stack of a finished coroutine, for reuse.
     #[inline]
     pub(crate) fn into_stack(self) -> Stack {
+        let mut this = ManuallyDrop::new(self);
+        this.drop_header();
+        // SAFETY: `this` is never used again nor dropped, so `inner` is taken once.
+        let inner = unsafe { ManuallyDrop::take(&mut this.inner) };
+        inner.into_stack().stack
+    }
+
+    /// Takes the header out of `LIVE` and drops it, before its stack may go.
+    #[inline]
+    fn drop_header(&mut self) {
         unlink(self.header());
         // SAFETY: the header is a live value written by `new_generator`, now out of `LIVE`;
-        // it is dropped once, here, before its stack leaves the coroutine.
+        // this runs once per coroutine (from `into_stack` or `drop`, never both), before the
+        // stack it sits on is given back or unmapped.
         unsafe { self.header.as_ptr().drop_in_place() };
-        self.inner.into_stack().stack
+    }
+}
+
+/// A typed coroutine dropped without [`TypedCoro::into_stack`] (a panic while it was being
+/// finished): its header leaves `LIVE` first, then corosensei unwinds what is left of the body
+/// and the stack is unmapped.
+impl<I, Y, R> Drop for TypedCoro<I, Y, R> {
+    fn drop(&mut self) {
+        self.drop_header();
+        // SAFETY: dropped once, here; `self` is going away.
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
     }
 }
 
