@@ -233,7 +233,26 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
     /// Unwinds a suspended body from its suspension point, running every `Drop` on its
     /// stack; a body that never started just drops its closure.
     pub(crate) fn force_unwind(&mut self) {
-        self.inner.force_unwind();
+        /// Marks the coroutine done if a panic leaves `force_unwind` before it is: the drop of
+        /// a closure that never ran panicked, and corosensei (which marks it done only after
+        /// that drop) would otherwise drop the closure a second time from its own `Drop`.
+        struct DoneOnPanic<'a, C>(&'a mut C, fn(&mut C));
+        impl<C> Drop for DoneOnPanic<'_, C> {
+            fn drop(&mut self) {
+                (self.1)(self.0);
+            }
+        }
+        let guard = DoneOnPanic(&mut *self.inner, |c| {
+            if !c.done() {
+                // SAFETY: reached only when a panic left `force_unwind` of a coroutine that
+                // had not started (a started one is done before its unwind's payload is
+                // raised again): its closure's drop ran and panicked partway, so nothing on
+                // the stack is left to drop, and marking it done only skips a second drop.
+                unsafe { c.force_reset() };
+            }
+        });
+        guard.0.force_unwind();
+        std::mem::forget(guard);
     }
 
     /// `true` once the body has run (or was unwound).
