@@ -80,9 +80,12 @@
 //! ([`EventLoopBuilder::stack_size`](crate::EventLoopBuilder::stack_size) sets the default
 //! size); outside a loop it takes one from a small pool of the thread's own
 //! ([`DEFAULT_STACK_SIZE`](crate::runtime::DEFAULT_STACK_SIZE) by default), so generators
-//! work as plain iterators in any program. [`Generator::with_stack_size`] asks for another
-//! size. The stack goes back to its pool as soon as the body finishes (a generator that is
-//! kept after it finished holds no stack). A stack taken from a loop and given back after
+//! work as plain iterators in any program (the stack of the last one to finish waits in a
+//! one-stack slot, so a generator made per item costs no pool round trip).
+//! [`Generator::with_stack_size`] asks for another size. A generator keeps its bookkeeping at
+//! the top of its own stack, so making one allocates nothing. The stack goes back to its
+//! pool as soon as the body finishes (a generator that is kept after it finished holds no
+//! stack). A stack taken from a loop and given back after
 //! that loop stopped running on the thread joins the thread's pool instead (the loop still
 //! counts it as lent). A stack overflow in a body is reported on stderr ("a generator
 //! overflowed its coroutine stack of N bytes") before the process aborts, as a task's is.
