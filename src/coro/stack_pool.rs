@@ -1,5 +1,5 @@
 //! The per-loop pool of stacks: reused LIFO, bounded, their deep pages given back while the
-//! loop is idle.
+//! loop is idle; new stacks mapped in batches when many tasks are alive.
 
 use super::stack::{MIN_STACK_SIZE, Stack, page_size};
 
@@ -18,6 +18,9 @@ pub(crate) struct StackPool {
     /// Default-size stacks over the bound, still mapped (not trimmed), until the next idle
     /// moment or until `EXCESS_LIMIT` of them wait.
     excess: Vec<Stack>,
+    /// Default-size stacks mapped by a batch and never used yet (no page touched). Taken after
+    /// `free` and `excess`, whose top pages are resident already.
+    fresh: Vec<Stack>,
     /// Stacks of other sizes (tasks built with `Builder::stack_size`).
     other: Vec<Stack>,
     default_size: usize,
@@ -37,6 +40,12 @@ pub(crate) struct StackPool {
 /// the spawn/exit path.
 const TRIM_BUDGET: usize = 64;
 
+/// Most stacks one batch maps. A batch is a quarter of the stacks lent at the time (so at
+/// most a fifth of the live stacks were mapped ahead of need, and none of them costs RAM
+/// before it is used: only its guard's page-table entries), capped by this and by the room
+/// left under the pool's bound.
+const MAX_BATCH: usize = 1024;
+
 /// Stacks over the pool's bound that may wait for an idle moment to be unmapped; past this,
 /// they are unmapped at once (still in runs of neighbours), so a loop that never idles does not
 /// keep the memory of an old burst.
@@ -48,6 +57,7 @@ impl StackPool {
             free: Vec::new(),
             clean: 0,
             excess: Vec::new(),
+            fresh: Vec::new(),
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
             default_mapped: default_size
@@ -82,6 +92,10 @@ impl StackPool {
             if let Some(s) = self.excess.pop() {
                 return Ok(s);
             }
+            if let Some(s) = self.fresh.pop() {
+                return Ok(s);
+            }
+            return self.map_batch();
         } else if let Some(i) = self
             .other
             .iter()
@@ -90,6 +104,29 @@ impl StackPool {
             return Ok(self.other.swap_remove(i));
         }
         Stack::map(want, self.guard)
+    }
+
+    /// Maps a batch of default-size stacks when the pool is empty, keeps all but one in
+    /// `fresh` and returns that one. The batch grows with the number of live stacks, so a
+    /// loop with a few tasks maps them one at a time and a burst of a million maps them a
+    /// thousand at a time (one `mmap` each batch instead of one per stack).
+    fn map_batch(&mut self) -> Result<Stack, crate::error::SpawnError> {
+        let room = self
+            .max_pooled
+            .saturating_sub(self.free.len() + self.fresh.len());
+        let count = (self.lent / 4).clamp(1, MAX_BATCH).min(room + 1);
+        let mut batch = match Stack::map_batch(self.default_size, self.guard, count) {
+            Ok(batch) => batch,
+            // Near a limit (address space, memory maps) one stack may still fit where a batch
+            // does not; its error, if any, is the one to report.
+            Err(_) if count > 1 => Stack::map_batch(self.default_size, self.guard, 1)?,
+            Err(e) => return Err(e),
+        };
+        // Hand out in address order.
+        batch.reverse();
+        let s = batch.pop().expect("a batch maps at least one stack");
+        self.fresh.append(&mut batch);
+        Ok(s)
     }
 
     /// Counts as lent a stack this pool did not hand out, before [`put`](Self::put) takes it.
@@ -102,7 +139,7 @@ impl StackPool {
         self.lent -= 1;
         stack.trimmed = false;
         if stack.size() == self.default_mapped {
-            if self.free.len() < self.max_pooled {
+            if self.free.len() + self.fresh.len() < self.max_pooled {
                 self.free.push(stack);
             } else {
                 self.excess.push(stack);
@@ -128,8 +165,9 @@ impl StackPool {
         self.clean = end;
     }
 
+    /// Stacks kept for reuse: given back, or mapped by a batch and not used yet.
     pub(crate) fn pooled(&self) -> usize {
-        self.free.len() + self.other.len()
+        self.free.len() + self.fresh.len() + self.other.len()
     }
 
     /// Stacks lent to coroutines that have not ended.
@@ -147,6 +185,7 @@ impl Drop for StackPool {
     fn drop(&mut self) {
         let mut all = std::mem::take(&mut self.free);
         all.append(&mut self.excess);
+        all.append(&mut self.fresh);
         all.append(&mut self.other);
         unmap_all(&mut all);
     }
@@ -298,6 +337,48 @@ pub(super) mod tests {
         let v = unsafe { *((top - 40 * 1024) as *const u8) };
         assert_eq!(v, 0, "deep pages were given back");
         drop(s);
+    }
+
+    #[test]
+    fn many_lent_stacks_are_mapped_in_batches_of_neighbours() {
+        let mut pool = StackPool::new(64 * 1024, 1024, DEFAULT_GUARD_SIZE);
+        let lent: Vec<_> = (0..64).map(|_| pool.get(None).unwrap()).collect();
+        // Lending the 64th with 63 out mapped a batch of 15: one handed out, 14 fresh.
+        assert_eq!((pool.lent(), pool.pooled()), (64, 14));
+        let len = lent[0].len;
+        let next_to_previous = lent.windows(2).filter(|w| w[1].lo == w[0].lo + len).count();
+        // Batches of a quarter of the lent count: eight of one stack, then 2, 2, 3, 3, 4, 5,
+        // 6, 8, 10 and 12 (45 neighbours inside them), then the 15 of the last.
+        assert!(
+            next_to_previous >= 45,
+            "stacks of one batch are neighbours in one mapping: {next_to_previous} of 63"
+        );
+        for s in lent {
+            pool.put(s);
+        }
+        assert_eq!((pool.lent(), pool.pooled()), (0, 78));
+        let before = unmapped_bytes();
+        drop(pool);
+        assert_eq!(
+            unmapped_bytes() - before,
+            78 * len,
+            "every stack, used or fresh, is unmapped with the pool"
+        );
+    }
+
+    #[test]
+    fn batches_stay_under_the_pool_bound() {
+        let mut pool = StackPool::new(64 * 1024, 4, DEFAULT_GUARD_SIZE);
+        let lent: Vec<_> = (0..100).map(|_| pool.get(None).unwrap()).collect();
+        assert!(pool.pooled() <= 4, "{} fresh stacks", pool.pooled());
+        for s in lent {
+            pool.put(s);
+        }
+        assert_eq!(pool.pooled(), 4);
+        let mut none = StackPool::new(64 * 1024, 0, DEFAULT_GUARD_SIZE);
+        let lent: Vec<_> = (0..100).map(|_| none.get(None).unwrap()).collect();
+        assert_eq!(none.pooled(), 0, "no pool, no batch");
+        drop(lent);
     }
 
     #[test]
