@@ -40,6 +40,10 @@ pub(crate) const MIN_STACK_SIZE: usize = 16 * 1024;
 /// Default length of the guard below each stack; see the module docs.
 pub(crate) const DEFAULT_GUARD_SIZE: usize = 64 * 1024;
 
+/// `false` once `MADV_POPULATE_WRITE` was refused (Linux before 5.14): fresh stacks then
+/// fault their top page in.
+static POPULATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// Guard strategy detected at run time: 0 unknown, 1 madvise guard, 2 mprotect.
 static GUARD_KIND: AtomicU8 = AtomicU8::new(0);
 const GUARD_MADVISE: u8 = 1;
@@ -84,7 +88,10 @@ pub(crate) fn page_size() -> usize {
 pub(crate) struct Stack {
     pub(super) lo: usize,
     pub(super) len: usize,
-    guard: usize,
+    /// The guard's length in pages (a `u32`, not a `usize` in bytes: with the flag below it
+    /// keeps the struct at three words, which keeps a task's heap cell in a smaller
+    /// allocation size class; a million parked tasks are 16 MB smaller).
+    guard_pages: u32,
     /// `false` once pages below the hot top may have been touched since the last trim.
     pub(super) trimmed: bool,
 }
@@ -120,6 +127,7 @@ impl Stack {
             .checked_next_multiple_of(page)
             .ok_or_else(too_big)?;
         let len = usable.checked_add(guard).ok_or_else(too_big)?;
+        let guard_pages = u32::try_from(guard / page).map_err(|_| too_big())?;
         let count = count.max(1);
         let total = len.checked_mul(count).ok_or_else(too_big)?;
         // SAFETY: an anonymous private mapping at an address of the kernel's choosing; no
@@ -142,7 +150,7 @@ impl Stack {
             .map(|i| Stack {
                 lo: base + i * len,
                 len,
-                guard,
+                guard_pages,
                 trimmed: true,
             })
             .collect();
@@ -151,6 +159,12 @@ impl Stack {
             s.install_guard().map_err(|e| stack_error(usable, e))?;
         }
         Ok(stacks)
+    }
+
+    /// Length of the guard in bytes.
+    #[inline]
+    fn guard(&self) -> usize {
+        self.guard_pages as usize * page_size()
     }
 
     fn install_guard(&self) -> io::Result<()> {
@@ -162,7 +176,7 @@ impl Stack {
         if GUARD_KIND.load(Ordering::Relaxed) != GUARD_MPROTECT {
             // SAFETY: [lo, lo + guard) lies inside the mapping this Stack owns; nothing else
             // refers to it yet.
-            let rc = unsafe { libc::madvise(addr, self.guard, MADV_GUARD_INSTALL) };
+            let rc = unsafe { libc::madvise(addr, self.guard(), MADV_GUARD_INSTALL) };
             if rc == 0 {
                 GUARD_KIND.store(GUARD_MADVISE, Ordering::Relaxed);
                 return Ok(());
@@ -177,20 +191,49 @@ impl Stack {
         #[cfg(not(target_os = "linux"))]
         GUARD_KIND.store(GUARD_MPROTECT, Ordering::Relaxed);
         // SAFETY: as above; the guard range is inside our own mapping.
-        if unsafe { libc::mprotect(addr, self.guard, libc::PROT_NONE) } != 0 {
+        if unsafe { libc::mprotect(addr, self.guard(), libc::PROT_NONE) } != 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
     }
 
+    /// Makes the top page of a stack nothing ran on yet resident, before its coroutine is
+    /// created: the page every coroutine writes first (the initial frame corosensei puts
+    /// there, then the body's first frames). One `madvise(MADV_POPULATE_WRITE)` costs less
+    /// than the page fault it replaces (about 1.25 µs against 1.5 µs of CPU per stack on
+    /// the 2-core VM the figures in the commit log come from), and done when the stack is
+    /// handed out, not when its batch is mapped, it charges no memory for stacks not yet
+    /// used. Errors are ignored: the write faults the page in as before.
+    pub(super) fn populate_top(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if POPULATE.load(Ordering::Relaxed) {
+            let page = page_size();
+            let top = self.lo + self.len - page;
+            // SAFETY: [top, top + page) is the highest page of the usable part of our mapping
+            // (never the guard: the usable part is at least MIN_STACK_SIZE); populating it
+            // only allocates zeroed memory there, as a write would.
+            let rc =
+                unsafe { libc::madvise(top as *mut libc::c_void, page, libc::MADV_POPULATE_WRITE) };
+            if rc != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+                POPULATE.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `false` where the kernel refused `MADV_POPULATE_WRITE` (fresh stacks fault instead).
+    #[cfg(test)]
+    pub(super) fn populates() -> bool {
+        POPULATE.load(Ordering::Relaxed)
+    }
+
     /// Usable bytes (without the guard).
     pub(crate) fn size(&self) -> usize {
-        self.len - self.guard
+        self.len - self.guard()
     }
 
     /// `[lo, hi)` of the guard, for the overflow handler.
     pub(crate) fn guard_range(&self) -> (usize, usize) {
-        (self.lo, self.lo + self.guard)
+        (self.lo, self.lo + self.guard())
     }
 
     /// Gives the pages below the hot top back to the kernel.
@@ -199,7 +242,7 @@ impl Stack {
             return;
         }
         self.trimmed = true;
-        let start = self.lo + self.guard;
+        let start = self.lo + self.guard();
         let cold = self.size().saturating_sub(HOT_BYTES);
         if cold == 0 {
             return;

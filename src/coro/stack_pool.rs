@@ -92,10 +92,12 @@ impl StackPool {
             if let Some(s) = self.excess.pop() {
                 return Ok(s);
             }
-            if let Some(s) = self.fresh.pop() {
-                return Ok(s);
-            }
-            return self.map_batch();
+            let s = match self.fresh.pop() {
+                Some(s) => s,
+                None => self.map_batch()?,
+            };
+            s.populate_top();
+            return Ok(s);
         } else if let Some(i) = self
             .other
             .iter()
@@ -378,6 +380,39 @@ pub(super) mod tests {
         let mut none = StackPool::new(64 * 1024, 0, DEFAULT_GUARD_SIZE);
         let lent: Vec<_> = (0..100).map(|_| none.get(None).unwrap()).collect();
         assert_eq!(none.pooled(), 0, "no pool, no batch");
+        drop(lent);
+    }
+
+    /// `true` while the page at `addr` is resident (mincore).
+    fn resident(addr: usize) -> bool {
+        let mut v = 0u8;
+        // SAFETY: mincore only reports on the page, writing one byte into `v`.
+        let rc = unsafe { libc::mincore(addr as *mut libc::c_void, page_size(), &mut v) };
+        rc == 0 && v & 1 == 1
+    }
+
+    #[test]
+    fn a_fresh_stack_is_handed_out_with_its_top_page_resident_and_nothing_more() {
+        let mut pool = StackPool::new(64 * 1024, 1024, DEFAULT_GUARD_SIZE);
+        let lent: Vec<_> = (0..40).map(|_| pool.get(None).unwrap()).collect();
+        for s in &lent {
+            let top = s.lo + s.len - page_size();
+            assert!(
+                resident(top) || !Stack::populates(),
+                "the top page is populated before the coroutine runs"
+            );
+            assert!(
+                !resident(top - page_size()),
+                "the page below is left to fault"
+            );
+        }
+        assert!(pool.pooled() > 0);
+        assert!(
+            pool.fresh
+                .iter()
+                .all(|s| !resident(s.lo + s.len - page_size())),
+            "stacks of a batch not handed out yet cost no memory"
+        );
         drop(lent);
     }
 
