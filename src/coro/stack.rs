@@ -236,6 +236,26 @@ impl Stack {
         (self.lo, self.lo + self.guard())
     }
 
+    /// Gives back every page of `run`, neighbouring stacks nothing runs on (`run[i + 1]`
+    /// starts where `run[i]` ends, and `hi` is where the last ends), with one `madvise`; the
+    /// guards stay installed. The next coroutine on each starts as on a fresh stack, its top
+    /// page populated when the stack is handed out.
+    pub(super) fn release_range(run: &mut [Stack], hi: usize) {
+        let Some(first) = run.first() else { return };
+        let start = first.lo + first.guard();
+        // SAFETY: [start, hi) lies inside the mappings of the stacks of `run`, which follow
+        // each other without a gap, and no coroutine runs on any of them (they are in the
+        // pool); MADV_DONTNEED only drops contents, which finished coroutines no longer need.
+        // Guard markers survive it (the kernel zaps them only when unmapping), and the lowest
+        // guard is below `start`.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, hi - start, libc::MADV_DONTNEED);
+        }
+        for s in run {
+            s.trimmed = true;
+        }
+    }
+
     /// Gives the pages below the hot top back to the kernel.
     pub(super) fn trim(&mut self) {
         if self.trimmed {

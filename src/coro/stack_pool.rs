@@ -1,6 +1,8 @@
 //! The per-loop pool of stacks: reused LIFO, bounded, their deep pages given back while the
 //! loop is idle; new stacks mapped in batches when many tasks are alive.
 
+use std::time::{Duration, Instant};
+
 use super::stack::{MIN_STACK_SIZE, Stack, page_size};
 
 /// Finished coroutines' stacks, kept for reuse. LIFO, so the next spawn gets a stack whose top
@@ -8,8 +10,12 @@ use super::stack::{MIN_STACK_SIZE, Stack, page_size};
 ///
 /// Stacks beyond the bound are not unmapped one by one as their tasks end (one `munmap` each,
 /// splitting the merged mapping, was most of the cost of a burst of 100k tasks ending): they
-/// wait in `excess`, where a spawn takes them first, and are unmapped when the loop is about to
-/// sleep, sorted by address so that neighbours go in one `munmap`.
+/// wait in `excess`, where a spawn takes them first. When the loop is about to sleep they give
+/// their memory back (`MADV_DONTNEED`) and move to `cold`, still mapped and guarded, so that
+/// the next burst reuses them for the price of one populated page each instead of mapping,
+/// guarding and faulting new ones (about 6 µs of kernel time per task, every burst, with the
+/// default bound). Cold stacks no spawn needed for [`COLD_KEEP`] are unmapped, sorted by
+/// address so that neighbours go in one `munmap`.
 #[derive(Debug)]
 pub(crate) struct StackPool {
     /// Stacks of the default size. `free[..clean]` are trimmed.
@@ -18,6 +24,15 @@ pub(crate) struct StackPool {
     /// Default-size stacks over the bound, still mapped (not trimmed), until the next idle
     /// moment or until `EXCESS_LIMIT` of them wait.
     excess: Vec<Stack>,
+    /// Default-size stacks over the bound whose pages were given back: no RAM, only address
+    /// space and page-table entries. Reused after `excess`, unmapped after [`COLD_KEEP`]
+    /// without use.
+    cold: Vec<Stack>,
+    /// When a stack last went into `cold`, or a spawn was last seen taking one from it.
+    cold_since: Option<Instant>,
+    /// A spawn took a cold stack since `cold_since` was set (read at the next idle moment,
+    /// so the spawn path reads no clock).
+    cold_taken: bool,
     /// Default-size stacks mapped by a batch and never used yet (no page touched). Taken after
     /// `free` and `excess`, whose top pages are resident already.
     fresh: Vec<Stack>,
@@ -46,10 +61,15 @@ const TRIM_BUDGET: usize = 64;
 /// left under the pool's bound.
 const MAX_BATCH: usize = 1024;
 
-/// Stacks over the pool's bound that may wait for an idle moment to be unmapped; past this,
-/// they are unmapped at once (still in runs of neighbours), so a loop that never idles does not
-/// keep the memory of an old burst.
+/// Stacks over the pool's bound that may wait for an idle moment to give their memory back;
+/// past this, they do so at once, so a loop that never idles does not keep the memory of an
+/// old burst.
 const EXCESS_LIMIT: usize = 4096;
+
+/// How long cold stacks stay mapped while no spawn needs them: long enough to span the gaps
+/// between bursts of a periodic workload, short enough that a one-off burst's address space
+/// and page tables (about 0.6 KiB per stack) go soon after.
+const COLD_KEEP: Duration = Duration::from_secs(1);
 
 impl StackPool {
     pub(crate) fn new(default_size: usize, max_pooled: usize, guard: usize) -> StackPool {
@@ -57,6 +77,9 @@ impl StackPool {
             free: Vec::new(),
             clean: 0,
             excess: Vec::new(),
+            cold: Vec::new(),
+            cold_since: None,
+            cold_taken: false,
             fresh: Vec::new(),
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
@@ -92,9 +115,13 @@ impl StackPool {
             if let Some(s) = self.excess.pop() {
                 return Ok(s);
             }
-            let s = match self.fresh.pop() {
-                Some(s) => s,
-                None => self.map_batch()?,
+            let s = if let Some(s) = self.cold.pop() {
+                self.cold_taken = true;
+                s
+            } else if let Some(s) = self.fresh.pop() {
+                s
+            } else {
+                self.map_batch()?
             };
             s.populate_top();
             return Ok(s);
@@ -146,7 +173,7 @@ impl StackPool {
             } else {
                 self.excess.push(stack);
                 if self.excess.len() >= EXCESS_LIMIT {
-                    unmap_all(&mut self.excess);
+                    self.cool_excess();
                 }
             }
         } else if self.other.len() < self.max_pooled / 4 {
@@ -159,12 +186,34 @@ impl StackPool {
     /// oldest first (the newest are the next to be reused). Called when the loop is about to
     /// sleep.
     pub(crate) fn trim(&mut self) {
-        unmap_all(&mut self.excess);
+        self.cool_excess();
         let end = self.free.len().min(self.clean + TRIM_BUDGET);
         for s in &mut self.free[self.clean..end] {
             s.trim();
         }
         self.clean = end;
+    }
+
+    /// Gives back the memory of the stacks over the bound and moves them to `cold`; unmaps the
+    /// cold stacks when no spawn took one for [`COLD_KEEP`].
+    fn cool_excess(&mut self) {
+        if self.excess.is_empty() && self.cold.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if !self.excess.is_empty() {
+            release_all(&mut self.excess);
+            self.cold.append(&mut self.excess);
+            self.cold_since = Some(now);
+        } else if std::mem::take(&mut self.cold_taken) {
+            self.cold_since = Some(now);
+        } else if self
+            .cold_since
+            .is_none_or(|t| now.duration_since(t) >= COLD_KEEP)
+        {
+            unmap_all(&mut self.cold);
+            self.cold_since = None;
+        }
     }
 
     /// Stacks kept for reuse: given back, or mapped by a batch and not used yet.
@@ -177,9 +226,15 @@ impl StackPool {
         self.lent
     }
 
-    /// Stacks over the bound, still mapped until the loop's next idle moment.
+    /// Stacks over the bound, still holding their memory until the loop's next idle moment.
     pub(crate) fn excess(&self) -> usize {
         self.excess.len()
+    }
+
+    /// Stacks over the bound whose memory was given back, mapped until unused for
+    /// [`COLD_KEEP`].
+    pub(crate) fn cold(&self) -> usize {
+        self.cold.len()
     }
 }
 
@@ -187,6 +242,7 @@ impl Drop for StackPool {
     fn drop(&mut self) {
         let mut all = std::mem::take(&mut self.free);
         all.append(&mut self.excess);
+        all.append(&mut self.cold);
         all.append(&mut self.fresh);
         all.append(&mut self.other);
         unmap_all(&mut all);
@@ -215,6 +271,26 @@ fn unmap_all(stacks: &mut Vec<Stack>) {
     }
 }
 
+/// Gives back the memory of every stack in `stacks` (sorting them by address), each run of
+/// neighbouring stacks with one `madvise(MADV_DONTNEED)` from the usable part of the lowest
+/// to the top of the highest. The guards inside a run stay: the kernel keeps guard markers
+/// through `MADV_DONTNEED` (it drops them only on unmap), and a `PROT_NONE` guard holds no
+/// page to drop.
+fn release_all(stacks: &mut [Stack]) {
+    stacks.sort_unstable_by_key(|s| s.lo);
+    let mut i = 0;
+    while i < stacks.len() {
+        let mut j = i + 1;
+        while j < stacks.len() && stacks[j].lo == stacks[j - 1].lo + stacks[j - 1].len {
+            j += 1;
+        }
+        let last = &stacks[j - 1];
+        let hi = last.lo + last.len;
+        Stack::release_range(&mut stacks[i..j], hi);
+        i = j;
+    }
+}
+
 /// Unmaps `[lo, hi)`, which is made only of stacks handed over by `unmap_all`.
 fn unmap(lo: usize, hi: usize) {
     // SAFETY: [lo, hi) is the union of neighbouring mappings, each created and owned by a
@@ -227,199 +303,5 @@ fn unmap(lo: usize, hi: usize) {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::*;
-    use crate::coro::stack::DEFAULT_GUARD_SIZE;
-
-    #[test]
-    fn pool_reuses_stacks_lifo() {
-        let mut pool = StackPool::new(64 * 1024, 8, DEFAULT_GUARD_SIZE);
-        let a = pool.get(None).unwrap();
-        let lo = a.lo;
-        pool.put(a);
-        let b = pool.get(None).unwrap();
-        assert_eq!(b.lo, lo, "the pooled stack is handed out again");
-        pool.put(b);
-        assert_eq!(pool.pooled(), 1);
-    }
-
-    #[test]
-    fn pool_counts_lent_stacks() {
-        let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
-        let a = pool.get(None).unwrap();
-        let b = pool.get(Some(128 * 1024)).unwrap();
-        let c = pool.get(None).unwrap();
-        assert_eq!(pool.lent(), 3);
-        pool.put(a);
-        pool.put(b); // another size, with no room for it (a quarter of 1): unmapped
-        pool.put(c); // over the bound: waits in `excess`
-        assert_eq!((pool.lent(), pool.pooled(), pool.excess()), (0, 1, 1));
-        pool.trim();
-        assert_eq!(pool.excess(), 0);
-    }
-
-    #[test]
-    fn pool_is_bounded() {
-        let mut pool = StackPool::new(64 * 1024, 2, DEFAULT_GUARD_SIZE);
-        let stacks: Vec<_> = (0..4).map(|_| pool.get(None).unwrap()).collect();
-        for s in stacks {
-            pool.put(s);
-        }
-        assert_eq!(pool.pooled(), 2);
-    }
-
-    /// `true` while `[lo, lo + page)` is mapped (msync fails with ENOMEM on unmapped memory).
-    fn mapped(lo: usize) -> bool {
-        // SAFETY: msync only inspects the range; it does not touch memory.
-        unsafe { libc::msync(lo as *mut libc::c_void, page_size(), libc::MS_ASYNC) == 0 }
-    }
-
-    thread_local! {
-        /// Bytes of stack this thread unmapped. Each test runs on a thread of its own, and
-        /// other tests may map new memory at an address a test just unmapped, so "is this
-        /// address still mapped" cannot tell whether the pool unmapped it; this count can.
-        static UNMAPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
-
-    pub(in crate::coro) fn count_unmapped(bytes: usize) {
-        UNMAPPED.with(|u| u.set(u.get() + bytes));
-    }
-
-    fn unmapped_bytes() -> usize {
-        UNMAPPED.with(|u| u.get())
-    }
-
-    #[test]
-    fn stacks_over_the_bound_are_reused_first_then_unmapped_when_idle() {
-        let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
-        let stacks: Vec<_> = (0..3).map(|_| pool.get(None).unwrap()).collect();
-        let los: Vec<usize> = stacks.iter().map(|s| s.lo).collect();
-        for s in stacks {
-            pool.put(s); // one pooled, two waiting in `excess`
-        }
-        assert_eq!(pool.pooled(), 1);
-        assert!(
-            los.iter().all(|&lo| mapped(lo)),
-            "nothing unmapped on the exit path"
-        );
-        // A spawn takes the pooled stack, the next one a waiting one: no new mapping.
-        let a = pool.get(None).unwrap();
-        let b = pool.get(None).unwrap();
-        assert!(los.contains(&a.lo) && los.contains(&b.lo));
-        let len = a.len;
-        pool.put(a);
-        pool.put(b);
-        let before = unmapped_bytes();
-        pool.trim(); // the loop is about to sleep: the two waiting stacks go
-        assert_eq!(
-            unmapped_bytes() - before,
-            2 * len,
-            "the stacks over the bound are unmapped, the pooled one kept"
-        );
-        assert_eq!(pool.pooled(), 1);
-        drop(pool);
-        assert_eq!(
-            unmapped_bytes() - before,
-            3 * len,
-            "dropping the pool unmaps the rest"
-        );
-    }
-
-    #[test]
-    fn trim_keeps_stack_usable() {
-        let mut pool = StackPool::new(64 * 1024, 2, DEFAULT_GUARD_SIZE);
-        let s = pool.get(None).unwrap();
-        let top = s.lo + s.len;
-        // SAFETY: writes inside the usable part of a stack nobody runs on.
-        unsafe { std::ptr::write_bytes((top - 48 * 1024) as *mut u8, 7, 40 * 1024) };
-        pool.put(s);
-        pool.trim();
-        let s = pool.get(None).unwrap();
-        // SAFETY: reads inside the usable part; trimmed pages read back as zero.
-        let v = unsafe { *((top - 40 * 1024) as *const u8) };
-        assert_eq!(v, 0, "deep pages were given back");
-        drop(s);
-    }
-
-    #[test]
-    fn many_lent_stacks_are_mapped_in_batches_of_neighbours() {
-        let mut pool = StackPool::new(64 * 1024, 1024, DEFAULT_GUARD_SIZE);
-        let lent: Vec<_> = (0..64).map(|_| pool.get(None).unwrap()).collect();
-        // Lending the 64th with 63 out mapped a batch of 15: one handed out, 14 fresh.
-        assert_eq!((pool.lent(), pool.pooled()), (64, 14));
-        let len = lent[0].len;
-        let next_to_previous = lent.windows(2).filter(|w| w[1].lo == w[0].lo + len).count();
-        // Batches of a quarter of the lent count: eight of one stack, then 2, 2, 3, 3, 4, 5,
-        // 6, 8, 10 and 12 (45 neighbours inside them), then the 15 of the last.
-        assert!(
-            next_to_previous >= 45,
-            "stacks of one batch are neighbours in one mapping: {next_to_previous} of 63"
-        );
-        for s in lent {
-            pool.put(s);
-        }
-        assert_eq!((pool.lent(), pool.pooled()), (0, 78));
-        let before = unmapped_bytes();
-        drop(pool);
-        assert_eq!(
-            unmapped_bytes() - before,
-            78 * len,
-            "every stack, used or fresh, is unmapped with the pool"
-        );
-    }
-
-    #[test]
-    fn batches_stay_under_the_pool_bound() {
-        let mut pool = StackPool::new(64 * 1024, 4, DEFAULT_GUARD_SIZE);
-        let lent: Vec<_> = (0..100).map(|_| pool.get(None).unwrap()).collect();
-        assert!(pool.pooled() <= 4, "{} fresh stacks", pool.pooled());
-        for s in lent {
-            pool.put(s);
-        }
-        assert_eq!(pool.pooled(), 4);
-        let mut none = StackPool::new(64 * 1024, 0, DEFAULT_GUARD_SIZE);
-        let lent: Vec<_> = (0..100).map(|_| none.get(None).unwrap()).collect();
-        assert_eq!(none.pooled(), 0, "no pool, no batch");
-        drop(lent);
-    }
-
-    /// `true` while the page at `addr` is resident (mincore).
-    fn resident(addr: usize) -> bool {
-        let mut v = 0u8;
-        // SAFETY: mincore only reports on the page, writing one byte into `v`.
-        let rc = unsafe { libc::mincore(addr as *mut libc::c_void, page_size(), &mut v) };
-        rc == 0 && v & 1 == 1
-    }
-
-    #[test]
-    fn a_fresh_stack_is_handed_out_with_its_top_page_resident_and_nothing_more() {
-        let mut pool = StackPool::new(64 * 1024, 1024, DEFAULT_GUARD_SIZE);
-        let lent: Vec<_> = (0..40).map(|_| pool.get(None).unwrap()).collect();
-        for s in &lent {
-            let top = s.lo + s.len - page_size();
-            assert!(
-                resident(top) || !Stack::populates(),
-                "the top page is populated before the coroutine runs"
-            );
-            assert!(
-                !resident(top - page_size()),
-                "the page below is left to fault"
-            );
-        }
-        assert!(pool.pooled() > 0);
-        assert!(
-            pool.fresh
-                .iter()
-                .all(|s| !resident(s.lo + s.len - page_size())),
-            "stacks of a batch not handed out yet cost no memory"
-        );
-        drop(lent);
-    }
-
-    #[test]
-    fn absurd_size_is_an_error_not_a_crash() {
-        let err = Stack::map(1 << 60, DEFAULT_GUARD_SIZE).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("could not map"), "{msg}");
-    }
-}
+#[path = "stack_pool_tests.rs"]
+pub(super) mod tests;
