@@ -71,6 +71,9 @@ const EXCESS_LIMIT: usize = 4096;
 /// and page tables (about 0.6 KiB per stack) go soon after.
 const COLD_KEEP: Duration = Duration::from_secs(1);
 
+/// How many spawns ahead the pool prefetches the top of the stack it will hand out.
+const PREFETCH_AHEAD: usize = 4;
+
 impl StackPool {
     pub(crate) fn new(default_size: usize, max_pooled: usize, guard: usize) -> StackPool {
         StackPool {
@@ -110,9 +113,15 @@ impl StackPool {
         if want == self.default_size {
             if let Some(s) = self.free.pop() {
                 self.clean = self.clean.min(self.free.len());
+                if let Some(next) = self.free.len().checked_sub(PREFETCH_AHEAD) {
+                    self.free[next].prefetch_top();
+                }
                 return Ok(s);
             }
             if let Some(s) = self.excess.pop() {
+                if let Some(next) = self.excess.len().checked_sub(PREFETCH_AHEAD) {
+                    self.excess[next].prefetch_top();
+                }
                 return Ok(s);
             }
             let s = if let Some(s) = self.cold.pop() {
