@@ -228,28 +228,29 @@ impl<A> Timers<A> {
     /// Only due entries have their slot looked at (a stale one is dropped then). With many
     /// timers each slot, and what its action wakes, is a cache miss of its own, and under
     /// virtual time one timer fires per iteration, so nothing else hides them. So this works
-    /// ahead: it hands the action of the next timer to `ahead` (to prefetch what it will
-    /// touch; its slot was prefetched one firing earlier) and prefetches the slot of the one
-    /// after it. The next call, or the loop's look at the next deadline, then finds them in
-    /// the cache.
+    /// ahead: while popping, it prefetches the next timer's slot, and when it stops at the
+    /// first timer not yet due it hands that timer's action to `ahead` (to prefetch what it
+    /// will touch; its slot was prefetched one call earlier) and prefetches the slot of the
+    /// one after it. The next call then finds them in the cache.
     pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<A>, ahead: impl Fn(&A)) {
         let now = At::of(now);
         while let Some(top) = self.heap.first() {
             if top.at > now {
-                return;
-            }
-            let top = self.pop().expect("a top entry was there");
-            match self.slots.remove(top.key, top.seq) {
-                Some(action) => out.push(action),
-                None => self.stale = self.stale.saturating_sub(1),
-            }
-            if let Some(next) = self.heap.first() {
-                if let Some(a) = self.slots.get(next.key, next.seq) {
+                if let Some(a) = self.slots.get(top.key, top.seq) {
                     ahead(a);
                 }
                 if let Some(after) = self.second() {
                     self.slots.prefetch(after.key);
                 }
+                return;
+            }
+            let top = self.pop().expect("a top entry was there");
+            if let Some(next) = self.heap.first() {
+                self.slots.prefetch(next.key);
+            }
+            match self.slots.remove(top.key, top.seq) {
+                Some(action) => out.push(action),
+                None => self.stale = self.stale.saturating_sub(1),
             }
         }
     }
