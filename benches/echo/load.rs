@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::thread_cpu;
 use crate::servers::Running;
+use crate::usage::Usage;
 
 // ----- the load generator -----
 
@@ -20,6 +21,9 @@ pub(crate) struct Load {
     pub(crate) latencies_ns: Vec<u32>,
     /// The generator thread's CPU time over the whole run, warm-up included.
     pub(crate) cpu: Duration,
+    /// The connections, still open: closing them makes the servers handle resets, which is
+    /// not part of the measurement, so they are closed only once the server has stopped.
+    pub(crate) clients: Vec<Client>,
 }
 
 pub(crate) struct Client {
@@ -172,6 +176,7 @@ pub(crate) fn generate(
         elapsed: end - measure_from,
         latencies_ns: latencies,
         cpu: thread_cpu() - cpu0,
+        clients,
     }
 }
 
@@ -181,10 +186,30 @@ pub(crate) struct Row {
     pub(crate) rate: f64,
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
+    /// The server thread's CPU time (user + kernel) per message, ns.
     pub(crate) cpu_ns_per_msg: f64,
+    /// Its user-space share, ns per message.
+    pub(crate) user_ns_per_msg: f64,
+    /// Its kernel share, ns per message.
+    pub(crate) sys_ns_per_msg: f64,
+    /// Voluntary context switches of the server thread per message: how often it went to
+    /// sleep in `epoll_wait` and was woken.
+    pub(crate) vcsw_per_msg: f64,
     /// Share of the run the generator thread was on a CPU: near 100% means the row is
     /// bounded by the generator as much as by the server.
     pub(crate) gen_busy: f64,
+}
+
+impl Row {
+    /// Keeps the CPU figures of `other` if it was the cheaper round (see `main`).
+    pub(crate) fn take_cheaper_cpu(&mut self, other: &Row) {
+        if other.cpu_ns_per_msg < self.cpu_ns_per_msg {
+            self.cpu_ns_per_msg = other.cpu_ns_per_msg;
+            self.user_ns_per_msg = other.user_ns_per_msg;
+            self.sys_ns_per_msg = other.sys_ns_per_msg;
+            self.vcsw_per_msg = other.vcsw_per_msg;
+        }
+    }
 }
 
 pub(crate) fn run_row(
@@ -196,10 +221,14 @@ pub(crate) fn run_row(
 ) -> Row {
     let srv = server();
     let addr = srv.addr;
-    let mut load = thread::spawn(move || generate(addr, conns, size, warmup, duration))
+    let mut load = thread::Builder::new()
+        .name("echo-load".into())
+        .spawn(move || generate(addr, conns, size, warmup, duration))
+        .expect("spawn the load generator")
         .join()
         .expect("load generator");
-    let cpu = srv.finish();
+    let used: Usage = srv.finish();
+    drop(std::mem::take(&mut load.clients));
     load.latencies_ns.sort_unstable();
     let pct = |p: f64| {
         let v = &load.latencies_ns;
@@ -210,11 +239,15 @@ pub(crate) fn run_row(
         }
     };
     let rate = load.messages as f64 / load.elapsed.as_secs_f64();
+    let per_msg = |d: Duration| d.as_nanos() as f64 / load.total.max(1) as f64;
     Row {
         rate,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
-        cpu_ns_per_msg: cpu.as_nanos() as f64 / load.total.max(1) as f64,
+        cpu_ns_per_msg: per_msg(used.cpu()),
+        user_ns_per_msg: per_msg(used.user),
+        sys_ns_per_msg: per_msg(used.sys),
+        vcsw_per_msg: used.vcsw as f64 / load.total.max(1) as f64,
         gen_busy: load.cpu.as_secs_f64() / (warmup + duration).as_secs_f64(),
     }
 }

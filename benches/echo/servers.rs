@@ -12,18 +12,28 @@ use std::time::Duration;
 
 use polling::{Event, Events, PollMode, Poller};
 
-use crate::common::thread_cpu;
+use crate::usage::Usage;
 
-/// A running server: its address, how to stop it, and (after stopping) its CPU time.
+/// A running server: its address, how to stop it, and (after stopping) what its thread
+/// spent from the moment it could accept until it was told to stop.
 pub(crate) struct Running {
     pub(crate) addr: SocketAddr,
     pub(crate) stop: Box<dyn FnOnce() + Send>,
-    pub(crate) cpu: mpsc::Receiver<Duration>,
+    pub(crate) cpu: mpsc::Receiver<Usage>,
     pub(crate) thread: thread::JoinHandle<()>,
 }
 
+/// A server thread, named after its server so that per-thread tools (`perf stat
+/// --per-thread`, `top -H`) tell them apart.
+fn server_thread(name: &str, f: impl FnOnce() + Send + 'static) -> thread::JoinHandle<()> {
+    thread::Builder::new()
+        .name(format!("srv-{name}"))
+        .spawn(f)
+        .expect("spawn the server thread")
+}
+
 impl Running {
-    pub(crate) fn finish(self) -> Duration {
+    pub(crate) fn finish(self) -> Usage {
         (self.stop)();
         let cpu = self.cpu.recv().expect("the server reports its CPU time");
         self.thread.join().expect("server thread");
@@ -103,7 +113,7 @@ pub(crate) fn corio_server_with(
 ) -> Running {
     let (addr_tx, addr_rx) = mpsc::channel();
     let (cpu_tx, cpu_rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
+    let thread = server_thread("corio", move || {
         let builder = corio::runtime::EventLoopBuilder::new().busy_poll(busy_poll);
         builder.run(move || {
             let server = start();
@@ -111,10 +121,10 @@ pub(crate) fn corio_server_with(
             let stop = corio::queue::ThreadQueue::<()>::new(1);
             let addr = server.local_addr().unwrap();
             let serving = corio::spawn(move || server.serve_forever());
-            let cpu0 = thread_cpu();
+            let cpu0 = Usage::now();
             addr_tx.send((addr, stop.clone())).ok();
             let _ = stop.get();
-            let cpu = thread_cpu() - cpu0;
+            let cpu = Usage::now() - cpu0;
             serving.cancel();
             cpu_tx.send(cpu).ok();
         })
@@ -136,7 +146,7 @@ pub(crate) fn tokio_server() -> Running {
     let (addr_tx, addr_rx) = mpsc::channel();
     let (cpu_tx, cpu_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = thread::spawn(move || {
+    let thread = server_thread("tokio", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -145,7 +155,7 @@ pub(crate) fn tokio_server() -> Running {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).ok();
-            let cpu0 = thread_cpu();
+            let cpu0 = Usage::now();
             let accept = async {
                 loop {
                     let Ok((mut s, _)) = listener.accept().await else {
@@ -171,7 +181,7 @@ pub(crate) fn tokio_server() -> Running {
                 _ = accept => {}
                 _ = stop_rx => {}
             }
-            cpu_tx.send(thread_cpu() - cpu0).ok();
+            cpu_tx.send(Usage::now() - cpu0).ok();
         });
     });
     Running {
@@ -200,8 +210,8 @@ pub(crate) fn polling_server() -> Running {
     let stop = Arc::new(AtomicBool::new(false));
     let (cpu_tx, cpu_rx) = mpsc::channel();
     let (p, st) = (poller.clone(), stop.clone());
-    let thread = thread::spawn(move || {
-        let cpu0 = thread_cpu();
+    let thread = server_thread("polling", move || {
+        let cpu0 = Usage::now();
         // SAFETY: the listener outlives its registration (deleted before it drops).
         unsafe {
             p.add_with_mode(&listener, Event::readable(0), PollMode::Level)
@@ -296,11 +306,12 @@ pub(crate) fn polling_server() -> Running {
                 }
             }
         }
+        let cpu = Usage::now() - cpu0;
         for c in conns.drain() {
             p.delete(&c.s).ok();
         }
         p.delete(&listener).ok();
-        cpu_tx.send(thread_cpu() - cpu0).ok();
+        cpu_tx.send(cpu).ok();
     });
     Running {
         addr,
