@@ -7,16 +7,17 @@ use std::time::{Duration, Instant};
 
 use crate::common::thread_cpu;
 use crate::servers::Running;
-use crate::usage::Usage;
+use crate::usage::{Probe, Usage};
 
 // ----- the load generator -----
 
 pub(crate) struct Load {
     /// Messages completed after the warm-up.
     pub(crate) messages: u64,
-    /// Messages completed over the whole run, warm-up included: the server's CPU time covers
-    /// all of them.
-    pub(crate) total: u64,
+    /// Messages completed while `server` was measured (from the end of the warm-up on).
+    pub(crate) window: u64,
+    /// What the server thread spent over the same window.
+    pub(crate) server: Usage,
     pub(crate) elapsed: Duration,
     pub(crate) latencies_ns: Vec<u32>,
     /// The generator thread's CPU time over the whole run, warm-up included.
@@ -80,6 +81,7 @@ impl Drop for Epoll {
 /// is added only while a message is partly written.
 pub(crate) fn generate(
     addr: SocketAddr,
+    server: Probe,
     conns: usize,
     size: usize,
     warmup: Duration,
@@ -109,6 +111,8 @@ pub(crate) fn generate(
     let mut latencies = Vec::with_capacity(1 << 20);
     let mut messages = 0u64;
     let mut total = 0u64;
+    // The server's usage and the message count when the warm-up ended.
+    let mut at_start: Option<(Usage, u64)> = None;
     let send = |c: &mut Client, key: usize| {
         c.sent_at = Instant::now();
         c.received = 0;
@@ -129,6 +133,9 @@ pub(crate) fn generate(
         let now = Instant::now();
         if now >= end {
             break;
+        }
+        if at_start.is_none() && now >= measure_from {
+            at_start = Some((server.read(), total));
         }
         let n = epoll.wait(&mut events, end - now);
         for ev in &events[..n] {
@@ -170,9 +177,11 @@ pub(crate) fn generate(
             }
         }
     }
+    let (u0, total0) = at_start.unwrap_or_else(|| (server.read(), total));
     Load {
         messages,
-        total,
+        window: total - total0,
+        server: server.read() - u0,
         elapsed: end - measure_from,
         latencies_ns: latencies,
         cpu: thread_cpu() - cpu0,
@@ -220,15 +229,16 @@ pub(crate) fn run_row(
     duration: Duration,
 ) -> Row {
     let srv = server();
-    let addr = srv.addr;
+    let (addr, probe) = (srv.addr, srv.probe);
     let mut load = thread::Builder::new()
         .name("echo-load".into())
-        .spawn(move || generate(addr, conns, size, warmup, duration))
+        .spawn(move || generate(addr, probe, conns, size, warmup, duration))
         .expect("spawn the load generator")
         .join()
         .expect("load generator");
-    let used: Usage = srv.finish();
+    srv.finish();
     drop(std::mem::take(&mut load.clients));
+    let used = load.server;
     load.latencies_ns.sort_unstable();
     let pct = |p: f64| {
         let v = &load.latencies_ns;
@@ -239,15 +249,16 @@ pub(crate) fn run_row(
         }
     };
     let rate = load.messages as f64 / load.elapsed.as_secs_f64();
-    let per_msg = |d: Duration| d.as_nanos() as f64 / load.total.max(1) as f64;
+    let n = load.window.max(1) as f64;
+    let per_msg = |d: Duration| d.as_nanos() as f64 / n;
     Row {
         rate,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
-        cpu_ns_per_msg: per_msg(used.cpu()),
+        cpu_ns_per_msg: per_msg(used.cpu),
         user_ns_per_msg: per_msg(used.user),
-        sys_ns_per_msg: per_msg(used.sys),
-        vcsw_per_msg: used.vcsw as f64 / load.total.max(1) as f64,
+        sys_ns_per_msg: per_msg(used.sys()),
+        vcsw_per_msg: used.vcsw as f64 / n,
         gen_busy: load.cpu.as_secs_f64() / (warmup + duration).as_secs_f64(),
     }
 }

@@ -23,10 +23,10 @@
 //! message, waits for its full echo, and sends the next. It drives its own level-triggered
 //! epoll set directly and costs one write, usually one read and a share of one `epoll_wait`
 //! per message, so that the rows measure the servers rather than the generator. Each server
-//! runs in one thread of its own (named `srv-<server>`, for per-thread tools such as `perf`)
-//! and reports what it spent from the moment it could accept until it was told to stop; the
-//! generator closes its connections only after that, so no server's figure includes handling
-//! the resets of a teardown.
+//! runs in one thread of its own (named `srv-<server>`, for per-thread tools such as `perf`).
+//! The generator reads that thread's CPU clock when its warm-up ends and when the run ends,
+//! and divides by the messages completed in between: the steady state, without accepting the
+//! connections, setting them up (for corio, a task and a stack each) or tearing them down.
 //!
 //! The `protocol` server is corio's transports and protocols (`protocols::create_server`, an
 //! echo in `data_received`): no coroutine per connection. Its lines are
@@ -43,8 +43,7 @@
 //! its cheapest round for the CPU columns and its fastest round for the rate and latencies:
 //! a busy spell of the shared machine inflates a round's CPU per message (cold caches,
 //! preemption) as it lowers its rate, and alternating spreads such spells over all servers
-//! instead of letting one of them take a whole spell. CPU per message counts every message of
-//! the run, warm-up included. Without `--bench` (as under `cargo test --all-targets`) a short
+//! instead of letting one of them take a whole spell. Without `--bench` (as under `cargo test --all-targets`) a short
 //! smoke pass runs, whose result lines read `smoke ...` instead of `ratio ...`: they are not
 //! a measurement. Then the idle-connection figures: `rss_per_idle_connection_kib <x>` for the
 //! streams server and `rss_per_idle_protocol_connection_kib <x>` for the protocol server, each

@@ -12,14 +12,13 @@ use std::time::Duration;
 
 use polling::{Event, Events, PollMode, Poller};
 
-use crate::usage::Usage;
+use crate::usage::Probe;
 
-/// A running server: its address, how to stop it, and (after stopping) what its thread
-/// spent from the moment it could accept until it was told to stop.
+/// A running server: its address, how to stop it, and a probe of its thread's usage.
 pub(crate) struct Running {
     pub(crate) addr: SocketAddr,
     pub(crate) stop: Box<dyn FnOnce() + Send>,
-    pub(crate) cpu: mpsc::Receiver<Usage>,
+    pub(crate) probe: Probe,
     pub(crate) thread: thread::JoinHandle<()>,
 }
 
@@ -33,11 +32,10 @@ fn server_thread(name: &str, f: impl FnOnce() + Send + 'static) -> thread::JoinH
 }
 
 impl Running {
-    pub(crate) fn finish(self) -> Usage {
+    /// Stops the server and waits for its thread to end.
+    pub(crate) fn finish(self) {
         (self.stop)();
-        let cpu = self.cpu.recv().expect("the server reports its CPU time");
         self.thread.join().expect("server thread");
-        cpu
     }
 }
 
@@ -112,7 +110,6 @@ pub(crate) fn corio_server_with(
     start: fn() -> corio::streams::Server,
 ) -> Running {
     let (addr_tx, addr_rx) = mpsc::channel();
-    let (cpu_tx, cpu_rx) = mpsc::channel();
     let thread = server_thread("corio", move || {
         let builder = corio::runtime::EventLoopBuilder::new().busy_poll(busy_poll);
         builder.run(move || {
@@ -121,21 +118,20 @@ pub(crate) fn corio_server_with(
             let stop = corio::queue::ThreadQueue::<()>::new(1);
             let addr = server.local_addr().unwrap();
             let serving = corio::spawn(move || server.serve_forever());
-            let cpu0 = Usage::now();
-            addr_tx.send((addr, stop.clone())).ok();
+            addr_tx
+                .send((addr, stop.clone(), Probe::of_current_thread()))
+                .ok();
             let _ = stop.get();
-            let cpu = Usage::now() - cpu0;
             serving.cancel();
-            cpu_tx.send(cpu).ok();
         })
     });
-    let (addr, stop) = addr_rx.recv().expect("corio server starts");
+    let (addr, stop, probe) = addr_rx.recv().expect("corio server starts");
     Running {
         addr,
         stop: Box::new(move || {
             let _ = stop.blocking_put(());
         }),
-        cpu: cpu_rx,
+        probe,
         thread,
     }
 }
@@ -144,7 +140,6 @@ pub(crate) fn corio_server_with(
 
 pub(crate) fn tokio_server() -> Running {
     let (addr_tx, addr_rx) = mpsc::channel();
-    let (cpu_tx, cpu_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = server_thread("tokio", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -154,8 +149,9 @@ pub(crate) fn tokio_server() -> Running {
         rt.block_on(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).ok();
-            let cpu0 = Usage::now();
+            addr_tx
+                .send((listener.local_addr().unwrap(), Probe::of_current_thread()))
+                .ok();
             let accept = async {
                 loop {
                     let Ok((mut s, _)) = listener.accept().await else {
@@ -181,15 +177,15 @@ pub(crate) fn tokio_server() -> Running {
                 _ = accept => {}
                 _ = stop_rx => {}
             }
-            cpu_tx.send(Usage::now() - cpu0).ok();
         });
     });
+    let (addr, probe) = addr_rx.recv().expect("tokio server starts");
     Running {
-        addr: addr_rx.recv().unwrap(),
+        addr,
         stop: Box::new(move || {
             let _ = stop_tx.send(());
         }),
-        cpu: cpu_rx,
+        probe,
         thread,
     }
 }
@@ -208,10 +204,10 @@ pub(crate) fn polling_server() -> Running {
     let addr = listener.local_addr().unwrap();
     let poller = Arc::new(Poller::new().unwrap());
     let stop = Arc::new(AtomicBool::new(false));
-    let (cpu_tx, cpu_rx) = mpsc::channel();
+    let (probe_tx, probe_rx) = mpsc::channel();
     let (p, st) = (poller.clone(), stop.clone());
     let thread = server_thread("polling", move || {
-        let cpu0 = Usage::now();
+        probe_tx.send(Probe::of_current_thread()).ok();
         // SAFETY: the listener outlives its registration (deleted before it drops).
         unsafe {
             p.add_with_mode(&listener, Event::readable(0), PollMode::Level)
@@ -306,12 +302,10 @@ pub(crate) fn polling_server() -> Running {
                 }
             }
         }
-        let cpu = Usage::now() - cpu0;
         for c in conns.drain() {
             p.delete(&c.s).ok();
         }
         p.delete(&listener).ok();
-        cpu_tx.send(cpu).ok();
     });
     Running {
         addr,
@@ -319,7 +313,7 @@ pub(crate) fn polling_server() -> Running {
             stop.store(true, Ordering::Relaxed);
             poller.notify().ok();
         }),
-        cpu: cpu_rx,
+        probe: probe_rx.recv().expect("polling server starts"),
         thread,
     }
 }
