@@ -5,9 +5,9 @@
 //! **The headline is the server's CPU time per message.** The generator and the server share
 //! a 2-core machine and are both nearly always busy, so the rate of most rows is the
 //! generator's and time per message cannot tell servers apart; what each server thread spent
-//! per message can. The table shows it first (`cpu us/msg`), split into user and kernel time
-//! (`getrusage(RUSAGE_THREAD)`; the split is sampled at the kernel's tick, the sum is exact)
-//! and with the server thread's voluntary context switches per message (`wakes/msg`: how
+//! per message can. The table shows it first (`cpu us/msg`, from the thread's CPU clock),
+//! split into user and kernel time (in the proportion the kernel's tick sampled over the
+//! thread's life, warm-up included: a rough split, where the total is exact) and with the server thread's voluntary context switches per message (`wakes/msg`: how
 //! often it slept in `epoll_wait` and was woken), then the rate, latencies and `gen busy`
 //! (the share of the run the generator was on a CPU). The main result lines are
 //! `ratio echo_cpu_<C>x<M>_tokio <x>` and `ratio echo_cpu_<C>x<M>_polling <x>`, x = corio's

@@ -1,7 +1,8 @@
 //! What a server thread spent, read from another thread (the load generator's), so that it
 //! can be taken over exactly the window the generator measures: the thread's CPU clock
 //! (`pthread_getcpuclockid`, exact), its user/kernel split (`/proc/self/task/TID/stat`,
-//! sampled at the kernel's tick) and its context switches (`/proc/self/task/TID/status`).
+//! sampled at the kernel's tick, over the thread's life) and its context switches
+//! (`/proc/self/task/TID/status`).
 
 use std::ops::Sub;
 use std::time::Duration;
@@ -19,7 +20,7 @@ pub(crate) struct Usage {
     pub(crate) vcsw: u64,
     /// Involuntary context switches: the thread was preempted (the shared machine's noise).
     pub(crate) ivcsw: u64,
-    /// Clock ticks in user and kernel mode, for the split.
+    /// User and kernel time in clock ticks (as the kernel reports them), for the split.
     ticks: (u64, u64),
 }
 
@@ -35,11 +36,11 @@ impl Sub for Usage {
 
     fn sub(self, earlier: Usage) -> Usage {
         let cpu = self.cpu.saturating_sub(earlier.cpu);
-        let ticks = (
-            self.ticks.0.saturating_sub(earlier.ticks.0),
-            self.ticks.1.saturating_sub(earlier.ticks.1),
-        );
-        // The exact total, split in the proportion of the sampled ticks.
+        // The exact total, split in the proportion of the thread's user and kernel time over
+        // its whole life so far. Not the difference of the two snapshots' times: the kernel
+        // keeps each of them monotonic as it rescales the tick samples to the exact total, so
+        // over a window one of them can stand still while the other takes it all.
+        let ticks = self.ticks;
         let all = ticks.0 + ticks.1;
         let user = if all == 0 {
             Duration::ZERO
