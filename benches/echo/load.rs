@@ -74,6 +74,10 @@ impl Drop for Epoll {
     }
 }
 
+/// Connections opened between two checks that the server has accepted them (see
+/// `generate`): below every server's listen backlog.
+const CONNECT_BATCH: usize = 64;
+
 /// Closed loop: each of `conns` connections sends `size` bytes, waits for all of them to come
 /// back, and sends again, for `warmup + duration`; only messages completed after the warm-up
 /// count. One thread, one epoll set. A message costs the generator one write, usually one
@@ -93,8 +97,18 @@ pub(crate) fn generate(
     let mut rbuf = vec![0u8; size.max(64 * 1024)];
     let mut clients: Vec<Client> = (0..conns)
         .map(|i| {
-            let s = StdStream::connect(addr).expect("connect to the echo server");
+            let mut s = StdStream::connect(addr).expect("connect to the echo server");
             s.set_nodelay(true).unwrap();
+            if (i + 1) % CONNECT_BATCH == 0 {
+                // A connection is queued for accept once its handshake is done, whether the
+                // server has taken it or not. Connecting thousands at once overflows the
+                // listen queue of a server that is off the CPU, and every SYN dropped then
+                // costs the generator a one-second retransmission: so after each batch, one
+                // echo (blocking, before the measurement) waits until the server has taken
+                // the batch in.
+                s.write_all(&[0]).expect("batch echo");
+                s.read_exact(&mut [0]).expect("batch echo");
+            }
             s.set_nonblocking(true).unwrap();
             epoll.ctl(libc::EPOLL_CTL_ADD, &s, i, false);
             Client {
