@@ -11,8 +11,9 @@
 //! per message (`server ns/msg`) is the better comparison.
 //!
 //! `cargo bench --bench echo_tls` measures in three rounds, each running the servers one after
-//! another for 1 s (after a 200 ms warm-up), and keeps each server's best round. Without
-//! `--bench` (as under `cargo test --all-targets --all-features`) a short smoke pass runs,
+//! another for 1 s (after a 200 ms warm-up), and keeps each server's best round (the highest
+//! rate; for the CPU column, the lowest CPU per message of any round). Without `--bench` (as
+//! under `cargo test --all-targets --all-features`) a short smoke pass runs,
 //! whose result lines read `smoke ...`. After the table: `ratio echo_tls_100x4096_tokio <x>`,
 //! x = corio's time per message / tokio's (below 1: corio is faster), and
 //! `ratio echo_tls_cpu_100x4096_tokio <x>`, the same for the servers' CPU time per message.
@@ -20,34 +21,20 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/echo_run.rs"]
+mod echo_run;
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{measuring, result_line, thread_cpu};
+use echo_run::{
+    Load, Row, Running, corio_echo, corio_server_thread, tokio_echo, tokio_server_thread,
+};
 use rustls::pki_types::{PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-
-/// A running server: its address, how to stop it, and (after stopping) its CPU time.
-struct Running {
-    addr: SocketAddr,
-    stop: Box<dyn FnOnce() + Send>,
-    cpu: mpsc::Receiver<Duration>,
-    thread: thread::JoinHandle<()>,
-}
-
-impl Running {
-    fn finish(self) -> Duration {
-        (self.stop)();
-        let cpu = self.cpu.recv().expect("the server reports its CPU time");
-        self.thread.join().expect("server thread");
-        cpu
-    }
-}
 
 type StartServer = fn(Arc<ServerConfig>) -> Running;
 
@@ -69,127 +56,30 @@ fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
     (Arc::new(server), Arc::new(client))
 }
 
-// ----- corio -----
-
-fn corio_echo(
-    mut r: corio::streams::StreamReader,
-    w: corio::streams::StreamWriter,
-) -> io::Result<()> {
-    loop {
-        let data = r.read(64 * 1024)?;
-        if data.is_empty() {
-            return w.close();
-        }
-        w.write(&data);
-        w.drain()?;
-    }
-}
-
+/// corio's streams over TLS (`start_tls_server`) with the streams echo handler.
 fn corio_server(config: Arc<ServerConfig>) -> Running {
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let (cpu_tx, cpu_rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
-        corio::run(move || {
-            // A connection the generator drops at the end of a run is not a server failure.
-            corio::set_exception_handler(Some(std::rc::Rc::new(|_: &corio::ExceptionContext| {})));
-            let server = corio::streams::start_tls_server("127.0.0.1:0", config, corio_echo)
-                .expect("corio server binds");
-            let stop = corio::queue::ThreadQueue::<()>::new(1);
-            let addr = server.local_addr().unwrap();
-            let serving = corio::spawn(move || server.serve_forever());
-            let cpu0 = thread_cpu();
-            addr_tx.send((addr, stop.clone())).ok();
-            let _ = stop.get();
-            let cpu = thread_cpu() - cpu0;
-            serving.cancel();
-            cpu_tx.send(cpu).ok();
-        })
-    });
-    let (addr, stop) = addr_rx.recv().expect("corio server starts");
-    Running {
-        addr,
-        stop: Box::new(move || {
-            let _ = stop.blocking_put(());
-        }),
-        cpu: cpu_rx,
-        thread,
-    }
+    corio_server_thread(Duration::ZERO, move || {
+        // A connection the generator drops at the end of a run is not a server failure.
+        corio::set_exception_handler(Some(std::rc::Rc::new(|_: &corio::ExceptionContext| {})));
+        corio::streams::start_tls_server("127.0.0.1:0", config, corio_echo)
+            .expect("corio server binds")
+    })
 }
 
-// ----- tokio + tokio-rustls -----
-
+/// tokio with `tokio-rustls`: a TLS handshake, then the echo.
 fn tokio_server(config: Arc<ServerConfig>) -> Running {
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let (cpu_tx, cpu_rx) = mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).ok();
-            let cpu0 = thread_cpu();
-            let accept = async {
-                loop {
-                    let Ok((s, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let _ = s.set_nodelay(true);
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut s) = acceptor.accept(s).await else {
-                            return;
-                        };
-                        let mut buf = vec![0u8; 64 * 1024];
-                        loop {
-                            match s.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => {
-                                    if s.write_all(&buf[..n]).await.is_err() {
-                                        return;
-                                    }
-                                    if s.flush().await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                        }
-                    });
-                }
-            };
-            tokio::select! {
-                _ = accept => {}
-                _ = stop_rx => {}
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio_server_thread(move |s| {
+        let acceptor = acceptor.clone();
+        async move {
+            if let Ok(s) = acceptor.accept(s).await {
+                tokio_echo(s).await;
             }
-            cpu_tx.send(thread_cpu() - cpu0).ok();
-        });
-    });
-    Running {
-        addr: addr_rx.recv().unwrap(),
-        stop: Box::new(move || {
-            let _ = stop_tx.send(());
-        }),
-        cpu: cpu_rx,
-        thread,
-    }
+        }
+    })
 }
 
 // ----- the load generator -----
-
-struct Load {
-    /// Messages sent after the warm-up and echoed before the end.
-    messages: u64,
-    /// Every message of the run, warm-up included.
-    total: u64,
-    elapsed: Duration,
-    latencies_ns: Vec<u32>,
-    /// CPU time the generator's thread used.
-    cpu: Duration,
-}
 
 /// `conns` TLS connections in one thread, each sending `size` bytes, reading the whole echo
 /// back, and sending again, for `warmup + duration`.
@@ -265,14 +155,6 @@ fn generate(
 
 // ----- table -----
 
-struct Row {
-    rate: f64,
-    p50_us: f64,
-    p99_us: f64,
-    cpu_ns_per_msg: f64,
-    gen_busy: f64,
-}
-
 fn run_row(
     server: StartServer,
     (server_cfg, client_cfg): (Arc<ServerConfig>, Arc<ClientConfig>),
@@ -284,27 +166,11 @@ fn run_row(
     let srv = server(server_cfg);
     let addr = srv.addr;
     let run_start = Instant::now();
-    let mut load = thread::spawn(move || generate(addr, client_cfg, conns, size, warmup, duration))
+    let load = thread::spawn(move || generate(addr, client_cfg, conns, size, warmup, duration))
         .join()
         .expect("load generator");
     let wall = run_start.elapsed();
-    let cpu = srv.finish();
-    load.latencies_ns.sort_unstable();
-    let pct = |p: f64| {
-        let v = &load.latencies_ns;
-        if v.is_empty() {
-            0.0
-        } else {
-            v[((v.len() - 1) as f64 * p) as usize] as f64 / 1000.0
-        }
-    };
-    Row {
-        rate: load.messages as f64 / load.elapsed.as_secs_f64(),
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
-        cpu_ns_per_msg: cpu.as_nanos() as f64 / load.total.max(1) as f64,
-        gen_busy: load.cpu.as_secs_f64() / wall.as_secs_f64(),
-    }
+    Row::new(load, srv.finish(), wall)
 }
 
 fn main() {
@@ -326,30 +192,18 @@ fn main() {
             "smoke pass: not a measurement"
         }
     );
-    println!(
-        "{:<12} {:<8} {:>12} {:>10} {:>10} {:>14} {:>8}",
-        "row", "server", "msgs/s", "p50 us", "p99 us", "server ns/msg", "gen busy"
-    );
+    println!("{}", Row::header());
     let name = format!("{conns}x{size}");
     let mut results: Vec<Option<Row>> = servers.iter().map(|_| None).collect();
     for _ in 0..rounds {
         for (best, (_, s)) in results.iter_mut().zip(&servers) {
             let r = run_row(*s, configs.clone(), conns, size, warmup, duration);
-            if best.as_ref().is_none_or(|b| r.rate > b.rate) {
-                *best = Some(r);
-            }
+            Row::keep_best(best, r);
         }
     }
     let results: Vec<Row> = results.into_iter().map(|r| r.expect("a round")).collect();
     for (r, (label, _)) in results.iter().zip(&servers) {
-        println!(
-            "{name:<12} {label:<8} {:>12.0} {:>10.1} {:>10.1} {:>14.0} {:>7.0}%",
-            r.rate,
-            r.p50_us,
-            r.p99_us,
-            r.cpu_ns_per_msg,
-            r.gen_busy * 100.0
-        );
+        println!("{}", r.line(&name, label));
     }
     println!();
     let (corio, tokio) = (&results[0], &results[1]);

@@ -10,8 +10,11 @@
 //! on a pidfd in its reactor; tokio's current-thread runtime (I/O and signal drivers on) waits
 //! its own way. Runs alternate between the two, the best of each counts; the table shows wall
 //! and process CPU time per child, then `ratio subprocess_spawn_wait_tokio <corio wall / tokio
-//! wall>` and the same for CPU (`_cpu`). Without `--bench` (as under `cargo test
-//! --all-targets`) a smoke pass of 20 children prints `smoke ...` lines instead.
+//! wall>` and the same for CPU (`_cpu`). Case `subprocess_spawn_wait_serial_tokio`: the same
+//! with one task spawning 200 children one after another, so each spawn's own latency shows
+//! (corio's includes the hop to an executor thread and back). Without `--bench` (as under
+//! `cargo test --all-targets`) a smoke pass of a few children prints `smoke ...` lines
+//! instead.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -92,14 +95,9 @@ fn tokio_side(workers: usize, each: usize) -> Sample {
     })
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let full = measuring(&args);
-    let (runs, workers, each) = if full { (7, 50, 20) } else { (1, 5, 4) };
-    let children = (workers * each) as f64;
-    // Warm up: page cache for `true`, allocator, tokio's driver.
-    corio_side(workers.min(10), 2);
-    tokio_side(workers.min(10), 2);
+/// One case: `workers` tasks spawning `each` children one after another, in `runs` rounds
+/// alternating the two sides; the best round of each.
+fn measure(runs: usize, workers: usize, each: usize) -> (Sample, Sample) {
     let worst = Sample {
         wall: Duration::MAX,
         cpu: Duration::MAX,
@@ -113,30 +111,52 @@ fn main() {
         keep(&mut corio, corio_side(workers, each));
         keep(&mut tokio, tokio_side(workers, each));
     }
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / children;
+    (corio, tokio)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let full = measuring(&args);
+    let (runs, workers, each, serial) = if full { (7, 50, 20, 200) } else { (1, 5, 4, 5) };
+    // Warm up: page cache for `true`, allocator, tokio's driver.
+    corio_side(workers.min(10), 2);
+    tokio_side(workers.min(10), 2);
     println!(
         "{:<22} {:>12} {:>12} {:>7} {:>13} {:>13} {:>7}",
         "case", "corio µs/ch", "tokio µs/ch", "ratio", "corio cpu/ch", "tokio cpu/ch", "ratio"
     );
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-    println!(
-        "{:<22} {:>12.1} {:>12.1} {:>7.3} {:>13.1} {:>13.1} {:>7.3}  ({} children of `true`, {} at a time)",
-        "spawn_wait",
-        per(corio.wall),
-        per(tokio.wall),
-        ratio(corio.wall, tokio.wall),
-        per(corio.cpu),
-        per(tokio.cpu),
-        ratio(corio.cpu, tokio.cpu),
-        workers * each,
-        workers
-    );
-    let case = "subprocess_spawn_wait_tokio";
-    println!("{}", result_line(full, case, ratio(corio.wall, tokio.wall)));
-    println!(
-        "{}",
-        result_line(full, &format!("{case}_cpu"), ratio(corio.cpu, tokio.cpu))
-    );
+    let mut lines = Vec::new();
+    for (name, workers, each) in [
+        ("spawn_wait", workers, each),
+        ("spawn_wait_serial", 1, serial),
+    ] {
+        let (corio, tokio) = measure(runs, workers, each);
+        let children = (workers * each) as f64;
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / children;
+        println!(
+            "{:<22} {:>12.1} {:>12.1} {:>7.3} {:>13.1} {:>13.1} {:>7.3}  ({} children of `true`, {} at a time)",
+            name,
+            per(corio.wall),
+            per(tokio.wall),
+            ratio(corio.wall, tokio.wall),
+            per(corio.cpu),
+            per(tokio.cpu),
+            ratio(corio.cpu, tokio.cpu),
+            workers * each,
+            workers
+        );
+        let case = format!("sub{}_tokio", name.replacen("spawn", "process_spawn", 1));
+        lines.push(result_line(full, &case, ratio(corio.wall, tokio.wall)));
+        lines.push(result_line(
+            full,
+            &format!("{case}_cpu"),
+            ratio(corio.cpu, tokio.cpu),
+        ));
+    }
+    for l in lines {
+        println!("{l}");
+    }
     if !full {
         println!("(smoke pass only, not a measurement; run `cargo bench --bench subprocess`)");
     }

@@ -260,3 +260,44 @@ fn a_semaphore_wait_names_the_task_holding_its_last_permit() {
         "{text}"
     );
 }
+
+/// A guard kept alive by an `Rc` cycle is never dropped, so its lock is never released: the
+/// report says the lock is held by no live task, and why that can be.
+#[test]
+fn a_lock_guard_kept_alive_by_a_reference_cycle_is_named_as_such() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    struct Node {
+        _guard: corio::LockGuard<'static>,
+        next: RefCell<Option<Rc<Node>>>,
+    }
+
+    let text = deadlock(|| {
+        let lock = corio::Lock::new();
+        let l: &'static corio::Lock = Box::leak(Box::new(lock.clone()));
+        corio::Builder::new()
+            .name("leaker")
+            .spawn(move || {
+                let node = Rc::new(Node {
+                    _guard: l.acquire(),
+                    next: RefCell::new(None),
+                });
+                *node.next.borrow_mut() = Some(node.clone()); // a cycle: never dropped
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        drop(lock.acquire());
+    });
+    let line = text
+        .lines()
+        .find(|l| l.contains("waits for Lock"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(&format!("waits for Lock ({}:", file!()))
+            && line.contains("held by no live task")
+            && line.contains("reference cycle"),
+        "{text}"
+    );
+}

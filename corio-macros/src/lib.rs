@@ -26,13 +26,13 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     else {
         return compile_error("#[corio::test] goes on a function", Span::call_site());
     };
-    if let Some(TokenTree::Ident(a)) = tokens[..fn_at].last() {
-        if a.to_string() == "async" {
-            return compile_error(
-                "#[corio::test] functions are plain functions (corio needs no async)",
-                a.span(),
-            );
-        }
+    if let Some(TokenTree::Ident(a)) = tokens[..fn_at].last()
+        && a.to_string() == "async"
+    {
+        return compile_error(
+            "#[corio::test] functions are plain functions (corio needs no async)",
+            a.span(),
+        );
     }
     match tokens.get(fn_at + 2) {
         Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis => {

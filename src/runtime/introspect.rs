@@ -43,6 +43,11 @@ pub struct TaskInfo {
     pub created_at: Option<&'static Location<'static>>,
     /// The task holding the awaited `Lock` (or the last permit of a `Semaphore`), by id.
     pub held_by: Option<u64>,
+    /// `true` when the awaited `Lock` (or a `Semaphore`'s last permit) is held, but by no
+    /// live task: the guard outlived the task that took it — stored somewhere, leaked with
+    /// `mem::forget`, or kept alive by a reference cycle (an `Rc` cycle) that is never
+    /// dropped. `held_by` is `None` then.
+    pub held_by_ended: bool,
     /// The tasks this one waits for (a join, a gather, a `wait`, a task group), by id.
     pub awaits: Vec<u64>,
     /// The tasks waiting for this one, by id.
@@ -102,6 +107,7 @@ fn info(h: &Header, now: std::time::Instant, ids: &HashMap<usize, u64>) -> Optio
         external: state == TaskState::Parked && h.external.get(),
         created_at: wait.created,
         held_by: wait.holder.and_then(|a| ids.get(&a).copied()),
+        held_by_ended: wait.holder.is_some_and(|a| !ids.contains_key(&a)),
         awaits: wait.awaits,
         awaited_by: Vec::new(),
         spawned_at: h.spawned_at,
@@ -191,6 +197,11 @@ fn describe_wait(t: &TaskInfo, by_id: &HashMap<u64, &TaskInfo>, out: &mut String
         } else {
             let _ = write!(out, " held by {}", name_of(h));
         }
+    } else if t.held_by_ended {
+        out.push_str(
+            " held by no live task: its guard outlived the task that took it \
+             (stored, leaked, or kept alive by a reference cycle that is never dropped)",
+        );
     }
     if t.waiting_on == "join" {
         if let Some(&id) = t.awaits.first() {

@@ -19,10 +19,11 @@
 //!
 //! A [`Command`] is std's [`std::process::Command`] (same builder methods), spawned the same
 //! way (`posix_spawn` or `fork`/`exec`, which return once the child runs its program, as
-//! asyncio's spawn does); the [`Process`] it gives back turns each piped stdio into a
-//! non-blocking stream registered with the running loop, and waits for the exit on a pidfd
-//! (Linux 5.3+). Nothing here installs a `SIGCHLD` handler, so children that other code
-//! spawns are left alone.
+//! asyncio's spawn does) but on a thread of the loop's default executor, so the loop runs
+//! its other tasks while the kernel starts the child; the [`Process`] it gives back turns
+//! each piped stdio into a non-blocking stream registered with the running loop, and waits
+//! for the exit on a pidfd (Linux 5.3+). Nothing here installs a `SIGCHLD` handler, so
+//! children that other code spawns are left alone.
 //!
 //! Pipes are real pipes. Writing to the stdin of a child that has closed it gives `EPIPE`,
 //! which raises `SIGPIPE` unless the program ignores it; Rust programs ignore it by default
@@ -30,12 +31,13 @@
 
 mod process;
 mod reaper;
+mod spawn;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use std::process::{ExitStatus, Output, Stdio};
 
@@ -46,7 +48,9 @@ use crate::streams::{pipe_reader, pipe_writer};
 /// A child process to start (asyncio's `create_subprocess_exec` arguments, std's
 /// `Command` builder). Stdio is inherited unless set, as in both.
 pub struct Command {
-    inner: std::process::Command,
+    /// Shared with the executor thread that starts the child (and that may still hold it
+    /// after a cancelled spawn), so the builder is never moved out and lost.
+    inner: Arc<Mutex<std::process::Command>>,
     program: OsString,
 }
 
@@ -54,14 +58,18 @@ impl Command {
     /// A command that runs `program` (looked up in `PATH` when it has no `/`).
     pub fn new(program: impl AsRef<OsStr>) -> Command {
         Command {
-            inner: std::process::Command::new(program.as_ref()),
+            inner: Arc::new(Mutex::new(std::process::Command::new(program.as_ref()))),
             program: program.as_ref().to_owned(),
         }
     }
 
+    fn inner(&self) -> MutexGuard<'_, std::process::Command> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Adds an argument.
     pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
-        self.inner.arg(arg);
+        self.inner().arg(arg);
         self
     }
 
@@ -71,53 +79,56 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.inner.args(args);
+        self.inner().args(args);
         self
     }
 
     /// Sets an environment variable of the child.
     pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
-        self.inner.env(key, val);
+        self.inner().env(key, val);
         self
     }
 
     /// Removes an environment variable from the child's environment.
     pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
-        self.inner.env_remove(key);
+        self.inner().env_remove(key);
         self
     }
 
     /// Starts the child with an empty environment (plus what [`env`](Self::env) adds).
     pub fn env_clear(&mut self) -> &mut Command {
-        self.inner.env_clear();
+        self.inner().env_clear();
         self
     }
 
     /// The child's working directory.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
-        self.inner.current_dir(dir);
+        self.inner().current_dir(dir);
         self
     }
 
     /// The child's stdin: `Stdio::piped()` gives [`Process::stdin`].
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
-        self.inner.stdin(cfg);
+        self.inner().stdin(cfg);
         self
     }
 
     /// The child's stdout: `Stdio::piped()` gives [`Process::stdout`].
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
-        self.inner.stdout(cfg);
+        self.inner().stdout(cfg);
         self
     }
 
     /// The child's stderr: `Stdio::piped()` gives [`Process::stderr`].
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
-        self.inner.stderr(cfg);
+        self.inner().stderr(cfg);
         self
     }
 
-    /// Starts the child on the running loop.
+    /// Starts the child on the running loop. Called from a coroutine, the `fork`/`exec`
+    /// runs on a thread of the loop's default executor and the coroutine parks until the
+    /// child runs its program (or fails to), so the loop's other tasks go on meanwhile (from
+    /// a loop callback, which cannot park, it runs on the loop's thread).
     ///
     /// # Errors
     ///
@@ -126,37 +137,28 @@ impl Command {
     /// (`NotFound`, `PermissionDenied`). Outside a running loop, an error that says so. When
     /// the kernel has no pidfds (before Linux 5.3) the child is killed and reaped, and the
     /// error says what is missing.
+    ///
+    /// # Cancel safety
+    ///
+    /// A task cancelled while its child starts leaves no child behind: the child is killed
+    /// and reaped once it has started (asyncio kills it too). The `Command` is unchanged.
     pub fn spawn(&mut self) -> io::Result<Process> {
         if !crate::runtime::is_running_here() {
             return Err(io::Error::other(
                 "no running event loop: start subprocesses inside corio::run or a task",
             ));
         }
-        let mut child = self
-            .inner
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run {:?}: {e}", self.program)))?;
-        let pid = child.id() as i32;
-        let stdin = child.stdin.take().map(OwnedFd::from);
-        let stdout = child.stdout.take().map(OwnedFd::from);
-        let stderr = child.stderr.take().map(OwnedFd::from);
-        let pidfd = match process::pidfd_open(pid) {
-            Ok(fd) => fd,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        };
-        // From here on the child is reaped by `Process` (or the reaper when that is dropped).
-        drop(child);
+        let mut child = spawn::spawn(&self.inner, &self.program)?;
+        let pid = child.pid;
+        let pidfd = child.take_pidfd();
         let streams = (|| {
             Ok::<_, io::Error>((
-                stdin.map(pipe_writer).transpose()?,
-                stdout.map(pipe_reader).transpose()?,
-                stderr.map(pipe_reader).transpose()?,
+                child.stdin.take().map(pipe_writer).transpose()?,
+                child.stdout.take().map(pipe_reader).transpose()?,
+                child.stderr.take().map(pipe_reader).transpose()?,
             ))
         })();
+        drop(child);
         let made = streams.and_then(|(i, o, e)| Process::new(pid, pidfd, i, o, e));
         if made.is_err() {
             // The pidfd went down with the failure; a new one for the reaper.
@@ -170,7 +172,7 @@ impl Command {
 
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
+        self.inner().fmt(f)
     }
 }
 

@@ -85,7 +85,9 @@ struct Inner {
 
 impl WaitTarget for Inner {
     fn describe(&self) -> WaitInfo {
-        let held = self.holder.get() != 0 && self.holder_task.get() != 0;
+        // A holding taken outside any task has holder_task 0, which names no live task:
+        // introspection then says the lock is held by no live task.
+        let held = self.holder.get() != 0;
         WaitInfo {
             created: Some(self.created),
             holder: held.then(|| self.holder_task.get()),

@@ -13,7 +13,9 @@
 //! * `write` encrypts and sends what the socket takes and buffers the rest, as on a plain
 //!   socket; `drain` has the same meaning (bytes not yet taken by the socket);
 //! * [`close`](StreamWriter::close) sends `close_notify` once the buffer is out, then shuts
-//!   the socket down; [`write_eof`](StreamWriter::write_eof) sends `close_notify` and a FIN
+//!   the socket down (when the socket has no room for it, the close waits until it has,
+//!   as it waits for buffered bytes; [`wait_closed`](StreamWriter::wait_closed) returns
+//!   once it is sent); [`write_eof`](StreamWriter::write_eof) sends `close_notify` and a FIN
 //!   (TLS 1.3 half-close); [`abort`](StreamWriter::abort) sends no `close_notify`.
 //!
 //! The session is one more kind of stream under the reader and writer: a plain connection

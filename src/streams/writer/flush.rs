@@ -5,8 +5,9 @@ use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 
-use super::buffer::{Eof, Shared};
+use super::buffer::{Eof, Shared, State};
 use crate::runtime::Dir;
+use crate::streams::conn::Conn;
 
 /// Closes once the buffer is sent (at once if it is empty), and wakes whoever that releases.
 pub(super) fn close(sh: &Rc<Shared>) {
@@ -15,13 +16,32 @@ pub(super) fn close(sh: &Rc<Shared>) {
         return;
     }
     st.closing = true;
-    if st.buffered() == 0 && !st.armed {
-        sh.conn.close_notify();
-        st.finish_close(&sh.conn);
+    let arm = st.buffered() == 0 && !st.armed && !finish_when_sent(&mut st, &sh.conn);
+    if arm {
+        st.armed = true;
     }
     let woken = st.take_wakers();
     drop(st);
     woken.wake();
+    if arm {
+        arm_flush(sh);
+    }
+}
+
+/// The end of a clean close, once the buffer is out: a TLS session's `close_notify`, then
+/// the shutdown. `false` when the socket has no room for the `close_notify` now (the send
+/// cleared the write readiness): it stays queued in the session, and the caller arms the
+/// flush, which sends it when the socket is writable and closes then; that waits as long as
+/// buffered bytes would (until the peer reads, or an error or `abort` ends the
+/// connection). A send that failed outright (the peer is gone) closes at once, as before:
+/// the `close_notify` is best effort, not an error of the close.
+fn finish_when_sent(st: &mut State, conn: &Conn) -> bool {
+    conn.close_notify();
+    if conn.pending_out() && !conn.src().is_ready(Dir::Write) {
+        return false;
+    }
+    st.finish_close(conn);
+    true
 }
 
 /// Registers the flush to run when the socket is writable.
@@ -74,20 +94,20 @@ pub(super) fn flush(sh: &Rc<Shared>) {
             st.fail(&e, conn);
         }
     }
-    let rearm = !st.closed && (st.buffered() > 0 || conn.pending_out());
-    if rearm {
-        st.armed = true;
-    } else if !st.closed {
+    let mut rearm = !st.closed && (st.buffered() > 0 || conn.pending_out());
+    if !rearm && !st.closed {
         if st.eof == Eof::Pending {
             st.eof = Eof::Sent;
             if let Err(e) = conn.shutdown(Shutdown::Write) {
                 st.fail(&e, conn);
             }
         }
-        if st.closing {
-            conn.close_notify();
-            st.finish_close(conn);
+        if st.closing && !st.closed {
+            rearm = !finish_when_sent(&mut st, conn);
         }
+    }
+    if rearm {
+        st.armed = true;
     }
     let woken = st.take_wakers();
     drop(st);

@@ -1,5 +1,5 @@
 //! A stream connection driven by readiness callbacks: the state machine behind a
-//! [`Transport`](super::Transport) (asyncio's `_SelectorSocketTransport`).
+//! [`Transport`] (asyncio's `_SelectorSocketTransport`).
 //!
 //! Ground rules, which keep every callback re-entrancy safe:
 //! - the protocol is called only while no borrow of the connection's state is held, so a
@@ -16,93 +16,17 @@ use std::net::{Shutdown, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 
+mod ops;
+mod state;
+
 use super::proto::StreamProto;
 use super::rt::{self, Sides, Slot};
 use super::{Transport, TransportOps};
 use crate::runtime::{Exception, ExceptionContext, call_exception_handler};
 use crate::streams::{Active, AnyStream};
 
-/// asyncio's default high-water mark of a transport's write buffer: 64 KiB (the low-water
-/// mark defaults to a quarter of the high one).
-pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
-
-/// Where `write_eof` stands.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Eof {
-    No,
-    /// Asked for; sent once the buffer is empty.
-    Pending,
-    Sent,
-}
-
-struct State {
-    /// Unsent bytes are `buf[pos..]`.
-    buf: Vec<u8>,
-    pos: usize,
-    high: usize,
-    low: usize,
-    /// `close`, `abort` or a failure: no more reads, writes are dropped.
-    closing: bool,
-    /// `connection_lost` is scheduled (or done).
-    lost: bool,
-    eof: Eof,
-    /// The peer's EOF was seen.
-    eof_received: bool,
-    /// `pause_reading` is in force.
-    read_paused: bool,
-    read_armed: bool,
-    write_armed: bool,
-    /// `pause_writing` was delivered (or is owed) and `resume_writing` not yet.
-    write_paused: bool,
-    /// A flow-control call owed to the protocol, which was busy in another callback:
-    /// `Some(true)` pause, `Some(false)` resume.
-    flow_owed: Option<bool>,
-    /// Writes dropped because the transport was closing or closed.
-    dropped: u64,
-}
-
-impl State {
-    fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn append(&mut self, data: &[u8]) {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(data);
-    }
-
-    fn consumed(&mut self, n: usize) {
-        self.pos += n;
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            if self.buf.capacity() > 4 * DEFAULT_HIGH_WATER {
-                self.buf = Vec::new();
-            }
-        }
-    }
-
-    fn is_reading(&self) -> bool {
-        !self.closing && !self.read_paused && !self.eof_received
-    }
-
-    /// The flow-control call the buffer's size asks for now, if any.
-    fn flow_change(&mut self) -> Option<bool> {
-        let size = self.buffered();
-        if !self.write_paused && size > self.high {
-            self.write_paused = true;
-            Some(true)
-        } else if self.write_paused && size <= self.low {
-            self.write_paused = false;
-            Some(false)
-        } else {
-            None
-        }
-    }
-}
+pub use state::DEFAULT_HIGH_WATER;
+use state::{Eof, State};
 
 /// One connection. `P` is the protocol adapter (plain or buffered).
 pub(crate) struct Conn<P: StreamProto> {
@@ -130,22 +54,7 @@ impl<P: StreamProto> Conn<P> {
         let conn = Rc::new_cyclic(|me| Conn {
             me: me.clone(),
             sock: RefCell::new(Some(sock)),
-            st: RefCell::new(State {
-                buf: Vec::new(),
-                pos: 0,
-                high: DEFAULT_HIGH_WATER,
-                low: DEFAULT_HIGH_WATER / 4,
-                closing: false,
-                lost: false,
-                eof: Eof::No,
-                eof_received: false,
-                read_paused: false,
-                read_armed: false,
-                write_armed: false,
-                write_paused: false,
-                flow_owed: None,
-                dropped: 0,
-            }),
+            st: RefCell::new(State::new()),
             proto: RefCell::new(Some(proto)),
             sides: RefCell::new(None),
             slot: Cell::new(None),
@@ -436,143 +345,5 @@ impl<P: StreamProto> rt::Teardown for Conn<P> {
         self.st.borrow_mut().lost = true;
         self.slot.set(None);
         self.teardown_now();
-    }
-}
-
-impl<P: StreamProto> TransportOps for Conn<P> {
-    fn write(&self, data: &[u8]) {
-        let sock = self.sock.borrow();
-        let mut st = self.st.borrow_mut();
-        if st.closing || st.lost || st.eof != Eof::No || sock.is_none() {
-            st.dropped += 1;
-            return;
-        }
-        if data.is_empty() {
-            return;
-        }
-        let mut data = data;
-        if st.buffered() == 0 && !st.write_armed {
-            let s = sock.as_ref().expect("checked above");
-            match s.send(data) {
-                Ok(n) if n == data.len() => return,
-                Ok(n) => {
-                    data = &data[n..];
-                    rt::not_writable(s.src());
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => rt::not_writable(s.src()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    drop((st, sock));
-                    return self.force_close(Some(e));
-                }
-            }
-        }
-        st.append(data);
-        let flow = st.flow_change();
-        drop((st, sock));
-        self.arm(true);
-        self.flow(flow);
-    }
-
-    fn writelines(&self, chunks: &mut dyn Iterator<Item = &[u8]>) {
-        // One buffer, one send: cheaper than a send per chunk.
-        let mut joined = Vec::new();
-        for c in chunks {
-            joined.extend_from_slice(c);
-        }
-        self.write(&joined);
-    }
-
-    fn write_eof(&self) {
-        let sock = self.sock.borrow();
-        let mut st = self.st.borrow_mut();
-        if st.closing || st.eof != Eof::No {
-            return;
-        }
-        let Some(s) = sock.as_ref() else { return };
-        if st.buffered() > 0 {
-            st.eof = Eof::Pending;
-            return;
-        }
-        st.eof = Eof::Sent;
-        let r = s.shutdown(Shutdown::Write);
-        drop((st, sock));
-        if let Err(e) = r {
-            self.force_close(Some(e));
-        }
-    }
-
-    fn close(&self) {
-        let mut st = self.st.borrow_mut();
-        if st.closing {
-            return;
-        }
-        st.closing = true;
-        let flushed = st.buffered() == 0;
-        drop(st);
-        if flushed {
-            self.schedule_lost(None);
-        }
-    }
-
-    fn abort(&self) {
-        self.force_close(None);
-    }
-
-    fn is_closing(&self) -> bool {
-        let st = self.st.borrow();
-        st.closing || st.lost
-    }
-
-    fn pause_reading(&self) {
-        self.st.borrow_mut().read_paused = true;
-    }
-
-    fn resume_reading(&self) {
-        self.st.borrow_mut().read_paused = false;
-        self.arm(false);
-    }
-
-    fn is_reading(&self) -> bool {
-        let st = self.st.borrow();
-        st.is_reading() && !st.lost
-    }
-
-    fn set_write_buffer_limits(&self, high: usize, low: usize) {
-        let mut st = self.st.borrow_mut();
-        st.high = high;
-        st.low = low.min(high);
-        let flow = st.flow_change();
-        drop(st);
-        self.flow(flow);
-    }
-
-    fn write_buffer_limits(&self) -> (usize, usize) {
-        let st = self.st.borrow();
-        (st.high, st.low)
-    }
-
-    fn write_buffer_size(&self) -> usize {
-        self.st.borrow().buffered()
-    }
-
-    fn dropped_writes(&self) -> u64 {
-        self.st.borrow().dropped
-    }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        let sock = self.sock.borrow();
-        sock.as_ref().map_or_else(
-            || Err(io::ErrorKind::NotConnected.into()),
-            AnyStream::peer_addr,
-        )
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        let sock = self.sock.borrow();
-        sock.as_ref().map_or_else(
-            || Err(io::ErrorKind::NotConnected.into()),
-            AnyStream::local_addr,
-        )
     }
 }

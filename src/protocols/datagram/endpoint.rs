@@ -1,20 +1,18 @@
-//! UDP endpoints: [`DatagramTransport`] and [`create_datagram_endpoint`] (asyncio's
-//! `_SelectorDatagramTransport`). The same ground rules as stream connections (see
-//! `conn.rs`): the protocol is called from loop callbacks only, never while the endpoint's
-//! state is borrowed, and `connection_lost` is a loop callback of its own.
+//! The state machine behind a [`DatagramTransport`]: a queue of datagrams the socket did not
+//! take yet, flow control over its size, and the readiness callbacks that receive and send.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 
-use super::DatagramProtocol;
-use super::conn::DEFAULT_HIGH_WATER;
-use super::rt::{self, Sides, Slot};
-use crate::net::{ToSocketAddrs, UdpSocket};
+use super::transport::{DatagramOps, DatagramTransport};
+use crate::net::UdpSocket;
+use crate::protocols::DatagramProtocol;
+use crate::protocols::conn::DEFAULT_HIGH_WATER;
+use crate::protocols::rt::{self, Sides, Slot};
 use crate::runtime::{Exception, ExceptionContext, call_exception_handler};
 
 /// The largest datagram a read takes (the UDP maximum over IPv4).
@@ -44,162 +42,8 @@ struct Endpoint<P: DatagramProtocol> {
     buf: RefCell<Vec<u8>>,
 }
 
-/// A UDP endpoint seen from its protocol (asyncio's `DatagramTransport`).
-///
-/// ```
-/// use corio::protocols::{self, DatagramProtocol, DatagramTransport};
-/// use std::net::SocketAddr;
-///
-/// /// Sends every datagram back where it came from.
-/// #[derive(Default)]
-/// struct Echo(Option<DatagramTransport>);
-///
-/// impl DatagramProtocol for Echo {
-///     fn connection_made(&mut self, t: DatagramTransport) {
-///         self.0 = Some(t);
-///     }
-///     fn datagram_received(&mut self, data: &[u8], addr: SocketAddr) {
-///         self.0.as_ref().unwrap().sendto(data, Some(addr));
-///     }
-/// }
-///
-/// corio::run(|| {
-///     let server = protocols::create_datagram_endpoint(Echo::default, Some("127.0.0.1:0"), None::<&str>).unwrap();
-///     let client = corio::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-///     client.send_to(b"ping", server.local_addr().unwrap()).unwrap();
-///     let mut buf = [0; 16];
-///     let (n, _) = client.recv_from(&mut buf).unwrap();
-///     assert_eq!(&buf[..n], b"ping");
-///     server.close();
-/// });
-/// ```
-///
-/// It belongs to its loop's thread (`!Send`).
-///
-/// ```compile_fail
-/// fn assert_send<T: Send>() {}
-/// assert_send::<corio::protocols::DatagramTransport>();
-/// ```
-#[derive(Clone)]
-pub struct DatagramTransport(Rc<dyn DatagramOps>);
-
-trait DatagramOps {
-    fn sendto(&self, data: &[u8], addr: Option<SocketAddr>);
-    fn close(&self, abort: bool);
-    fn is_closing(&self) -> bool;
-    fn buffer_size(&self) -> usize;
-    fn set_limits(&self, high: usize, low: usize);
-    fn dropped(&self) -> u64;
-    fn addr(&self, peer: bool) -> io::Result<SocketAddr>;
-}
-
-impl DatagramTransport {
-    /// Sends `data` to `addr` (`None`: the connected peer); never parks. A datagram the
-    /// socket cannot take now is queued. Errors (no address, a send failure) go to
-    /// [`error_received`](DatagramProtocol::error_received) as a loop callback; datagrams
-    /// sent after [`close`](Self::close) are dropped and counted.
-    pub fn sendto(&self, data: &[u8], addr: Option<SocketAddr>) {
-        self.0.sendto(data, addr)
-    }
-
-    /// Stops receiving and closes once the queue is sent; `connection_lost(None)` follows as
-    /// a loop callback.
-    pub fn close(&self) {
-        self.0.close(false)
-    }
-
-    /// Closes at once, dropping the queue; `connection_lost(None)` follows.
-    pub fn abort(&self) {
-        self.0.close(true)
-    }
-
-    /// `true` once closing or closed.
-    pub fn is_closing(&self) -> bool {
-        self.0.is_closing()
-    }
-
-    /// Bytes of queued datagrams.
-    pub fn get_write_buffer_size(&self) -> usize {
-        self.0.buffer_size()
-    }
-
-    /// Sets the queue's high- and low-water marks, in bytes (a `low` above `high` is taken as
-    /// `high`).
-    pub fn set_write_buffer_limits(&self, high: usize, low: usize) {
-        self.0.set_limits(high, low)
-    }
-
-    /// How many datagrams were dropped because the endpoint was closing or closed.
-    pub fn dropped_writes(&self) -> u64 {
-        self.0.dropped()
-    }
-
-    /// The local address.
-    ///
-    /// # Errors
-    ///
-    /// `NotConnected` once closed.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.addr(false)
-    }
-
-    /// The remote address of a connected endpoint.
-    ///
-    /// # Errors
-    ///
-    /// `NotConnected` without a remote address, or once closed.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.0.addr(true)
-    }
-}
-
-impl fmt::Debug for DatagramTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatagramTransport")
-            .field("local", &self.local_addr().ok())
-            .field("closing", &self.is_closing())
-            .finish()
-    }
-}
-
-/// Opens a UDP endpoint (asyncio's `loop.create_datagram_endpoint`): bound to `local_addr`
-/// (an ephemeral port of the remote's family when `None`), connected to `remote_addr` if
-/// given. `connection_made` has run when it returns.
-///
-/// # Errors
-///
-/// As [`UdpSocket::bind`] and [`UdpSocket::connect`]; `InvalidInput` when both addresses
-/// are `None`. A panic in the factory is passed on.
-pub fn create_datagram_endpoint<F, P>(
-    protocol_factory: F,
-    local_addr: Option<impl ToSocketAddrs>,
-    remote_addr: Option<impl ToSocketAddrs>,
-) -> io::Result<DatagramTransport>
-where
-    F: FnOnce() -> P,
-    P: DatagramProtocol,
-{
-    let sock = match (local_addr, &remote_addr) {
-        (Some(l), _) => UdpSocket::bind(l)?,
-        (None, Some(r)) => {
-            let first = crate::net::resolve(r)?.first()?;
-            let any: SocketAddr = if first.is_ipv4() {
-                ([0, 0, 0, 0], 0).into()
-            } else {
-                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-            };
-            UdpSocket::bind(any)?
-        }
-        (None, None) => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "create_datagram_endpoint needs a local or a remote address",
-            ));
-        }
-    };
-    if let Some(r) = remote_addr {
-        sock.connect(r)?;
-    }
+/// Makes the endpoint on `sock`, calls `connection_made` and starts receiving.
+pub(super) fn start<P: DatagramProtocol>(sock: UdpSocket, proto: P) -> DatagramTransport {
     let ep = Rc::new_cyclic(|me| Endpoint {
         me: me.clone(),
         sock: RefCell::new(Some(sock)),
@@ -215,7 +59,7 @@ where
             write_paused: false,
             dropped: 0,
         }),
-        proto: RefCell::new(Some(protocol_factory())),
+        proto: RefCell::new(Some(proto)),
         sides: RefCell::new(None),
         slot: Cell::new(None),
         buf: RefCell::new(Vec::new()),
@@ -225,7 +69,7 @@ where
     let t = DatagramTransport(ep.clone());
     ep.call_proto("connection_made", |p| p.connection_made(t.clone()));
     ep.arm(false);
-    Ok(t)
+    t
 }
 
 impl<P: DatagramProtocol> Endpoint<P> {
