@@ -350,3 +350,35 @@ fn generator_made_in_a_loop_runs_on_after_the_loop_is_gone() {
     let again: Generator<u32> = Generator::new(|co| co.yield_(9));
     assert_eq!(again.collect::<Vec<_>>(), [9]);
 }
+
+/// Panics when dropped, after counting the drop.
+struct PanicOnDrop(Rc<Cell<u32>>);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+        panic!("closure state panicked in drop");
+    }
+}
+
+#[test]
+fn dropping_an_unstarted_generator_whose_closure_panics_in_drop_drops_it_once() {
+    let drops = Rc::new(Cell::new(0));
+    let state = PanicOnDrop(drops.clone());
+    let g: Generator<u32> = Generator::new(move |co| {
+        let _state = &state;
+        co.yield_(1);
+    });
+    let r = catch_unwind(AssertUnwindSafe(|| drop(g)));
+    assert!(r.is_err(), "the drop's panic reaches the caller");
+    assert_eq!(drops.get(), 1, "the closure was dropped exactly once");
+    // Generators made afterwards (on the same thread, reusing its stacks) still work, and
+    // their stacks come and go cleanly.
+    for _ in 0..3 {
+        let g: Generator<u32> = Generator::new(|co| {
+            co.yield_(7);
+            co.yield_(8);
+        });
+        assert_eq!(g.collect::<Vec<_>>(), [7, 8]);
+    }
+}

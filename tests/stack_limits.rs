@@ -461,3 +461,48 @@ fn default_stack_size_is_documented_and_configurable_per_loop() {
     );
     assert!(sizes.contains(&("big".to_string(), 3 << 20)), "{sizes:?}");
 }
+
+#[test]
+fn stacks_a_burst_leaves_over_the_bound_are_released_when_idle_and_reused_by_the_next_burst() {
+    let lp = corio::EventLoop::builder()
+        .max_pooled_stacks(8)
+        .build()
+        .unwrap();
+    let burst = || {
+        let gate: corio::Future<()> = corio::Future::new();
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let g = gate.clone();
+                corio::spawn(move || g.wait_done())
+            })
+            .collect();
+        corio::yield_now(); // all 100 hold a stack at once
+        let during = corio::get_running_loop().stack_stats();
+        gate.set_result(()).unwrap();
+        for t in tasks {
+            t.join().unwrap();
+        }
+        // Sleeping makes the loop idle: the stacks over the bound give their memory back.
+        corio::sleep(std::time::Duration::from_millis(1));
+        during
+    };
+    let during = lp.run_until_complete(burst).unwrap();
+    assert_eq!(during.in_use, 101, "{during:?}");
+    let after = lp.stack_stats();
+    assert_eq!(after.in_use, 0, "{after:?}");
+    assert_eq!(after.pooled, 8, "{after:?}");
+    // Given back at the idle moment; only the main task's stack, back after it, waits for
+    // the next one.
+    assert_eq!(after.awaiting_unmap, 1, "{after:?}");
+    assert!(after.released >= 92, "{after:?}");
+    let mapped = after.pooled + after.awaiting_unmap + after.released;
+    assert!(
+        mapped >= 101,
+        "every stack of the burst still mapped: {after:?}"
+    );
+    // The next burst maps nothing new: it takes the pooled stacks, then the released ones.
+    let during = lp.run_until_complete(burst).unwrap();
+    let total = during.in_use + during.pooled + during.awaiting_unmap + during.released;
+    assert_eq!(total, mapped, "no stack mapped anew: {during:?}");
+    lp.close().unwrap();
+}

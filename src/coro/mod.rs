@@ -3,7 +3,8 @@
 //! This is the only module that names corosensei. A [`Coro`] runs a closure on a pooled
 //! [`Stack`]; [`suspend`] switches from the running coroutine back to whoever resumed it (the
 //! event loop). Which coroutine is running is kept in thread-locals, set by [`Coro::resume`],
-//! so code deep inside a coroutine can suspend without being handed a yielder.
+//! so code deep inside a coroutine can suspend without being handed a yielder. Generators
+//! ([`TypedCoro`]) are not named there: they run as part of the task that resumes them.
 
 mod overflow;
 pub(crate) mod stack;
@@ -17,7 +18,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, has_madvise_guard};
 pub(crate) use stack_pool::StackPool;
-pub(crate) use typed::{Resumed, TypedCoro, TypedSuspender};
+pub(crate) use typed::{Payload, Resumed, TypedCoro, TypedSuspender};
 
 /// What the overflow handler needs to know about the running coroutine.
 #[derive(Debug)]
@@ -31,18 +32,12 @@ pub(crate) struct StackInfo {
     pub(crate) id: u64,
     /// What runs on the stack, for the wording of the report.
     pub(crate) kind: StackKind,
-    /// This coroutine's yielder, stored by its body on the first resume: a
-    /// `Yielder<(), ()>` when `park` is `None`, else the typed yielder `park` knows.
+    /// A task's yielder (a `Yielder<(), ()>`), stored by its body on the first resume; null
+    /// for a generator, which is never named in `RUNNING`.
     yielder: Cell<*const ()>,
-    /// How a park suspends a coroutine whose yielder is typed ([`TypedCoro`]).
-    park: Option<unsafe fn(&StackInfo)>,
-    /// A typed coroutine suspended for a park, not with a value (set by `park`, taken by
-    /// [`TypedCoro::resume`]).
-    parked: Cell<bool>,
     /// Stack facts of the coroutine that resumed this one while it runs, if a coroutine did
-    /// (a task handing its turn on, a task resuming a generator): until the switch, and again
-    /// after the switch back, the code of `resume` runs on that coroutine's stack, so an
-    /// overflow there hits its guard.
+    /// (a task handing its turn on): until the switch, and again after the switch back, the
+    /// code of `resume` runs on that coroutine's stack, so an overflow there hits its guard.
     pub(crate) resumer: Cell<*const StackInfo>,
 }
 
@@ -54,10 +49,11 @@ pub(crate) enum StackKind {
 }
 
 thread_local! {
-    /// Facts of the coroutine running on this thread (its yielder, its stack for the SIGSEGV
-    /// handler, its resumer), null on the loop's own stack. One thread-local, so a resume
-    /// costs one swap of it: each thread-local swapped around a switch cost about 0.8 ns per
-    /// round trip in the generator benchmark.
+    /// Facts of the task coroutine running on this thread (its yielder, its stack for the
+    /// SIGSEGV handler, its resumer), null on the loop's own stack. Generators are not named
+    /// here (a swap around each switch cost about 0.8 ns of a 3.5 ns round trip in the
+    /// generator benchmark): code running in one belongs to the task that resumed it, and the
+    /// overflow handler finds generators' guards in `typed`'s list of live ones.
     static RUNNING: Cell<*const StackInfo> = const { Cell::new(ptr::null()) };
 }
 
@@ -86,7 +82,7 @@ impl Coro {
     where
         F: FnOnce() + 'static,
     {
-        let info = StackInfo::new(&stack, name, id, kind, None);
+        let info = StackInfo::new(&stack, name, id, kind);
         let inner = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
             store_yielder(y as *const Yielder<(), ()> as *const ());
             f()
@@ -124,13 +120,8 @@ impl Coro {
 }
 
 impl StackInfo {
-    fn new(
-        stack: &Stack,
-        name: &str,
-        id: u64,
-        kind: StackKind,
-        park: Option<unsafe fn(&StackInfo)>,
-    ) -> StackInfo {
+    #[inline]
+    fn new(stack: &Stack, name: &str, id: u64, kind: StackKind) -> StackInfo {
         overflow::install();
         let (guard_lo, guard_hi) = stack.guard_range();
         StackInfo {
@@ -142,8 +133,6 @@ impl StackInfo {
             id,
             kind,
             yielder: Cell::new(ptr::null()),
-            park,
-            parked: Cell::new(false),
             resumer: Cell::new(ptr::null()),
         }
     }
@@ -191,11 +180,17 @@ impl std::fmt::Debug for Coro {
     }
 }
 
-/// Switches from the running coroutine back to its resumer; returns when resumed again.
+/// Switches from the running task's coroutine back to its resumer; returns when resumed
+/// again.
+///
+/// Generators resumed by the task run on top of it without being named in `RUNNING`, so a
+/// park in a generator's body (however deeply nested) comes here too and suspends the task
+/// from the generator's stack: the switch saves the stack pointer where it is, and resuming
+/// the task returns right here, on that stack, to go on with the park.
 ///
 /// # Panics
 ///
-/// Panics when called outside a coroutine.
+/// Panics when called outside a task (a plain thread, or a generator resumed by one).
 #[inline]
 pub(crate) fn suspend() {
     let info = RUNNING.with(|c| c.get());
@@ -204,17 +199,16 @@ pub(crate) fn suspend() {
         "corio: this call parks the current coroutine, but it was made outside one; \
          call it inside corio::run or a spawned task"
     );
-    // SAFETY: RUNNING is set by `StackInfo::enter` to the `StackInfo` of the coroutine
-    // running right now on this thread, borrowed for the length of its resume, and reset when
-    // it switches out; its body stored its yielder on its first run, before any code of the
-    // body could get here. A yielder lives on its coroutine's stack for the coroutine's whole
-    // life, and we are on that stack, so the pointer is valid; it is a `Yielder<(), ()>` when
-    // `park` is `None`, else of the type `park` was made for.
-    unsafe {
-        let info = &*info;
-        match info.park {
-            None => (*info.yielder.get().cast::<Yielder<(), ()>>()).suspend(()),
-            Some(park) => park(info),
-        }
-    }
+    // SAFETY: RUNNING is set by `StackInfo::enter` to the `StackInfo` of the task coroutine
+    // being resumed on this thread, borrowed for the length of its resume (generators never
+    // set it), and its body stored its `Yielder<(), ()>` on its first run, before any code of
+    // the body could get here. The yielder lives at the top of the task's stack for the
+    // coroutine's whole life. We run on that task's stack, or on the stack of a generator
+    // the task is resuming (directly or through other generators): that stack stays mapped
+    // and untouched while the task is suspended, since the `Generator` that owns it is
+    // mutably borrowed by the task's suspended `resume` frame, and only resuming the task
+    // (which switches back to the saved stack pointer, here) continues it. An unwind of the
+    // task from this point runs through the generators' frames first and each one's body
+    // ends, handing the unwind on to its resumer, so the stacks unwind in order.
+    unsafe { (*(*info).yielder.get().cast::<Yielder<(), ()>>()).suspend(()) }
 }

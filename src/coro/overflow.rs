@@ -142,12 +142,16 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         // thread, which lives in its task or generator, alive while it runs.
         unsafe { (*running).resumer.get() }
     };
-    for p in [running, resumer] {
+    // A generator running on top of the task is not in RUNNING: its guard is found in the
+    // list of this thread's live generators.
+    let generator = super::typed::guarding(addr).map_or(std::ptr::null(), |s| s as *const _);
+    for p in [running, resumer, generator] {
         if p.is_null() {
             continue;
         }
         // SAFETY: the running coroutine and its resumer are being resumed on this thread;
-        // each StackInfo lives in its task or generator, which is alive while it runs.
+        // each StackInfo lives in its task or generator, which is alive while it runs (and a
+        // live generator's is at the top of its stack, mapped until it ends).
         let s: &StackInfo = unsafe { &*p };
         // Rust probes each page of big frames, so the first fault of an overflow lands in the
         // guard; code that does not probe is caught too while its frame is smaller than the

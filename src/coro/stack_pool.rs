@@ -1,5 +1,7 @@
 //! The per-loop pool of stacks: reused LIFO, bounded, their deep pages given back while the
-//! loop is idle.
+//! loop is idle; new stacks mapped in batches when many tasks are alive.
+
+use std::time::{Duration, Instant};
 
 use super::stack::{MIN_STACK_SIZE, Stack, page_size};
 
@@ -8,8 +10,12 @@ use super::stack::{MIN_STACK_SIZE, Stack, page_size};
 ///
 /// Stacks beyond the bound are not unmapped one by one as their tasks end (one `munmap` each,
 /// splitting the merged mapping, was most of the cost of a burst of 100k tasks ending): they
-/// wait in `excess`, where a spawn takes them first, and are unmapped when the loop is about to
-/// sleep, sorted by address so that neighbours go in one `munmap`.
+/// wait in `excess`, where a spawn takes them first. When the loop is about to sleep they give
+/// their memory back (`MADV_DONTNEED`) and move to `cold`, still mapped and guarded, so that
+/// the next burst reuses them for the price of one populated page each instead of mapping,
+/// guarding and faulting new ones (about 6 µs of kernel time per task, every burst, with the
+/// default bound). Cold stacks no spawn needed for [`COLD_KEEP`] are unmapped, sorted by
+/// address so that neighbours go in one `munmap`.
 #[derive(Debug)]
 pub(crate) struct StackPool {
     /// Stacks of the default size. `free[..clean]` are trimmed.
@@ -18,6 +24,18 @@ pub(crate) struct StackPool {
     /// Default-size stacks over the bound, still mapped (not trimmed), until the next idle
     /// moment or until `EXCESS_LIMIT` of them wait.
     excess: Vec<Stack>,
+    /// Default-size stacks over the bound whose pages were given back: no RAM, only address
+    /// space and page-table entries. Reused after `excess`, unmapped after [`COLD_KEEP`]
+    /// without use.
+    cold: Vec<Stack>,
+    /// When a stack last went into `cold`, or a spawn was last seen taking one from it.
+    cold_since: Option<Instant>,
+    /// A spawn took a cold stack since `cold_since` was set (read at the next idle moment,
+    /// so the spawn path reads no clock).
+    cold_taken: bool,
+    /// Default-size stacks mapped by a batch and never used yet (no page touched). Taken after
+    /// `free` and `excess`, whose top pages are resident already.
+    fresh: Vec<Stack>,
     /// Stacks of other sizes (tasks built with `Builder::stack_size`).
     other: Vec<Stack>,
     default_size: usize,
@@ -37,10 +55,24 @@ pub(crate) struct StackPool {
 /// the spawn/exit path.
 const TRIM_BUDGET: usize = 64;
 
-/// Stacks over the pool's bound that may wait for an idle moment to be unmapped; past this,
-/// they are unmapped at once (still in runs of neighbours), so a loop that never idles does not
-/// keep the memory of an old burst.
+/// Most stacks one batch maps. A batch is a quarter of the stacks lent at the time (so at
+/// most a fifth of the live stacks were mapped ahead of need, and none of them costs RAM
+/// before it is used: only its guard's page-table entries), capped by this and by the room
+/// left under the pool's bound.
+const MAX_BATCH: usize = 1024;
+
+/// Stacks over the pool's bound that may wait for an idle moment to give their memory back;
+/// past this, they do so at once, so a loop that never idles does not keep the memory of an
+/// old burst.
 const EXCESS_LIMIT: usize = 4096;
+
+/// How long cold stacks stay mapped while no spawn needs them: long enough to span the gaps
+/// between bursts of a periodic workload, short enough that a one-off burst's address space
+/// and page tables (about 0.6 KiB per stack) go soon after.
+const COLD_KEEP: Duration = Duration::from_secs(1);
+
+/// How many spawns ahead the pool prefetches the top of the stack it will hand out.
+const PREFETCH_AHEAD: usize = 4;
 
 impl StackPool {
     pub(crate) fn new(default_size: usize, max_pooled: usize, guard: usize) -> StackPool {
@@ -48,6 +80,10 @@ impl StackPool {
             free: Vec::new(),
             clean: 0,
             excess: Vec::new(),
+            cold: Vec::new(),
+            cold_since: None,
+            cold_taken: false,
+            fresh: Vec::new(),
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
             default_mapped: default_size
@@ -77,11 +113,27 @@ impl StackPool {
         if want == self.default_size {
             if let Some(s) = self.free.pop() {
                 self.clean = self.clean.min(self.free.len());
+                if let Some(next) = self.free.len().checked_sub(PREFETCH_AHEAD) {
+                    self.free[next].prefetch_top();
+                }
                 return Ok(s);
             }
             if let Some(s) = self.excess.pop() {
+                if let Some(next) = self.excess.len().checked_sub(PREFETCH_AHEAD) {
+                    self.excess[next].prefetch_top();
+                }
                 return Ok(s);
             }
+            let s = if let Some(s) = self.cold.pop() {
+                self.cold_taken = true;
+                s
+            } else if let Some(s) = self.fresh.pop() {
+                s
+            } else {
+                self.map_batch()?
+            };
+            s.populate_top();
+            return Ok(s);
         } else if let Some(i) = self
             .other
             .iter()
@@ -90,6 +142,29 @@ impl StackPool {
             return Ok(self.other.swap_remove(i));
         }
         Stack::map(want, self.guard)
+    }
+
+    /// Maps a batch of default-size stacks when the pool is empty, keeps all but one in
+    /// `fresh` and returns that one. The batch grows with the number of live stacks, so a
+    /// loop with a few tasks maps them one at a time and a burst of a million maps them a
+    /// thousand at a time (one `mmap` each batch instead of one per stack).
+    fn map_batch(&mut self) -> Result<Stack, crate::error::SpawnError> {
+        let room = self
+            .max_pooled
+            .saturating_sub(self.free.len() + self.fresh.len());
+        let count = (self.lent / 4).clamp(1, MAX_BATCH).min(room + 1);
+        let mut batch = match Stack::map_batch(self.default_size, self.guard, count) {
+            Ok(batch) => batch,
+            // Near a limit (address space, memory maps) one stack may still fit where a batch
+            // does not; its error, if any, is the one to report.
+            Err(_) if count > 1 => Stack::map_batch(self.default_size, self.guard, 1)?,
+            Err(e) => return Err(e),
+        };
+        // Hand out in address order.
+        batch.reverse();
+        let s = batch.pop().expect("a batch maps at least one stack");
+        self.fresh.append(&mut batch);
+        Ok(s)
     }
 
     /// Counts as lent a stack this pool did not hand out, before [`put`](Self::put) takes it.
@@ -102,12 +177,12 @@ impl StackPool {
         self.lent -= 1;
         stack.trimmed = false;
         if stack.size() == self.default_mapped {
-            if self.free.len() < self.max_pooled {
+            if self.free.len() + self.fresh.len() < self.max_pooled {
                 self.free.push(stack);
             } else {
                 self.excess.push(stack);
                 if self.excess.len() >= EXCESS_LIMIT {
-                    unmap_all(&mut self.excess);
+                    self.cool_excess();
                 }
             }
         } else if self.other.len() < self.max_pooled / 4 {
@@ -120,7 +195,7 @@ impl StackPool {
     /// oldest first (the newest are the next to be reused). Called when the loop is about to
     /// sleep.
     pub(crate) fn trim(&mut self) {
-        unmap_all(&mut self.excess);
+        self.cool_excess();
         let end = self.free.len().min(self.clean + TRIM_BUDGET);
         for s in &mut self.free[self.clean..end] {
             s.trim();
@@ -128,8 +203,31 @@ impl StackPool {
         self.clean = end;
     }
 
+    /// Gives back the memory of the stacks over the bound and moves them to `cold`; unmaps the
+    /// cold stacks when no spawn took one for [`COLD_KEEP`].
+    fn cool_excess(&mut self) {
+        if self.excess.is_empty() && self.cold.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if !self.excess.is_empty() {
+            release_all(&mut self.excess);
+            self.cold.append(&mut self.excess);
+            self.cold_since = Some(now);
+        } else if std::mem::take(&mut self.cold_taken) {
+            self.cold_since = Some(now);
+        } else if self
+            .cold_since
+            .is_none_or(|t| now.duration_since(t) >= COLD_KEEP)
+        {
+            unmap_all(&mut self.cold);
+            self.cold_since = None;
+        }
+    }
+
+    /// Stacks kept for reuse: given back, or mapped by a batch and not used yet.
     pub(crate) fn pooled(&self) -> usize {
-        self.free.len() + self.other.len()
+        self.free.len() + self.fresh.len() + self.other.len()
     }
 
     /// Stacks lent to coroutines that have not ended.
@@ -137,9 +235,15 @@ impl StackPool {
         self.lent
     }
 
-    /// Stacks over the bound, still mapped until the loop's next idle moment.
+    /// Stacks over the bound, still holding their memory until the loop's next idle moment.
     pub(crate) fn excess(&self) -> usize {
         self.excess.len()
+    }
+
+    /// Stacks over the bound whose memory was given back, mapped until unused for
+    /// [`COLD_KEEP`].
+    pub(crate) fn cold(&self) -> usize {
+        self.cold.len()
     }
 }
 
@@ -147,6 +251,8 @@ impl Drop for StackPool {
     fn drop(&mut self) {
         let mut all = std::mem::take(&mut self.free);
         all.append(&mut self.excess);
+        all.append(&mut self.cold);
+        all.append(&mut self.fresh);
         all.append(&mut self.other);
         unmap_all(&mut all);
     }
@@ -174,6 +280,26 @@ fn unmap_all(stacks: &mut Vec<Stack>) {
     }
 }
 
+/// Gives back the memory of every stack in `stacks` (sorting them by address), each run of
+/// neighbouring stacks with one `madvise(MADV_DONTNEED)` from the usable part of the lowest
+/// to the top of the highest. The guards inside a run stay: the kernel keeps guard markers
+/// through `MADV_DONTNEED` (it drops them only on unmap), and a `PROT_NONE` guard holds no
+/// page to drop.
+fn release_all(stacks: &mut [Stack]) {
+    stacks.sort_unstable_by_key(|s| s.lo);
+    let mut i = 0;
+    while i < stacks.len() {
+        let mut j = i + 1;
+        while j < stacks.len() && stacks[j].lo == stacks[j - 1].lo + stacks[j - 1].len {
+            j += 1;
+        }
+        let last = &stacks[j - 1];
+        let hi = last.lo + last.len;
+        Stack::release_range(&mut stacks[i..j], hi);
+        i = j;
+    }
+}
+
 /// Unmaps `[lo, hi)`, which is made only of stacks handed over by `unmap_all`.
 fn unmap(lo: usize, hi: usize) {
     // SAFETY: [lo, hi) is the union of neighbouring mappings, each created and owned by a
@@ -186,124 +312,5 @@ fn unmap(lo: usize, hi: usize) {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::*;
-    use crate::coro::stack::DEFAULT_GUARD_SIZE;
-
-    #[test]
-    fn pool_reuses_stacks_lifo() {
-        let mut pool = StackPool::new(64 * 1024, 8, DEFAULT_GUARD_SIZE);
-        let a = pool.get(None).unwrap();
-        let lo = a.lo;
-        pool.put(a);
-        let b = pool.get(None).unwrap();
-        assert_eq!(b.lo, lo, "the pooled stack is handed out again");
-        pool.put(b);
-        assert_eq!(pool.pooled(), 1);
-    }
-
-    #[test]
-    fn pool_counts_lent_stacks() {
-        let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
-        let a = pool.get(None).unwrap();
-        let b = pool.get(Some(128 * 1024)).unwrap();
-        let c = pool.get(None).unwrap();
-        assert_eq!(pool.lent(), 3);
-        pool.put(a);
-        pool.put(b); // another size, with no room for it (a quarter of 1): unmapped
-        pool.put(c); // over the bound: waits in `excess`
-        assert_eq!((pool.lent(), pool.pooled(), pool.excess()), (0, 1, 1));
-        pool.trim();
-        assert_eq!(pool.excess(), 0);
-    }
-
-    #[test]
-    fn pool_is_bounded() {
-        let mut pool = StackPool::new(64 * 1024, 2, DEFAULT_GUARD_SIZE);
-        let stacks: Vec<_> = (0..4).map(|_| pool.get(None).unwrap()).collect();
-        for s in stacks {
-            pool.put(s);
-        }
-        assert_eq!(pool.pooled(), 2);
-    }
-
-    /// `true` while `[lo, lo + page)` is mapped (msync fails with ENOMEM on unmapped memory).
-    fn mapped(lo: usize) -> bool {
-        // SAFETY: msync only inspects the range; it does not touch memory.
-        unsafe { libc::msync(lo as *mut libc::c_void, page_size(), libc::MS_ASYNC) == 0 }
-    }
-
-    thread_local! {
-        /// Bytes of stack this thread unmapped. Each test runs on a thread of its own, and
-        /// other tests may map new memory at an address a test just unmapped, so "is this
-        /// address still mapped" cannot tell whether the pool unmapped it; this count can.
-        static UNMAPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
-
-    pub(in crate::coro) fn count_unmapped(bytes: usize) {
-        UNMAPPED.with(|u| u.set(u.get() + bytes));
-    }
-
-    fn unmapped_bytes() -> usize {
-        UNMAPPED.with(|u| u.get())
-    }
-
-    #[test]
-    fn stacks_over_the_bound_are_reused_first_then_unmapped_when_idle() {
-        let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
-        let stacks: Vec<_> = (0..3).map(|_| pool.get(None).unwrap()).collect();
-        let los: Vec<usize> = stacks.iter().map(|s| s.lo).collect();
-        for s in stacks {
-            pool.put(s); // one pooled, two waiting in `excess`
-        }
-        assert_eq!(pool.pooled(), 1);
-        assert!(
-            los.iter().all(|&lo| mapped(lo)),
-            "nothing unmapped on the exit path"
-        );
-        // A spawn takes the pooled stack, the next one a waiting one: no new mapping.
-        let a = pool.get(None).unwrap();
-        let b = pool.get(None).unwrap();
-        assert!(los.contains(&a.lo) && los.contains(&b.lo));
-        let len = a.len;
-        pool.put(a);
-        pool.put(b);
-        let before = unmapped_bytes();
-        pool.trim(); // the loop is about to sleep: the two waiting stacks go
-        assert_eq!(
-            unmapped_bytes() - before,
-            2 * len,
-            "the stacks over the bound are unmapped, the pooled one kept"
-        );
-        assert_eq!(pool.pooled(), 1);
-        drop(pool);
-        assert_eq!(
-            unmapped_bytes() - before,
-            3 * len,
-            "dropping the pool unmaps the rest"
-        );
-    }
-
-    #[test]
-    fn trim_keeps_stack_usable() {
-        let mut pool = StackPool::new(64 * 1024, 2, DEFAULT_GUARD_SIZE);
-        let s = pool.get(None).unwrap();
-        let top = s.lo + s.len;
-        // SAFETY: writes inside the usable part of a stack nobody runs on.
-        unsafe { std::ptr::write_bytes((top - 48 * 1024) as *mut u8, 7, 40 * 1024) };
-        pool.put(s);
-        pool.trim();
-        let s = pool.get(None).unwrap();
-        // SAFETY: reads inside the usable part; trimmed pages read back as zero.
-        let v = unsafe { *((top - 40 * 1024) as *const u8) };
-        assert_eq!(v, 0, "deep pages were given back");
-        drop(s);
-    }
-
-    #[test]
-    fn absurd_size_is_an_error_not_a_crash() {
-        let err = Stack::map(1 << 60, DEFAULT_GUARD_SIZE).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("could not map"), "{msg}");
-    }
-}
+#[path = "stack_pool_tests.rs"]
+pub(super) mod tests;

@@ -80,9 +80,12 @@
 //! ([`EventLoopBuilder::stack_size`](crate::EventLoopBuilder::stack_size) sets the default
 //! size); outside a loop it takes one from a small pool of the thread's own
 //! ([`DEFAULT_STACK_SIZE`](crate::runtime::DEFAULT_STACK_SIZE) by default), so generators
-//! work as plain iterators in any program. [`Generator::with_stack_size`] asks for another
-//! size. The stack goes back to its pool as soon as the body finishes (a generator that is
-//! kept after it finished holds no stack). A stack taken from a loop and given back after
+//! work as plain iterators in any program (the stack of the last one to finish waits in a
+//! one-stack slot, so a generator made per item costs no pool round trip).
+//! [`Generator::with_stack_size`] asks for another size. A generator keeps its bookkeeping at
+//! the top of its own stack, so making one allocates nothing. The stack goes back to its
+//! pool as soon as the body finishes (a generator that is kept after it finished holds no
+//! stack). A stack taken from a loop and given back after
 //! that loop stopped running on the thread joins the thread's pool instead (the loop still
 //! counts it as lent). A stack overflow in a body is reported on stderr ("a generator
 //! overflowed its coroutine stack of N bytes") before the process aborts, as a task's is.
@@ -94,18 +97,19 @@
 //! generator: the park suspends the whole task, with the generator's stack suspended on top of
 //! the task's own, and when the task is woken it resumes the generator where it parked. A
 //! generator that reads lines from a socket lazily is then an ordinary iterator inside a
-//! task. How it works, and why it is memory-safe: the park suspends the generator's coroutine
-//! back into the `resume` call that ran it (on the task's stack), without a value; that call
-//! then parks the task in the generator's place and, once the task runs again, resumes the
-//! generator. The generator's stack is therefore never resumed except from that same `resume`
-//! call, which holds the `&mut Generator` the whole time, so nothing else can touch the
-//! generator meanwhile. If the task is cancelled while the generator is parked, the
-//! `Cancelled` unwind starts at the park inside the generator, unwinds the body (which may
-//! catch it with [`crate::catch_cancel`]) and then goes on unwinding the task from `resume`.
-//! If the loop unwinds the task by force (the loop is closed or dropped with the task still
-//! parked), a guard in that `resume` call unwinds the generator's stack first, with the
-//! task's state still intact, before the task's own frames go. Generators nest: a generator
-//! resumed by another generator that a task resumed parks all three the same way.
+//! task. How it works, and why it is memory-safe: resuming a generator switches to its stack
+//! and nothing more, so the code in its body still counts as the task's; a park there
+//! suspends the task right where it is, on the generator's stack, and resuming the task
+//! continues the park there. The generator's stack cannot go away or be resumed meanwhile:
+//! the `resume` call that switched to it sits suspended on the task's stack holding the
+//! `&mut Generator`, so nothing else can touch the generator. If the task is cancelled while
+//! the generator is parked, the `Cancelled` unwind starts at the park inside the generator,
+//! unwinds the body (which may catch it with [`crate::catch_cancel`]) and then goes on
+//! unwinding the task from `resume`. If the loop unwinds the task by force (the loop is
+//! closed or dropped with the task still parked), that unwind also starts at the park, so
+//! the generator's stack unwinds first, with the task's state still intact, before the
+//! task's own frames go. Generators nest: a generator resumed by another generator that a
+//! task resumed parks all three the same way.
 //!
 //! Closing runs the body's close handlers, which are user code: where a task closes or drops a
 //! generator whose handler parks (it caught [`GeneratorExit`] and then waits on a lock, say),
@@ -121,8 +125,8 @@
 //! Outside a task — a generator resumed from a plain thread, from `main` before `corio::run`,
 //! or from a loop callback — a park in its body panics with corio's usual message (there is
 //! "no running event loop", or the call "was made outside" a coroutine); the panic unwinds
-//! the body, finishes the generator and reaches the caller of `resume`. A generator's yield never parks anything: yielding is between the generator
-//! and whoever resumed it.
+//! the body, finishes the generator and reaches the caller of `resume`. A generator's yield
+//! never parks anything: yielding is between the generator and whoever resumed it.
 //!
 //! `Generator` is `!Send`: its stack holds frames of the thread it runs on.
 //!
@@ -137,16 +141,15 @@ mod stacks;
 mod step;
 mod yielder;
 
-use std::cell::Cell;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::resume_unwind;
 
 pub use yielder::{GeneratorExit, Yielder, catch};
 
-use crate::coro::TypedCoro;
+use crate::coro::{Resumed, TypedCoro};
 use crate::error::{Cancelled, SpawnError};
 use stacks::Home;
-use yielder::{Channel, Input, Payload};
+use yielder::Input;
 
 /// What a resume of a [`Generator`] ran into: a `yield_` or the body's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,22 +160,12 @@ pub enum GeneratorState<Y, R> {
     Complete(R),
 }
 
-/// Where a generator's body stands.
+/// Where a generator's body stands (for `Debug`; the coroutine itself keeps it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Unstarted,
     Suspended,
-    Running,
     Finished,
-}
-
-/// The generator's heap cell, shared with its body.
-struct Shared<R> {
-    chan: Channel,
-    /// The body's end: its value, or the payload that unwound out of it.
-    ret: Cell<Option<Result<R, Payload>>>,
-    /// The stack is being unwound by force: the body must let that unwind through.
-    forced: Cell<bool>,
 }
 
 /// A generator: a closure on its own stack that yields `Y`s, receives `S`s and returns `R`
@@ -189,10 +182,11 @@ struct Shared<R> {
 /// assert_eq!(squares.collect::<Vec<_>>(), [1, 4, 9, 16]);
 /// ```
 pub struct Generator<Y, R = (), S = ()> {
-    /// The body's coroutine, until it finished (its stack then went back to its pool).
-    coro: Option<TypedCoro<Input<S>, Y>>,
-    shared: Box<Shared<R>>,
-    stage: Stage,
+    /// The body's coroutine, until it finished (its stack then went back to its pool). Its
+    /// bookkeeping lives at the top of its stack, so this handle is all a generator costs.
+    /// `None` means finished: a generator's stage is its coroutine's (`started`), so a resume
+    /// checks one word.
+    coro: Option<TypedCoro<Input<S>, Y, R>>,
     home: Home,
     _not_send: PhantomData<*const ()>,
 }
@@ -200,7 +194,7 @@ pub struct Generator<Y, R = (), S = ()> {
 impl<Y, R, S> std::fmt::Debug for Generator<Y, R, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Generator")
-            .field("stage", &self.stage)
+            .field("stage", &self.stage())
             .finish_non_exhaustive()
     }
 }
@@ -212,11 +206,15 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
     /// # Panics
     ///
     /// If no stack can be mapped (see [`try_new`](Self::try_new)).
+    #[inline]
     pub fn new<F>(f: F) -> Generator<Y, R, S>
     where
         F: FnOnce(&Yielder<Y, S>) -> R + 'static,
     {
-        Generator::try_new(None, f).unwrap_or_else(|e| panic!("corio: {e}"))
+        match Generator::try_new(None, f) {
+            Ok(g) => g,
+            Err(e) => no_stack(e),
+        }
     }
 
     /// Like [`new`](Self::new), with a stack of at least `bytes` usable bytes.
@@ -237,49 +235,48 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
     ///
     /// [`SpawnError`] if the stack cannot be mapped (out of memory or memory maps; the
     /// message says which limit to raise).
+    #[inline]
     pub fn try_new<F>(stack_size: Option<usize>, f: F) -> Result<Generator<Y, R, S>, SpawnError>
     where
         F: FnOnce(&Yielder<Y, S>) -> R + 'static,
     {
         let (stack, home) = stacks::take(stack_size)?;
-        let shared = Box::new(Shared {
-            chan: Channel::new(),
-            ret: Cell::new(None),
-            forced: Cell::new(false),
-        });
-        let sh: *const Shared<R> = &*shared;
-        // The first input (`Start`, or a value nobody waits for) is dropped.
-        let coro = TypedCoro::new_generator(stack, move |_first, back| {
-            // SAFETY: the generator owns the cell in a `Box` (its address never changes) and
-            // frees it only after this body has returned or been unwound: `Drop` finishes the
-            // body first, and a body that never finishes (its generator leaked) never frees it.
-            let sh = unsafe { &*sh };
-            let co = Yielder::new(&sh.chan, back);
-            match catch_unwind(AssertUnwindSafe(|| f(&co))) {
-                Ok(r) => sh.ret.set(Some(Ok(r))),
-                Err(p) if sh.forced.get() => resume_unwind(p),
-                Err(p) => sh.ret.set(Some(Err(p))),
-            }
+        let coro = TypedCoro::new_generator(stack, move |first: Input<S>, back| {
+            // The first input (`Start`, or a value nobody waits for) is dropped.
+            drop(first);
+            f(&Yielder::new(back))
         });
         Ok(Generator {
             coro: Some(coro),
-            shared,
-            stage: Stage::Unstarted,
             home,
             _not_send: PhantomData,
         })
     }
 }
 
+#[cold]
+#[inline(never)]
+fn no_stack(e: SpawnError) -> ! {
+    panic!("corio: {e}")
+}
+
 impl<Y, R, S> Generator<Y, R, S> {
+    fn stage(&self) -> Stage {
+        match &self.coro {
+            None => Stage::Finished,
+            Some(c) if c.started() => Stage::Suspended,
+            Some(_) => Stage::Unstarted,
+        }
+    }
+
     /// `true` once the body has run (a generator that finished has started too).
     pub fn is_started(&self) -> bool {
-        self.stage != Stage::Unstarted
+        self.stage() != Stage::Unstarted
     }
 
     /// `true` once the body has returned, unwound, or was closed.
     pub fn is_finished(&self) -> bool {
-        self.stage == Stage::Finished
+        self.coro.is_none()
     }
 
     /// Runs the body up to its first `yield_` (or its end) without sending a value (Python's
@@ -291,7 +288,7 @@ impl<Y, R, S> Generator<Y, R, S> {
     /// If the generator has started, or the body panics.
     pub fn start(&mut self) -> GeneratorState<Y, R> {
         assert!(
-            self.stage == Stage::Unstarted,
+            self.stage() == Stage::Unstarted,
             "corio: start() on a generator that has started already; use resume(value)"
         );
         self.step(Input::Start).unwrap_or_else(|p| resume_unwind(p))
@@ -307,15 +304,10 @@ impl<Y, R, S> Generator<Y, R, S> {
     /// generator is then finished).
     #[inline(always)]
     pub fn resume(&mut self, s: S) -> GeneratorState<Y, R> {
-        let input = if self.stage == Stage::Unstarted {
-            drop(s);
-            Input::Start
-        } else {
-            Input::Sent(s)
-        };
-        match self.step(input) {
-            Ok(state) => state,
-            Err(p) => resume_unwind(p),
+        // A body that has not started drops the value (see `try_new`).
+        match self.coro_or_finished().resume(Input::Sent(s)) {
+            Resumed::Yielded(y) => GeneratorState::Yielded(y),
+            Resumed::Returned(r) => self.resume_end(r),
         }
     }
 
@@ -390,10 +382,17 @@ impl<Y, R, S> Generator<Y, R, S> {
 }
 
 impl<Y, R, S> Drop for Generator<Y, R, S> {
+    #[inline]
     fn drop(&mut self) {
-        if self.stage == Stage::Finished {
-            return;
+        if self.coro.is_some() {
+            self.drop_unfinished();
         }
+    }
+}
+
+impl<Y, R, S> Generator<Y, R, S> {
+    #[inline(never)]
+    fn drop_unfinished(&mut self) {
         if let Err(p) = self.close_payload() {
             // The panic hook reported it when it happened; only a cancellation must go on.
             if p.is::<Cancelled>() && !std::thread::panicking() {
@@ -408,9 +407,7 @@ impl<Y> Iterator for Generator<Y, (), ()> {
 
     #[inline]
     fn next(&mut self) -> Option<Y> {
-        if self.stage == Stage::Finished {
-            return None;
-        }
+        self.coro.as_ref()?; // finished: no more items (`resume` would panic)
         match self.resume(()) {
             GeneratorState::Yielded(y) => Some(y),
             GeneratorState::Complete(()) => None,

@@ -1,11 +1,11 @@
 //! Where a generator's stack comes from and goes back to: the running loop's pool when a loop
 //! runs on this thread, else a small pool of this thread's own.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::coro::{DEFAULT_GUARD_SIZE, Stack, StackPool};
 use crate::error::SpawnError;
-use crate::runtime::{DEFAULT_STACK_SIZE, lend_loop_stack, return_loop_stack};
+use crate::runtime::{DEFAULT_STACK_SIZE, is_running_here, lend_loop_stack, return_loop_stack};
 
 /// Stacks kept by a thread that runs generators outside any loop.
 const THREAD_POOLED: usize = 16;
@@ -15,6 +15,11 @@ thread_local! {
     /// not map a stack each time.
     static POOL: RefCell<StackPool> =
         RefCell::new(StackPool::new(DEFAULT_STACK_SIZE, THREAD_POOLED, DEFAULT_GUARD_SIZE));
+
+    /// The default-size stack of the generator that finished last on this thread outside a
+    /// loop, kept out of `POOL` (still counted there as lent): a generator made per item
+    /// takes it back with one thread-local swap instead of a pool round trip.
+    static SPARE: Cell<Option<Stack>> = const { Cell::new(None) };
 }
 
 /// The pool a stack was lent by.
@@ -24,32 +29,63 @@ pub(super) enum Home {
     Loop(u64),
     /// The thread's own pool.
     Thread,
+    /// The thread's own pool, a stack of its default size (it may wait in `SPARE`).
+    Spare,
 }
 
 /// A stack of at least `size` bytes (the pool's default when `None`), and the pool it is from.
+#[inline]
 pub(super) fn take(size: Option<usize>) -> Result<(Stack, Home), SpawnError> {
+    if size.is_none()
+        && !is_running_here()
+        && let Some(s) = SPARE.with(Cell::take)
+    {
+        return Ok((s, Home::Spare));
+    }
+    take_pooled(size)
+}
+
+#[inline(never)]
+fn take_pooled(size: Option<usize>) -> Result<(Stack, Home), SpawnError> {
     if let Some(r) = lend_loop_stack(size) {
         return r.map(|(s, id)| (s, Home::Loop(id)));
     }
-    POOL.with(|p| p.borrow_mut().get(size))
-        .map(|s| (s, Home::Thread))
+    let home = if size.is_none() {
+        Home::Spare
+    } else {
+        Home::Thread
+    };
+    POOL.with(|p| p.borrow_mut().get(size)).map(|s| (s, home))
 }
 
 /// Gives a finished generator's stack back: to the loop that lent it if that loop runs here,
 /// else to the thread's pool (or unmaps it once the thread's pool is gone, at thread exit).
+#[inline]
 pub(super) fn give_back(stack: Stack, home: Home) {
+    if home == Home::Spare {
+        // At thread exit (`Err`) the stack was unmapped with the closure.
+        if let Ok(Some(older)) = SPARE.try_with(|s| s.replace(Some(stack))) {
+            give_pooled(older, home);
+        }
+        return;
+    }
+    give_pooled(stack, home);
+}
+
+#[inline(never)]
+fn give_pooled(stack: Stack, home: Home) {
     let stack = match home {
         Home::Loop(id) => match return_loop_stack(stack, id) {
             Ok(()) => return,
             Err(stack) => stack,
         },
-        Home::Thread => stack,
+        Home::Thread | Home::Spare => stack,
     };
     // A stack from a loop that no longer runs here joins this thread's pool (the loop counts
     // it as lent; see the module docs). `put` counts one stack back, so count it lent first.
     let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        if home != Home::Thread {
+        if let Home::Loop(_) = home {
             p.adopt();
         }
         p.put(stack)

@@ -7,60 +7,33 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use super::{Generator, GeneratorState};
-use crate::coro;
-
-/// A payload that unwinds a generator's body: a thrown value, a panic, a cancellation.
-pub(super) type Payload = Box<dyn Any + Send>;
+use crate::coro::{self, Payload};
 
 /// What the caller hands the body when it resumes it (through the switch).
 pub(super) enum Input<S> {
-    /// Resumed after a park the caller relayed: the park goes on.
-    None,
     /// The first resume: the body starts, no `yield_` is waiting for a value.
     Start,
     /// `resume(s)`: the pending `yield_` returns `s`.
     Sent(S),
-    /// `throw` and `close`: the pending `yield_` unwinds with the payload waiting in the
-    /// channel (kept out of the switch, so an `Input<()>` fits a register).
+    /// `throw`: the pending `yield_` unwinds with the payload waiting in the coroutine's side
+    /// slot (kept out of the switch, so an `Input<()>` fits a register).
     Thrown,
+    /// `close`: the pending `yield_` unwinds with [`GeneratorExit`].
+    Close,
 }
 
 /// The body's way back to the caller.
 pub(super) type Back<Y, S> = coro::TypedSuspender<Input<S>, Y>;
-
-/// What a generator and its body share besides the values they pass through the switch, in
-/// the generator's heap cell.
-pub(super) struct Channel {
-    /// `close` threw [`GeneratorExit`]: a further yield is an error.
-    pub(super) closing: Cell<bool>,
-    /// The payload of the [`Input::Thrown`] being delivered.
-    pub(super) thrown: Cell<Option<Payload>>,
-}
-
-impl Channel {
-    pub(super) fn new() -> Channel {
-        Channel {
-            closing: Cell::new(false),
-            thrown: Cell::new(None),
-        }
-    }
-
-    /// The payload of an [`Input::Thrown`].
-    pub(super) fn take_thrown(&self) -> Payload {
-        self.thrown
-            .take()
-            .expect("a throw leaves its payload in the channel")
-    }
-}
 
 /// The handle a generator's body yields through: Python's `yield` and `yield from` as
 /// methods. The body receives it as `&Yielder<Y, S>`; it cannot leave the body.
 ///
 /// `Y` is what the body yields, `S` what [`Generator::resume`] sends back in.
 pub struct Yielder<Y, S> {
-    chan: *const Channel,
     /// The generator's coroutine's way back to its resumer.
     back: Back<Y, S>,
+    /// `close` unwound the body with [`GeneratorExit`]: a further yield is an error.
+    closing: Cell<bool>,
     /// `!Send`, `!Sync`: it switches the stack of the thread it was made on.
     _not_send: PhantomData<*const ()>,
 }
@@ -76,23 +49,38 @@ impl<Y, S> Yielder<Y, S> {
     ///
     /// # Invariant
     ///
-    /// `chan` points at the channel of the generator whose body receives this yielder; the
-    /// generator keeps it alive (in its heap cell) until that body has returned or unwound.
     /// `back` is that body's coroutine's suspender. The yielder is only lent to the body (by
     /// reference, and the body is `'static`, so no other coroutine's code can hold it), so it
     /// is used only on the body's own stack while it runs.
-    pub(super) fn new(chan: *const Channel, back: Back<Y, S>) -> Yielder<Y, S> {
+    pub(super) fn new(back: Back<Y, S>) -> Yielder<Y, S> {
         Yielder {
-            chan,
             back,
+            closing: Cell::new(false),
             _not_send: PhantomData,
         }
     }
 
-    fn chan(&self) -> &Channel {
-        // SAFETY: see the invariant of `new`; a `Yielder` is only lent to the body (by
-        // reference), so it is used only while the body runs.
-        unsafe { &*self.chan }
+    /// The payload of an [`Input::Thrown`].
+    fn take_thrown(&self) -> Payload {
+        // SAFETY: see the invariant of `new`: this runs on the body's own stack.
+        let p = unsafe { self.back.take_slot() };
+        p.expect("a throw leaves its payload in the side slot")
+    }
+
+    /// Unwinds the body from its pending `yield_` with what `throw` or `close` sent.
+    #[cold]
+    #[inline(never)]
+    fn raise(&self, input: Input<S>) -> ! {
+        match input {
+            Input::Thrown => resume_unwind(self.take_thrown()),
+            Input::Close => {
+                self.closing.set(true);
+                resume_unwind(Box::new(GeneratorExit))
+            }
+            Input::Sent(_) | Input::Start => {
+                unreachable!("a suspended generator is resumed with a value")
+            }
+        }
     }
 
     /// Hands `y` to the caller of `resume` (or `throw`) and suspends until the generator is
@@ -108,18 +96,14 @@ impl<Y, S> Yielder<Y, S> {
     pub fn yield_(&self, y: Y) -> S {
         match self.suspend_with(y) {
             Input::Sent(s) => s,
-            Input::Thrown => resume_unwind(self.chan().take_thrown()),
-            Input::Start | Input::None => {
-                unreachable!("a suspended generator is resumed with a value")
-            }
+            other => self.raise(other),
         }
     }
 
     /// Yields `y` and returns what the caller then handed in, without unwinding on a throw.
     #[inline]
     fn suspend_with(&self, y: Y) -> Input<S> {
-        let chan = self.chan();
-        if chan.closing.get() {
+        if self.closing.get() {
             yielded_while_closing();
         }
         // SAFETY: see the invariant of `new`: this runs on the body's own stack.
@@ -178,18 +162,15 @@ impl<Y, S> Yielder<Y, S> {
             };
             state = match self.suspend_with(y) {
                 Input::Sent(s) => inner.resume(s),
-                Input::Thrown => {
-                    let p = self.chan().take_thrown();
-                    if p.is::<GeneratorExit>() {
-                        inner.close();
-                        resume_unwind(p)
-                    }
-                    match inner.throw_payload(p) {
-                        Ok(state) => state,
-                        Err(p) => resume_unwind(p),
-                    }
+                Input::Thrown => match inner.throw_payload(self.take_thrown()) {
+                    Ok(state) => state,
+                    Err(p) => resume_unwind(p),
+                },
+                Input::Close => {
+                    inner.close();
+                    self.raise(Input::Close)
                 }
-                Input::Start | Input::None => {
+                Input::Start => {
                     unreachable!("a suspended generator is resumed with a value")
                 }
             };

@@ -72,7 +72,23 @@ impl EventLoopBuilder {
         self
     }
 
-    /// How many finished coroutines' stacks to keep mapped for reuse.
+    /// How many finished coroutines' stacks to keep mapped for reuse, with their top pages
+    /// resident ([`DEFAULT_MAX_POOLED_STACKS`] by default). Stacks a burst of tasks leaves
+    /// over this bound give their memory back when the loop is next idle and stay mapped
+    /// (address space and page tables only) until the loop has not needed them for a second;
+    /// see [`StackStats`](super::StackStats).
+    ///
+    /// ```
+    /// let lp = corio::EventLoop::builder().max_pooled_stacks(16).build().unwrap();
+    /// lp.run_until_complete(|| {
+    ///     let tasks: Vec<_> = (0..100).map(|i| corio::spawn(move || i)).collect();
+    ///     for t in tasks {
+    ///         t.join().unwrap();
+    ///     }
+    /// })
+    /// .unwrap();
+    /// assert_eq!(lp.pooled_stacks(), 16);
+    /// ```
     pub fn max_pooled_stacks(mut self, n: usize) -> Self {
         self.max_pooled_stacks = n;
         self

@@ -275,6 +275,7 @@ impl Core {
             in_use: pool.lent(),
             pooled: pool.pooled(),
             awaiting_unmap: pool.excess(),
+            released: pool.cold(),
         }
     }
 

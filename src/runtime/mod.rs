@@ -76,7 +76,7 @@ pub(crate) use self::here::{
 };
 pub(crate) use self::io_source::IoSource;
 pub(crate) use self::park::{
-    cancel, park_external, park_in, park_on, park_until_granted, relay_park, yield_now,
+    cancel, park_external, park_in, park_on, park_until_granted, yield_now,
 };
 pub(crate) use self::task_ref::Waker;
 pub(crate) use self::task_ref::{TaskRef, TypedRef};

@@ -113,20 +113,6 @@ fn switch_out(h: &Header) {
     }
 }
 
-/// Gives the running task's turn away on behalf of a generator running on top of it: the
-/// generator's body parked (its [`switch_out`] found no hand-off and suspended the generator's
-/// own coroutine), so the task that resumed the generator now switches out in its place,
-/// with the generator's stack left suspended on top of its own. The park's state (parked,
-/// rescheduled by `yield_now`) was set by the body; when this returns the task runs again and
-/// resumes the generator, whose park goes on where it stopped.
-///
-/// # Panics
-///
-/// Outside a task (a generator's body can park only when a task resumed it).
-pub(crate) fn relay_park() {
-    switch_out(current_or_panic());
-}
-
 #[inline]
 fn deliver_cancel(h: &Header) {
     if h.closing.get() {

@@ -7,15 +7,22 @@
 /// equals the number of live tasks; a figure that stays above it after the tasks have ended
 /// would be a leaked stack. Given-back stacks are kept for reuse up to the pool's bound
 /// ([`EventLoopBuilder::max_pooled_stacks`](super::EventLoopBuilder::max_pooled_stacks) of the
-/// default size, a quarter of that of other sizes); those over the bound are unmapped when the
-/// loop is next idle.
+/// default size, a quarter of that of other sizes). Those over the bound give their memory
+/// back when the loop is next idle and stay mapped, without RAM, for the next burst of tasks;
+/// they are unmapped once the loop has not needed them for a second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StackStats {
     /// Stacks of tasks that have not ended (the running one included).
     pub in_use: usize,
     /// Stacks of ended tasks kept mapped for reuse ([`EventLoop::pooled_stacks`](super::EventLoop::pooled_stacks)).
     pub pooled: usize,
-    /// Stacks of ended tasks over the pool's bound, still mapped until the loop's next idle
-    /// moment (or until a spawn reuses them).
+    /// Stacks of ended tasks over the pool's bound, still holding their memory until the
+    /// loop's next idle moment (or until a spawn reuses them).
     pub awaiting_unmap: usize,
+    /// Stacks of ended tasks over the pool's bound whose memory was given back to the kernel:
+    /// they cost no RAM, only address space and page-table entries (about 0.6 KiB each), and
+    /// spare the next burst of tasks mapping new stacks. A spawn reuses them before mapping
+    /// any; they are unmapped at an idle moment of the loop once no spawn has taken one for a
+    /// second, and when the loop is dropped.
+    pub released: usize,
 }

@@ -1,0 +1,259 @@
+//! Unit tests of the stack pool: reuse, bounds, batches, trimming and releasing.
+
+use super::*;
+use crate::coro::stack::DEFAULT_GUARD_SIZE;
+
+#[test]
+fn pool_reuses_stacks_lifo() {
+    let mut pool = StackPool::new(64 * 1024, 8, DEFAULT_GUARD_SIZE);
+    let a = pool.get(None).unwrap();
+    let lo = a.lo;
+    pool.put(a);
+    let b = pool.get(None).unwrap();
+    assert_eq!(b.lo, lo, "the pooled stack is handed out again");
+    pool.put(b);
+    assert_eq!(pool.pooled(), 1);
+}
+
+#[test]
+fn pool_counts_lent_stacks() {
+    let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
+    let a = pool.get(None).unwrap();
+    let b = pool.get(Some(128 * 1024)).unwrap();
+    let c = pool.get(None).unwrap();
+    assert_eq!(pool.lent(), 3);
+    pool.put(a);
+    pool.put(b); // another size, with no room for it (a quarter of 1): unmapped
+    pool.put(c); // over the bound: waits in `excess`
+    assert_eq!((pool.lent(), pool.pooled(), pool.excess()), (0, 1, 1));
+    pool.trim();
+    assert_eq!(pool.excess(), 0);
+}
+
+#[test]
+fn pool_is_bounded() {
+    let mut pool = StackPool::new(64 * 1024, 2, DEFAULT_GUARD_SIZE);
+    let stacks: Vec<_> = (0..4).map(|_| pool.get(None).unwrap()).collect();
+    for s in stacks {
+        pool.put(s);
+    }
+    assert_eq!(pool.pooled(), 2);
+}
+
+/// `true` while `[lo, lo + page)` is mapped (msync fails with ENOMEM on unmapped memory).
+fn mapped(lo: usize) -> bool {
+    // SAFETY: msync only inspects the range; it does not touch memory.
+    unsafe { libc::msync(lo as *mut libc::c_void, page_size(), libc::MS_ASYNC) == 0 }
+}
+
+thread_local! {
+    /// Bytes of stack this thread unmapped. Each test runs on a thread of its own, and
+    /// other tests may map new memory at an address a test just unmapped, so "is this
+    /// address still mapped" cannot tell whether the pool unmapped it; this count can.
+    static UNMAPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+pub(in crate::coro) fn count_unmapped(bytes: usize) {
+    UNMAPPED.with(|u| u.set(u.get() + bytes));
+}
+
+fn unmapped_bytes() -> usize {
+    UNMAPPED.with(|u| u.get())
+}
+
+#[test]
+fn stacks_over_the_bound_are_reused_first_then_unmapped_after_a_second_unused() {
+    let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
+    let stacks: Vec<_> = (0..3).map(|_| pool.get(None).unwrap()).collect();
+    let los: Vec<usize> = stacks.iter().map(|s| s.lo).collect();
+    for s in stacks {
+        pool.put(s); // one pooled, two waiting in `excess`
+    }
+    assert_eq!(pool.pooled(), 1);
+    assert!(
+        los.iter().all(|&lo| mapped(lo)),
+        "nothing unmapped on the exit path"
+    );
+    // A spawn takes the pooled stack, the next one a waiting one: no new mapping.
+    let a = pool.get(None).unwrap();
+    let b = pool.get(None).unwrap();
+    assert!(los.contains(&a.lo) && los.contains(&b.lo));
+    let len = a.len;
+    pool.put(a);
+    pool.put(b);
+    let before = unmapped_bytes();
+    pool.trim(); // the loop is about to sleep: the two waiting stacks give their pages back
+    assert_eq!(unmapped_bytes(), before, "kept mapped for the next burst");
+    assert_eq!((pool.excess(), pool.cold()), (0, 2));
+    pool.trim(); // idle again, less than COLD_KEEP later: kept
+    assert_eq!(pool.cold(), 2);
+    let long_ago = Instant::now().checked_sub(COLD_KEEP * 2);
+    pool.cold_since = long_ago;
+    pool.trim(); // idle after COLD_KEEP without a spawn taking one: unmapped
+    assert_eq!(
+        unmapped_bytes() - before,
+        2 * len,
+        "the stacks over the bound are unmapped, the pooled one kept"
+    );
+    assert_eq!((pool.pooled(), pool.cold()), (1, 0));
+    drop(pool);
+    assert_eq!(
+        unmapped_bytes() - before,
+        3 * len,
+        "dropping the pool unmaps the rest"
+    );
+}
+
+#[test]
+fn trim_keeps_stack_usable() {
+    let mut pool = StackPool::new(64 * 1024, 2, DEFAULT_GUARD_SIZE);
+    let s = pool.get(None).unwrap();
+    let top = s.lo + s.len;
+    // SAFETY: writes inside the usable part of a stack nobody runs on.
+    unsafe { std::ptr::write_bytes((top - 48 * 1024) as *mut u8, 7, 40 * 1024) };
+    pool.put(s);
+    pool.trim();
+    let s = pool.get(None).unwrap();
+    // SAFETY: reads inside the usable part; trimmed pages read back as zero.
+    let v = unsafe { *((top - 40 * 1024) as *const u8) };
+    assert_eq!(v, 0, "deep pages were given back");
+    drop(s);
+}
+
+#[test]
+fn many_lent_stacks_are_mapped_in_batches_of_neighbours() {
+    let mut pool = StackPool::new(64 * 1024, 1024, DEFAULT_GUARD_SIZE);
+    let lent: Vec<_> = (0..64).map(|_| pool.get(None).unwrap()).collect();
+    // Lending the 64th with 63 out mapped a batch of 15: one handed out, 14 fresh.
+    assert_eq!((pool.lent(), pool.pooled()), (64, 14));
+    let len = lent[0].len;
+    let next_to_previous = lent.windows(2).filter(|w| w[1].lo == w[0].lo + len).count();
+    // Batches of a quarter of the lent count: eight of one stack, then 2, 2, 3, 3, 4, 5,
+    // 6, 8, 10 and 12 (45 neighbours inside them), then the 15 of the last.
+    assert!(
+        next_to_previous >= 45,
+        "stacks of one batch are neighbours in one mapping: {next_to_previous} of 63"
+    );
+    for s in lent {
+        pool.put(s);
+    }
+    assert_eq!((pool.lent(), pool.pooled()), (0, 78));
+    let before = unmapped_bytes();
+    drop(pool);
+    assert_eq!(
+        unmapped_bytes() - before,
+        78 * len,
+        "every stack, used or fresh, is unmapped with the pool"
+    );
+}
+
+#[test]
+fn batches_stay_under_the_pool_bound() {
+    let mut pool = StackPool::new(64 * 1024, 4, DEFAULT_GUARD_SIZE);
+    let lent: Vec<_> = (0..100).map(|_| pool.get(None).unwrap()).collect();
+    assert!(pool.pooled() <= 4, "{} fresh stacks", pool.pooled());
+    for s in lent {
+        pool.put(s);
+    }
+    assert_eq!(pool.pooled(), 4);
+    let mut none = StackPool::new(64 * 1024, 0, DEFAULT_GUARD_SIZE);
+    let lent: Vec<_> = (0..100).map(|_| none.get(None).unwrap()).collect();
+    assert_eq!(none.pooled(), 0, "no pool, no batch");
+    drop(lent);
+}
+
+/// `true` while the page at `addr` is resident (mincore).
+fn resident(addr: usize) -> bool {
+    let mut v = 0u8;
+    // SAFETY: mincore only reports on the page, writing one byte into `v`.
+    let rc = unsafe { libc::mincore(addr as *mut libc::c_void, page_size(), &mut v) };
+    rc == 0 && v & 1 == 1
+}
+
+#[test]
+fn a_fresh_stack_is_handed_out_with_its_top_page_resident_and_nothing_more() {
+    let mut pool = StackPool::new(64 * 1024, 1024, DEFAULT_GUARD_SIZE);
+    let lent: Vec<_> = (0..40).map(|_| pool.get(None).unwrap()).collect();
+    for s in &lent {
+        let top = s.lo + s.len - page_size();
+        assert!(
+            resident(top) || !Stack::populates(),
+            "the top page is populated before the coroutine runs"
+        );
+        assert!(
+            !resident(top - page_size()),
+            "the page below is left to fault"
+        );
+    }
+    assert!(pool.pooled() > 0);
+    assert!(
+        pool.fresh
+            .iter()
+            .all(|s| !resident(s.lo + s.len - page_size())),
+        "stacks of a batch not handed out yet cost no memory"
+    );
+    drop(lent);
+}
+
+/// `true` while `[addr, addr + page)` refuses to be populated: a guard marker (madvise
+/// guards) or a `PROT_NONE` page (mprotect guards) is there.
+fn guarded(addr: usize) -> bool {
+    // SAFETY: populating for reading only maps zero pages where memory may be; it fails
+    // on guard markers and on PROT_NONE.
+    unsafe {
+        libc::madvise(
+            addr as *mut libc::c_void,
+            page_size(),
+            libc::MADV_POPULATE_READ,
+        ) != 0
+    }
+}
+
+#[test]
+fn stacks_over_the_bound_give_their_memory_back_when_idle_and_keep_their_guards() {
+    let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
+    let stacks = Stack::map_batch(64 * 1024, DEFAULT_GUARD_SIZE, 4).unwrap();
+    for s in &stacks {
+        pool.adopt();
+        let top = s.lo + s.len - page_size();
+        // SAFETY: writes the top page of a stack nobody runs on.
+        unsafe { std::ptr::write_bytes(top as *mut u8, 7, 64) };
+        assert!(
+            resident(top)
+                && guarded(s.lo)
+                && guarded(s.lo + s.guard_range().1 - s.lo - page_size())
+        );
+    }
+    let tops: Vec<usize> = stacks.iter().map(|s| s.lo + s.len - page_size()).collect();
+    let guards: Vec<(usize, usize)> = stacks.iter().map(|s| s.guard_range()).collect();
+    for s in stacks {
+        pool.put(s); // one pooled, three over the bound
+    }
+    let before = unmapped_bytes();
+    pool.trim(); // idle: the three give their pages back, mapped still
+    assert_eq!(
+        unmapped_bytes(),
+        before,
+        "nothing unmapped at the first idle moment"
+    );
+    assert_eq!((pool.excess(), pool.cold()), (0, 3));
+    let released = tops.iter().filter(|&&t| !resident(t)).count();
+    assert_eq!(released, 3, "the three over the bound hold no page");
+    for (lo, hi) in guards {
+        assert!(
+            guarded(lo) && guarded(hi - page_size()),
+            "guard kept at {lo:#x}"
+        );
+    }
+    // A spawn reuses a released stack before mapping anything, its top page populated.
+    let s = pool.get(None).unwrap();
+    assert!(tops.contains(&(s.lo + s.len - page_size())));
+    pool.put(s);
+}
+
+#[test]
+fn absurd_size_is_an_error_not_a_crash() {
+    let err = Stack::map(1 << 60, DEFAULT_GUARD_SIZE).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("could not map"), "{msg}");
+}
