@@ -7,19 +7,24 @@ use std::time::{Duration, Instant};
 
 use crate::common::thread_cpu;
 use crate::servers::Running;
+use crate::usage::{Probe, Usage};
 
 // ----- the load generator -----
 
 pub(crate) struct Load {
     /// Messages completed after the warm-up.
     pub(crate) messages: u64,
-    /// Messages completed over the whole run, warm-up included: the server's CPU time covers
-    /// all of them.
-    pub(crate) total: u64,
+    /// Messages completed while `server` was measured (from the end of the warm-up on).
+    pub(crate) window: u64,
+    /// What the server thread spent over the same window.
+    pub(crate) server: Usage,
     pub(crate) elapsed: Duration,
     pub(crate) latencies_ns: Vec<u32>,
     /// The generator thread's CPU time over the whole run, warm-up included.
     pub(crate) cpu: Duration,
+    /// The connections, still open: closing them makes the servers handle resets, which is
+    /// not part of the measurement, so they are closed only once the server has stopped.
+    pub(crate) clients: Vec<Client>,
 }
 
 pub(crate) struct Client {
@@ -69,6 +74,10 @@ impl Drop for Epoll {
     }
 }
 
+/// Connections opened between two checks that the server has accepted them (see
+/// `generate`): below every server's listen backlog.
+const CONNECT_BATCH: usize = 64;
+
 /// Closed loop: each of `conns` connections sends `size` bytes, waits for all of them to come
 /// back, and sends again, for `warmup + duration`; only messages completed after the warm-up
 /// count. One thread, one epoll set. A message costs the generator one write, usually one
@@ -76,6 +85,7 @@ impl Drop for Epoll {
 /// is added only while a message is partly written.
 pub(crate) fn generate(
     addr: SocketAddr,
+    server: Probe,
     conns: usize,
     size: usize,
     warmup: Duration,
@@ -87,8 +97,18 @@ pub(crate) fn generate(
     let mut rbuf = vec![0u8; size.max(64 * 1024)];
     let mut clients: Vec<Client> = (0..conns)
         .map(|i| {
-            let s = StdStream::connect(addr).expect("connect to the echo server");
+            let mut s = StdStream::connect(addr).expect("connect to the echo server");
             s.set_nodelay(true).unwrap();
+            if (i + 1) % CONNECT_BATCH == 0 {
+                // A connection is queued for accept once its handshake is done, whether the
+                // server has taken it or not. Connecting thousands at once overflows the
+                // listen queue of a server that is off the CPU, and every SYN dropped then
+                // costs the generator a one-second retransmission: so after each batch, one
+                // echo (blocking, before the measurement) waits until the server has taken
+                // the batch in.
+                s.write_all(&[0]).expect("batch echo");
+                s.read_exact(&mut [0]).expect("batch echo");
+            }
             s.set_nonblocking(true).unwrap();
             epoll.ctl(libc::EPOLL_CTL_ADD, &s, i, false);
             Client {
@@ -105,6 +125,8 @@ pub(crate) fn generate(
     let mut latencies = Vec::with_capacity(1 << 20);
     let mut messages = 0u64;
     let mut total = 0u64;
+    // The server's usage and the message count when the warm-up ended.
+    let mut at_start: Option<(Usage, u64)> = None;
     let send = |c: &mut Client, key: usize| {
         c.sent_at = Instant::now();
         c.received = 0;
@@ -125,6 +147,9 @@ pub(crate) fn generate(
         let now = Instant::now();
         if now >= end {
             break;
+        }
+        if at_start.is_none() && now >= measure_from {
+            at_start = Some((server.read(), total));
         }
         let n = epoll.wait(&mut events, end - now);
         for ev in &events[..n] {
@@ -166,12 +191,15 @@ pub(crate) fn generate(
             }
         }
     }
+    let (u0, total0) = at_start.unwrap_or_else(|| (server.read(), total));
     Load {
         messages,
-        total,
+        window: total - total0,
+        server: server.read() - u0,
         elapsed: end - measure_from,
         latencies_ns: latencies,
         cpu: thread_cpu() - cpu0,
+        clients,
     }
 }
 
@@ -181,10 +209,30 @@ pub(crate) struct Row {
     pub(crate) rate: f64,
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
+    /// The server thread's CPU time (user + kernel) per message, ns.
     pub(crate) cpu_ns_per_msg: f64,
+    /// Its user-space share, ns per message.
+    pub(crate) user_ns_per_msg: f64,
+    /// Its kernel share, ns per message.
+    pub(crate) sys_ns_per_msg: f64,
+    /// Voluntary context switches of the server thread per message: how often it went to
+    /// sleep in `epoll_wait` and was woken.
+    pub(crate) vcsw_per_msg: f64,
     /// Share of the run the generator thread was on a CPU: near 100% means the row is
     /// bounded by the generator as much as by the server.
     pub(crate) gen_busy: f64,
+}
+
+impl Row {
+    /// Keeps the CPU figures of `other` if it was the cheaper round (see `main`).
+    pub(crate) fn take_cheaper_cpu(&mut self, other: &Row) {
+        if other.cpu_ns_per_msg < self.cpu_ns_per_msg {
+            self.cpu_ns_per_msg = other.cpu_ns_per_msg;
+            self.user_ns_per_msg = other.user_ns_per_msg;
+            self.sys_ns_per_msg = other.sys_ns_per_msg;
+            self.vcsw_per_msg = other.vcsw_per_msg;
+        }
+    }
 }
 
 pub(crate) fn run_row(
@@ -195,11 +243,16 @@ pub(crate) fn run_row(
     duration: Duration,
 ) -> Row {
     let srv = server();
-    let addr = srv.addr;
-    let mut load = thread::spawn(move || generate(addr, conns, size, warmup, duration))
+    let (addr, probe) = (srv.addr, srv.probe);
+    let mut load = thread::Builder::new()
+        .name("echo-load".into())
+        .spawn(move || generate(addr, probe, conns, size, warmup, duration))
+        .expect("spawn the load generator")
         .join()
         .expect("load generator");
-    let cpu = srv.finish();
+    srv.finish();
+    drop(std::mem::take(&mut load.clients));
+    let used = load.server;
     load.latencies_ns.sort_unstable();
     let pct = |p: f64| {
         let v = &load.latencies_ns;
@@ -210,11 +263,16 @@ pub(crate) fn run_row(
         }
     };
     let rate = load.messages as f64 / load.elapsed.as_secs_f64();
+    let n = load.window.max(1) as f64;
+    let per_msg = |d: Duration| d.as_nanos() as f64 / n;
     Row {
         rate,
         p50_us: pct(0.50),
         p99_us: pct(0.99),
-        cpu_ns_per_msg: cpu.as_nanos() as f64 / load.total.max(1) as f64,
+        cpu_ns_per_msg: per_msg(used.cpu),
+        user_ns_per_msg: per_msg(used.user),
+        sys_ns_per_msg: per_msg(used.sys()),
+        vcsw_per_msg: used.vcsw as f64 / n,
         gen_busy: load.cpu.as_secs_f64() / (warmup + duration).as_secs_f64(),
     }
 }

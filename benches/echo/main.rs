@@ -1,15 +1,32 @@
 //! Echo benchmark: the corio streams echo server against a tokio current-thread echo server
-//! and a hand-written `polling` readiness loop (the ceiling for this design), one after
+//! and a hand-written `polling` readiness loop (the floor for this design), one after
 //! another in the same run, under the same closed-loop load generator on loopback.
+//!
+//! **The headline is the server's CPU time per message.** The generator and the server share
+//! a 2-core machine and are both nearly always busy, so the rate of most rows is the
+//! generator's and time per message cannot tell servers apart; what each server thread spent
+//! per message can. The table shows it first (`cpu us/msg`, from the thread's CPU clock),
+//! split into user and kernel time (in the proportion the kernel's tick sampled over the
+//! thread's life, warm-up included: a rough split, where the total is exact) and with the server thread's voluntary context switches per message (`wakes/msg`: how
+//! often it slept in `epoll_wait` and was woken), then the rate, latencies and `gen busy`
+//! (the share of the run the generator was on a CPU). The main result lines are
+//! `ratio echo_cpu_<C>x<M>_tokio <x>` and `ratio echo_cpu_<C>x<M>_polling <x>`, x = corio's
+//! CPU per message / the peer's (below 1: corio spends less). The time ratios follow as
+//! secondary lines, `ratio echo_<C>x<M>_<peer>` (corio's time per message / the peer's),
+//! meaningful where the generator is not saturated.
+//!
+//! Rows: 1, 100, 1,000 and 5,000 connections with 64-byte messages, and 100 connections with
+//! 4 KiB messages. 5,000 connections are 10,000 sockets in this process (both ends), so the
+//! bench raises its soft open-file limit to the hard one.
 //!
 //! The generator is one thread of its own with many connections; each connection sends a
 //! message, waits for its full echo, and sends the next. It drives its own level-triggered
 //! epoll set directly and costs one write, usually one read and a share of one `epoll_wait`
-//! per message, so that the rows measure the servers rather than the generator; the `gen
-//! busy` column says how much of the run it was on a CPU (near 100%: the row is bounded by
-//! the generator as much as by the server). Each server runs in one thread of its own and
-//! reports the CPU time it used. Rows: 1, 100 and 1,000 connections with 64-byte messages,
-//! and 100 connections with 4 KiB messages.
+//! per message, so that the rows measure the servers rather than the generator. Each server
+//! runs in one thread of its own (named `srv-<server>`, for per-thread tools such as `perf`).
+//! The generator reads that thread's CPU clock when its warm-up ends and when the run ends,
+//! and divides by the messages completed in between: the steady state, without accepting the
+//! connections, setting them up (for corio, a task and a stack each) or tearing them down.
 //!
 //! The `protocol` server is corio's transports and protocols (`protocols::create_server`, an
 //! echo in `data_received`): no coroutine per connection. Its lines are
@@ -18,35 +35,32 @@
 //!
 //! A further server, `corio-bp`, is corio with busy polling on
 //! (`EventLoopBuilder::busy_poll`, 50 µs): it shows what spinning before sleeping buys, at the
-//! price of CPU the other servers do not spend, and is compared on lines of its own.
+//! price of CPU the other servers do not spend, and is compared on time lines of its own,
+//! `ratio busy_poll_echo_<C>x<M>_<peer>`.
 //!
-//! `cargo bench --bench echo` measures each row in three rounds, each round running the
-//! servers one after another for 1 s each, and keeps each server's best round (the highest
-//! rate; for the CPU column, the lowest CPU per message of any round): alternating
-//! spreads a shared machine's busy spells over all servers instead of letting one of them take
-//! a whole spell. Without `--bench` (as under `cargo test --all-targets`) a short smoke pass
-//! runs, whose result lines read `smoke ...` instead of `ratio ...`: they are not a
-//! measurement. After the table, one line per row and peer: `ratio echo_<C>x<M>_tokio <x>` and
-//! `ratio echo_<C>x<M>_polling <x>`, with x = corio's time per message / the peer's (below 1:
-//! corio is faster), and the same for `corio-bp` as `ratio busy_poll_echo_<C>x<M>_<peer>`.
-//! Where the generator is busy nearly all the time, the rate is its own and time per message
-//! cannot tell the servers apart; `ratio echo_cpu_<C>x<M>_<peer>` then compares what each
-//! server spent: its thread's CPU time over every message of the run, warm-up included.
-//! Then the idle-connection figures: `rss_per_idle_connection_kib <x>` for the streams server
-//! and `rss_per_idle_protocol_connection_kib <x>` for the protocol server, each holding
-//! 15,000 idle connections opened by another process. Plain arguments pick rows and servers:
-//! `cargo bench --bench echo -- 100x64 corio tokio`.
+//! `cargo bench --bench echo` measures each row in five rounds, each round running the
+//! servers one after another for 1 s each (after a 200 ms warm-up), and keeps for each server
+//! its cheapest round for the CPU columns and its fastest round for the rate and latencies:
+//! a busy spell of the shared machine inflates a round's CPU per message (cold caches,
+//! preemption) as it lowers its rate, and alternating spreads such spells over all servers
+//! instead of letting one of them take a whole spell. Without `--bench` (as under `cargo test --all-targets`) a short
+//! smoke pass runs, whose result lines read `smoke ...` instead of `ratio ...`: they are not
+//! a measurement. Then the idle-connection figures: `rss_per_idle_connection_kib <x>` for the
+//! streams server and `rss_per_idle_protocol_connection_kib <x>` for the protocol server, each
+//! holding 15,000 idle connections opened by another process. Plain arguments pick rows and
+//! servers: `cargo bench --bench echo -- 5000x64 corio tokio`.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod idle;
 mod load;
 mod servers;
+mod usage;
 
 use std::time::Duration;
 
 use common::{measuring, result_line};
-use idle::{child_idle, idle_connections};
+use idle::{child_idle, idle_connections, raise_nofile};
 use load::{Row, run_row};
 use servers::*;
 
@@ -62,7 +76,7 @@ fn main() {
     }
     let full = measuring(&args);
     let (warmup, duration, rounds) = if full {
-        (Duration::from_millis(200), Duration::from_secs(1), 3)
+        (Duration::from_millis(200), Duration::from_secs(1), 5)
     } else {
         (Duration::from_millis(20), Duration::from_millis(100), 1)
     };
@@ -77,10 +91,12 @@ fn main() {
         named.is_empty() || named.iter().any(|p| p.as_str() == name)
     };
     let rows: &[(usize, usize)] = if full {
-        &[(1, 64), (100, 64), (1000, 64), (100, 4096)]
+        &[(1, 64), (100, 64), (1000, 64), (5000, 64), (100, 4096)]
     } else {
         &[(1, 64), (100, 64), (100, 4096)]
     };
+    // 5,000 connections are 10,000 sockets in this process (both ends).
+    raise_nofile();
     let servers: [(&str, StartServer); 5] = [
         ("corio", corio_server),
         ("protocol", protocol_server),
@@ -98,8 +114,17 @@ fn main() {
         }
     );
     println!(
-        "{:<12} {:<8} {:>12} {:>10} {:>10} {:>14} {:>8}",
-        "row", "server", "msgs/s", "p50 us", "p99 us", "server ns/msg", "gen busy"
+        "{:<10} {:<8} {:>10} {:>8} {:>8} {:>9} {:>10} {:>9} {:>9} {:>8}",
+        "row",
+        "server",
+        "cpu us/msg",
+        "user",
+        "sys",
+        "wakes/msg",
+        "msgs/s",
+        "p50 us",
+        "p99 us",
+        "gen busy"
     );
     let row_names: Vec<String> = rows.iter().map(|(c, m)| format!("{c}x{m}")).collect();
     let row_names: Vec<&str> = row_names.iter().map(String::as_str).collect();
@@ -108,7 +133,8 @@ fn main() {
         .into_iter()
         .filter(|(n, _)| picked(n, &server_names))
         .collect();
-    let mut ratios = Vec::new();
+    let mut cpu_ratios = Vec::new();
+    let mut time_ratios = Vec::new();
     for &(conns, size) in rows {
         let name = format!("{conns}x{size}");
         if !picked(&name, &row_names) {
@@ -119,18 +145,17 @@ fn main() {
         for _ in 0..rounds {
             for (best, (_, s)) in results.iter_mut().zip(&servers) {
                 let r = run_row(*s, conns, size, warmup, duration);
-                // The CPU column keeps the cheapest round of its own: a busy spell of the
+                // The CPU columns keep the cheapest round of their own: a busy spell of the
                 // shared machine inflates a round's CPU per message (cold caches, lower
                 // clocks) as it lowers its rate, and need not fall on the same round.
-                let cpu = best.as_ref().map_or(r.cpu_ns_per_msg, |b: &Row| {
-                    b.cpu_ns_per_msg.min(r.cpu_ns_per_msg)
+                *best = Some(match best.take() {
+                    None => r,
+                    Some(b) => {
+                        let (mut keep, other) = if r.rate > b.rate { (r, b) } else { (b, r) };
+                        keep.take_cheaper_cpu(&other);
+                        keep
+                    }
                 });
-                if best.as_ref().is_none_or(|b| r.rate > b.rate) {
-                    *best = Some(r);
-                }
-                if let Some(b) = best.as_mut() {
-                    b.cpu_ns_per_msg = cpu;
-                }
             }
         }
         let results: Vec<Row> = results
@@ -139,11 +164,14 @@ fn main() {
             .collect();
         for (r, (label, _)) in results.iter().zip(&servers) {
             println!(
-                "{name:<12} {label:<8} {:>12.0} {:>10.1} {:>10.1} {:>14.0} {:>7.0}%",
+                "{name:<10} {label:<8} {:>10.3} {:>8.3} {:>8.3} {:>9.3} {:>10.0} {:>9.1} {:>9.1} {:>7.0}%",
+                r.cpu_ns_per_msg / 1000.0,
+                r.user_ns_per_msg / 1000.0,
+                r.sys_ns_per_msg / 1000.0,
+                r.vcsw_per_msg,
                 r.rate,
                 r.p50_us,
                 r.p99_us,
-                r.cpu_ns_per_msg,
                 r.gen_busy * 100.0
             );
         }
@@ -153,6 +181,28 @@ fn main() {
                 .position(|(n, _)| *n == server)
                 .map(|i| field(&results[i]))
         };
+        // The headline: the server's own CPU time per message. The generator sets the pace
+        // of most rows (gen busy near 100% on a quiet machine), where time per message cannot
+        // tell servers apart; what each server spent per message can.
+        let cpu = |server: &str| of(server, |r| r.cpu_ns_per_msg);
+        for (mine, peer) in [
+            ("corio", "tokio"),
+            ("corio", "polling"),
+            ("protocol", "polling"),
+            ("protocol", "tokio"),
+            ("protocol", "corio"),
+        ] {
+            if let (Some(m), Some(p)) = (cpu(mine), cpu(peer)) {
+                let case = match (mine, peer) {
+                    ("corio", _) => format!("echo_cpu_{name}_{peer}"),
+                    // Protocols against streams: would start_server's connections cost
+                    // less on transports?
+                    (_, "corio") => format!("echo_cpu_{name}_protocol_streams"),
+                    _ => format!("echo_cpu_{name}_{mine}_{peer}"),
+                };
+                cpu_ratios.push((case, m / p));
+            }
+        }
         // Time per message is 1 / rate under the same closed-loop generator.
         let rate = |server: &str| of(server, |r| r.rate);
         for (case, mine, peer) in [
@@ -162,32 +212,8 @@ fn main() {
             ("busy_poll_echo", "corio-bp", "polling"),
         ] {
             if let (Some(m), Some(p)) = (rate(mine), rate(peer)) {
-                ratios.push((format!("{case}_{name}_{peer}"), p / m));
+                time_ratios.push((format!("{case}_{name}_{peer}"), p / m));
             }
-        }
-        // The server's own CPU time per message: what a server costs when the row is bounded
-        // by the generator (gen busy near 100%), where time per message cannot tell servers
-        // apart.
-        let cpu = |server: &str| of(server, |r| r.cpu_ns_per_msg);
-        for (case, mine, peer) in [
-            ("echo_cpu", "corio", "tokio"),
-            ("echo_cpu", "corio", "polling"),
-            ("echo_cpu", "protocol", "polling"),
-            ("echo_cpu", "protocol", "tokio"),
-        ] {
-            if let (Some(m), Some(p)) = (cpu(mine), cpu(peer)) {
-                let tag = if mine == "corio" {
-                    String::new()
-                } else {
-                    format!("{mine}_")
-                };
-                ratios.push((format!("{case}_{name}_{tag}{peer}"), m / p));
-            }
-        }
-        // Protocols against streams: would start_server's connections cost less on
-        // transports?
-        if let (Some(p), Some(c)) = (cpu("protocol"), cpu("corio")) {
-            ratios.push((format!("echo_cpu_{name}_protocol_streams"), p / c));
         }
     }
     let idle_n = if full { 15_000 } else { 200 };
@@ -208,7 +234,7 @@ fn main() {
         }
     }
     println!();
-    for (case, x) in ratios {
+    for (case, x) in cpu_ratios.into_iter().chain(time_ratios) {
         println!("{}", result_line(full, &case, x));
     }
     for (_, case, kib) in idle {

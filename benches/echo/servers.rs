@@ -12,22 +12,30 @@ use std::time::Duration;
 
 use polling::{Event, Events, PollMode, Poller};
 
-use crate::common::thread_cpu;
+use crate::usage::Probe;
 
-/// A running server: its address, how to stop it, and (after stopping) its CPU time.
+/// A running server: its address, how to stop it, and a probe of its thread's usage.
 pub(crate) struct Running {
     pub(crate) addr: SocketAddr,
     pub(crate) stop: Box<dyn FnOnce() + Send>,
-    pub(crate) cpu: mpsc::Receiver<Duration>,
+    pub(crate) probe: Probe,
     pub(crate) thread: thread::JoinHandle<()>,
 }
 
+/// A server thread, named after its server so that per-thread tools (`perf stat
+/// --per-thread`, `top -H`) tell them apart.
+fn server_thread(name: &str, f: impl FnOnce() + Send + 'static) -> thread::JoinHandle<()> {
+    thread::Builder::new()
+        .name(format!("srv-{name}"))
+        .spawn(f)
+        .expect("spawn the server thread")
+}
+
 impl Running {
-    pub(crate) fn finish(self) -> Duration {
+    /// Stops the server and waits for its thread to end.
+    pub(crate) fn finish(self) {
         (self.stop)();
-        let cpu = self.cpu.recv().expect("the server reports its CPU time");
         self.thread.join().expect("server thread");
-        cpu
     }
 }
 
@@ -102,8 +110,7 @@ pub(crate) fn corio_server_with(
     start: fn() -> corio::streams::Server,
 ) -> Running {
     let (addr_tx, addr_rx) = mpsc::channel();
-    let (cpu_tx, cpu_rx) = mpsc::channel();
-    let thread = thread::spawn(move || {
+    let thread = server_thread("corio", move || {
         let builder = corio::runtime::EventLoopBuilder::new().busy_poll(busy_poll);
         builder.run(move || {
             let server = start();
@@ -111,21 +118,20 @@ pub(crate) fn corio_server_with(
             let stop = corio::queue::ThreadQueue::<()>::new(1);
             let addr = server.local_addr().unwrap();
             let serving = corio::spawn(move || server.serve_forever());
-            let cpu0 = thread_cpu();
-            addr_tx.send((addr, stop.clone())).ok();
+            addr_tx
+                .send((addr, stop.clone(), Probe::of_current_thread()))
+                .ok();
             let _ = stop.get();
-            let cpu = thread_cpu() - cpu0;
             serving.cancel();
-            cpu_tx.send(cpu).ok();
         })
     });
-    let (addr, stop) = addr_rx.recv().expect("corio server starts");
+    let (addr, stop, probe) = addr_rx.recv().expect("corio server starts");
     Running {
         addr,
         stop: Box::new(move || {
             let _ = stop.blocking_put(());
         }),
-        cpu: cpu_rx,
+        probe,
         thread,
     }
 }
@@ -134,9 +140,8 @@ pub(crate) fn corio_server_with(
 
 pub(crate) fn tokio_server() -> Running {
     let (addr_tx, addr_rx) = mpsc::channel();
-    let (cpu_tx, cpu_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = thread::spawn(move || {
+    let thread = server_thread("tokio", move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -144,8 +149,9 @@ pub(crate) fn tokio_server() -> Running {
         rt.block_on(async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).ok();
-            let cpu0 = thread_cpu();
+            addr_tx
+                .send((listener.local_addr().unwrap(), Probe::of_current_thread()))
+                .ok();
             let accept = async {
                 loop {
                     let Ok((mut s, _)) = listener.accept().await else {
@@ -171,15 +177,15 @@ pub(crate) fn tokio_server() -> Running {
                 _ = accept => {}
                 _ = stop_rx => {}
             }
-            cpu_tx.send(thread_cpu() - cpu0).ok();
         });
     });
+    let (addr, probe) = addr_rx.recv().expect("tokio server starts");
     Running {
-        addr: addr_rx.recv().unwrap(),
+        addr,
         stop: Box::new(move || {
             let _ = stop_tx.send(());
         }),
-        cpu: cpu_rx,
+        probe,
         thread,
     }
 }
@@ -198,10 +204,10 @@ pub(crate) fn polling_server() -> Running {
     let addr = listener.local_addr().unwrap();
     let poller = Arc::new(Poller::new().unwrap());
     let stop = Arc::new(AtomicBool::new(false));
-    let (cpu_tx, cpu_rx) = mpsc::channel();
+    let (probe_tx, probe_rx) = mpsc::channel();
     let (p, st) = (poller.clone(), stop.clone());
-    let thread = thread::spawn(move || {
-        let cpu0 = thread_cpu();
+    let thread = server_thread("polling", move || {
+        probe_tx.send(Probe::of_current_thread()).ok();
         // SAFETY: the listener outlives its registration (deleted before it drops).
         unsafe {
             p.add_with_mode(&listener, Event::readable(0), PollMode::Level)
@@ -300,7 +306,6 @@ pub(crate) fn polling_server() -> Running {
             p.delete(&c.s).ok();
         }
         p.delete(&listener).ok();
-        cpu_tx.send(thread_cpu() - cpu0).ok();
     });
     Running {
         addr,
@@ -308,7 +313,7 @@ pub(crate) fn polling_server() -> Running {
             stop.store(true, Ordering::Relaxed);
             poller.notify().ok();
         }),
-        cpu: cpu_rx,
+        probe: probe_rx.recv().expect("polling server starts"),
         thread,
     }
 }

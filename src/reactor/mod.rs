@@ -38,24 +38,40 @@ pub(crate) enum Dir {
     Write,
 }
 
+/// Whether a FIN may be queued behind a source's data (see [`Entry::hup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hup {
+    /// Not registered with `EPOLLRDHUP` (or a watch): events cannot tell, so always possible.
+    Unknown,
+    /// The last read event said a FIN arrived (or could not say).
+    Possible,
+    /// The last read event said no FIN is queued: a short read means the socket is drained.
+    No,
+}
+
+/// One registration. Laid out so that everything a message touches (the flags and both
+/// waiter slots) lies in one cache line: with thousands of connections each entry is cold by
+/// the time its event or its task comes round, and an entry straddling two lines costs two
+/// misses instead of one. The rare extra waiters are boxed to keep the entry at 64 bytes.
 #[derive(Debug)]
+#[repr(C, align(64))]
 struct Entry<N> {
+    reader: Option<N>,
+    writer: Option<N>,
+    /// Sources only: further waiters of a direction whose slot is taken (two tasks reading one
+    /// socket, say). Rare, so boxed and absent until needed, beside the one-slot fast path;
+    /// all of a direction's waiters are notified together when it becomes ready.
+    // One pointer instead of a `Vec`'s three words: what keeps the entry at 64 bytes.
+    #[allow(clippy::box_collection)]
+    more: Option<Box<Vec<(Dir, N)>>>,
     fd: RawFd,
     /// `true` for sources (edge-triggered, one-shot waiters), `false` for watches.
     source: bool,
-    reader: Option<N>,
-    writer: Option<N>,
     readable: bool,
     writable: bool,
-    /// Sources only: further waiters of a direction whose slot is taken (two tasks reading one
-    /// socket, say). Rare, so an empty `Vec` (no allocation) beside the one-slot fast path;
-    /// all of a direction's waiters are notified together when it becomes ready.
-    more: Vec<(Dir, N)>,
-    /// Sources only: registered with `EPOLLRDHUP`, so events say whether a FIN arrived.
-    rdhup: bool,
-    /// Sources only: a FIN may be queued behind the data (the last read event said so, or
-    /// could not say). While `false`, a short read means the socket is drained.
-    hup_possible: bool,
+    /// Sources only: whether a FIN may be queued behind the data. While it is [`Hup::No`], a
+    /// short read means the socket is drained.
+    hup: Hup,
 }
 
 impl<N> Entry<N> {
@@ -64,7 +80,14 @@ impl<N> Entry<N> {
             Dir::Read => self.reader.is_some(),
             Dir::Write => self.writer.is_some(),
         };
-        slot || self.more.iter().any(|(d, _)| *d == dir)
+        slot || self
+            .more
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|(d, _)| *d == dir))
+    }
+
+    fn hup_possible(&self) -> bool {
+        self.hup != Hup::No
     }
 }
 
@@ -139,15 +162,14 @@ impl<N: Clone> Reactor<N> {
         let vacant = entries.vacant_entry();
         let key = vacant.key();
         let mut e = Entry {
-            fd,
-            source: false,
             reader: None,
             writer: None,
+            more: None,
+            fd,
+            source: false,
             readable: false,
             writable: false,
-            more: Vec::new(),
-            rdhup: false,
-            hup_possible: true,
+            hup: Hup::Unknown,
         };
         match dir {
             Dir::Read => e.reader = Some(n),
@@ -212,15 +234,14 @@ impl<N: Clone> Reactor<N> {
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let rdhup = false;
         vacant.insert(Entry {
-            fd,
-            source: true,
             reader: None,
             writer: None,
+            more: None,
+            fd,
+            source: true,
             readable: true,
             writable: true,
-            more: Vec::new(),
-            rdhup,
-            hup_possible: true,
+            hup: if rdhup { Hup::Possible } else { Hup::Unknown },
         });
         Ok(key)
     }
@@ -247,15 +268,6 @@ impl<N: Clone> Reactor<N> {
         }
     }
 
-    /// `true` unless the last read event of the source said no FIN is queued: only then does
-    /// a short read prove the socket drained.
-    pub(crate) fn hup_possible(&self, key: usize) -> bool {
-        self.entries
-            .borrow()
-            .get(key)
-            .is_none_or(|e| e.hup_possible)
-    }
-
     /// Records that an operation got `WouldBlock`: the source is not ready in `dir` until the
     /// poller says so again.
     pub(crate) fn clear_ready(&self, key: usize, dir: Dir) {
@@ -263,6 +275,18 @@ impl<N: Clone> Reactor<N> {
             match dir {
                 Dir::Read => e.readable = false,
                 Dir::Write => e.writable = false,
+            }
+        }
+    }
+
+    /// Records a read that got fewer bytes than it asked for: the source is marked not
+    /// readable if the last read event said no FIN is queued behind the data (then the
+    /// socket is drained, and the next read parks without trying). One lookup for what
+    /// `hup_possible` and `clear_ready` would do in two.
+    pub(crate) fn short_read(&self, key: usize) {
+        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
+            if !e.hup_possible() {
+                e.readable = false;
             }
         }
     }
@@ -283,7 +307,7 @@ impl<N: Clone> Reactor<N> {
         }
         match slot {
             None => *slot = Some(n),
-            Some(_) => e.more.push((dir, n)),
+            Some(_) => e.more.get_or_insert_default().push((dir, n)),
         }
         if !self.edge {
             let ev = interest(key, e);
@@ -301,7 +325,7 @@ impl<N: Clone> Reactor<N> {
         if let Some(e) = self.entries.borrow_mut().get_mut(key) {
             (e.readable, e.writable) = (true, true);
             out.extend(e.reader.take().into_iter().chain(e.writer.take()));
-            out.extend(e.more.drain(..).map(|(_, n)| n));
+            out.extend(e.more.take().into_iter().flat_map(|m| *m).map(|(_, n)| n));
         }
     }
 
@@ -323,8 +347,13 @@ impl<N: Clone> Reactor<N> {
         let removed = if slot.as_ref().is_some_and(&is_mine) {
             slot.take()
         } else {
-            let i = e.more.iter().position(|(d, n)| *d == dir && is_mine(n))?;
-            Some(e.more.remove(i).1)
+            let more = e.more.as_mut()?;
+            let i = more.iter().position(|(d, n)| *d == dir && is_mine(n))?;
+            let removed = more.remove(i).1;
+            if more.is_empty() {
+                e.more = None;
+            }
+            Some(removed)
         };
         if !self.edge {
             let ev = interest(key, e);
@@ -351,15 +380,24 @@ impl<N: Clone> Reactor<N> {
             if e.source {
                 if readable {
                     e.readable = true;
-                    e.hup_possible = !e.rdhup || hangup.unwrap_or(true);
+                    if e.hup != Hup::Unknown {
+                        e.hup = if hangup.unwrap_or(true) {
+                            Hup::Possible
+                        } else {
+                            Hup::No
+                        };
+                    }
                     out.extend(e.reader.take());
                 }
                 if writable {
                     e.writable = true;
                     out.extend(e.writer.take());
                 }
-                if !e.more.is_empty() {
-                    take_ready(&mut e.more, e.readable, e.writable, out);
+                if let Some(more) = e.more.as_mut() {
+                    take_ready(more, e.readable, e.writable, out);
+                    if more.is_empty() {
+                        e.more = None;
+                    }
                 }
                 if !self.edge {
                     let ev = interest(key, e);
@@ -419,7 +457,7 @@ impl<N: Clone> Reactor<N> {
             let _ = self.poller.delete(borrow(e.fd));
             out.extend(e.reader);
             out.extend(e.writer);
-            out.extend(e.more.into_iter().map(|(_, n)| n));
+            out.extend(e.more.into_iter().flat_map(|m| *m).map(|(_, n)| n));
         }
         self.watches.borrow_mut().clear();
         out

@@ -134,3 +134,43 @@ fn level_sources_are_reported_only_while_someone_waits() {
     assert_eq!(n, 0);
     r.deregister(key);
 }
+
+/// A registration is one cache line with room for waiters the size of the loop's (a task
+/// waker or a callback, 24 bytes with its tag): everything a message touches in one miss.
+#[test]
+fn entry_is_one_cache_line() {
+    type Notification = (Box<u8>, u64, u64);
+    assert_eq!(std::mem::size_of::<Option<Notification>>(), 24);
+    assert_eq!(std::mem::size_of::<Entry<Notification>>(), 64);
+    assert_eq!(std::mem::align_of::<Entry<Notification>>(), 64);
+}
+
+/// A short read marks a source drained only when its last read event said no FIN is queued.
+#[test]
+fn short_read_clears_readable_only_without_a_possible_fin() {
+    let r: Reactor<u32> = Reactor::new().unwrap();
+    let (mut a, b) = UnixStream::pair().unwrap();
+    b.set_nonblocking(true).unwrap();
+    let key = r.register(b.as_raw_fd()).unwrap();
+    r.short_read(key);
+    assert!(
+        r.is_ready(key, Dir::Read),
+        "no event seen yet: a FIN may be queued, keep reading"
+    );
+    a.write_all(b"x").unwrap();
+    let mut out = Vec::new();
+    r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
+    r.short_read(key);
+    assert!(
+        !r.is_ready(key, Dir::Read),
+        "the event said no FIN: a short read drained the socket"
+    );
+    drop(a);
+    r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
+    r.short_read(key);
+    assert!(
+        r.is_ready(key, Dir::Read),
+        "the peer closed: the FIN must still be read"
+    );
+    r.deregister(key);
+}

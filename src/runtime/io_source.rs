@@ -110,13 +110,7 @@ impl IoSource {
             if n > 0 && n < want {
                 match dir {
                     Dir::Write => self.clear_ready(Dir::Write),
-                    Dir::Read => {
-                        with_core(|c| {
-                            if c.id() == self.loop_id && !c.reactor.hup_possible(self.key) {
-                                c.reactor.clear_ready(self.key, Dir::Read);
-                            }
-                        });
-                    }
+                    Dir::Read => self.short_read(),
                 }
             }
         }
@@ -249,8 +243,8 @@ impl IoSource {
     #[inline]
     pub(crate) fn short_read(&self) {
         with_core(|c| {
-            if c.id() == self.loop_id && !c.reactor.hup_possible(self.key) {
-                c.reactor.clear_ready(self.key, Dir::Read);
+            if c.id() == self.loop_id {
+                c.reactor.short_read(self.key);
             }
         });
     }
@@ -324,6 +318,12 @@ mod tests {
             buf[..n].to_vec()
         });
         assert_eq!(got, b"ping");
+    }
+
+    /// The reactor lays a registration out as one cache line for waiter slots of 24 bytes.
+    #[test]
+    fn the_loops_notification_fits_the_reactors_slots() {
+        assert!(std::mem::size_of::<Option<EventAction>>() <= 24);
     }
 
     #[test]
