@@ -21,11 +21,22 @@
 //! | `event` | `Event` set/wait ping-pong between two tasks, per round trip | `Notify` |
 //! | `semaphore` | 100 tasks, 10 permits, acquire / yield / release, per acquire | `Semaphore` |
 //! | `queue` | `Queue(1)` put/get ping-pong between two tasks, per round trip | `mpsc::channel(1)` |
+//! | `wake_many` | 10,000 tasks each parked on its own `Event`, set in a fixed pseudo-random order, all joined, per task | `Notify::notify_one` |
 //!
 //! Every side's work runs in tasks: corio's main side is the task `corio::run` makes, tokio's
 //! a task spawned on its runtime (not the `block_on` future, which is woken another way). The
 //! semaphore case spawns its 100 tasks once untimed on both sides first, so the timed round
 //! reuses corio's pooled stacks and tokio's task memory.
+//!
+//! `wake_many` is the wake-up of many cold tasks: each of 10,000 tasks waits on an event of
+//! its own, and the main task sets them in a fixed pseudo-random order (a Fisher-Yates
+//! shuffle with a fixed seed, the same permutation on both sides), then joins every task. The
+//! timed part is from the first set to the last join; spawning and parking are not timed, and
+//! a warm-up round first makes corio reuse pooled stacks and tokio its task memory; each run
+//! keeps the best of five timed rounds. tokio's
+//! waiters use `Notify::notify_one`: with exactly one waiter parked on each `Notify` it is the
+//! same work as `Event::set` (take the one waiter off the list, wake it), and unlike
+//! `notify_waiters` it keeps a permit when nobody waits yet, as the event keeps its flag.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -93,6 +104,12 @@ const CASES: &[Case] = &[
         what: "Queue(1) put/get ping-pong vs mpsc(1), per round trip",
         corio: queue_corio,
         tokio: queue_tokio,
+    },
+    Case {
+        name: "wake_many",
+        what: "10k tasks on 10k events, set in random order, per task",
+        corio: wake_many_corio,
+        tokio: wake_many_tokio,
     },
 ];
 
@@ -340,5 +357,95 @@ fn queue_tokio(size: Size) -> f64 {
         let elapsed = t.elapsed();
         echo.await.expect("echo task");
         per_op(elapsed, n)
+    })
+}
+
+// ---- wake_many ----------------------------------------------------------------------------
+
+/// A fixed pseudo-random permutation of `0..n` (Fisher-Yates over a xorshift generator with a
+/// fixed seed): the order in which both sides set their events.
+fn shuffled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// Timed rounds per run (each a few milliseconds, so one preemption on a busy machine spoils
+/// one of them); the best counts, as across runs.
+const WAKE_MANY_ROUNDS: usize = 5;
+
+fn wake_many_tasks(size: Size) -> usize {
+    iters(size, 10_000, 200) as usize
+}
+
+fn wake_many_corio(size: Size) -> f64 {
+    let n = wake_many_tasks(size);
+    let order = shuffled(n);
+    // A pool that holds every stack, so the timed round reuses stacks instead of mapping them.
+    corio::EventLoop::builder()
+        .max_pooled_stacks(n)
+        .run(move || {
+            let round = || {
+                let events: Vec<corio::Event> = (0..n).map(|_| corio::Event::new()).collect();
+                let tasks: Vec<_> = events
+                    .iter()
+                    .map(|e| {
+                        let e = e.clone();
+                        corio::spawn(move || e.wait())
+                    })
+                    .collect();
+                corio::yield_now(); // every task runs once and parks on its event
+                let t = Instant::now();
+                for &i in &order {
+                    events[i].set();
+                }
+                for task in tasks {
+                    task.join().expect("wake_many task");
+                }
+                t.elapsed()
+            };
+            round(); // warm-up
+            let best = (0..WAKE_MANY_ROUNDS).map(|_| round()).min();
+            per_op(best.expect("at least one round"), n as u64)
+        })
+}
+
+fn wake_many_tokio(size: Size) -> f64 {
+    let n = wake_many_tasks(size);
+    let order = shuffled(n);
+    tokio_task(&tokio_rt(), async move {
+        let round = async || {
+            let notifies: Vec<Arc<tokio::sync::Notify>> = (0..n)
+                .map(|_| Arc::new(tokio::sync::Notify::new()))
+                .collect();
+            let tasks: Vec<_> = notifies
+                .iter()
+                .map(|nt| {
+                    let nt = nt.clone();
+                    tokio::spawn(async move { nt.notified().await })
+                })
+                .collect();
+            tokio::task::yield_now().await; // every task runs once and parks on its Notify
+            let t = Instant::now();
+            for &i in &order {
+                notifies[i].notify_one();
+            }
+            for task in tasks {
+                task.await.expect("wake_many task");
+            }
+            t.elapsed()
+        };
+        round().await; // warm-up
+        let mut best = Duration::MAX;
+        for _ in 0..WAKE_MANY_ROUNDS {
+            best = best.min(round().await);
+        }
+        per_op(best, n as u64)
     })
 }

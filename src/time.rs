@@ -41,15 +41,16 @@ pub fn sleep(duration: Duration) {
 /// As [`sleep`].
 pub fn sleep_until(deadline: Instant) {
     // Dropping the timer removes it, also when the sleep ends early (cancelled).
-    let timer =
+    let mut timer =
         WakeTimer::start(deadline, Waker::current()).expect("corio::sleep: no running event loop");
     loop {
         park_on(&Named("sleep"));
-        // Woken by the timer, or by something else while it is still pending.
-        if !timer.is_pending() {
-            return;
+        // Woken by the timer (it is spent), or by something else while it is still pending
+        // (it now wakes the next park).
+        match timer.rearm_if_pending(Waker::current) {
+            Ok(pending) => timer = pending,
+            Err(()) => return,
         }
-        timer.rearm(Waker::current());
     }
 }
 
@@ -72,4 +73,33 @@ pub fn sleep_until(deadline: Instant) {
 /// Outside a coroutine.
 pub fn yield_now() {
     crate::runtime::yield_now()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::runtime::{Waker, call_soon, now};
+
+    #[test]
+    fn a_sleep_woken_early_keeps_sleeping_until_its_deadline() {
+        // A wake-up for the sleep's park that is not its timer's (a waker of the same park
+        // handed out before it): the sleep parks again on the same timer and returns at its
+        // deadline, not before, and not a second time later.
+        let (slept, woke_early) = crate::testing::run(|| {
+            let t0 = now();
+            let early = Waker::current();
+            let fired = std::rc::Rc::new(std::cell::Cell::new(false));
+            let f = fired.clone();
+            call_soon(move || {
+                early.wake();
+                f.set(true);
+            });
+            super::sleep(Duration::from_secs(10));
+            (now() - t0, fired.get())
+        });
+        assert!(woke_early, "the early wake-up ran");
+        assert!(slept >= Duration::from_secs(10), "returned after {slept:?}");
+        assert!(slept < Duration::from_secs(11), "returned after {slept:?}");
+    }
 }

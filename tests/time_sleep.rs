@@ -265,3 +265,50 @@ fn an_idle_loop_with_a_sleeping_task_sleeps_in_the_poller() {
     });
     assert!(cpu < Duration::from_millis(200), "burned {cpu:?}");
 }
+
+#[test]
+fn thousands_of_timers_fire_by_deadline_then_scheduling_order_some_cancelled() {
+    // Pseudo-random deadlines over a few distinct values (many ties), scheduled as callbacks
+    // and as sleeping tasks, every third callback cancelled: the firing order must be the
+    // (deadline, scheduling order) one, run after run. The callbacks' timers are scheduled
+    // here, in order; the tasks' when each task first runs, after all of them, in spawn order.
+    let (fired, expected) = corio::testing::run(|| {
+        let log = Log::new();
+        let base = Instant::now();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut expected = Vec::new();
+        let mut tasks = Vec::new();
+        for i in 0..3000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let at = base + Duration::from_millis(x % 40);
+            let l = log.clone();
+            if i % 2 == 0 {
+                let h = corio::runtime::call_at(at, move || l.push(i));
+                if i % 3 == 0 {
+                    h.cancel();
+                    continue;
+                }
+                expected.push((at, i, i));
+            } else {
+                tasks.push(corio::spawn(move || {
+                    corio::sleep_until(at);
+                    l.push(i);
+                }));
+                expected.push((at, 3000 + i, i));
+            }
+        }
+        for t in tasks {
+            t.join().unwrap();
+        }
+        corio::sleep(Duration::from_millis(50));
+        expected.sort();
+        (
+            log.get(),
+            expected.into_iter().map(|(_, _, i)| i).collect::<Vec<_>>(),
+        )
+    });
+    assert_eq!(fired.len(), expected.len());
+    assert_eq!(fired, expected);
+}

@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
 use super::callback::Callable;
 use super::exception::HandlerCell;
 use super::fifo::Fifo;
 use super::loop_handle::Shared;
+use super::slots::Slots;
 use super::task_ref::{Header, TaskRef, Waker};
 use super::timers::{TimerId, Timers};
 use crate::coro::{Stack, StackPool};
@@ -50,7 +49,9 @@ pub(crate) struct Core {
     pub(super) id: u64,
     pub(super) ready: RefCell<Fifo<Runnable>>,
     pub(super) timers: RefCell<Timers<EventAction>>,
-    pub(super) tasks: RefCell<Slab<TaskRef>>,
+    /// Every live task by its `registry_key` (a task's end removes it at a random place: the
+    /// loop prefetches the slot of the next task to run, see `iteration.rs`).
+    pub(super) tasks: RefCell<Slots<TaskRef>>,
     pub(crate) reactor: Reactor<EventAction>,
     pub(super) stacks: RefCell<StackPool>,
     pub(crate) shared: Arc<Shared>,
@@ -171,7 +172,7 @@ impl Core {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             ready: RefCell::new(Fifo::new()),
             timers: RefCell::new(Timers::new()),
-            tasks: RefCell::new(Slab::new()),
+            tasks: RefCell::new(Slots::new()),
             reactor,
             stacks: RefCell::new(StackPool::new(stack_size, max_pooled_stacks, stack_guard)),
             shared,
@@ -284,7 +285,7 @@ impl Core {
     }
 
     pub(crate) fn forget_task(&self, key: usize) {
-        let t = self.tasks.borrow_mut().try_remove(key);
+        let t = self.tasks.borrow_mut().remove(key);
         drop(t);
     }
 

@@ -89,6 +89,27 @@ impl WakeTimer {
     pub(crate) fn rearm(&self, waker: Waker) {
         with_core(|c| c.replace_timer(self.0, EventAction::Wake(waker)));
     }
+
+    /// After a park: `true` if the timer is still pending (something else ended the park),
+    /// and then it now wakes `make()`'s waker (the next park of the same wait); `false` if it
+    /// fired, and it is then consumed with nothing left to remove. One look at the timer
+    /// where [`is_pending`](Self::is_pending), [`rearm`](Self::rearm) and the drop take one
+    /// each.
+    #[inline]
+    pub(crate) fn rearm_if_pending(self, make: impl FnOnce() -> Waker) -> Result<WakeTimer, ()> {
+        let pending = with_core(|c| {
+            c.timers
+                .borrow_mut()
+                .replace_with(self.0, || EventAction::Wake(make()))
+        });
+        if pending == Some(true) {
+            Ok(self)
+        } else {
+            // Fired (or the loop is gone): nothing to cancel.
+            std::mem::forget(self);
+            Err(())
+        }
+    }
 }
 
 impl Drop for WakeTimer {

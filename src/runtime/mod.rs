@@ -32,6 +32,7 @@ mod remote;
 mod report;
 mod running;
 pub mod signal;
+mod slots;
 mod stack_stats;
 mod step;
 mod task_ref;

@@ -34,59 +34,78 @@ pub(crate) enum State {
 }
 
 /// Scheduling state shared by every task, whatever it returns.
+///
+/// `#[repr(C)]`, hot fields first: what one park, wake and resume read and write (state,
+/// token, counts, the loop, the park's target, the switch point) fills the first 64 bytes,
+/// the coroutine (its saved stack pointer) follows, then what completion reads, and what
+/// only spawn and introspection read comes last. A wake-up then touches one line of the
+/// header (left to Rust's layout, the one-byte flags sat at its far end, away from the
+/// counts, and a wake-up touched two), and a timer that fires prefetches just that line.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Header {
-    pub(crate) id: u64,
-    pub(crate) name: Box<str>,
-    /// The id of the loop the task belongs to, for wakers that name the task by its registry key from
-    /// another thread ([`SendWaker`]).
-    pub(crate) loop_id: u64,
-    pub(crate) state: Cell<State>,
+    // ----- hot: every park, wake and resume (64 bytes) -----
+    /// References to the task ([`TaskRef`]s) alive.
+    pub(crate) refs: Cell<usize>,
+    /// The loop the task belongs to (a `Core`), reached through `Header::core` in the loop's
+    /// file. Untyped here so that tasks sit below the loop that holds them.
+    pub(crate) core: *const (),
+    /// Roughly where the stack pointer was when the task last switched out (0: never), so
+    /// the loop can prefetch the lines its resume will touch first.
+    pub(crate) parked_sp: Cell<usize>,
     pub(crate) token: Cell<u32>,
-    pub(crate) notified: Cell<bool>,
     /// Cancel requests not withdrawn by `uncancel` (asyncio's `_num_cancels_requested`).
     pub(crate) cancel_requests: Cell<u32>,
     /// The value of `cancel_requests` when a request was last delivered. A request is
     /// pending (asyncio's `_must_cancel`) while `cancel_requests > cancel_delivered`.
     pub(crate) cancel_delivered: Cell<u32>,
+    pub(crate) state: Cell<State>,
+    pub(crate) notified: Cell<bool>,
     /// Set while the loop force-unwinds the task on close: the unwind must not be stopped.
     pub(crate) closing: Cell<bool>,
-    /// Key in the loop's task slab while alive.
-    pub(crate) registry_key: Cell<usize>,
-    /// Wakers to call when the task ends (joiners, `wait`, `gather`).
-    pub(crate) done_wakers: RefCell<WaitList<Waker>>,
-    /// A std waker to wake when the task ends: the one its `Task<T>` was last polled with as a
-    /// `std::future::Future` (only that handle polls it, so one slot is enough).
-    pub(crate) std_waker: RefCell<Option<std::task::Waker>>,
-    /// A `Task<T>` handle still exists.
-    pub(crate) handle_alive: Cell<bool>,
-    pub(crate) stack_size: usize,
+    /// The park is an external one (the outside world can end it, see `park_external`).
+    pub(crate) external: Cell<bool>,
     /// What the task parks on, for `corio::tasks()` and the deadlock report; read only while
     /// the task is parked (see `wait_target.rs`).
     pub(crate) waiting_on: Cell<TargetPtr>,
-    /// The park is an external one (the outside world can end it, see `park_external`).
-    pub(crate) external: Cell<bool>,
+    /// Key in the loop's task slab while alive.
+    pub(crate) registry_key: Cell<usize>,
+    // ----- every resume -----
+    /// The coroutine, until it has returned or been unwound.
+    pub(crate) coro: RefCell<Option<Coro>>,
+    // ----- completion -----
+    /// The typed operations of the cell this header heads.
+    pub(crate) vtable: &'static Vtable,
+    /// Wakers to call when the task ends (joiners, `wait`, `gather`).
+    pub(crate) done_wakers: RefCell<WaitList<Waker>>,
+    /// A `Task<T>` handle still exists.
+    pub(crate) handle_alive: Cell<bool>,
+    /// A std waker to wake when the task ends: the one its `Task<T>` was last polled with as a
+    /// `std::future::Future` (only that handle polls it, so one slot is enough).
+    pub(crate) std_waker: RefCell<Option<std::task::Waker>>,
+    // ----- cold: spawn, introspection, reports -----
+    pub(crate) id: u64,
+    pub(crate) name: Box<str>,
+    /// The id of the loop the task belongs to, for wakers that name the task by its registry key from
+    /// another thread ([`SendWaker`]).
+    pub(crate) loop_id: u64,
+    pub(crate) stack_size: usize,
     /// Where the task was spawned (`#[track_caller]` through `spawn`).
     pub(crate) spawned_at: &'static std::panic::Location<'static>,
     /// The loop's clock when it was spawned (as of the loop's last look at it).
     pub(crate) spawned: std::time::Instant,
     /// Debug mode: the backtrace of the task's last park.
     pub(crate) park_trace: RefCell<Option<Box<std::backtrace::Backtrace>>>,
-    /// Roughly where the stack pointer was when the task last switched out (0: never), so
-    /// the loop can prefetch the lines its resume will touch first.
-    pub(crate) parked_sp: Cell<usize>,
-    /// The coroutine, until it has returned or been unwound.
-    pub(crate) coro: RefCell<Option<Coro>>,
-    /// The loop the task belongs to (a `Core`), reached through `Header::core` in the loop's
-    /// file. Untyped here so that tasks sit below the loop that holds them.
-    pub(crate) core: *const (),
-    /// References to the task ([`TaskRef`]s) alive.
-    pub(crate) refs: Cell<usize>,
-    /// The typed operations of the cell this header heads.
-    pub(crate) vtable: &'static Vtable,
 }
 
 impl Header {
+    /// The bytes from the cell's start that a task step reads and writes when the task
+    /// resumes and, as often, ends there: the whole header and the start of the typed result
+    /// that follows it (its borrow flag and tag). What the loop prefetches of the task after
+    /// the next one; leaving out the cold fields in between saves nothing, since prefetches
+    /// go by lines and the result follows them.
+    pub(crate) const STEP_BYTES: usize = std::mem::size_of::<Header>() + 16;
+
     /// Counts one more [`TaskRef`].
     #[inline]
     pub(crate) fn add_ref(&self) {
@@ -402,5 +421,23 @@ impl<T: 'static> Clone for TypedRef<T> {
             task: self.task.clone(),
             _result: PhantomData,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Header;
+    use std::mem::offset_of;
+
+    #[test]
+    fn hot_header_fields_fill_the_first_line() {
+        // What every park, wake and resume touches stays within the first 64 bytes, and the
+        // coroutine comes right after it.
+        assert_eq!(offset_of!(Header, coro), 64);
+        assert!(offset_of!(Header, registry_key) < 64);
+        assert!(
+            offset_of!(Header, id) > offset_of!(Header, std_waker),
+            "cold fields last"
+        );
     }
 }
