@@ -128,6 +128,10 @@ where
         return Err(SpawnError::NoLoop);
     }
     let stack = core.take_stack(stack_size)?;
+    // A task that never ran has no switch point yet: its first resume touches the top of its
+    // stack (what the coroutine's set-up wrote there, the first frames), so that is what the
+    // loop prefetches for it until it first switches out.
+    let first_sp = corosensei::stack::Stack::base(&stack).get() - FRESH_TOUCH_BYTES;
     let id = core.next_task_id();
     let name: Box<str> = name.map(String::into_boxed_str).unwrap_or_default();
     let size = stack.size();
@@ -152,7 +156,7 @@ where
             spawned_at: at,
             spawned: core.last_now(),
             park_trace: RefCell::new(None),
-            parked_sp: Cell::new(0),
+            parked_sp: Cell::new(first_sp),
             coro: RefCell::new(None),
             core: std::ptr::from_ref(core).cast(),
             refs: Cell::new(1),
@@ -178,6 +182,11 @@ where
     Ok(unsafe { TypedRef::new(task) })
 }
 
+/// How far below a fresh stack's top its first resume's switch point is taken to be, for the
+/// loop's prefetch of the lines around it (which start two lines below and span eight): the
+/// prefetch then covers the top 512 bytes.
+const FRESH_TOUCH_BYTES: usize = 384;
+
 /// The coroutine body: runs `f`, turning a cancel or a panic into a `JoinError`.
 fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
     let h = current_header().expect("a task body runs inside its task");
@@ -198,19 +207,24 @@ mod tests {
 
     #[test]
     fn a_task_that_switched_out_recorded_a_point_on_its_own_stack() {
-        let (before, after, local) = crate::run(|| {
+        let (top, after, local) = crate::run(|| {
             crate::spawn(|| {
                 let local = 0u8;
                 let local = std::hint::black_box(&local) as *const u8 as usize;
                 let h = current_header().expect("inside a task");
                 let before = h.parked_sp.get();
+                let top = before + super::FRESH_TOUCH_BYTES;
                 crate::yield_now();
-                (before, h.parked_sp.get(), local)
+                (top, h.parked_sp.get(), local)
             })
             .join()
             .unwrap()
         });
-        assert_eq!(before, 0, "never switched out before");
+        // Before its first switch out, the point is near its stack's top, above its frames.
+        assert!(
+            local < top && top - local < 16 * 1024,
+            "{top:#x} is just above {local:#x}"
+        );
         // Deeper than the task's own frame (stacks grow down), and within a few KiB of it:
         // the switch point, not some other stack.
         assert!(after < local, "{after:#x} is below {local:#x}");
