@@ -27,10 +27,10 @@ fn counted() {
         r.set(r.get() + 1);
         r.get()
     });
-    if n == TOTAL {
-        if let Some(f) = ALL_RAN.with(|a| a.borrow_mut().take()) {
-            f.set_result(()).unwrap();
-        }
+    if n == TOTAL
+        && let Some(f) = ALL_RAN.with(|a| a.borrow_mut().take())
+    {
+        f.set_result(()).unwrap();
     }
 }
 

@@ -77,10 +77,10 @@ impl Frontier {
                 if self.seen.len() >= self.max_pages {
                     break;
                 }
-                if let Some(link) = url.join(&href) {
-                    if self.seen.insert(link.clone()) {
-                        next.push(link);
-                    }
+                if let Some(link) = url.join(&href)
+                    && self.seen.insert(link.clone())
+                {
+                    next.push(link);
                 }
             }
         }

@@ -116,10 +116,10 @@ impl<V> Waiters<V> {
     /// `Released`.
     pub(crate) fn revoke_granted(&mut self, out: &mut Vec<V>) {
         for (_, state) in self.states.iter_mut() {
-            if let WaiterState::Granted(_) = state {
-                if let WaiterState::Granted(v) = std::mem::replace(state, WaiterState::Released) {
-                    out.push(v);
-                }
+            if let WaiterState::Granted(_) = state
+                && let WaiterState::Granted(v) = std::mem::replace(state, WaiterState::Released)
+            {
+                out.push(v);
             }
         }
     }

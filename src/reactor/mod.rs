@@ -284,10 +284,10 @@ impl<N: Clone> Reactor<N> {
     /// socket is drained, and the next read parks without trying). One lookup for what
     /// `hup_possible` and `clear_ready` would do in two.
     pub(crate) fn short_read(&self, key: usize) {
-        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
-            if !e.hup_possible() {
-                e.readable = false;
-            }
+        if let Some(e) = self.entries.borrow_mut().get_mut(key)
+            && !e.hup_possible()
+        {
+            e.readable = false;
         }
     }
 

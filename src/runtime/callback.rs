@@ -29,10 +29,10 @@ impl<F: FnOnce() + 'static> CallOnce<F> {
 
 impl<F: FnOnce()> Callable for CallOnce<F> {
     fn call(&self) {
-        if !self.cancelled.get() {
-            if let Some(f) = self.f.take() {
-                f()
-            }
+        if !self.cancelled.get()
+            && let Some(f) = self.f.take()
+        {
+            f()
         }
     }
     fn cancel(&self) {

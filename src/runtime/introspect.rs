@@ -203,10 +203,10 @@ fn describe_wait(t: &TaskInfo, by_id: &HashMap<u64, &TaskInfo>, out: &mut String
              (stored, leaked, or kept alive by a reference cycle that is never dropped)",
         );
     }
-    if t.waiting_on == "join" {
-        if let Some(&id) = t.awaits.first() {
-            let _ = write!(out, " of {}", name_of(id));
-        }
+    if t.waiting_on == "join"
+        && let Some(&id) = t.awaits.first()
+    {
+        let _ = write!(out, " of {}", name_of(id));
     }
     if t.external {
         out.push_str(" (external)");

@@ -106,12 +106,13 @@ impl IoSource {
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
         let r = self.io(dir, op);
-        if let Ok(n) = r {
-            if n > 0 && n < want {
-                match dir {
-                    Dir::Write => self.clear_ready(Dir::Write),
-                    Dir::Read => self.short_read(),
-                }
+        if let Ok(n) = r
+            && n > 0
+            && n < want
+        {
+            match dir {
+                Dir::Write => self.clear_ready(Dir::Write),
+                Dir::Read => self.short_read(),
             }
         }
         r

@@ -210,15 +210,16 @@ impl Core {
     /// timer that bounded the wait.
     #[cold]
     fn poll_virtual(&self, timeout: Option<Duration>, deadline: Option<Instant>) {
-        if timeout != Some(Duration::ZERO) && self.is_isolated() {
-            if let Some(d) = deadline {
-                self.advance_to(d);
-                // Readiness that came meanwhile is still taken, without waiting.
-                if self.reactor.len() > 0 {
-                    self.poll_io(Some(Duration::ZERO));
-                }
-                return;
+        if timeout != Some(Duration::ZERO)
+            && self.is_isolated()
+            && let Some(d) = deadline
+        {
+            self.advance_to(d);
+            // Readiness that came meanwhile is still taken, without waiting.
+            if self.reactor.len() > 0 {
+                self.poll_io(Some(Duration::ZERO));
             }
+            return;
         }
         let t0 = Instant::now();
         self.poll_io(timeout);

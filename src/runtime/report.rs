@@ -60,10 +60,10 @@ impl<T: 'static> TaskCell<T> {
     /// Called when the last `Task<T>` handle goes away: reports a failure nobody will see.
     pub(crate) fn handle_dropped(&self) {
         self.header.handle_alive.set(false);
-        if self.header.is_done() {
-            if let Some(p) = self.take_unretrieved() {
-                task_unretrieved(&self.header, p);
-            }
+        if self.header.is_done()
+            && let Some(p) = self.take_unretrieved()
+        {
+            task_unretrieved(&self.header, p);
         }
     }
 }

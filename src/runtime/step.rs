@@ -96,10 +96,10 @@ fn complete(task: &TaskRef, core: &Core) {
     if let Some(w) = std_waker {
         wake_std(w);
     }
-    if !h.handle_alive.get() {
-        if let Some(p) = task.take_unretrieved() {
-            task_unretrieved(h, p);
-        }
+    if !h.handle_alive.get()
+        && let Some(p) = task.take_unretrieved()
+    {
+        task_unretrieved(h, p);
     }
 }
 

@@ -141,10 +141,10 @@ impl SendWaker {
 
 /// Wakes park `token` of the task `task_id` under `key` in `core`, if it is still there.
 fn wake_by_key(core: &Core, key: usize, task_id: u64, token: u32) {
-    if let Some(task) = core.task_by_key(key) {
-        if task.header().id == task_id {
-            Waker { task, token }.wake();
-        }
+    if let Some(task) = core.task_by_key(key)
+        && task.header().id == task_id
+    {
+        Waker { task, token }.wake();
     }
 }
 

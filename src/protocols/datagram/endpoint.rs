@@ -160,12 +160,12 @@ impl<P: DatagramProtocol> Endpoint<P> {
 
     fn call_lost(&self, exc: Option<io::Error>) {
         let proto = self.proto.borrow_mut().take();
-        if let Some(mut p) = proto {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| p.connection_lost(exc))) {
-                let mut ctx = ExceptionContext::new("datagram protocol connection_lost panicked");
-                ctx.exception = Some(Exception::Panic(payload));
-                call_exception_handler(ctx);
-            }
+        if let Some(mut p) = proto
+            && let Err(payload) = catch_unwind(AssertUnwindSafe(|| p.connection_lost(exc)))
+        {
+            let mut ctx = ExceptionContext::new("datagram protocol connection_lost panicked");
+            ctx.exception = Some(Exception::Panic(payload));
+            call_exception_handler(ctx);
         }
         rt::Teardown::teardown(self);
     }
