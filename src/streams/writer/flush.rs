@@ -44,6 +44,20 @@ fn finish_when_sent(st: &mut State, conn: &Conn) -> bool {
     true
 }
 
+/// The half-close (`write_eof`) once the buffer is out: a TLS session's `close_notify`, then
+/// the socket's write shutdown. `Ok(false)` when the socket has no room for the
+/// `close_notify` now: the end stays [`Eof::Pending`] and the caller arms the flush, which
+/// shuts the writing side once it is sent, as [`finish_when_sent`] does for a close.
+pub(super) fn eof_when_sent(st: &mut State, conn: &Conn) -> io::Result<bool> {
+    conn.close_notify();
+    if conn.pending_out() && !conn.src().is_ready(Dir::Write) {
+        st.eof = Eof::Pending;
+        return Ok(false);
+    }
+    st.eof = Eof::Sent;
+    conn.shutdown(Shutdown::Write).map(|()| true)
+}
+
 /// Registers the flush to run when the socket is writable.
 pub(super) fn arm_flush(sh: &Rc<Shared>) {
     let s = sh.clone();
@@ -97,12 +111,13 @@ pub(super) fn flush(sh: &Rc<Shared>) {
     let mut rearm = !st.closed && (st.buffered() > 0 || conn.pending_out());
     if !rearm && !st.closed {
         if st.eof == Eof::Pending {
-            st.eof = Eof::Sent;
-            if let Err(e) = conn.shutdown(Shutdown::Write) {
-                st.fail(&e, conn);
+            match eof_when_sent(&mut st, conn) {
+                Ok(true) => {}
+                Ok(false) => rearm = true,
+                Err(e) => st.fail(&e, conn),
             }
         }
-        if st.closing && !st.closed {
+        if !rearm && st.closing && !st.closed {
             rearm = !finish_when_sent(&mut st, conn);
         }
     }

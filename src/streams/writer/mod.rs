@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::os::unix::net as unix;
 use std::rc::Rc;
 
@@ -26,7 +26,7 @@ mod buffer;
 mod flush;
 
 use self::buffer::{Eof, Shared, State};
-use self::flush::{arm_flush, close, flush};
+use self::flush::{arm_flush, close, eof_when_sent, flush};
 use crate::runtime::Dir;
 use crate::runtime::{Ticket, WaitKind, WaitList};
 
@@ -245,8 +245,12 @@ impl StreamWriter {
             return Ok(());
         }
         if st.buffered() == 0 && !st.armed {
-            st.eof = Eof::Sent;
-            sh.conn.shutdown(Shutdown::Write)
+            if !eof_when_sent(&mut st, &sh.conn)? {
+                st.armed = true;
+                drop(st);
+                arm_flush(sh);
+            }
+            Ok(())
         } else {
             st.eof = Eof::Pending;
             Ok(())
