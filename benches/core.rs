@@ -31,10 +31,9 @@
 mod common;
 
 use std::hint::black_box;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{measuring, result_line, tokio_task};
+use common::{measuring, result_line, rss_bytes, run_child, tokio_task};
 
 struct Mode {
     full: bool,
@@ -337,16 +336,6 @@ fn tokio_virtual_timers(n: usize) -> Duration {
 
 // ----- RSS per parked task (child processes) -----
 
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 fn child_rss(which: &str, n: usize) {
     let per_task = match which {
         "corio" => corio::run(move || {
@@ -392,18 +381,10 @@ fn child_rss(which: &str, n: usize) {
 }
 
 fn measure_rss(which: &str, n: usize) -> Option<f64> {
-    let out = Command::new(std::env::current_exe().ok()?)
-        .args(["--child-rss", which, &n.to_string()])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "{which} RSS child failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    run_child(which, &["--child-rss", which, &n.to_string()])?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn main() {

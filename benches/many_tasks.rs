@@ -19,12 +19,11 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use common::{measuring, result_line};
+use common::{measuring, result_line, rss_bytes, run_child};
 
 /// What one child process measured.
 #[derive(Clone, Copy)]
@@ -36,18 +35,6 @@ struct Parked {
     sys: f64,
     kib_per_task: f64,
     maps: usize,
-}
-
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-    pages * page
 }
 
 /// User and system CPU time of this process so far, in seconds.
@@ -129,19 +116,8 @@ fn child(which: &str, n: usize) {
     println!("{seconds} {user} {sys} {kib} {maps}");
 }
 
-fn run_child(which: &str, n: usize) -> Option<Parked> {
-    let out = Command::new(std::env::current_exe().ok()?)
-        .args(["--child", which, &n.to_string()])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "{which} child failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
+fn parked_child(which: &str, n: usize) -> Option<Parked> {
+    let text = run_child(which, &["--child", which, &n.to_string()])?;
     let mut f = text.split_whitespace();
     Some(Parked {
         seconds: f.next()?.parse().ok()?,
@@ -160,8 +136,8 @@ fn best(reps: usize, n: usize) -> Option<(Parked, Parked)> {
         _ => b,
     };
     for _ in 0..reps {
-        c = Some(faster(c, run_child("corio", n)?));
-        t = Some(faster(t, run_child("tokio", n)?));
+        c = Some(faster(c, parked_child("corio", n)?));
+        t = Some(faster(t, parked_child("tokio", n)?));
     }
     Some((c?, t?))
 }

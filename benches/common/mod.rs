@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::process::Command;
 use std::time::Duration;
 
 /// `true` under `cargo bench` (the harness passes `--bench`): measure. `false` as under
@@ -50,4 +51,34 @@ where
     F::Output: Send + 'static,
 {
     rt.block_on(rt.spawn(work)).expect("tokio task")
+}
+
+/// Resident memory of this process, in bytes (`/proc/self/statm`; 0 where it cannot be read).
+pub fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+    pages * page
+}
+
+/// Runs this benchmark's own binary again with `args` (a measurement that needs a fresh
+/// process) and returns what it printed; `None`, with its stderr shown, if it failed.
+pub fn run_child(what: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(std::env::current_exe().ok()?)
+        .args(args)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "{what} child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
