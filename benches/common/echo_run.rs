@@ -3,10 +3,11 @@
 //! threads, the echo handlers, and a row of the table (rate, latency percentiles, server CPU
 //! per message, generator busy share) with its best-of-rounds rule and its printed line.
 //!
-//! `benches/echo_tls.rs` uses it. The plain echo benchmark (`benches/echo/`) has its own
-//! `Running`, server threads and `Row`: it reads each server thread's CPU clock from the load
-//! generator over the steady-state window (after the warm-up, before the teardown) and splits
-//! it into user and kernel time, where this file's servers report their whole run themselves.
+//! `benches/echo_tls.rs` uses all of it. The plain echo benchmark (`benches/echo/`) shares
+//! only the corio echo handler: it has its own `Running`, server threads and `Row`, since it
+//! reads each server thread's CPU clock from the load generator over the steady-state window
+//! (after the warm-up, before the teardown) and splits it into user and kernel time, where
+//! this file's servers report their whole run themselves.
 
 // Each benchmark that includes this file uses part of it.
 #![allow(dead_code)]

@@ -52,6 +52,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/echo_run.rs"]
+mod echo_run;
 mod idle;
 mod load;
 mod servers;

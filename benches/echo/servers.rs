@@ -44,20 +44,8 @@ pub(crate) type StartServer = fn() -> Running;
 
 // ----- corio -----
 
-/// The corio echo handler (the README's streams echo): read, write, drain.
-pub(crate) fn corio_echo(
-    mut r: corio::streams::StreamReader,
-    w: corio::streams::StreamWriter,
-) -> io::Result<()> {
-    loop {
-        let data = r.read(64 * 1024)?;
-        if data.is_empty() {
-            return w.close();
-        }
-        w.write(&data);
-        w.drain()?;
-    }
-}
+/// The corio echo handler (the README's streams echo), shared with the TLS echo benchmark.
+pub(crate) use crate::echo_run::corio_echo;
 
 /// The busy-poll window of the `corio-bp` server.
 pub(crate) const BUSY_POLL: Duration = Duration::from_micros(50);
