@@ -39,6 +39,7 @@ mod conn;
 mod graceful;
 mod pipe;
 mod reader;
+mod send_buffer;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;
@@ -58,6 +59,7 @@ pub use writer::{DEFAULT_HIGH_WATER, StreamWriter};
 pub(crate) use self::conn::AnyStream;
 use self::conn::Conn;
 pub(crate) use self::pipe::{pipe_reader, pipe_writer};
+pub(crate) use self::send_buffer::SendBuffer;
 pub(crate) use self::server::{Active, Listener};
 use crate::net::{TcpListener, TcpStream, ToSocketAddrs, UnixListener, UnixStream};
 

@@ -180,8 +180,7 @@ impl<P: StreamProto> Conn<P> {
         if st.lost {
             return;
         }
-        st.buf = Vec::new();
-        st.pos = 0;
+        st.out.discard();
         st.closing = true;
         drop(st);
         self.schedule_lost(exc);
@@ -284,9 +283,9 @@ impl<P: StreamProto> Conn<P> {
         let mut failed = None;
         while st.buffered() > 0 {
             let want = st.buffered();
-            match s.send(&st.buf[st.pos..]) {
+            match s.send(st.out.unsent()) {
                 Ok(n) => {
-                    st.consumed(n);
+                    st.out.consumed(n);
                     if n < want {
                         rt::not_writable(s.src());
                         break;

@@ -39,7 +39,7 @@ impl<P: StreamProto> TransportOps for Conn<P> {
                 }
             }
         }
-        st.append(data);
+        st.out.append(data);
         let flow = st.flow_change();
         drop((st, sock));
         self.arm(true);
@@ -112,8 +112,7 @@ impl<P: StreamProto> TransportOps for Conn<P> {
 
     fn set_write_buffer_limits(&self, high: usize, low: usize) {
         let mut st = self.st.borrow_mut();
-        st.high = high;
-        st.low = low.min(high);
+        st.out.set_limits(high, low);
         let flow = st.flow_change();
         drop(st);
         self.flow(flow);
@@ -121,7 +120,7 @@ impl<P: StreamProto> TransportOps for Conn<P> {
 
     fn write_buffer_limits(&self) -> (usize, usize) {
         let st = self.st.borrow();
-        (st.high, st.low)
+        (st.out.high, st.out.low)
     }
 
     fn write_buffer_size(&self) -> usize {

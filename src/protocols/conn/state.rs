@@ -5,6 +5,8 @@
 /// mark defaults to a quarter of the high one).
 pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 
+use crate::streams::SendBuffer;
+
 /// Where `write_eof` stands.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Eof {
@@ -15,11 +17,8 @@ pub(super) enum Eof {
 }
 
 pub(super) struct State {
-    /// Unsent bytes are `buf[pos..]`.
-    pub(super) buf: Vec<u8>,
-    pub(super) pos: usize,
-    pub(super) high: usize,
-    pub(super) low: usize,
+    /// The unsent bytes and the water marks.
+    pub(super) out: SendBuffer,
     /// `close`, `abort` or a failure: no more reads, writes are dropped.
     pub(super) closing: bool,
     /// `connection_lost` is scheduled (or done).
@@ -44,10 +43,7 @@ impl State {
     /// An empty buffer with asyncio's default water marks.
     pub(super) fn new() -> State {
         State {
-            buf: Vec::new(),
-            pos: 0,
-            high: DEFAULT_HIGH_WATER,
-            low: DEFAULT_HIGH_WATER / 4,
+            out: SendBuffer::new(DEFAULT_HIGH_WATER),
             closing: false,
             lost: false,
             eof: Eof::No,
@@ -61,27 +57,9 @@ impl State {
         }
     }
 
+    #[inline]
     pub(super) fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    pub(super) fn append(&mut self, data: &[u8]) {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(data);
-    }
-
-    pub(super) fn consumed(&mut self, n: usize) {
-        self.pos += n;
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            if self.buf.capacity() > 4 * DEFAULT_HIGH_WATER {
-                self.buf = Vec::new();
-            }
-        }
+        self.out.buffered()
     }
 
     pub(super) fn is_reading(&self) -> bool {
@@ -91,10 +69,10 @@ impl State {
     /// The flow-control call the buffer's size asks for now, if any.
     pub(super) fn flow_change(&mut self) -> Option<bool> {
         let size = self.buffered();
-        if !self.write_paused && size > self.high {
+        if !self.write_paused && size > self.out.high {
             self.write_paused = true;
             Some(true)
-        } else if self.write_paused && size <= self.low {
+        } else if self.write_paused && size <= self.out.low {
             self.write_paused = false;
             Some(false)
         } else {

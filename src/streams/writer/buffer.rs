@@ -8,9 +8,7 @@ use std::rc::Rc;
 
 use super::super::conn::Conn;
 use crate::runtime::WaitList;
-
-/// A buffer whose capacity is given back when it empties past this size.
-const KEEP_CAPACITY: usize = 256 * 1024;
+use crate::streams::SendBuffer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Eof {
@@ -47,11 +45,8 @@ impl SavedError {
 
 #[derive(Debug)]
 pub(super) struct State {
-    /// Unsent bytes are `buf[pos..]`.
-    pub(super) buf: Vec<u8>,
-    pub(super) pos: usize,
-    pub(super) high: usize,
-    pub(super) low: usize,
+    /// The unsent bytes and the water marks.
+    pub(super) out: SendBuffer,
     /// Above the high-water mark, not yet back at the low one: `drain` parks.
     pub(super) paused: bool,
     /// A flush callback is registered (or scheduled).
@@ -69,27 +64,9 @@ pub(super) struct State {
 }
 
 impl State {
+    #[inline]
     pub(super) fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    pub(super) fn append(&mut self, data: &[u8]) {
-        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(data);
-    }
-
-    pub(super) fn consumed(&mut self, n: usize) {
-        self.pos += n;
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            if self.buf.capacity() > KEEP_CAPACITY.max(2 * self.high) {
-                self.buf = Vec::new();
-            }
-        }
+        self.out.buffered()
     }
 
     /// Records a fatal error: drops the buffer and ends the connection.
@@ -97,8 +74,7 @@ impl State {
         if self.error.is_none() {
             self.error = Some(SavedError::new(e));
         }
-        self.buf = Vec::new();
-        self.pos = 0;
+        self.out.discard();
         self.finish_close(conn);
     }
 
@@ -113,7 +89,7 @@ impl State {
     /// Waiters to wake once the borrow ends: drainers if the buffer is low enough (or the
     /// connection is gone), closers if it is closed.
     pub(super) fn take_wakers(&mut self) -> Woken {
-        if self.paused && (self.closed || self.buffered() <= self.low) {
+        if self.paused && (self.closed || self.buffered() <= self.out.low) {
             self.paused = false;
         }
         Woken {

@@ -83,9 +83,9 @@ pub(super) fn flush(sh: &Rc<Shared>) {
     }
     while st.buffered() > 0 {
         let want = st.buffered();
-        match conn.send(&st.buf[st.pos..]) {
+        match conn.send(st.out.unsent()) {
             Ok(n) => {
-                st.consumed(n);
+                st.out.consumed(n);
                 if n < want {
                     conn.src().clear_ready(Dir::Write);
                     break;

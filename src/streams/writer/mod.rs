@@ -29,6 +29,7 @@ use self::buffer::{Eof, Shared, State};
 use self::flush::{arm_flush, close, eof_when_sent, flush};
 use crate::runtime::Dir;
 use crate::runtime::{Ticket, WaitKind, WaitList};
+use crate::streams::SendBuffer;
 
 /// The default high-water mark of a [`StreamWriter`]'s buffer: 64 KiB, as in asyncio. The
 /// low-water mark is a quarter of the high one.
@@ -79,10 +80,7 @@ impl StreamWriter {
             shared: Rc::new(Shared {
                 conn,
                 st: RefCell::new(State {
-                    buf: Vec::new(),
-                    pos: 0,
-                    high: DEFAULT_HIGH_WATER,
-                    low: DEFAULT_HIGH_WATER / 4,
+                    out: SendBuffer::new(DEFAULT_HIGH_WATER),
                     paused: false,
                     armed: false,
                     eof: Eof::No,
@@ -137,8 +135,8 @@ impl StreamWriter {
                 }
             }
         }
-        st.append(data);
-        if st.buffered() > st.high {
+        st.out.append(data);
+        if st.buffered() > st.out.high {
             st.paused = true;
         }
         let arm = !st.armed;
@@ -166,9 +164,9 @@ impl StreamWriter {
             return;
         }
         for l in lines {
-            st.append(l.as_ref());
+            st.out.append(l.as_ref());
         }
-        if st.buffered() > st.high {
+        if st.buffered() > st.out.high {
             st.paused = true;
         }
         let arm = st.buffered() > 0 && !st.armed;
@@ -282,8 +280,7 @@ impl StreamWriter {
         let sh = &self.shared;
         let mut st = sh.st.borrow_mut();
         st.closing = true;
-        st.buf = Vec::new();
-        st.pos = 0;
+        st.out.discard();
         // The shutdown also wakes an armed flush, which then lets go of the connection.
         st.finish_close(&sh.conn);
         let woken = st.take_wakers();
@@ -333,9 +330,8 @@ impl StreamWriter {
     /// `set_write_buffer_limits`). A `low` above `high` is taken as `high`.
     pub fn set_write_buffer_limits(&self, high: usize, low: usize) {
         let mut st = self.shared.st.borrow_mut();
-        st.high = high;
-        st.low = low.min(high);
-        if st.buffered() > st.high {
+        st.out.set_limits(high, low);
+        if st.buffered() > st.out.high {
             st.paused = true;
         }
         let woken = st.take_wakers();
@@ -346,7 +342,7 @@ impl StreamWriter {
     /// The high- and low-water marks, in bytes.
     pub fn write_buffer_limits(&self) -> (usize, usize) {
         let st = self.shared.st.borrow();
-        (st.high, st.low)
+        (st.out.high, st.out.low)
     }
 
     /// How many bytes are buffered, not yet sent.
