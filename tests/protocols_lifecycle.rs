@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::Log;
+use common::{Log, collect_reports};
 use corio::net::UnixStream;
 use corio::protocols::{self, BaseProtocol, Protocol, Transport};
 
@@ -179,11 +179,7 @@ fn writes_after_close_are_dropped_and_counted_without_errors() {
     // cpython: test_selector_events.py SelectorSocketTransportTests.test_write_closing
     // (asyncio counts them in _conn_lost and only logs past a threshold)
     corio::run(|| {
-        let reports = Log::new();
-        let r = reports.clone();
-        corio::set_exception_handler(Some(Rc::new(move |c: &corio::ExceptionContext| {
-            r.push(c.message.clone())
-        })));
+        let reports = collect_reports();
         let log = Log::new();
         let l = log.clone();
         let (t, _b) = pair(move || Rec::new(&l));
@@ -421,11 +417,7 @@ fn a_callback_that_parks_fails_its_connection_not_the_loop() {
     // Callbacks run on the loop's own stack: a park there is a panic, which closes that
     // connection and reaches the exception handler.
     corio::run(|| {
-        let reports = Log::new();
-        let r = reports.clone();
-        corio::set_exception_handler(Some(Rc::new(move |c: &corio::ExceptionContext| {
-            r.push(c.message.clone())
-        })));
+        let reports = collect_reports();
         let log = Log::new();
         let l = log.clone();
         let (_t, b) =

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{Log, TempDir};
+use common::{Log, TempDir, collect_reports};
 use corio::protocols::{
     self, BaseProtocol, Buffered, BufferedProtocol, DatagramProtocol, DatagramTransport, Protocol,
     Transport,
@@ -49,15 +49,6 @@ fn until(mut done: impl FnMut() -> bool) {
         corio::sleep(Duration::from_micros(200));
     }
     panic!("condition not reached");
-}
-
-fn collect_reports() -> Log<String> {
-    let reports = Log::new();
-    let r = reports.clone();
-    corio::set_exception_handler(Some(Rc::new(move |c: &corio::ExceptionContext| {
-        r.push(c.message.clone())
-    })));
-    reports
 }
 
 #[test]

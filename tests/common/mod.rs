@@ -81,6 +81,17 @@ impl<T: Clone> Log<T> {
     }
 }
 
+/// Installs an exception handler on the running loop that records each report's message,
+/// and returns the record.
+pub fn collect_reports() -> Log<String> {
+    let reports = Log::new();
+    let r = reports.clone();
+    corio::set_exception_handler(Some(Rc::new(move |c: &corio::ExceptionContext| {
+        r.push(c.message.clone())
+    })));
+    reports
+}
+
 /// `true` in the child process started by [`run_child`] with this `key`.
 pub fn is_child(key: &str) -> bool {
     std::env::var_os(key).is_some()
