@@ -18,7 +18,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, has_madvise_guard};
 pub(crate) use stack_pool::StackPool;
-pub(crate) use typed::{Payload, Resumed, TypedCoro, TypedSuspender};
+pub(crate) use typed::{GenStack, Payload, Resumed, Signal, TypedCoro, TypedSuspender};
 
 /// What the overflow handler needs to know about the running coroutine.
 #[derive(Debug)]

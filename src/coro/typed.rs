@@ -1,16 +1,16 @@
 //! Coroutines that pass values through the switch itself (in a register when a value fits
-//! one), for generators: the caller resumes with an `I`, the body suspends with a `Y` and
+//! one), for generators: the caller resumes with an `S`, the body suspends with a `Y` and
 //! returns an `R`.
 //!
 //! A typed coroutine keeps its bookkeeping in a header at the top of its own stack (its
-//! [`StackInfo`] and a side slot), written in place when it is made: making one allocates
-//! nothing, and the handle that owns it stays small to move.
+//! [`StackInfo`], a side slot and the resume's [`Signal`]), written in place when the stack is
+//! made ready ([`GenStack`]): making a coroutine allocates nothing, the handle that owns it
+//! stays small to move, and a stack kept ready between coroutines keeps its header.
 
 use std::any::Any;
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::{self, NonNull};
 
 use corosensei::stack::StackPointer;
@@ -29,9 +29,13 @@ struct Header {
     /// A payload the resumer hands the body beside the switch (so the value the switch
     /// carries stays small enough for a register).
     slot: Cell<Option<Payload>>,
+    /// What the last resume handed the body besides (or instead of) a value.
+    signal: Cell<Signal>,
     /// Neighbours in this thread's list of live typed coroutines (`LIVE`).
     prev: Cell<*const Header>,
     next: Cell<*const Header>,
+    /// The stack this header sits at the top of (read out before it is unmapped).
+    stack: Stack,
 }
 
 thread_local! {
@@ -93,45 +97,109 @@ pub(super) fn guarding(addr: usize) -> Option<&'static StackInfo> {
 /// so the body's frames start aligned (corosensei needs 16).
 const HEADER_BYTES: usize = size_of::<Header>().next_multiple_of(64);
 
-/// A [`Stack`] whose top `HEADER_BYTES` hold the [`Header`]: corosensei sees the stack below.
-struct HeadedStack {
-    stack: Stack,
-    /// Where the header starts: the top corosensei sees (kept, as corosensei asks for it on
-    /// every resume).
-    base: StackPointer,
+/// A [`Stack`] ready for typed coroutines: its top `HEADER_BYTES` hold a [`Header`] in `LIVE`
+/// (which also keeps the `Stack` itself), and corosensei sees the stack below. The header stays
+/// as long as this value, so a stack kept as a `GenStack` between coroutines (a generator's
+/// spare stack) is ready for the next one without writing its header or linking it again; and
+/// the value is one pointer, cheap to move through a coroutine's handle and a thread-local.
+pub(crate) struct GenStack {
+    /// The header, at the top of the stack it describes: also the top corosensei sees.
+    header: NonNull<Header>,
 }
 
-impl HeadedStack {
-    #[inline]
-    fn new(stack: Stack) -> HeadedStack {
+impl std::fmt::Debug for GenStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // SAFETY: the header is alive as long as `self` (see `new`).
+        let stack = unsafe { &self.header.as_ref().stack };
+        f.debug_struct("GenStack").field("stack", stack).finish()
+    }
+}
+
+impl GenStack {
+    /// Writes the header at the top of `stack` and adds it to `LIVE` (an overflow in a body
+    /// on this stack is then reported as a generator's).
+    pub(crate) fn new(stack: Stack) -> GenStack {
         let top = corosensei::stack::Stack::base(&stack).get();
-        // SAFETY: a stack's top is far above address zero (its usable size alone exceeds
-        // `HEADER_BYTES`), so the difference is not zero.
-        let base = unsafe { StackPointer::new_unchecked(top - HEADER_BYTES) };
-        HeadedStack { stack, base }
+        let header = (top - HEADER_BYTES) as *mut Header;
+        // SAFETY: `header` is the top `HEADER_BYTES` of a stack this function owns (mapped,
+        // writable, aligned to 64 >= align_of::<Header>()), which nothing else uses: a stack
+        // from a pool holds no live value, and corosensei writes only below it. Once written
+        // it stays at this address until `take_header`, which removes it from `LIVE` first.
+        unsafe {
+            header.write(Header {
+                info: StackInfo::new(&stack, "", 0, StackKind::Generator),
+                slot: Cell::new(None),
+                signal: Cell::new(Signal::Value),
+                prev: Cell::new(ptr::null()),
+                next: Cell::new(ptr::null()),
+                stack,
+            });
+            link(&*header);
+        }
+        GenStack {
+            // SAFETY: a stack address, never null.
+            header: unsafe { NonNull::new_unchecked(header) },
+        }
     }
 
-    #[inline]
-    fn header(&self) -> *mut Header {
-        self.base.get() as *mut Header
+    /// The plain stack, its header gone (to give it back to a pool, where tasks may use it).
+    pub(crate) fn into_stack(self) -> Stack {
+        let this = ManuallyDrop::new(self);
+        this.take_header().stack
+    }
+
+    /// Takes the header out of `LIVE` and out of the stack (the stack is in it).
+    fn take_header(&self) -> Header {
+        // SAFETY: the header was written by `new` and is alive until here; this runs once
+        // per `GenStack` (from `into_stack` or `drop`, never both), and the value is read
+        // out of the stack before anything could unmap it.
+        unsafe {
+            unlink(self.header.as_ref());
+            self.header.as_ptr().read()
+        }
     }
 }
 
-// SAFETY: `base` is the inner stack's top lowered by `HEADER_BYTES` (a multiple of 64, so
+impl Drop for GenStack {
+    fn drop(&mut self) {
+        // The stack is unmapped with the header's copy, on the caller's stack.
+        drop(self.take_header());
+    }
+}
+
+// SAFETY: the base is the inner stack's top lowered by `HEADER_BYTES` (a multiple of 64, so
 // still aligned to corosensei's STACK_ALIGNMENT), and the inner stack's usable size is at least
 // its MIN_STACK_SIZE of 16 KiB, far above `HEADER_BYTES` plus corosensei's own minimum; the
-// bytes above `base` are the header, which corosensei never touches. `limit` is the inner
+// bytes above the base are the header, which corosensei never touches. `limit` is the inner
 // stack's (its guard below stays in place).
-unsafe impl corosensei::stack::Stack for HeadedStack {
+unsafe impl corosensei::stack::Stack for GenStack {
     #[inline]
     fn base(&self) -> StackPointer {
-        self.base
+        // SAFETY: a stack address is not zero (see `new`).
+        unsafe { StackPointer::new_unchecked(self.header.as_ptr() as usize) }
     }
 
     #[inline]
     fn limit(&self) -> StackPointer {
-        corosensei::stack::Stack::limit(&self.stack)
+        // SAFETY: the header is alive as long as `self`.
+        corosensei::stack::Stack::limit(unsafe { &self.header.as_ref().stack })
     }
+}
+
+/// What a resume hands the body besides a value, kept in the header: the value the switch
+/// carries is then the bare `S` (for `S = ()` nothing at all), and the body tells a plain
+/// resume from the rest with one load and one well-predicted branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Signal {
+    /// The switch carries a value (the common case; the header's resting state).
+    Value,
+    /// The first resume without a value.
+    Start,
+    /// A throw: the payload waits in the header's side slot; no value.
+    Thrown,
+    /// A close; no value.
+    Close,
 }
 
 /// What a resume of a typed coroutine ran into.
@@ -139,22 +207,26 @@ unsafe impl corosensei::stack::Stack for HeadedStack {
 pub(crate) enum Resumed<Y, R> {
     /// The body suspended with this value.
     Yielded(Y),
-    /// The body returned this, or this payload unwound out of it.
-    Returned(Result<R, Payload>),
+    /// The body returned this.
+    Returned(R),
 }
 
-/// A coroutine resumed with `I`s that suspends with `Y`s and returns an `R`.
+/// A coroutine resumed with `S`s (or a [`Signal`]) that suspends with `Y`s and returns an `R`.
+/// A panic in the body unwinds out of the resume that ran it (corosensei catches it at the
+/// body's root and raises it again in the resumer), and the coroutine is then done: the body
+/// has no `catch_unwind` of its own, whose extra call level around the switches cost a
+/// return misprediction on every generator.
 ///
 /// Give a finished one's stack back with [`into_stack`](Self::into_stack); dropping one
 /// unwinds its body if it is suspended and unmaps its stack.
-pub(crate) struct TypedCoro<I, Y, R> {
-    /// Dropped by hand: after the header leaves `LIVE` (see `Drop`).
-    inner: ManuallyDrop<Coroutine<I, Y, Result<R, Payload>, HeadedStack>>,
+pub(crate) struct TypedCoro<S, Y, R> {
+    /// Dropped by hand, out of line (see `Drop`).
+    inner: ManuallyDrop<Coroutine<MaybeUninit<S>, Y, R, GenStack>>,
     /// The header at the top of `inner`'s stack, valid as long as `inner` holds that stack.
     header: NonNull<Header>,
 }
 
-impl<I, Y, R> std::fmt::Debug for TypedCoro<I, Y, R> {
+impl<S, Y, R> std::fmt::Debug for TypedCoro<S, Y, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TypedCoro")
             .field("done", &self.inner.done())
@@ -162,51 +234,46 @@ impl<I, Y, R> std::fmt::Debug for TypedCoro<I, Y, R> {
     }
 }
 
-impl<I: 'static, Y: 'static, R: 'static> TypedCoro<I, Y, R> {
-    /// Prepares a generator's body on `stack`: `f` gets the first input and the body's
-    /// suspender. A panic unwinding out of `f` becomes the body's `Err` result. Nothing runs
+impl<S: 'static, Y: 'static, R: 'static> TypedCoro<S, Y, R> {
+    /// Prepares a generator's body on `stack`: `f` gets the body's suspender. A value carried
+    /// by the first resume has no suspension waiting for it and is dropped. Nothing runs
     /// until the first resume; an overflow is reported as a generator's.
     #[inline]
-    pub(crate) fn new_generator<F>(stack: Stack, f: F) -> TypedCoro<I, Y, R>
+    pub(crate) fn new_generator<F>(stack: GenStack, f: F) -> TypedCoro<S, Y, R>
     where
-        F: FnOnce(I, TypedSuspender<I, Y>) -> R + 'static,
+        F: FnOnce(TypedSuspender<S, Y>) -> R + 'static,
     {
-        let stack = HeadedStack::new(stack);
-        let header = stack.header();
-        // SAFETY: `header` is the top `HEADER_BYTES` of a stack this function owns (mapped,
-        // writable, aligned to 64 >= align_of::<Header>()), which nothing else uses: a stack
-        // from a pool holds no live value, and corosensei writes only below `base`.
-        unsafe {
-            header.write(Header {
-                info: StackInfo::new(&stack.stack, "", 0, StackKind::Generator),
-                slot: Cell::new(None),
-                prev: Cell::new(ptr::null()),
-                next: Cell::new(ptr::null()),
-            });
-            link(&*header);
-        }
-        let hdr = header as *const Header;
-        let inner = Coroutine::with_stack(stack, move |y: &Yielder<I, Y>, first: I| {
+        let header = stack.header;
+        // SAFETY: the header of a `GenStack` is alive as long as the stack; no coroutine runs
+        // on this one yet, so nothing else reads it (a signal left by a resume that unwound
+        // is cleared here).
+        unsafe { header.as_ref().signal.set(Signal::Value) };
+        let hdr = header.as_ptr() as *const Header;
+        let inner = Coroutine::with_stack(stack, move |y: &Yielder<MaybeUninit<S>, Y>, first| {
             let back = TypedSuspender {
                 y,
                 hdr,
                 _not_send: PhantomData,
             };
-            catch_unwind(AssertUnwindSafe(|| f(first, back)))
+            // SAFETY: the body runs on this stack; the header is alive.
+            if std::mem::needs_drop::<S>() && unsafe { back.signal() } == Signal::Value {
+                // SAFETY: `Signal::Value` means the resume carried an initialised value.
+                drop(unsafe { MaybeUninit::<S>::assume_init(first) });
+            }
+            f(back)
         });
         TypedCoro {
             inner: ManuallyDrop::new(inner),
-            // SAFETY: `header` points into a mapped stack, never null.
-            header: unsafe { NonNull::new_unchecked(header) },
+            header,
         }
     }
 }
 
-impl<I, Y, R> TypedCoro<I, Y, R> {
+impl<S, Y, R> TypedCoro<S, Y, R> {
     #[inline(always)]
     fn header(&self) -> &Header {
-        // SAFETY: the header was written when the coroutine was made and stays at the top of
-        // the stack `inner` owns for as long as `self` exists (`into_stack` consumes `self`).
+        // SAFETY: the header is at the top of the `GenStack` `inner` owns, alive for as long
+        // as `self` exists (`into_stack` consumes `self`).
         unsafe { self.header.as_ref() }
     }
 
@@ -216,15 +283,31 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
         &self.header().slot
     }
 
-    /// Runs the body until it yields or returns.
+    /// Runs the body until it yields or returns; its pending suspension returns `s`.
     ///
     /// The running coroutine named in `RUNNING` stays the resumer's (the task, or none): a
     /// park in the body suspends that task right there, with this stack on top of its own
     /// (see [`super::suspend`]), and the body goes on when the task is resumed. So a resume
     /// is the switch and nothing more.
     #[inline(always)]
-    pub(crate) fn resume(&mut self, input: I) -> Resumed<Y, R> {
-        match self.inner.resume(input) {
+    pub(crate) fn resume(&mut self, s: S) -> Resumed<Y, R> {
+        match self.inner.resume(MaybeUninit::new(s)) {
+            CoroutineResult::Yield(y) => Resumed::Yielded(y),
+            CoroutineResult::Return(r) => Resumed::Returned(r),
+        }
+    }
+
+    /// Runs the body with `signal` instead of a value (`Signal::Value` is not one to send).
+    /// The body reads the signal as soon as it runs (before it can switch back), and the
+    /// signal is back at `Value` when this returns, so a plain resume writes nothing.
+    #[inline]
+    pub(crate) fn resume_signal(&mut self, signal: Signal) -> Resumed<Y, R> {
+        debug_assert!(signal != Signal::Value, "a signal resume carries no value");
+        self.header().signal.set(signal);
+        let r = self.inner.resume(MaybeUninit::uninit());
+        // The header is still there: only `into_stack` takes the stack away.
+        self.header().signal.set(Signal::Value);
+        match r {
             CoroutineResult::Yield(y) => Resumed::Yielded(y),
             CoroutineResult::Return(r) => Resumed::Returned(r),
         }
@@ -261,70 +344,90 @@ impl<I, Y, R> TypedCoro<I, Y, R> {
         self.inner.started()
     }
 
-    /// The stack of a finished coroutine, for reuse.
+    /// `true` once the body returned or unwound.
     #[inline]
-    pub(crate) fn into_stack(self) -> Stack {
+    pub(crate) fn done(&self) -> bool {
+        self.inner.done()
+    }
+
+    /// The stack of a finished coroutine, header and all, for the next one.
+    #[inline]
+    pub(crate) fn into_stack(self) -> GenStack {
         let mut this = ManuallyDrop::new(self);
-        this.drop_header();
         // SAFETY: `this` is never used again nor dropped, so `inner` is taken once.
-        let inner = unsafe { ManuallyDrop::take(&mut this.inner) };
-        inner.into_stack().stack
+        unsafe { ManuallyDrop::take(&mut this.inner) }.into_stack()
     }
 
-    /// Takes the header out of `LIVE` and drops it, before its stack may go.
-    #[inline]
-    fn drop_header(&mut self) {
-        unlink(self.header());
-        // SAFETY: the header is a live value written by `new_generator`, now out of `LIVE`;
-        // this runs once per coroutine (from `into_stack` or `drop`, never both), before the
-        // stack it sits on is given back or unmapped.
-        unsafe { self.header.as_ptr().drop_in_place() };
-    }
-}
-
-/// A typed coroutine dropped without [`TypedCoro::into_stack`] (a panic while it was being
-/// finished): its header leaves `LIVE` first, then corosensei unwinds what is left of the body
-/// and the stack is unmapped.
-impl<I, Y, R> Drop for TypedCoro<I, Y, R> {
-    fn drop(&mut self) {
-        self.drop_header();
-        // SAFETY: dropped once, here; `self` is going away.
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&mut self) {
+        // SAFETY: dropped once, here, from `drop`; `self` is going away.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
     }
 }
 
+/// A typed coroutine dropped without [`TypedCoro::into_stack`] (one that never finished):
+/// corosensei unwinds what is left of the body, then the stack goes with its header. Out of
+/// line, so that the drop of a generator's handle, which holds none once it finished, stays a
+/// test inlined at the call site.
+impl<S, Y, R> Drop for TypedCoro<S, Y, R> {
+    #[inline]
+    fn drop(&mut self) {
+        self.drop_slow();
+    }
+}
+
 /// A typed coroutine's own way back to its resumer.
-pub(crate) struct TypedSuspender<I, Y> {
-    y: *const Yielder<I, Y>,
+pub(crate) struct TypedSuspender<S, Y> {
+    y: *const Yielder<MaybeUninit<S>, Y>,
     hdr: *const Header,
     _not_send: PhantomData<*const ()>,
 }
 
-impl<I, Y> Clone for TypedSuspender<I, Y> {
+impl<S, Y> Clone for TypedSuspender<S, Y> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<I, Y> Copy for TypedSuspender<I, Y> {}
+impl<S, Y> Copy for TypedSuspender<S, Y> {}
 
-impl<I, Y> std::fmt::Debug for TypedSuspender<I, Y> {
+impl<S, Y> std::fmt::Debug for TypedSuspender<S, Y> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TypedSuspender").finish_non_exhaustive()
     }
 }
 
-impl<I, Y> TypedSuspender<I, Y> {
-    /// Hands `y` to whoever resumed the coroutine and returns what it is resumed with next.
+impl<S, Y> TypedSuspender<S, Y> {
+    /// Hands `y` to whoever resumed the coroutine and returns what it is resumed with next:
+    /// `Ok(s)` for a value, `Err` for any other [`Signal`].
     ///
     /// # Safety
     ///
     /// Only on the coroutine's own stack while it runs (the body this suspender was given to).
     #[inline(always)]
-    pub(crate) unsafe fn suspend(self, y: Y) -> I {
+    pub(crate) unsafe fn suspend(self, y: Y) -> Result<S, Signal> {
         // SAFETY: the caller runs on the coroutine whose yielder this is; the yielder lives on
         // that coroutine's stack for the coroutine's whole life.
-        unsafe { (*self.y).suspend(y) }
+        let v = unsafe { (*self.y).suspend(y) };
+        // SAFETY: as above.
+        match unsafe { self.signal() } {
+            // SAFETY: only `TypedCoro::resume` leaves the signal at `Value`, and it sends an
+            // initialised value (`resume_signal` sets another signal and sends none).
+            Signal::Value => Ok(unsafe { v.assume_init() }),
+            signal => Err(signal),
+        }
+    }
+
+    /// The signal of the resume that just switched to the body.
+    ///
+    /// # Safety
+    ///
+    /// As [`suspend`](Self::suspend).
+    #[inline(always)]
+    unsafe fn signal(self) -> Signal {
+        // SAFETY: the body runs, so its header at the top of its stack is alive.
+        unsafe { (*self.hdr).signal.get() }
     }
 
     /// Takes the payload the resumer left in the header's side slot.

@@ -84,8 +84,10 @@
 //! one-stack slot, so a generator made per item costs no pool round trip).
 //! [`Generator::with_stack_size`] asks for another size. A generator keeps its bookkeeping at
 //! the top of its own stack, so making one allocates nothing. The stack goes back to its
-//! pool as soon as the body finishes (a generator that is kept after it finished holds no
-//! stack). A stack taken from a loop and given back after
+//! pool as soon as the body returns or is closed (a generator that is kept after it finished
+//! holds no stack); after a panic in the body, as soon as the generator is next used or
+//! dropped (the panic leaves the resume without a landing pad there, which would cost every
+//! resume). A stack taken from a loop and given back after
 //! that loop stopped running on the thread joins the thread's pool instead (the loop still
 //! counts it as lent). A stack overflow in a body is reported on stderr ("a generator
 //! overflowed its coroutine stack of N bytes") before the process aborts, as a task's is.
@@ -146,10 +148,9 @@ use std::panic::resume_unwind;
 
 pub use yielder::{GeneratorExit, Yielder, catch};
 
-use crate::coro::{Resumed, TypedCoro};
+use crate::coro::{Resumed, Signal, TypedCoro};
 use crate::error::{Cancelled, SpawnError};
 use stacks::Home;
-use yielder::Input;
 
 /// What a resume of a [`Generator`] ran into: a `yield_` or the body's end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,9 +185,10 @@ enum Stage {
 pub struct Generator<Y, R = (), S = ()> {
     /// The body's coroutine, until it finished (its stack then went back to its pool). Its
     /// bookkeeping lives at the top of its stack, so this handle is all a generator costs.
-    /// `None` means finished: a generator's stage is its coroutine's (`started`), so a resume
-    /// checks one word.
-    coro: Option<TypedCoro<Input<S>, Y, R>>,
+    /// `None` means finished, and so does a coroutine that is `done`: a body that panicked
+    /// (the panic left the resume with the coroutine still here; its stack goes back when the
+    /// generator is next used or dropped).
+    coro: Option<TypedCoro<S, Y, R>>,
     home: Home,
     _not_send: PhantomData<*const ()>,
 }
@@ -241,11 +243,8 @@ impl<Y: 'static, R: 'static, S: 'static> Generator<Y, R, S> {
         F: FnOnce(&Yielder<Y, S>) -> R + 'static,
     {
         let (stack, home) = stacks::take(stack_size)?;
-        let coro = TypedCoro::new_generator(stack, move |first: Input<S>, back| {
-            // The first input (`Start`, or a value nobody waits for) is dropped.
-            drop(first);
-            f(&Yielder::new(back))
-        });
+        // A value carried by the first resume is dropped: no `yield_` waits for it.
+        let coro = TypedCoro::new_generator(stack, move |back| f(&Yielder::new(back)));
         Ok(Generator {
             coro: Some(coro),
             home,
@@ -264,6 +263,9 @@ impl<Y, R, S> Generator<Y, R, S> {
     fn stage(&self) -> Stage {
         match &self.coro {
             None => Stage::Finished,
+            // A body that panicked: its stack goes back when the generator is next used or
+            // dropped (see `step::finished`).
+            Some(c) if c.done() => Stage::Finished,
             Some(c) if c.started() => Stage::Suspended,
             Some(_) => Stage::Unstarted,
         }
@@ -276,7 +278,7 @@ impl<Y, R, S> Generator<Y, R, S> {
 
     /// `true` once the body has returned, unwound, or was closed.
     pub fn is_finished(&self) -> bool {
-        self.coro.is_none()
+        self.coro.as_ref().is_none_or(|c| c.done())
     }
 
     /// Runs the body up to its first `yield_` (or its end) without sending a value (Python's
@@ -291,7 +293,10 @@ impl<Y, R, S> Generator<Y, R, S> {
             self.stage() == Stage::Unstarted,
             "corio: start() on a generator that has started already; use resume(value)"
         );
-        self.step(Input::Start).unwrap_or_else(|p| resume_unwind(p))
+        match self.coro().resume_signal(Signal::Start) {
+            Resumed::Yielded(y) => GeneratorState::Yielded(y),
+            Resumed::Returned(r) => step::resume_end(self.coro.take(), self.home, r),
+        }
     }
 
     /// Runs the body until its next `yield_`, which returns `s` in the body, or its end
@@ -304,10 +309,13 @@ impl<Y, R, S> Generator<Y, R, S> {
     /// generator is then finished).
     #[inline(always)]
     pub fn resume(&mut self, s: S) -> GeneratorState<Y, R> {
-        // A body that has not started drops the value (see `try_new`).
-        match self.coro_or_finished().resume(Input::Sent(s)) {
+        // A body that has not started drops the value (see `try_new`). The end is handled
+        // out of line, on values taken out of `self`: no out-of-line code gets the address
+        // of `self`, so a generator that is a local can live in registers across the switch
+        // (its resume point then does not go through memory on every round trip).
+        match self.coro_or_finished().resume(s) {
             Resumed::Yielded(y) => GeneratorState::Yielded(y),
-            Resumed::Returned(r) => self.resume_end(r),
+            Resumed::Returned(r) => step::resume_end(self.coro.take(), self.home, r),
         }
     }
 
@@ -384,20 +392,25 @@ impl<Y, R, S> Generator<Y, R, S> {
 impl<Y, R, S> Drop for Generator<Y, R, S> {
     #[inline]
     fn drop(&mut self) {
-        if self.coro.is_some() {
-            self.drop_unfinished();
+        // Out of line on the values, not on `self` (see `resume`).
+        if let Some(coro) = self.coro.take() {
+            drop_unfinished(coro, self.home);
         }
     }
 }
 
-impl<Y, R, S> Generator<Y, R, S> {
-    #[inline(never)]
-    fn drop_unfinished(&mut self) {
-        if let Err(p) = self.close_payload() {
-            // The panic hook reported it when it happened; only a cancellation must go on.
-            if p.is::<Cancelled>() && !std::thread::panicking() {
-                resume_unwind(p)
-            }
+/// Closes an unfinished generator that is being dropped, `coro` and `home` taken out of it.
+#[inline(never)]
+fn drop_unfinished<Y, R, S>(coro: TypedCoro<S, Y, R>, home: Home) {
+    let mut g = Generator {
+        coro: Some(coro),
+        home,
+        _not_send: PhantomData,
+    };
+    if let Err(p) = g.close_payload() {
+        // The panic hook reported it when it happened; only a cancellation must go on.
+        if p.is::<Cancelled>() && !std::thread::panicking() {
+            resume_unwind(p)
         }
     }
 }
@@ -407,7 +420,9 @@ impl<Y> Iterator for Generator<Y, (), ()> {
 
     #[inline]
     fn next(&mut self) -> Option<Y> {
-        self.coro.as_ref()?; // finished: no more items (`resume` would panic)
+        if self.is_finished() {
+            return None; // no more items (`resume` would panic)
+        }
         match self.resume(()) {
             GeneratorState::Yielded(y) => Some(y),
             GeneratorState::Complete(()) => None,

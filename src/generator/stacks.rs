@@ -3,7 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use crate::coro::{DEFAULT_GUARD_SIZE, Stack, StackPool};
+use crate::coro::{DEFAULT_GUARD_SIZE, GenStack, Stack, StackPool};
 use crate::error::SpawnError;
 use crate::runtime::{DEFAULT_STACK_SIZE, is_running_here, lend_loop_stack, return_loop_stack};
 
@@ -17,9 +17,10 @@ thread_local! {
         RefCell::new(StackPool::new(DEFAULT_STACK_SIZE, THREAD_POOLED, DEFAULT_GUARD_SIZE));
 
     /// The default-size stack of the generator that finished last on this thread outside a
-    /// loop, kept out of `POOL` (still counted there as lent): a generator made per item
-    /// takes it back with one thread-local swap instead of a pool round trip.
-    static SPARE: Cell<Option<Stack>> = const { Cell::new(None) };
+    /// loop, kept out of `POOL` (still counted there as lent) with its header in place: a
+    /// generator made per item takes it back with one thread-local swap instead of a pool
+    /// round trip, and without writing the header again.
+    static SPARE: Cell<Option<GenStack>> = const { Cell::new(None) };
 }
 
 /// The pool a stack was lent by.
@@ -33,9 +34,10 @@ pub(super) enum Home {
     Spare,
 }
 
-/// A stack of at least `size` bytes (the pool's default when `None`), and the pool it is from.
+/// A stack of at least `size` bytes (the pool's default when `None`), ready for a generator,
+/// and the pool it is from.
 #[inline]
-pub(super) fn take(size: Option<usize>) -> Result<(Stack, Home), SpawnError> {
+pub(super) fn take(size: Option<usize>) -> Result<(GenStack, Home), SpawnError> {
     if size.is_none()
         && !is_running_here()
         && let Some(s) = SPARE.with(Cell::take)
@@ -46,22 +48,25 @@ pub(super) fn take(size: Option<usize>) -> Result<(Stack, Home), SpawnError> {
 }
 
 #[inline(never)]
-fn take_pooled(size: Option<usize>) -> Result<(Stack, Home), SpawnError> {
-    if let Some(r) = lend_loop_stack(size) {
-        return r.map(|(s, id)| (s, Home::Loop(id)));
-    }
-    let home = if size.is_none() {
-        Home::Spare
-    } else {
-        Home::Thread
+fn take_pooled(size: Option<usize>) -> Result<(GenStack, Home), SpawnError> {
+    let (stack, home) = match lend_loop_stack(size) {
+        Some(r) => r.map(|(s, id)| (s, Home::Loop(id)))?,
+        None => {
+            let home = if size.is_none() {
+                Home::Spare
+            } else {
+                Home::Thread
+            };
+            (POOL.with(|p| p.borrow_mut().get(size))?, home)
+        }
     };
-    POOL.with(|p| p.borrow_mut().get(size)).map(|s| (s, home))
+    Ok((GenStack::new(stack), home))
 }
 
 /// Gives a finished generator's stack back: to the loop that lent it if that loop runs here,
 /// else to the thread's pool (or unmaps it once the thread's pool is gone, at thread exit).
 #[inline]
-pub(super) fn give_back(stack: Stack, home: Home) {
+pub(super) fn give_back(stack: GenStack, home: Home) {
     if home == Home::Spare {
         // At thread exit (`Err`) the stack was unmapped with the closure.
         if let Ok(Some(older)) = SPARE.try_with(|s| s.replace(Some(stack))) {
@@ -73,7 +78,9 @@ pub(super) fn give_back(stack: Stack, home: Home) {
 }
 
 #[inline(never)]
-fn give_pooled(stack: Stack, home: Home) {
+fn give_pooled(stack: GenStack, home: Home) {
+    // Pools hand stacks to tasks too: the header goes.
+    let stack: Stack = stack.into_stack();
     let stack = match home {
         Home::Loop(id) => match return_loop_stack(stack, id) {
             Ok(()) => return,

@@ -7,23 +7,11 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use super::{Generator, GeneratorState};
-use crate::coro::{self, Payload};
+use crate::coro::{self, Payload, Signal};
 
-/// What the caller hands the body when it resumes it (through the switch).
-pub(super) enum Input<S> {
-    /// The first resume: the body starts, no `yield_` is waiting for a value.
-    Start,
-    /// `resume(s)`: the pending `yield_` returns `s`.
-    Sent(S),
-    /// `throw`: the pending `yield_` unwinds with the payload waiting in the coroutine's side
-    /// slot (kept out of the switch, so an `Input<()>` fits a register).
-    Thrown,
-    /// `close`: the pending `yield_` unwinds with [`GeneratorExit`].
-    Close,
-}
-
-/// The body's way back to the caller.
-pub(super) type Back<Y, S> = coro::TypedSuspender<Input<S>, Y>;
+/// The body's way back to the caller; a resume other than `resume(s)` (start, throw, close)
+/// arrives as a [`Signal`] instead of a value.
+pub(super) type Back<Y, S> = coro::TypedSuspender<S, Y>;
 
 /// The handle a generator's body yields through: Python's `yield` and `yield from` as
 /// methods. The body receives it as `&Yielder<Y, S>`; it cannot leave the body.
@@ -60,7 +48,7 @@ impl<Y, S> Yielder<Y, S> {
         }
     }
 
-    /// The payload of an [`Input::Thrown`].
+    /// The payload of a [`Signal::Thrown`].
     fn take_thrown(&self) -> Payload {
         // SAFETY: see the invariant of `new`: this runs on the body's own stack.
         let p = unsafe { self.back.take_slot() };
@@ -70,15 +58,15 @@ impl<Y, S> Yielder<Y, S> {
     /// Unwinds the body from its pending `yield_` with what `throw` or `close` sent.
     #[cold]
     #[inline(never)]
-    fn raise(&self, input: Input<S>) -> ! {
-        match input {
-            Input::Thrown => resume_unwind(self.take_thrown()),
-            Input::Close => {
+    fn raise(&self, signal: Signal) -> ! {
+        match signal {
+            Signal::Thrown => resume_unwind(self.take_thrown()),
+            Signal::Close => {
                 self.closing.set(true);
                 resume_unwind(Box::new(GeneratorExit))
             }
-            Input::Sent(_) | Input::Start => {
-                unreachable!("a suspended generator is resumed with a value")
+            Signal::Value | Signal::Start => {
+                unreachable!("a suspended generator is resumed with a value, a throw or a close")
             }
         }
     }
@@ -95,14 +83,15 @@ impl<Y, S> Yielder<Y, S> {
     #[inline]
     pub fn yield_(&self, y: Y) -> S {
         match self.suspend_with(y) {
-            Input::Sent(s) => s,
-            other => self.raise(other),
+            Ok(s) => s,
+            Err(signal) => self.raise(signal),
         }
     }
 
-    /// Yields `y` and returns what the caller then handed in, without unwinding on a throw.
-    #[inline]
-    fn suspend_with(&self, y: Y) -> Input<S> {
+    /// Yields `y` and returns what the caller then handed in (`Err` for a throw or a close),
+    /// without unwinding on a throw.
+    #[inline(always)]
+    fn suspend_with(&self, y: Y) -> Result<S, Signal> {
         if self.closing.get() {
             yielded_while_closing();
         }
@@ -161,18 +150,16 @@ impl<Y, S> Yielder<Y, S> {
                 GeneratorState::Yielded(y) => y,
             };
             state = match self.suspend_with(y) {
-                Input::Sent(s) => inner.resume(s),
-                Input::Thrown => match inner.throw_payload(self.take_thrown()) {
+                Ok(s) => inner.resume(s),
+                Err(Signal::Thrown) => match inner.throw_payload(self.take_thrown()) {
                     Ok(state) => state,
                     Err(p) => resume_unwind(p),
                 },
-                Input::Close => {
+                Err(Signal::Close) => {
                     inner.close();
-                    self.raise(Input::Close)
+                    self.raise(Signal::Close)
                 }
-                Input::Start => {
-                    unreachable!("a suspended generator is resumed with a value")
-                }
+                Err(signal) => self.raise(signal),
             };
         }
     }

@@ -142,6 +142,7 @@ pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 }
 
 /// `true` if a loop runs on this thread.
+#[inline]
 pub(crate) fn is_running_here() -> bool {
     !CORE.with(|c| c.get()).is_null()
 }
