@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::stack::{MIN_STACK_SIZE, Stack, page_size};
+use super::stack::{MIN_STACK_SIZE, POPULATE_AHEAD, Stack, page_size};
 
 /// Finished coroutines' stacks, kept for reuse. LIFO, so the next spawn gets a stack whose top
 /// is still in cache; bounded, so a burst of tasks does not pin memory afterwards.
@@ -33,9 +33,12 @@ pub(crate) struct StackPool {
     /// A spawn took a cold stack since `cold_since` was set (read at the next idle moment,
     /// so the spawn path reads no clock).
     cold_taken: bool,
-    /// Default-size stacks mapped by a batch and never used yet (no page touched). Taken after
-    /// `free` and `excess`, whose top pages are resident already.
+    /// Default-size stacks mapped by a batch and never used yet (no page touched but, for the
+    /// last `fresh_ready`, the top one). Taken after `free` and `excess`, whose top pages are
+    /// resident already, from the end.
     fresh: Vec<Stack>,
+    /// How many stacks at the end of `fresh` had their top page populated ahead of hand-out.
+    fresh_ready: usize,
     /// Stacks of other sizes (tasks built with `Builder::stack_size`).
     other: Vec<Stack>,
     default_size: usize,
@@ -71,6 +74,9 @@ const EXCESS_LIMIT: usize = 4096;
 /// and page tables (about 0.6 KiB per stack) go soon after.
 const COLD_KEEP: Duration = Duration::from_secs(1);
 
+/// Lent stacks per top page populated ahead of hand-out; see `StackPool::populate_ahead`.
+const POPULATE_AHEAD_PER: usize = 64;
+
 /// How many spawns ahead the pool prefetches the top of the stack it will hand out.
 const PREFETCH_AHEAD: usize = 4;
 
@@ -84,6 +90,7 @@ impl StackPool {
             cold_since: None,
             cold_taken: false,
             fresh: Vec::new(),
+            fresh_ready: 0,
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
             default_mapped: default_size
@@ -124,15 +131,20 @@ impl StackPool {
                 }
                 return Ok(s);
             }
-            let s = if let Some(s) = self.cold.pop() {
+            if let Some(s) = self.cold.pop() {
                 self.cold_taken = true;
-                s
-            } else if let Some(s) = self.fresh.pop() {
-                s
-            } else {
-                self.map_batch()?
+                s.populate_top();
+                return Ok(s);
+            }
+            let s = match self.fresh.pop() {
+                Some(s) => s,
+                None => self.map_batch()?,
             };
-            s.populate_top();
+            if self.fresh_ready > 0 {
+                self.fresh_ready -= 1;
+            } else {
+                self.populate_ahead(&s);
+            }
             return Ok(s);
         } else if let Some(i) = self
             .other
@@ -142,6 +154,23 @@ impl StackPool {
             return Ok(self.other.swap_remove(i));
         }
         Stack::map(want, self.guard)
+    }
+
+    /// Populates the top page of `s`, a fresh stack about to be handed out, and with the same
+    /// system call those of the next fresh stacks: one per [`POPULATE_AHEAD_PER`] stacks lent,
+    /// at most [`POPULATE_AHEAD`] in all, so that a loop with few tasks populates nothing
+    /// ahead and the pages populated ahead, should the spawns stop, stay a small fraction of
+    /// the tasks' own (under a sixtieth of a page per lent stack).
+    fn populate_ahead(&mut self, s: &Stack) {
+        let ahead = (self.lent / POPULATE_AHEAD_PER)
+            .min(POPULATE_AHEAD - 1)
+            .min(self.fresh.len());
+        let next = &self.fresh[self.fresh.len() - ahead..];
+        if ahead > 0 && Stack::populate_tops(s, next) {
+            self.fresh_ready = ahead;
+        } else {
+            s.populate_top();
+        }
     }
 
     /// Maps a batch of default-size stacks when the pool is empty, keeps all but one in
