@@ -28,6 +28,8 @@ pub(crate) struct StackPool {
     /// space and page-table entries. Reused after `excess`, unmapped after [`COLD_KEEP`]
     /// without use.
     cold: Vec<Stack>,
+    /// How many stacks at the end of `cold` had their top page populated ahead of hand-out.
+    cold_ready: usize,
     /// When a stack last went into `cold`, or a spawn was last seen taking one from it.
     cold_since: Option<Instant>,
     /// A spawn took a cold stack since `cold_since` was set (read at the next idle moment,
@@ -74,7 +76,7 @@ const EXCESS_LIMIT: usize = 4096;
 /// and page tables (about 0.6 KiB per stack) go soon after.
 const COLD_KEEP: Duration = Duration::from_secs(1);
 
-/// Lent stacks per top page populated ahead of hand-out; see `StackPool::populate_ahead`.
+/// Lent stacks per top page populated ahead of hand-out; see `take_populated`.
 const POPULATE_AHEAD_PER: usize = 64;
 
 /// How many spawns ahead the pool prefetches the top of the stack it will hand out.
@@ -87,6 +89,7 @@ impl StackPool {
             clean: 0,
             excess: Vec::new(),
             cold: Vec::new(),
+            cold_ready: 0,
             cold_since: None,
             cold_taken: false,
             fresh: Vec::new(),
@@ -131,21 +134,15 @@ impl StackPool {
                 }
                 return Ok(s);
             }
-            if let Some(s) = self.cold.pop() {
+            if let Some(s) = take_populated(&mut self.cold, &mut self.cold_ready, self.lent) {
                 self.cold_taken = true;
-                s.populate_top();
                 return Ok(s);
             }
-            let s = match self.fresh.pop() {
-                Some(s) => s,
-                None => self.map_batch()?,
-            };
-            if self.fresh_ready > 0 {
-                self.fresh_ready -= 1;
-            } else {
-                self.populate_ahead(&s);
+            if self.fresh.is_empty() {
+                self.map_batch()?;
             }
-            return Ok(s);
+            let s = take_populated(&mut self.fresh, &mut self.fresh_ready, self.lent);
+            return Ok(s.expect("a batch was just mapped"));
         } else if let Some(i) = self
             .other
             .iter()
@@ -156,28 +153,11 @@ impl StackPool {
         Stack::map(want, self.guard)
     }
 
-    /// Populates the top page of `s`, a fresh stack about to be handed out, and with the same
-    /// system call those of the next fresh stacks: one per [`POPULATE_AHEAD_PER`] stacks lent,
-    /// at most [`POPULATE_AHEAD`] in all, so that a loop with few tasks populates nothing
-    /// ahead and the pages populated ahead, should the spawns stop, stay a small fraction of
-    /// the tasks' own (under a sixtieth of a page per lent stack).
-    fn populate_ahead(&mut self, s: &Stack) {
-        let ahead = (self.lent / POPULATE_AHEAD_PER)
-            .min(POPULATE_AHEAD - 1)
-            .min(self.fresh.len());
-        let next = &self.fresh[self.fresh.len() - ahead..];
-        if ahead > 0 && Stack::populate_tops(s, next) {
-            self.fresh_ready = ahead;
-        } else {
-            s.populate_top();
-        }
-    }
-
-    /// Maps a batch of default-size stacks when the pool is empty, keeps all but one in
-    /// `fresh` and returns that one. The batch grows with the number of live stacks, so a
+    /// Maps a batch of default-size stacks into `fresh` when the pool is empty (the next spawn
+    /// takes one of them at once). The batch grows with the number of live stacks, so a
     /// loop with a few tasks maps them one at a time and a burst of a million maps them a
     /// thousand at a time (one `mmap` each batch instead of one per stack).
-    fn map_batch(&mut self) -> Result<Stack, crate::error::SpawnError> {
+    fn map_batch(&mut self) -> Result<(), crate::error::SpawnError> {
         let room = self
             .max_pooled
             .saturating_sub(self.free.len() + self.fresh.len());
@@ -191,9 +171,8 @@ impl StackPool {
         };
         // Hand out in address order.
         batch.reverse();
-        let s = batch.pop().expect("a batch maps at least one stack");
         self.fresh.append(&mut batch);
-        Ok(s)
+        Ok(())
     }
 
     /// Counts as lent a stack this pool did not hand out, before [`put`](Self::put) takes it.
@@ -241,6 +220,9 @@ impl StackPool {
         let now = Instant::now();
         if !self.excess.is_empty() {
             release_all(&mut self.excess);
+            // The stacks populated ahead are no longer the last ones: populated again (a
+            // no-op for a resident page) when their turn comes.
+            self.cold_ready = 0;
             self.cold.append(&mut self.excess);
             self.cold_since = Some(now);
         } else if std::mem::take(&mut self.cold_taken) {
@@ -250,6 +232,7 @@ impl StackPool {
             .is_none_or(|t| now.duration_since(t) >= COLD_KEEP)
         {
             unmap_all(&mut self.cold);
+            self.cold_ready = 0;
             self.cold_since = None;
         }
     }
@@ -285,6 +268,30 @@ impl Drop for StackPool {
         all.append(&mut self.other);
         unmap_all(&mut all);
     }
+}
+
+/// Takes the last stack of `list` (fresh or cold: nothing ran on it since it was mapped or
+/// given back) with its top page populated. The last `ready` stacks of `list` were populated
+/// ahead; when none is, the one taken is populated with the same system call as the next
+/// ones: one per [`POPULATE_AHEAD_PER`] stacks `lent`, at most [`POPULATE_AHEAD`] in all, so
+/// that a loop with few tasks populates nothing ahead and the pages populated ahead, should
+/// the spawns stop, stay a small fraction of the tasks' own (under a sixtieth of a page per
+/// lent stack).
+fn take_populated(list: &mut Vec<Stack>, ready: &mut usize, lent: usize) -> Option<Stack> {
+    let s = list.pop()?;
+    if *ready > 0 {
+        *ready -= 1;
+        return Some(s);
+    }
+    let ahead = (lent / POPULATE_AHEAD_PER)
+        .min(POPULATE_AHEAD - 1)
+        .min(list.len());
+    if ahead > 0 && Stack::populate_tops(&s, &list[list.len() - ahead..]) {
+        *ready = ahead;
+    } else {
+        s.populate_top();
+    }
+    Some(s)
 }
 
 /// Unmaps every stack in `stacks`, each run of neighbouring mappings with one `munmap`.

@@ -325,3 +325,32 @@ fn a_few_spawns_populate_nothing_ahead() {
     assert!(pool.fresh.len() < 20);
     drop(lent);
 }
+
+#[test]
+fn a_burst_reusing_given_back_stacks_populates_their_tops_ahead_too() {
+    let n = 5000;
+    let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
+    let lent: Vec<_> = (0..n).map(|_| pool.get(None).unwrap()).collect();
+    for s in lent {
+        pool.put(s);
+    }
+    pool.trim(); // idle: all but the pooled one give their pages back and go cold
+    assert_eq!(pool.cold(), n - 1);
+    let before = madvise::taken_on_this_thread();
+    let lent: Vec<_> = (0..n - 1).map(|_| pool.get(None).unwrap()).collect();
+    let taken = madvise::taken_on_this_thread() - before;
+    assert!(
+        lent.iter()
+            .all(|s| resident(s.lo + s.len - page_size()) || !Stack::populates())
+    );
+    let cold_resident = pool
+        .cold
+        .iter()
+        .filter(|s| resident(s.lo + s.len - page_size()))
+        .count();
+    assert!(cold_resident <= pool.cold_ready && pool.cold_ready < POPULATE_AHEAD);
+    if madvise::available() && Stack::populates() {
+        assert!((n / 64..n / 4).contains(&taken), "{taken} vectored calls");
+    }
+    drop(lent);
+}
