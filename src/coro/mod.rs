@@ -6,6 +6,7 @@
 //! so code deep inside a coroutine can suspend without being handed a yielder. Generators
 //! ([`TypedCoro`]) are not named there: they run as part of the task that resumes them.
 
+mod madvise;
 mod overflow;
 pub(crate) mod stack;
 mod stack_pool;

@@ -25,10 +25,16 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use corosensei::stack::{Stack as CoroStackTrait, StackPointer};
 
+use super::madvise::{MAX_RANGES, advise_ranges};
+
 /// `MADV_GUARD_INSTALL` from Linux 6.13 (`include/uapi/asm-generic/mman-common.h`); the libc
 /// crate does not name it yet.
 #[cfg(target_os = "linux")]
 const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Most stacks whose top pages one call populates ahead of hand-out (one system call per
+/// this many spawns instead of one each); the pool populates fewer while few stacks are lent.
+pub(super) const POPULATE_AHEAD: usize = 64;
 
 /// Bytes at the top of a pooled stack that are kept resident when the stack is trimmed: the
 /// frames every coroutine touches on start, so reuse does not fault them in again.
@@ -107,10 +113,10 @@ impl Stack {
     /// Maps `count` (at least one) stacks as [`map`](Self::map) does, with one `mmap` for all
     /// of them: neighbouring stacks end up in one memory map either way (the kernel merges
     /// them), so one system call instead of `count` is the whole difference. Each stack is
-    /// still a `Stack` of its own, unmapped alone when dropped. The guards are installed one
-    /// stack at a time: `process_madvise` could take them all in one call, but it needs a
-    /// pidfd of the process and saved only about a tenth of the guard's cost (the kernel's
-    /// work is per stack).
+    /// still a `Stack` of its own, unmapped alone when dropped. Once a first guard showed that
+    /// the kernel has guard markers, the guards of a batch are installed with one
+    /// `process_madvise` where the kernel takes it (see `madvise.rs`), else one stack at a
+    /// time.
     pub(crate) fn map_batch(
         size: usize,
         guard: usize,
@@ -154,11 +160,36 @@ impl Stack {
                 trimmed: true,
             })
             .collect();
-        for s in &stacks {
-            // On failure `stacks` is dropped here, which unmaps every one of them.
-            s.install_guard().map_err(|e| stack_error(usable, e))?;
+        if !Stack::install_guards(&stacks) {
+            for s in &stacks {
+                // On failure `stacks` is dropped here, which unmaps every one of them.
+                s.install_guard().map_err(|e| stack_error(usable, e))?;
+            }
         }
         Ok(stacks)
+    }
+
+    /// Installs the guards of `stacks` with one vectored call per [`MAX_RANGES`] stacks;
+    /// `false` (some guards may be in place, installing again is harmless) where that is not
+    /// known to work: the first stacks a process maps, mprotect guards, a kernel that refuses.
+    fn install_guards(stacks: &[Stack]) -> bool {
+        #[cfg(target_os = "linux")]
+        if stacks.len() > 1 && GUARD_KIND.load(Ordering::Relaxed) == GUARD_MADVISE {
+            let mut ranges = Vec::with_capacity(stacks.len().min(MAX_RANGES));
+            for chunk in stacks.chunks(MAX_RANGES) {
+                ranges.clear();
+                ranges.extend(chunk.iter().map(|s| libc::iovec {
+                    iov_base: s.lo as *mut libc::c_void,
+                    iov_len: s.guard(),
+                }));
+                if !advise_ranges(&ranges, MADV_GUARD_INSTALL) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        let _ = stacks;
+        false
     }
 
     /// Length of the guard in bytes.
@@ -218,6 +249,30 @@ impl Stack {
                 POPULATE.store(false, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Populates the top pages of `first` and of every stack of `ahead` (at most
+    /// [`POPULATE_AHEAD`] in all) as [`populate_top`](Self::populate_top) does, with one
+    /// vectored call. `false` if the kernel did not take it: the caller then populates
+    /// `first` alone, and the stacks of `ahead` are populated when handed out.
+    pub(super) fn populate_tops(first: &Stack, ahead: &[Stack]) -> bool {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if POPULATE.load(Ordering::Relaxed) && ahead.len() < POPULATE_AHEAD {
+            let page = page_size();
+            let top = |s: &Stack| libc::iovec {
+                iov_base: (s.lo + s.len - page) as *mut libc::c_void,
+                iov_len: page,
+            };
+            let mut ranges = [top(first); POPULATE_AHEAD];
+            for (r, s) in ranges[1..].iter_mut().zip(ahead) {
+                *r = top(s);
+            }
+            // As in populate_top: each range is the highest page of the usable part of a
+            // stack of ours that no coroutine has run on.
+            return advise_ranges(&ranges[..=ahead.len()], libc::MADV_POPULATE_WRITE);
+        }
+        let _ = (first, ahead);
+        false
     }
 
     /// `false` where the kernel refused `MADV_POPULATE_WRITE` (fresh stacks fault instead).

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::stack::{MIN_STACK_SIZE, Stack, page_size};
+use super::stack::{MIN_STACK_SIZE, POPULATE_AHEAD, Stack, page_size};
 
 /// Finished coroutines' stacks, kept for reuse. LIFO, so the next spawn gets a stack whose top
 /// is still in cache; bounded, so a burst of tasks does not pin memory afterwards.
@@ -28,14 +28,19 @@ pub(crate) struct StackPool {
     /// space and page-table entries. Reused after `excess`, unmapped after [`COLD_KEEP`]
     /// without use.
     cold: Vec<Stack>,
+    /// How many stacks at the end of `cold` had their top page populated ahead of hand-out.
+    cold_ready: usize,
     /// When a stack last went into `cold`, or a spawn was last seen taking one from it.
     cold_since: Option<Instant>,
     /// A spawn took a cold stack since `cold_since` was set (read at the next idle moment,
     /// so the spawn path reads no clock).
     cold_taken: bool,
-    /// Default-size stacks mapped by a batch and never used yet (no page touched). Taken after
-    /// `free` and `excess`, whose top pages are resident already.
+    /// Default-size stacks mapped by a batch and never used yet (no page touched but, for the
+    /// last `fresh_ready`, the top one). Taken after `free` and `excess`, whose top pages are
+    /// resident already, from the end.
     fresh: Vec<Stack>,
+    /// How many stacks at the end of `fresh` had their top page populated ahead of hand-out.
+    fresh_ready: usize,
     /// Stacks of other sizes (tasks built with `Builder::stack_size`).
     other: Vec<Stack>,
     default_size: usize,
@@ -71,6 +76,9 @@ const EXCESS_LIMIT: usize = 4096;
 /// and page tables (about 0.6 KiB per stack) go soon after.
 const COLD_KEEP: Duration = Duration::from_secs(1);
 
+/// Lent stacks per top page populated ahead of hand-out; see `take_populated`.
+const POPULATE_AHEAD_PER: usize = 64;
+
 /// How many spawns ahead the pool prefetches the top of the stack it will hand out.
 const PREFETCH_AHEAD: usize = 4;
 
@@ -81,9 +89,11 @@ impl StackPool {
             clean: 0,
             excess: Vec::new(),
             cold: Vec::new(),
+            cold_ready: 0,
             cold_since: None,
             cold_taken: false,
             fresh: Vec::new(),
+            fresh_ready: 0,
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
             default_mapped: default_size
@@ -124,16 +134,15 @@ impl StackPool {
                 }
                 return Ok(s);
             }
-            let s = if let Some(s) = self.cold.pop() {
+            if let Some(s) = take_populated(&mut self.cold, &mut self.cold_ready, self.lent) {
                 self.cold_taken = true;
-                s
-            } else if let Some(s) = self.fresh.pop() {
-                s
-            } else {
-                self.map_batch()?
-            };
-            s.populate_top();
-            return Ok(s);
+                return Ok(s);
+            }
+            if self.fresh.is_empty() {
+                self.map_batch()?;
+            }
+            let s = take_populated(&mut self.fresh, &mut self.fresh_ready, self.lent);
+            return Ok(s.expect("a batch was just mapped"));
         } else if let Some(i) = self
             .other
             .iter()
@@ -144,11 +153,11 @@ impl StackPool {
         Stack::map(want, self.guard)
     }
 
-    /// Maps a batch of default-size stacks when the pool is empty, keeps all but one in
-    /// `fresh` and returns that one. The batch grows with the number of live stacks, so a
+    /// Maps a batch of default-size stacks into `fresh` when the pool is empty (the next spawn
+    /// takes one of them at once). The batch grows with the number of live stacks, so a
     /// loop with a few tasks maps them one at a time and a burst of a million maps them a
     /// thousand at a time (one `mmap` each batch instead of one per stack).
-    fn map_batch(&mut self) -> Result<Stack, crate::error::SpawnError> {
+    fn map_batch(&mut self) -> Result<(), crate::error::SpawnError> {
         let room = self
             .max_pooled
             .saturating_sub(self.free.len() + self.fresh.len());
@@ -162,9 +171,8 @@ impl StackPool {
         };
         // Hand out in address order.
         batch.reverse();
-        let s = batch.pop().expect("a batch maps at least one stack");
         self.fresh.append(&mut batch);
-        Ok(s)
+        Ok(())
     }
 
     /// Counts as lent a stack this pool did not hand out, before [`put`](Self::put) takes it.
@@ -212,6 +220,9 @@ impl StackPool {
         let now = Instant::now();
         if !self.excess.is_empty() {
             release_all(&mut self.excess);
+            // The stacks populated ahead are no longer the last ones: populated again (a
+            // no-op for a resident page) when their turn comes.
+            self.cold_ready = 0;
             self.cold.append(&mut self.excess);
             self.cold_since = Some(now);
         } else if std::mem::take(&mut self.cold_taken) {
@@ -221,6 +232,7 @@ impl StackPool {
             .is_none_or(|t| now.duration_since(t) >= COLD_KEEP)
         {
             unmap_all(&mut self.cold);
+            self.cold_ready = 0;
             self.cold_since = None;
         }
     }
@@ -256,6 +268,30 @@ impl Drop for StackPool {
         all.append(&mut self.other);
         unmap_all(&mut all);
     }
+}
+
+/// Takes the last stack of `list` (fresh or cold: nothing ran on it since it was mapped or
+/// given back) with its top page populated. The last `ready` stacks of `list` were populated
+/// ahead; when none is, the one taken is populated with the same system call as the next
+/// ones: one per [`POPULATE_AHEAD_PER`] stacks `lent`, at most [`POPULATE_AHEAD`] in all, so
+/// that a loop with few tasks populates nothing ahead and the pages populated ahead, should
+/// the spawns stop, stay a small fraction of the tasks' own (under a sixtieth of a page per
+/// lent stack).
+fn take_populated(list: &mut Vec<Stack>, ready: &mut usize, lent: usize) -> Option<Stack> {
+    let s = list.pop()?;
+    if *ready > 0 {
+        *ready -= 1;
+        return Some(s);
+    }
+    let ahead = (lent / POPULATE_AHEAD_PER)
+        .min(POPULATE_AHEAD - 1)
+        .min(list.len());
+    if ahead > 0 && Stack::populate_tops(&s, &list[list.len() - ahead..]) {
+        *ready = ahead;
+    } else {
+        s.populate_top();
+    }
+    Some(s)
 }
 
 /// Unmaps every stack in `stacks`, each run of neighbouring mappings with one `munmap`.

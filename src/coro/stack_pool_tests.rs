@@ -1,7 +1,8 @@
 //! Unit tests of the stack pool: reuse, bounds, batches, trimming and releasing.
 
 use super::*;
-use crate::coro::stack::DEFAULT_GUARD_SIZE;
+use crate::coro::madvise;
+use crate::coro::stack::{DEFAULT_GUARD_SIZE, POPULATE_AHEAD, has_madvise_guard};
 
 #[test]
 fn pool_reuses_stacks_lifo() {
@@ -256,4 +257,100 @@ fn absurd_size_is_an_error_not_a_crash() {
     let err = Stack::map(1 << 60, DEFAULT_GUARD_SIZE).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("could not map"), "{msg}");
+}
+
+/// Lends `n` default stacks from a pool with room for all of them, checks that every lent
+/// stack has its top page resident and that the fresh stacks hold only the tops populated
+/// ahead; returns the pool, the lent stacks and the vectored calls the kernel took.
+fn lend_burst(n: usize) -> (StackPool, Vec<Stack>, usize) {
+    let before = madvise::taken_on_this_thread();
+    let mut pool = StackPool::new(64 * 1024, 1 << 20, DEFAULT_GUARD_SIZE);
+    let lent: Vec<_> = (0..n).map(|_| pool.get(None).unwrap()).collect();
+    let taken = madvise::taken_on_this_thread() - before;
+    for s in &lent {
+        let top = s.lo + s.len - page_size();
+        assert!(resident(top) || !Stack::populates(), "lent top populated");
+        assert!(guarded(s.lo) && guarded(s.guard_range().1 - page_size()));
+    }
+    let ready = pool.fresh.len() - pool.fresh_ready;
+    for (i, s) in pool.fresh.iter().enumerate() {
+        let top = s.lo + s.len - page_size();
+        assert!(guarded(s.lo) && guarded(s.guard_range().1 - page_size()));
+        assert_eq!(
+            resident(top),
+            i >= ready && Stack::populates(),
+            "only the tops populated ahead are resident ({i} of {})",
+            pool.fresh.len()
+        );
+    }
+    (pool, lent, taken)
+}
+
+#[test]
+fn a_burst_populates_tops_ahead_in_one_call_per_up_to_64_spawns_and_installs_guards_per_batch() {
+    has_madvise_guard(); // the first stack tells which guards the kernel has
+    let n = 5000;
+    let (pool, lent, taken) = lend_burst(n);
+    assert!(
+        pool.fresh_ready < POPULATE_AHEAD && pool.fresh_ready <= n / 64,
+        "populated ahead: {} for {n} lent",
+        pool.fresh_ready
+    );
+    if madvise::available() && has_madvise_guard() && Stack::populates() {
+        // Batches up to 1,250 stacks: a few dozen guard calls; one populate call per 64
+        // spawns once 4,096 are lent, per fewer before.
+        assert!(
+            (n / 64..n / 4).contains(&taken),
+            "{taken} vectored calls for {n} spawns"
+        );
+    }
+    drop(lent);
+}
+
+#[test]
+fn without_vectored_advice_stacks_are_guarded_and_populated_one_by_one() {
+    has_madvise_guard();
+    madvise::refuse_on_this_thread(true);
+    let (pool, lent, taken) = lend_burst(5000);
+    madvise::refuse_on_this_thread(false);
+    assert_eq!(taken, 0);
+    assert_eq!(pool.fresh_ready, 0, "nothing populated ahead one by one");
+    drop(lent);
+}
+
+#[test]
+fn a_few_spawns_populate_nothing_ahead() {
+    let (pool, lent, _) = lend_burst(60);
+    assert_eq!(pool.fresh_ready, 0);
+    assert!(pool.fresh.len() < 20);
+    drop(lent);
+}
+
+#[test]
+fn a_burst_reusing_given_back_stacks_populates_their_tops_ahead_too() {
+    let n = 5000;
+    let mut pool = StackPool::new(64 * 1024, 1, DEFAULT_GUARD_SIZE);
+    let lent: Vec<_> = (0..n).map(|_| pool.get(None).unwrap()).collect();
+    for s in lent {
+        pool.put(s);
+    }
+    pool.trim(); // idle: all but the pooled one give their pages back and go cold
+    assert_eq!(pool.cold(), n - 1);
+    let before = madvise::taken_on_this_thread();
+    let lent: Vec<_> = (0..n - 1).map(|_| pool.get(None).unwrap()).collect();
+    let taken = madvise::taken_on_this_thread() - before;
+    assert!(
+        lent.iter()
+            .all(|s| resident(s.lo + s.len - page_size()) || !Stack::populates())
+    );
+    let cold_resident = pool
+        .cold
+        .iter()
+        .filter(|s| resident(s.lo + s.len - page_size()))
+        .count();
+    assert!(cold_resident <= pool.cold_ready && pool.cold_ready < POPULATE_AHEAD);
+    if madvise::available() && Stack::populates() {
+        assert!((n / 64..n / 4).contains(&taken), "{taken} vectored calls");
+    }
+    drop(lent);
 }
