@@ -25,7 +25,8 @@
 //! tokio's side of every case runs as a spawned task, as corio's does. Each timer case runs a
 //! warm-up round first on both sides. Each case alternates corio and tokio runs and keeps
 //! each side's best. After the table, one line per case: `ratio <case> <corio time / tokio
-//! time>` (`smoke <case> <x>` in a smoke pass, whose figures are not a measurement).
+//! time>` (`smoke <case> <x>` in a smoke pass, whose figures are not a measurement). Plain
+//! arguments pick cases by name (`cargo bench --bench core -- timer_tasks`); none runs all.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -400,80 +401,103 @@ fn main() {
         full: measuring(&args),
     };
     let reps = mode.reps();
+    // Other plain arguments pick cases by name: `cargo bench --bench core -- timer_tasks`.
+    let only: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let picked = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
+    type Measure<'a> = Box<dyn FnOnce() -> (f64, f64) + 'a>;
+    let mut cases: Vec<(&str, &str, Measure)> = Vec::new();
 
     let n = mode.n(1_000_000, 1_000);
-    let yield_case = |cadence| {
-        best_pair(
-            reps,
-            n,
-            || corio_yield(n, cadence),
-            || tokio_yield(n, cadence),
-        )
+    let yield_case = move |cadence| {
+        move || {
+            best_pair(
+                reps,
+                n,
+                || corio_yield(n, cadence),
+                || tokio_yield(n, cadence),
+            )
+        }
     };
-    let mut rows = vec![
-        (
-            "yield_own_cadence",
-            "ns/round trip",
-            yield_case(Cadence::Own),
-        ),
-        (
-            "yield_both_poll_each_trip",
-            "ns/round trip",
-            yield_case(Cadence::EveryTrip),
-        ),
-        (
-            "yield_both_epoll_each_trip",
-            "ns/round trip",
-            yield_case(Cadence::EpollEveryTrip),
-        ),
-        (
-            "spawn_join",
-            "ns/task",
-            best_pair(reps, n, || corio_spawn_join(n), || tokio_spawn_join(n)),
-        ),
-    ];
+    cases.push((
+        "yield_own_cadence",
+        "ns/round trip",
+        Box::new(yield_case(Cadence::Own)),
+    ));
+    cases.push((
+        "yield_both_poll_each_trip",
+        "ns/round trip",
+        Box::new(yield_case(Cadence::EveryTrip)),
+    ));
+    cases.push((
+        "yield_both_epoll_each_trip",
+        "ns/round trip",
+        Box::new(yield_case(Cadence::EpollEveryTrip)),
+    ));
+    cases.push((
+        "spawn_join",
+        "ns/task",
+        Box::new(move || best_pair(reps, n, || corio_spawn_join(n), || tokio_spawn_join(n))),
+    ));
     let n = mode.n(100_000, 1_000);
-    rows.push((
+    cases.push((
         "timers_callbacks_vs_tasks",
         "ns/timer",
-        best_pair(
-            reps.min(5),
-            n,
-            || corio_timer_callbacks(n),
-            || tokio_timer_tasks(n),
-        ),
+        Box::new(move || {
+            best_pair(
+                reps.min(5),
+                n,
+                || corio_timer_callbacks(n),
+                || tokio_timer_tasks(n),
+            )
+        }),
     ));
-    rows.push((
+    cases.push((
         "timers_callbacks_vs_delay_queue",
         "ns/timer",
-        best_pair(
-            reps.min(5),
-            n,
-            || corio_timer_callbacks(n),
-            || tokio_delay_queue(n),
-        ),
+        Box::new(move || {
+            best_pair(
+                reps.min(5),
+                n,
+                || corio_timer_callbacks(n),
+                || tokio_delay_queue(n),
+            )
+        }),
     ));
-    rows.push((
+    cases.push((
         "timer_tasks",
         "ns/task",
-        best_pair(
-            reps.min(3),
-            n,
-            || corio_timer_tasks(n),
-            || tokio_timer_tasks(n),
-        ),
+        Box::new(move || {
+            best_pair(
+                reps.min(3),
+                n,
+                || corio_timer_tasks(n),
+                || tokio_timer_tasks(n),
+            )
+        }),
     ));
-    rows.push((
+    cases.push((
         "virtual_timers_per_task",
         "ns/task",
-        best_pair(
-            reps.min(3),
-            n,
-            || corio_virtual_timers(n),
-            || tokio_virtual_timers(n),
-        ),
+        Box::new(move || {
+            best_pair(
+                reps.min(3),
+                n,
+                || corio_virtual_timers(n),
+                || tokio_virtual_timers(n),
+            )
+        }),
     ));
-    let rss = (measure_rss("corio", n), measure_rss("tokio", n));
+    let rows: Vec<(&str, &str, (f64, f64))> = cases
+        .into_iter()
+        .filter(|(name, _, _)| picked(name))
+        .map(|(name, unit, measure)| (name, unit, measure()))
+        .collect();
+    let rss =
+        picked("rss_per_parked_task").then(|| (measure_rss("corio", n), measure_rss("tokio", n)));
 
     println!(
         "corio core benchmark ({}; best of {reps} runs)",
@@ -494,18 +518,20 @@ fn main() {
         v.map(|b| format!("{:.2}", b / 1024.0))
             .unwrap_or_else(|| "n/a".into())
     };
-    println!(
-        "{:<32} {:>14} {:>12} {:>12}",
-        "RSS per parked task",
-        "KiB",
-        kib(rss.0),
-        kib(rss.1)
-    );
+    if let Some(rss) = rss {
+        println!(
+            "{:<32} {:>14} {:>12} {:>12}",
+            "RSS per parked task",
+            "KiB",
+            kib(rss.0),
+            kib(rss.1)
+        );
+    }
     println!();
     for (name, _, (c, k)) in &rows {
         println!("{}", result_line(mode.full, name, c / k));
     }
-    if let Some(b) = rss.0 {
+    if let Some((Some(b), _)) = rss {
         println!("rss_per_parked_task_kib {:.2}", b / 1024.0);
     }
 }
