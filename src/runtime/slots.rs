@@ -37,6 +37,11 @@ impl<T> Slots<T> {
         match self.free.pop() {
             Some(key) => {
                 self.slots[key] = Some(value);
+                // The next insert's slot: freed keys come back in the order their values
+                // left, scattered over the table, so each is a miss of its own.
+                if let Some(&next) = self.free.last() {
+                    self.prefetch(next);
+                }
                 key
             }
             None => {
