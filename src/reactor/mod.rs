@@ -318,6 +318,36 @@ impl<N: Clone> Reactor<N> {
         true
     }
 
+    /// [`wait_ready`](Self::wait_ready) with the notification made only if the source is
+    /// not ready in `dir` (by `make`): one lookup for the check and the wait. Returns whether
+    /// it parked a notification.
+    #[inline]
+    pub(crate) fn wait_unless_ready(&self, key: usize, dir: Dir, make: impl FnOnce() -> N) -> bool {
+        let mut entries = self.entries.borrow_mut();
+        let Some(e) = entries.get_mut(key) else {
+            return false;
+        };
+        let (ready, slot) = match dir {
+            Dir::Read => (e.readable, &mut e.reader),
+            Dir::Write => (e.writable, &mut e.writer),
+        };
+        if ready {
+            return false;
+        }
+        let n = make();
+        match slot {
+            None => *slot = Some(n),
+            Some(_) => e.more.get_or_insert_default().push((dir, n)),
+        }
+        if !self.edge {
+            let ev = interest(key, e);
+            let _ = self
+                .poller
+                .modify_with_mode(borrow(e.fd), ev, PollMode::Level);
+        }
+        true
+    }
+
     /// Marks the source ready both ways and hands over its parked notifications: its fd was
     /// closed under the registration (a pipe's write end replaced by `dup3`), so no event
     /// will come for them.
