@@ -291,38 +291,9 @@ impl<N: Clone> Reactor<N> {
         }
     }
 
-    /// Parks notification `n` until the source is ready in `dir`. Returns `false` (and keeps
-    /// nothing) if it is ready already.
-    pub(crate) fn wait_ready(&self, key: usize, dir: Dir, n: N) -> bool {
-        let mut entries = self.entries.borrow_mut();
-        let Some(e) = entries.get_mut(key) else {
-            return false;
-        };
-        let (ready, slot) = match dir {
-            Dir::Read => (e.readable, &mut e.reader),
-            Dir::Write => (e.writable, &mut e.writer),
-        };
-        if ready {
-            return false;
-        }
-        match slot {
-            None => *slot = Some(n),
-            Some(_) => e.more.get_or_insert_default().push((dir, n)),
-        }
-        if !self.edge {
-            let ev = interest(key, e);
-            let _ = self
-                .poller
-                .modify_with_mode(borrow(e.fd), ev, PollMode::Level);
-        }
-        true
-    }
-
-    /// [`wait_ready`](Self::wait_ready) with the notification made only if the source is
-    /// not ready in `dir` (by `make`): one lookup for the check and the wait. Returns whether
-    /// it parked a notification.
+    /// Parks the notification `make` makes until the source is ready in `dir`; `false` if ready.
     #[inline]
-    pub(crate) fn wait_unless_ready(&self, key: usize, dir: Dir, make: impl FnOnce() -> N) -> bool {
+    pub(crate) fn wait_ready(&self, key: usize, dir: Dir, make: impl FnOnce() -> N) -> bool {
         let mut entries = self.entries.borrow_mut();
         let Some(e) = entries.get_mut(key) else {
             return false;

@@ -169,7 +169,7 @@ impl IoSource {
                 return None;
             }
             let mut mine = None;
-            c.reactor.wait_unless_ready(key, dir, || {
+            c.reactor.wait_ready(key, dir, || {
                 let me = Waker::current();
                 mine = Some((me.task.as_ptr(), me.token));
                 EventAction::Wake(me)
@@ -205,7 +205,7 @@ impl IoSource {
             });
             if !c
                 .reactor
-                .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
+                .wait_ready(self.key, dir, || EventAction::Call(cb.clone()))
             {
                 c.call_soon(cb);
             }
@@ -228,7 +228,7 @@ impl IoSource {
             }
             if !c
                 .reactor
-                .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
+                .wait_ready(self.key, dir, || EventAction::Call(cb.clone()))
             {
                 c.call_soon(cb.clone());
             }
