@@ -196,7 +196,21 @@ impl StreamWriter {
     /// # Cancel safety
     ///
     /// Cancel safe: the buffered bytes are still sent.
+    #[inline]
     pub fn drain(&self) -> io::Result<()> {
+        // The common case, a buffer below the high-water mark on a healthy connection, is a
+        // few loads in the caller's frame; the rest is out of line.
+        {
+            let st = self.shared.st.borrow();
+            if !st.paused && st.error.is_none() && !st.closed && !st.dropped_after_eof {
+                return Ok(());
+            }
+        }
+        self.drain_slow()
+    }
+
+    #[inline(never)]
+    fn drain_slow(&self) -> io::Result<()> {
         let sh = &self.shared;
         loop {
             let ticket = {
