@@ -259,6 +259,7 @@ impl<N: Clone> Reactor<N> {
 
     /// Whether the source was last seen ready in `dir` (`true` for an unknown key, so the
     /// caller tries its syscall).
+    #[inline]
     pub(crate) fn is_ready(&self, key: usize, dir: Dir) -> bool {
         let entries = self.entries.borrow();
         match (entries.get(key), dir) {
@@ -270,6 +271,7 @@ impl<N: Clone> Reactor<N> {
 
     /// Records that an operation got `WouldBlock`: the source is not ready in `dir` until the
     /// poller says so again.
+    #[inline]
     pub(crate) fn clear_ready(&self, key: usize, dir: Dir) {
         if let Some(e) = self.entries.borrow_mut().get_mut(key) {
             match dir {
@@ -279,15 +281,13 @@ impl<N: Clone> Reactor<N> {
         }
     }
 
-    /// Records a read that got fewer bytes than it asked for: the source is marked not
-    /// readable if the last read event said no FIN is queued behind the data (then the
-    /// socket is drained, and the next read parks without trying). One lookup for what
-    /// `hup_possible` and `clear_ready` would do in two.
+    /// Records a read that got fewer bytes than it asked for: not readable if the last read
+    /// event said no FIN is queued behind the data (the socket is drained; the next read
+    /// parks without trying).
+    #[inline]
     pub(crate) fn short_read(&self, key: usize) {
-        if let Some(e) = self.entries.borrow_mut().get_mut(key)
-            && !e.hup_possible()
-        {
-            e.readable = false;
+        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
+            e.readable &= e.hup_possible();
         }
     }
 
