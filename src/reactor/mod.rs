@@ -330,9 +330,9 @@ impl<N: Clone> Reactor<N> {
         }
     }
 
-    /// Drops the parked notification of `dir` that `is_mine` recognises (a cancelled wait),
-    /// leaving other waiters of the same direction in place. Returns what it removed, for the
-    /// caller to drop outside the borrow.
+    /// Takes out the parked notification of `dir` that `is_mine` recognises (a cancelled
+    /// wait), leaving other waiters in place, for the caller to drop outside the borrow.
+    #[inline]
     pub(crate) fn cancel_wait(
         &self,
         key: usize,
