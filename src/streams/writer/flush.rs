@@ -36,8 +36,7 @@ pub(super) fn close(sh: &Rc<Shared>) {
 /// connection). A send that failed outright (the peer is gone) closes at once, as before:
 /// the `close_notify` is best effort, not an error of the close.
 fn finish_when_sent(st: &mut State, conn: &Conn) -> bool {
-    conn.close_notify();
-    if conn.pending_out() && !conn.src().is_ready(Dir::Write) {
+    if !close_notify_out(conn) {
         return false;
     }
     st.finish_close(conn);
@@ -49,13 +48,19 @@ fn finish_when_sent(st: &mut State, conn: &Conn) -> bool {
 /// `close_notify` now: the end stays [`Eof::Pending`] and the caller arms the flush, which
 /// shuts the writing side once it is sent, as [`finish_when_sent`] does for a close.
 pub(super) fn eof_when_sent(st: &mut State, conn: &Conn) -> io::Result<bool> {
-    conn.close_notify();
-    if conn.pending_out() && !conn.src().is_ready(Dir::Write) {
+    if !close_notify_out(conn) {
         st.eof = Eof::Pending;
         return Ok(false);
     }
     st.eof = Eof::Sent;
     conn.shutdown(Shutdown::Write).map(|()| true)
+}
+
+/// Queues a TLS session's `close_notify` (nothing for plain TCP) and sends what the socket
+/// takes of it: `false` while part of it still waits for write readiness.
+fn close_notify_out(conn: &Conn) -> bool {
+    conn.close_notify();
+    !conn.pending_out() || conn.src().is_ready(Dir::Write)
 }
 
 /// Registers the flush to run when the socket is writable.
