@@ -259,6 +259,7 @@ impl<N: Clone> Reactor<N> {
 
     /// Whether the source was last seen ready in `dir` (`true` for an unknown key, so the
     /// caller tries its syscall).
+    #[inline]
     pub(crate) fn is_ready(&self, key: usize, dir: Dir) -> bool {
         let entries = self.entries.borrow();
         match (entries.get(key), dir) {
@@ -270,6 +271,7 @@ impl<N: Clone> Reactor<N> {
 
     /// Records that an operation got `WouldBlock`: the source is not ready in `dir` until the
     /// poller says so again.
+    #[inline]
     pub(crate) fn clear_ready(&self, key: usize, dir: Dir) {
         if let Some(e) = self.entries.borrow_mut().get_mut(key) {
             match dir {
@@ -279,21 +281,19 @@ impl<N: Clone> Reactor<N> {
         }
     }
 
-    /// Records a read that got fewer bytes than it asked for: the source is marked not
-    /// readable if the last read event said no FIN is queued behind the data (then the
-    /// socket is drained, and the next read parks without trying). One lookup for what
-    /// `hup_possible` and `clear_ready` would do in two.
+    /// Records a read that got fewer bytes than it asked for: not readable if the last read
+    /// event said no FIN is queued behind the data (the socket is drained; the next read
+    /// parks without trying).
+    #[inline]
     pub(crate) fn short_read(&self, key: usize) {
-        if let Some(e) = self.entries.borrow_mut().get_mut(key)
-            && !e.hup_possible()
-        {
-            e.readable = false;
+        if let Some(e) = self.entries.borrow_mut().get_mut(key) {
+            e.readable &= e.hup_possible();
         }
     }
 
-    /// Parks notification `n` until the source is ready in `dir`. Returns `false` (and keeps
-    /// nothing) if it is ready already.
-    pub(crate) fn wait_ready(&self, key: usize, dir: Dir, n: N) -> bool {
+    /// Parks the notification `make` makes until the source is ready in `dir`; `false` if ready.
+    #[inline]
+    pub(crate) fn wait_ready(&self, key: usize, dir: Dir, make: impl FnOnce() -> N) -> bool {
         let mut entries = self.entries.borrow_mut();
         let Some(e) = entries.get_mut(key) else {
             return false;
@@ -305,6 +305,7 @@ impl<N: Clone> Reactor<N> {
         if ready {
             return false;
         }
+        let n = make();
         match slot {
             None => *slot = Some(n),
             Some(_) => e.more.get_or_insert_default().push((dir, n)),
@@ -329,9 +330,9 @@ impl<N: Clone> Reactor<N> {
         }
     }
 
-    /// Drops the parked notification of `dir` that `is_mine` recognises (a cancelled wait),
-    /// leaving other waiters of the same direction in place. Returns what it removed, for the
-    /// caller to drop outside the borrow.
+    /// Takes out the parked notification of `dir` that `is_mine` recognises (a cancelled
+    /// wait), leaving other waiters in place, for the caller to drop outside the borrow.
+    #[inline]
     pub(crate) fn cancel_wait(
         &self,
         key: usize,

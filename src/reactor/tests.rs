@@ -32,7 +32,7 @@ fn source_waiter_is_one_shot() {
     let key = r.register(b.as_raw_fd()).unwrap();
     assert!(r.is_ready(key, Dir::Read));
     r.clear_ready(key, Dir::Read);
-    assert!(r.wait_ready(key, Dir::Read, 1));
+    assert!(r.wait_ready(key, Dir::Read, || 1));
     a.write_all(b"x").unwrap();
     let mut out = Vec::new();
     r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
@@ -95,9 +95,9 @@ fn two_waiters_of_one_direction_are_both_notified() {
     let key = r.register(b.as_raw_fd()).unwrap();
     r.clear_ready(key, Dir::Read);
     r.clear_ready(key, Dir::Write);
-    assert!(r.wait_ready(key, Dir::Read, 1));
-    assert!(r.wait_ready(key, Dir::Read, 2));
-    assert!(r.wait_ready(key, Dir::Read, 3));
+    assert!(r.wait_ready(key, Dir::Read, || 1));
+    assert!(r.wait_ready(key, Dir::Read, || 2));
+    assert!(r.wait_ready(key, Dir::Read, || 3));
     assert_eq!(r.cancel_wait(key, Dir::Read, |n| *n == 2), Some(2));
     assert_eq!(r.cancel_wait(key, Dir::Read, |n| *n == 2), None);
     a.write_all(b"x").unwrap();
@@ -121,14 +121,14 @@ fn level_sources_are_reported_only_while_someone_waits() {
         "writable, but nobody waits: no event"
     );
     r.clear_ready(key, Dir::Write);
-    assert!(r.wait_ready(key, Dir::Write, 9));
+    assert!(r.wait_ready(key, Dir::Write, || 9));
     r.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
     assert_eq!(out, vec![9]);
     out.clear();
     let n = r.poll(Some(Duration::ZERO), &mut out).unwrap();
     assert_eq!((n, out.len()), (0, 0), "the interest left with the waiter");
     r.clear_ready(key, Dir::Read);
-    assert!(r.wait_ready(key, Dir::Read, 3));
+    assert!(r.wait_ready(key, Dir::Read, || 3));
     assert_eq!(r.cancel_wait(key, Dir::Read, |n| *n == 3), Some(3));
     let n = r.poll(Some(Duration::ZERO), &mut out).unwrap();
     assert_eq!(n, 0);

@@ -130,7 +130,7 @@ thread_local! {
 }
 
 /// Runs `f` with the loop running on this thread, if any.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     let p = CORE.with(|c| c.get());
     if p.is_null() {

@@ -16,12 +16,13 @@
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::RawFd;
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 use super::callback::{CallOnce, Callable};
 use super::core::{EventAction, with_core};
 use super::park;
-use super::task_ref::Waker;
+use super::task_ref::{Header, Waker};
 use super::wait_target::Named;
 use crate::reactor::Dir;
 
@@ -60,9 +61,7 @@ impl IoSource {
     /// A cancelled wait leaves nothing registered; the operation did not happen.
     #[inline]
     pub(crate) fn io<R>(&self, dir: Dir, mut op: impl FnMut() -> io::Result<R>) -> io::Result<R> {
-        if !self.is_ready(dir) {
-            self.park(dir)?;
-        }
+        self.park_unless_ready(dir)?;
         loop {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(dir)?,
@@ -148,42 +147,42 @@ impl IoSource {
 
     /// Parks until the fd is ready in `dir`; returns at once if it is.
     fn park(&self, dir: Dir) -> io::Result<()> {
-        let key = self.key;
-        let waited = with_core(|c| {
-            if c.id() != self.loop_id {
-                return Err(io::Error::other(
-                    "the socket belongs to another event loop; use it on the loop it was made on",
-                ));
-            }
-            let me = Waker::current();
-            let parked = c
-                .reactor
-                .wait_ready(key, dir, EventAction::Wake(me.clone()));
-            Ok(parked.then_some(me))
-        })
-        .unwrap_or_else(|| Err(no_loop()))?;
-        let Some(me) = waited else {
-            return Ok(());
-        };
-        struct Unregister(usize, Dir, Waker);
-        impl Drop for Unregister {
-            fn drop(&mut self) {
-                let removed = with_core(|c| {
-                    c.reactor.cancel_wait(self.0, self.1, |n| match n {
-                        EventAction::Wake(w) => w.will_wake(&self.2),
-                        EventAction::Call(_) => false,
-                    })
-                });
-                drop(removed);
-            }
+        match with_core(|c| c.id() == self.loop_id) {
+            Some(true) => self.park_unless_ready(dir),
+            Some(false) => Err(io::Error::other(
+                "the socket belongs to another event loop; use it on the loop it was made on",
+            )),
+            None => Err(no_loop()),
         }
-        let _g = Unregister(key, dir, me);
-        park::park_external(if dir == Dir::Read {
-            &Named("read")
-        } else {
-            &Named("write")
+    }
+
+    /// Parks until the fd is ready in `dir` unless it is ready already (or this is not the
+    /// source's loop: the caller's syscall then meets the error). One lookup of the
+    /// registration both checks the readiness and leaves the waker; the task's waker is made
+    /// only when it parks, and moves into the reactor (the guard recognises it by its task
+    /// and token, without holding a reference).
+    #[inline]
+    fn park_unless_ready(&self, dir: Dir) -> io::Result<()> {
+        let key = self.key;
+        let parked = with_core(|c| {
+            if c.id() != self.loop_id {
+                return None;
+            }
+            let mut mine = None;
+            c.reactor.wait_ready(key, dir, || {
+                let me = Waker::current();
+                mine = Some((me.task.as_ptr(), me.token));
+                EventAction::Wake(me)
+            });
+            mine
         });
-        Ok(())
+        match parked {
+            Some(Some((task, token))) => {
+                park_on_fd(key, dir, task, token);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Runs `f` once, as a loop callback, when the fd is ready in `dir` (asyncio's
@@ -206,7 +205,7 @@ impl IoSource {
             });
             if !c
                 .reactor
-                .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
+                .wait_ready(self.key, dir, || EventAction::Call(cb.clone()))
             {
                 c.call_soon(cb);
             }
@@ -229,7 +228,7 @@ impl IoSource {
             }
             if !c
                 .reactor
-                .wait_ready(self.key, dir, EventAction::Call(cb.clone()))
+                .wait_ready(self.key, dir, || EventAction::Call(cb.clone()))
             {
                 c.call_soon(cb.clone());
             }
@@ -263,6 +262,35 @@ impl IoSource {
             }
         });
     }
+}
+
+/// Parks the current task, whose waker (`task`, `token`) waits in the reactor for `key` to
+/// be ready in `dir`; takes that waker back out if the park ends otherwise (a cancellation,
+/// or a wake-up from elsewhere).
+///
+/// Out of line and small: the frames between a user's read and the switch stay few and
+/// short, so a resumed task touches few stack lines.
+#[inline(never)]
+fn park_on_fd(key: usize, dir: Dir, task: NonNull<Header>, token: u32) {
+    struct Unregister(usize, Dir, NonNull<Header>, u32);
+    impl Drop for Unregister {
+        #[inline]
+        fn drop(&mut self) {
+            let removed = with_core(|c| {
+                c.reactor.cancel_wait(self.0, self.1, |n| match n {
+                    EventAction::Wake(w) => w.token == self.3 && w.task.as_ptr() == self.2,
+                    EventAction::Call(_) => false,
+                })
+            });
+            drop(removed);
+        }
+    }
+    let _g = Unregister(key, dir, task, token);
+    park::park_external(if dir == Dir::Read {
+        &Named("read")
+    } else {
+        &Named("write")
+    });
 }
 
 /// Counts an external wait down when dropped (with the callback that held it, run or not).

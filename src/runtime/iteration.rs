@@ -417,9 +417,9 @@ fn prefetch_next(ready: &Fifo<Runnable>, tasks: &Slots<TaskRef>) {
             }
         };
         if let Some(Runnable::Task(t)) = ready.get(1) {
-            let header = t.as_ptr().as_ptr() as usize;
-            let lines = (header + Header::STEP_BYTES - 1) / 64 - header / 64 + 1;
-            prefetch(header & !63, lines);
+            // A fixed count, the most the header can straddle: no count to work out per step.
+            const LINES: usize = Header::STEP_BYTES.div_ceil(64) + 1;
+            prefetch(t.as_ptr().as_ptr() as usize & !63, LINES);
         }
         if let Some(Runnable::Task(t)) = ready.front() {
             let h = t.header();

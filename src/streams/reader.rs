@@ -117,7 +117,9 @@ impl StreamReader {
                 let got = conn.recv(s)?;
                 let mine = got.min(n);
                 out = s[..mine].to_vec();
-                buf.extend_from_slice(&s[mine..got]);
+                if mine < got {
+                    buf.extend_from_slice(&s[mine..got]);
+                }
                 Ok(got)
             })
         })?;

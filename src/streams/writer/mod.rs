@@ -113,11 +113,30 @@ impl StreamWriter {
             st.dropped_after_eof = true;
             return;
         }
-        let mut data = data;
         if st.buffered() == 0 && !st.armed && sh.conn.src().is_ready(Dir::Write) {
-            match sh.conn.send(data) {
-                // (A TLS session may hold records the socket did not take: flush them later.)
-                Ok(n) if n == data.len() && !sh.conn.pending_out() => return,
+            let sent = sh.conn.send(data);
+            // (A TLS session may hold records the socket did not take: flush them later.)
+            if matches!(sent, Ok(n) if n == data.len()) && !sh.conn.pending_out() {
+                return;
+            }
+            return self.write_rest(st, data, Some(sent));
+        }
+        self.write_rest(st, data, None)
+    }
+
+    /// The rest of [`write`](Self::write) once the socket did not take everything at once
+    /// (`sent`: what the one `send` tried did): buffer, arm the flush, or record the error.
+    #[inline(never)]
+    fn write_rest(
+        &self,
+        mut st: std::cell::RefMut<'_, State>,
+        data: &[u8],
+        sent: Option<io::Result<usize>>,
+    ) {
+        let sh = &self.shared;
+        let mut data = data;
+        if let Some(sent) = sent {
+            match sent {
                 Ok(n) => {
                     data = &data[n..];
                     sh.conn.src().clear_ready(Dir::Write);
@@ -196,7 +215,21 @@ impl StreamWriter {
     /// # Cancel safety
     ///
     /// Cancel safe: the buffered bytes are still sent.
+    #[inline]
     pub fn drain(&self) -> io::Result<()> {
+        // The common case, a buffer below the high-water mark on a healthy connection, is a
+        // few loads in the caller's frame; the rest is out of line.
+        {
+            let st = self.shared.st.borrow();
+            if !st.paused && st.error.is_none() && !st.closed && !st.dropped_after_eof {
+                return Ok(());
+            }
+        }
+        self.drain_slow()
+    }
+
+    #[inline(never)]
+    fn drain_slow(&self) -> io::Result<()> {
         let sh = &self.shared;
         loop {
             let ticket = {
