@@ -2,6 +2,8 @@
 //! its stack size, then an abort, never a bare SIGSEGV. The overflow runs in a child process
 //! (the test binary re-runs itself with an environment variable set).
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output};
 
@@ -16,20 +18,10 @@ fn child(name: &str, key: &str) -> Output {
         .expect("the test binary can run itself")
 }
 
-#[inline(never)]
-fn recurse(depth: u64, buf: &mut [u8; 512]) -> u64 {
-    let mut local = [0u8; 512];
-    local[(depth % 512) as usize] = buf[(depth % 512) as usize].wrapping_add(1);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1, &mut local) + std::hint::black_box(local[0]) as u64
-}
-
 fn overflowing() -> Generator<u64> {
     Generator::with_stack_size(64 * 1024, |co| {
         co.yield_(1);
-        co.yield_(recurse(0, &mut [0u8; 512]));
+        co.yield_(common::recurse(0, &mut [0u8; 512]));
     })
 }
 
@@ -91,7 +83,7 @@ fn generator_stack_overflow_on_the_stack_a_finished_generator_left_is_reported_t
         let first: Generator<u64> = Generator::new(|co| co.yield_(1));
         assert_eq!(first.count(), 1);
         let second: Generator<u64> = Generator::new(|co| {
-            co.yield_(recurse(0, &mut [0u8; 512]));
+            co.yield_(common::recurse(0, &mut [0u8; 512]));
         });
         let _ = second.count();
         unreachable!("the overflow aborts the process");

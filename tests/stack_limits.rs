@@ -22,16 +22,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-#[inline(never)]
-fn recurse(depth: u64, buf: &mut [u8; 512]) -> u64 {
-    let mut local = [0u8; 512];
-    local[(depth % 512) as usize] = buf[(depth % 512) as usize].wrapping_add(1);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1, &mut local) + std::hint::black_box(local[0]) as u64
-}
-
 #[test]
 fn stack_overflow_names_the_task_and_its_stack_size_then_aborts() {
     const KEY: &str = "CORIO_CHILD_OVERFLOW";
@@ -40,7 +30,7 @@ fn stack_overflow_names_the_task_and_its_stack_size_then_aborts() {
             let t = corio::Builder::new()
                 .name("deep-recursion")
                 .stack_size(64 * 1024)
-                .spawn(|| recurse(0, &mut [0u8; 512]))
+                .spawn(|| common::recurse(0, &mut [0u8; 512]))
                 .unwrap();
             let _ = t.join();
         });
@@ -75,7 +65,7 @@ fn stack_overflow_of_an_unnamed_task_uses_its_id() {
         corio::run(|| {
             let t = corio::Builder::new()
                 .stack_size(32 * 1024)
-                .spawn(|| recurse(0, &mut [0u8; 512]))
+                .spawn(|| common::recurse(0, &mut [0u8; 512]))
                 .unwrap();
             let _ = t.join();
         });

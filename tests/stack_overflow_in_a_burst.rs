@@ -4,18 +4,10 @@
 //! overflow runs in a child process (the test binary re-runs itself with an environment
 //! variable set).
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
-
-#[inline(never)]
-fn recurse(depth: u64, buf: &mut [u8; 512]) -> u64 {
-    let mut local = [0u8; 512];
-    local[(depth % 512) as usize] = buf[(depth % 512) as usize].wrapping_add(1);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1, &mut local) + std::hint::black_box(local[0]) as u64
-}
 
 #[test]
 fn an_overflow_on_a_stack_of_a_large_batch_is_reported_then_aborts() {
@@ -33,7 +25,7 @@ fn an_overflow_on_a_stack_of_a_large_batch_is_reported_then_aborts() {
             eprintln!("stacks in use {}, pooled {}", stats.in_use, stats.pooled);
             let t = corio::Builder::new()
                 .name("deep-in-a-burst")
-                .spawn(|| recurse(0, &mut [0u8; 512]))
+                .spawn(|| common::recurse(0, &mut [0u8; 512]))
                 .unwrap();
             let _ = t.join();
         });

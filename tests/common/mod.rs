@@ -9,6 +9,7 @@ mod examples;
 #[cfg(feature = "log")]
 pub mod log_capture;
 mod off_loop;
+mod overflow;
 mod prereq;
 mod watchdog;
 
@@ -16,6 +17,8 @@ mod watchdog;
 pub use examples::{KillOnDrop, build_example, build_example_with_features, output_within};
 #[allow(unused_imports)] // each test file uses a few of them
 pub use off_loop::{HeldPool, needs_no_pool, runs_on_the_pool};
+#[allow(unused_imports)] // each test file uses a few of them
+pub use overflow::recurse;
 #[allow(unused_imports)] // each test file uses a few of them
 pub use prereq::{in_ci, skip, test_name, write_stderr_raw};
 #[allow(unused_imports)] // each test file uses a few of them
