@@ -96,3 +96,28 @@ fn generator_stack_overflow_on_the_stack_a_finished_generator_left_is_reported_t
         corio::runtime::DEFAULT_STACK_SIZE,
     );
 }
+
+#[test]
+fn generator_stack_overflow_on_the_loops_spare_stack_is_reported_then_aborts() {
+    // Inside a loop the stack a finished generator left waits in the loop's spare slot, its
+    // bookkeeping in place: the next generator's overflow is still reported as a generator's.
+    const KEY: &str = "CORIO_CHILD_GEN_LOOP_SPARE_OVERFLOW";
+    if std::env::var_os(KEY).is_some() {
+        corio::run(|| {
+            let first: Generator<u64> = Generator::new(|co| co.yield_(1));
+            assert_eq!(first.count(), 1);
+            let second: Generator<u64> = Generator::new(|co| {
+                co.yield_(common::recurse(0, &mut [0u8; 512]));
+            });
+            let _ = second.count();
+        });
+        unreachable!("the overflow aborts the process");
+    }
+    assert_reported_size(
+        &child(
+            "generator_stack_overflow_on_the_loops_spare_stack_is_reported_then_aborts",
+            KEY,
+        ),
+        corio::runtime::DEFAULT_STACK_SIZE,
+    );
+}
