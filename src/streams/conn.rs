@@ -4,7 +4,9 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net as unix;
 
 use crate::net::{TcpStream, UnixStream};
@@ -46,6 +48,17 @@ impl AnyStream {
             AnyStream::Pipe(p) => p.recv(buf),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.recv(buf),
+        }
+    }
+
+    /// The socket to [`recv_uninit`] from; `None` for a pipe (no `recv` there) and for TLS
+    /// (whose bytes come out of a session).
+    #[inline]
+    pub(crate) fn socket_fd(&self) -> Option<RawFd> {
+        match self {
+            AnyStream::Tcp(s) => Some(s.evented().io.as_raw_fd()),
+            AnyStream::Unix(s) => Some(s.evented().io.as_raw_fd()),
+            _ => None,
         }
     }
 
@@ -244,5 +257,20 @@ impl fmt::Debug for Conn {
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.fmt(f),
         }
+    }
+}
+
+/// One `recv` syscall on the socket `fd` (from [`AnyStream::socket_fd`]) into `buf`, possibly
+/// uninitialised (a `Vec`'s spare capacity), without parking.
+#[inline]
+pub(crate) fn recv_uninit(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: the caller's stream owns `fd` and outlives the call; `buf` is borrowed mutably
+    // for the call and is `buf.len()` bytes long. The kernel only writes into it
+    // (uninitialised memory is fine), the returned count at most.
+    let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
     }
 }

@@ -3,12 +3,21 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::os::fd::RawFd;
 
 use super::StreamReader;
 use crate::runtime::Dir;
+use crate::streams::conn::recv_uninit;
 
 /// How much one read syscall asks for.
 pub(super) const READ_SIZE: usize = 64 * 1024;
+
+/// The least capacity of the `Vec` a [`StreamReader::read`] receives into.
+const MIN_DIRECT: usize = 64;
+
+/// A `Vec` a read returns is shrunk to its length when larger than this and more than three
+/// quarters empty.
+const SHRINK_ABOVE: usize = 4096;
 
 /// A buffer whose capacity is given back when it empties past this size.
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -25,6 +34,88 @@ impl StreamReader {
     #[inline]
     pub(super) fn buffered(&self) -> usize {
         self.buf.len() - self.pos
+    }
+
+    /// The capacity of the `Vec` the next [`read`](StreamReader::read) on an empty buffer
+    /// receives into: half as much again as the reads before received (see
+    /// [`learn`](Self::learn)), at least 64 bytes.
+    #[inline]
+    pub(super) fn direct_capacity(&self) -> usize {
+        let last = self.last_read as usize;
+        (last + last / 2).clamp(MIN_DIRECT, READ_SIZE)
+    }
+
+    /// Records what a read on an empty buffer received (`READ_SIZE` for one that filled its
+    /// `Vec`: more may have been waiting): the size to expect grows at once and shrinks by an
+    /// eighth a read, so that small and large messages taking turns both fit.
+    #[inline]
+    fn learn(&mut self, got: usize) {
+        let last = self.last_read;
+        self.last_read = (got as u32).max(last - last / 8);
+    }
+
+    /// `read` on an empty buffer, before EOF, receiving straight into the returned `Vec` of
+    /// capacity `cap` (from [`direct_capacity`](Self::direct_capacity), at most the `n` asked
+    /// for): no copy. A `Vec` that fills is returned as it is (a short read); the socket
+    /// stays marked readable and the next read, sized to `READ_SIZE`, takes the rest. The
+    /// `Vec` is allocated only for the syscall and dropped if that finds no data, so a
+    /// parked reader holds no memory.
+    pub(super) fn read_direct(&mut self, fd: RawFd, cap: usize) -> io::Result<Vec<u8>> {
+        let mut out: Vec<u8> = Vec::new();
+        let got = self.conn.src().read_stream(cap, || {
+            if out.capacity() < cap {
+                out = Vec::with_capacity(cap);
+            }
+            match recv_uninit(fd, &mut out.spare_capacity_mut()[..cap]) {
+                Ok(got) => {
+                    // SAFETY: `recv_uninit` filled the first `got` bytes of the spare
+                    // capacity (`got <= cap`, and `cap` was reserved).
+                    unsafe { out.set_len(got) };
+                    Ok(got)
+                }
+                Err(e) => {
+                    out = Vec::new();
+                    Err(e)
+                }
+            }
+        })?;
+        if got == 0 {
+            self.eof = true;
+            return Ok(Vec::new());
+        }
+        self.learn(if got == cap { READ_SIZE } else { got });
+        if cap > SHRINK_ABOVE && got < cap / 4 {
+            out.shrink_to_fit();
+        }
+        Ok(out)
+    }
+
+    /// `read(n)` on an empty buffer, before EOF, through the thread's scratch buffer: one
+    /// `recv` of `READ_SIZE`, the first `n` bytes copied into the result, the rest kept.
+    /// For TLS and pipes, for the first read (nothing learnt yet: the result gets an allocation of its
+    /// size) and for an `n` smaller than [`direct_capacity`](Self::direct_capacity), where
+    /// receiving only `n` would leave for more syscalls what one can take.
+    pub(super) fn read_scratch(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        let conn = &self.conn;
+        let buf = &mut self.buf;
+        let mut out = Vec::new();
+        let got = conn.src().read_stream(READ_SIZE, || {
+            SCRATCH.with(|s| {
+                let s = &mut s.borrow_mut()[..];
+                let got = conn.recv(s)?;
+                let mine = got.min(n);
+                out = s[..mine].to_vec();
+                if mine < got {
+                    buf.extend_from_slice(&s[mine..got]);
+                }
+                Ok(got)
+            })
+        })?;
+        if got == 0 {
+            self.eof = true;
+        }
+        self.learn(got);
+        Ok(out)
     }
 
     /// Makes room for the next read of a `readexactly(n)`, growing with what has arrived:

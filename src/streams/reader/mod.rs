@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::conn::Conn;
 use crate::error::{IncompleteRead, LimitOverrun, ReadError};
-use buffer::{READ_SIZE, SCRATCH, find};
+use buffer::find;
 
 /// The default limit of [`StreamReader::readuntil`] and [`readline`](StreamReader::readline):
 /// 64 KiB, as in asyncio.
@@ -18,9 +18,12 @@ pub const DEFAULT_LIMIT: usize = 64 * 1024;
 ///
 /// Every read parks the coroutine until data is there. Each `recv` syscall asks for up to
 /// 64 KiB and lands in one buffer per thread (an idle connection holds none); what the call
-/// does not return stays in this reader's buffer for the next call. No allocation per read
-/// beyond the `Vec` returned. Once a `recv` finds the socket empty, the next read parks at
-/// once and makes its one `recv` when the poller reports data.
+/// does not return stays in this reader's buffer for the next call. A [`read`](Self::read)
+/// on an empty buffer (but the first) instead receives straight into the `Vec` it returns,
+/// with no copy, asking for half as much again as recent reads brought; one that fills that `Vec`
+/// returns it as it is, and the next asks for 64 KiB. No allocation per read beyond the
+/// `Vec` returned. Once a `recv` finds the socket empty, the next read parks at once and
+/// makes its one `recv` when the poller reports data.
 ///
 /// It also implements [`Read`] and [`BufRead`], so std parsers can consume it.
 ///
@@ -58,6 +61,9 @@ pub struct StreamReader {
     pos: usize,
     /// A read returned 0: the peer will send nothing more.
     eof: bool,
+    /// How many bytes a `read` on an empty buffer may expect, learnt from the last ones: it
+    /// sizes the `Vec` it receives into.
+    last_read: u32,
     limit: usize,
 }
 
@@ -68,6 +74,7 @@ impl StreamReader {
             buf: Vec::new(),
             pos: 0,
             eof: false,
+            last_read: 0,
             limit: DEFAULT_LIMIT,
         }
     }
@@ -93,27 +100,11 @@ impl StreamReader {
         if self.eof {
             return Ok(Vec::new());
         }
-        // The buffer is empty: copy straight from the scratch buffer into the result, and
-        // keep only the rest.
-        let conn = &self.conn;
-        let buf = &mut self.buf;
-        let mut out = Vec::new();
-        let got = conn.src().read_stream(READ_SIZE, || {
-            SCRATCH.with(|s| {
-                let s = &mut s.borrow_mut()[..];
-                let got = conn.recv(s)?;
-                let mine = got.min(n);
-                out = s[..mine].to_vec();
-                if mine < got {
-                    buf.extend_from_slice(&s[mine..got]);
-                }
-                Ok(got)
-            })
-        })?;
-        if got == 0 {
-            self.eof = true;
+        let cap = self.direct_capacity();
+        match self.conn.sock.socket_fd() {
+            Some(fd) if n >= cap && self.last_read > 0 => self.read_direct(fd, cap),
+            _ => self.read_scratch(n),
         }
-        Ok(out)
     }
 
     /// Reads exactly `n` bytes, parking until they have all arrived.
