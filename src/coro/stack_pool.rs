@@ -85,9 +85,6 @@ const POPULATE_AHEAD_PER: usize = 64;
 /// its untrimmed part, the next spawn sorts that part by address (see `sort_free`).
 const SORT_MIN: usize = 4096;
 
-/// How many spawns ahead the pool prefetches the top of the stack it will hand out.
-const PREFETCH_AHEAD: usize = 4;
-
 impl StackPool {
     pub(crate) fn new(default_size: usize, max_pooled: usize, guard: usize) -> StackPool {
         StackPool {
@@ -133,15 +130,9 @@ impl StackPool {
             }
             if let Some(s) = self.free.pop() {
                 self.clean = self.clean.min(self.free.len());
-                if let Some(next) = self.free.len().checked_sub(PREFETCH_AHEAD) {
-                    self.free[next].prefetch_top();
-                }
                 return Ok(s);
             }
             if let Some(s) = self.excess.pop() {
-                if let Some(next) = self.excess.len().checked_sub(PREFETCH_AHEAD) {
-                    self.excess[next].prefetch_top();
-                }
                 return Ok(s);
             }
             if let Some(s) = take_populated(&mut self.cold, &mut self.cold_ready, self.lent) {
@@ -168,7 +159,7 @@ impl StackPool {
     ///
     /// Stacks come back in the order their tasks ended (for sleeping tasks, deadline order:
     /// scattered over the address space), and a burst of spawns takes them back in reverse.
-    /// Each task then touches its stack's top page at spawn and at its first run: with a
+    /// Each task then touches its stack's top page at its first run, in spawn order: with a
     /// burst of 100,000 stacks every touch is a TLB miss, and in address order neighbouring
     /// misses share the upper levels of the page walk. On the core bench's `timer_tasks`
     /// (100,000 tasks, each spawned onto a reused stack) this took about 8% off corio's CPU
