@@ -125,11 +125,11 @@ fn generator_start_throw_and_close_hand_no_value_and_sent_values_drop_once() {
     assert_eq!(drops.get(), 3);
 }
 
-#[test]
-fn generators_made_one_after_another_reuse_the_spare_stack_with_its_state_reset() {
-    // A generator closed before it started, one thrown into, one that panicked: each leaves
-    // its stack for the next, which starts clean (a pending signal or payload would show up
-    // as a wrong value or a stray unwind here).
+/// Makes generators one after another (a generator closed before it started, one thrown
+/// into, one that panicked, each followed by one that runs to the end): each leaves its stack
+/// for the next, which must start clean (a pending signal or payload would show up as a wrong
+/// value or a stray unwind here).
+fn generators_one_after_another() {
     for round in 0..3u8 {
         let mut g: Generator<u8, (), u8> = Generator::new(|co| {
             let _ = co.yield_(1);
@@ -153,4 +153,48 @@ fn generators_made_one_after_another_reuse_the_spare_stack_with_its_state_reset(
         assert_eq!(h.resume(1), Yielded(20));
         assert_eq!(h.resume(2), Complete(3));
     }
+}
+
+#[test]
+fn generators_made_one_after_another_reuse_the_spare_stack_with_its_state_reset() {
+    generators_one_after_another();
+}
+
+#[test]
+fn generators_made_one_after_another_in_a_loop_reuse_its_spare_stack_with_its_state_reset() {
+    corio::run(generators_one_after_another);
+}
+
+#[test]
+fn a_loops_spare_generator_stack_counts_as_pooled_and_one_is_reused_for_many_generators() {
+    let (before, during, after, again) = corio::run(|| {
+        let stats = || corio::get_running_loop().stack_stats();
+        let before = stats();
+        let mut g: Generator<u32> = Generator::new(|co| co.yield_(1));
+        assert_eq!(g.next(), Some(1));
+        let during = stats();
+        assert_eq!(g.next(), None);
+        drop(g);
+        let after = stats();
+        for i in 0..1000u32 {
+            let g: Generator<u32> = Generator::new(move |co| co.yield_(i));
+            assert_eq!(g.sum::<u32>(), i);
+        }
+        (before, during, after, stats())
+    });
+    assert_eq!(
+        during.in_use,
+        before.in_use + 1,
+        "a live generator holds a stack"
+    );
+    assert_eq!(after.in_use, before.in_use, "a finished one does not");
+    assert_eq!(
+        after.pooled,
+        before.pooled.max(1),
+        "its stack waits for the next one"
+    );
+    assert_eq!(
+        again, after,
+        "a thousand more generators reuse that one stack"
+    );
 }

@@ -4,14 +4,16 @@
 
 mod common;
 
-use std::io::{self, BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use common::{echo, output_within};
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Rng;
-use corio::streams::{self, StreamReader, StreamWriter};
+use corio::streams::{self};
 
 const PY_CLIENT: &str = r#"
 import asyncio, random, sys
@@ -82,36 +84,6 @@ fn have_python() -> bool {
     }
 }
 
-/// Waits for `child` up to `limit`, killing it if it runs longer.
-fn wait_with_limit(mut child: Child, limit: Duration) -> std::process::Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "the python peer ran longer than {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn echo(mut r: StreamReader, w: StreamWriter) -> io::Result<()> {
-    loop {
-        let data = r.read(64 * 1024)?;
-        if data.is_empty() {
-            return w.close();
-        }
-        w.write(&data);
-        w.drain()?;
-    }
-}
-
 #[test]
 fn an_asyncio_client_is_served_by_a_corio_server() {
     if !have_python() {
@@ -133,13 +105,10 @@ fn an_asyncio_client_is_served_by_a_corio_server() {
         })
     });
     let addr = rx.recv().unwrap();
-    let child = Command::new("python3")
-        .args(["-c", PY_CLIENT, &addr.port().to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_with_limit(child, Duration::from_secs(120));
+    let out = output_within(
+        Command::new("python3").args(["-c", PY_CLIENT, &addr.port().to_string()]),
+        Duration::from_secs(120),
+    );
     stop.store(true, Ordering::SeqCst);
     server.join().unwrap();
     assert!(

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::echo;
+
 use std::cell::RefCell;
 use std::io::{self, ErrorKind};
 use std::rc::Rc;
@@ -12,17 +14,6 @@ use std::time::Duration;
 use corio::error::ReadError;
 use corio::net::TcpStream;
 use corio::streams::{self, StreamReader, StreamWriter};
-
-fn echo(mut r: StreamReader, w: StreamWriter) -> io::Result<()> {
-    loop {
-        let data = r.read(64 * 1024)?;
-        if data.is_empty() {
-            return w.close();
-        }
-        w.write(&data);
-        w.drain()?;
-    }
-}
 
 /// Closes `s` with a reset (RST) instead of a FIN.
 fn reset(s: TcpStream) {

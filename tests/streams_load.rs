@@ -3,23 +3,13 @@
 
 mod common;
 
-use std::io;
+use common::echo;
+
 use std::time::Duration;
 
 use common::Rng;
 use corio::net::TcpStream;
-use corio::streams::{self, StreamReader, StreamWriter};
-
-fn echo(mut r: StreamReader, w: StreamWriter) -> io::Result<()> {
-    loop {
-        let data = r.read(64 * 1024)?;
-        if data.is_empty() {
-            return w.close();
-        }
-        w.write(&data);
-        w.drain()?;
-    }
-}
+use corio::streams::{self};
 
 /// Raises the soft descriptor limit towards the hard one if needed; `true` if `need` fit.
 fn ensure_fd_limit(need: u64) -> bool {

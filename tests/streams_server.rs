@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::echo;
+
 use std::cell::Cell;
 use std::io::{self, ErrorKind, Read};
 use std::rc::Rc;
@@ -18,17 +20,6 @@ fn echo_line(mut r: StreamReader, w: StreamWriter) -> io::Result<()> {
     w.drain()?;
     w.close()?;
     w.wait_closed()
-}
-
-fn echo(mut r: StreamReader, w: StreamWriter) -> io::Result<()> {
-    loop {
-        let data = r.read(64 * 1024)?;
-        if data.is_empty() {
-            return w.close();
-        }
-        w.write(&data);
-        w.drain()?;
-    }
 }
 
 fn hello_client(server: &Server) -> Vec<u8> {

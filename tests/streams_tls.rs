@@ -4,25 +4,16 @@
 #![cfg(feature = "tls")]
 
 mod common;
+
+use common::echo;
 mod tls_common;
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, ErrorKind};
+use std::io::ErrorKind;
 use std::rc::Rc;
 
 use corio::streams::{self, StreamReader, StreamWriter};
 use tls_common::certs;
-
-fn echo(mut r: StreamReader, w: StreamWriter) -> io::Result<()> {
-    loop {
-        let data = r.read(64 * 1024)?;
-        if data.is_empty() {
-            return w.close();
-        }
-        w.write(&data);
-        w.drain()?;
-    }
-}
 
 /// Collects the messages and errors the loop's exception handler is given.
 fn record_reports() -> Rc<RefCell<Vec<String>>> {

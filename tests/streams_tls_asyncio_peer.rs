@@ -7,16 +7,18 @@
 #![cfg(feature = "tls")]
 
 mod common;
+
+use common::echo;
 mod tls_common;
 
-use std::io::{self, BufRead, BufReader};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{KillOnDrop, TempDir, output_within};
-use corio::streams::{self, StreamReader, StreamWriter};
+use corio::streams::{self};
 use tls_common::certs;
 
 const PY_CLIENT: &str = r#"
@@ -84,17 +86,6 @@ fn have_python_ssl() -> bool {
             ));
             false
         }
-    }
-}
-
-fn echo(mut r: StreamReader, w: StreamWriter) -> io::Result<()> {
-    loop {
-        let data = r.read(64 * 1024)?;
-        if data.is_empty() {
-            return w.close();
-        }
-        w.write(&data);
-        w.drain()?;
     }
 }
 

@@ -1,11 +1,17 @@
 //! Where a generator's stack comes from and goes back to: the running loop's pool when a loop
-//! runs on this thread, else a small pool of this thread's own.
+//! runs on this thread, else a small pool of this thread's own. Either way the default-size
+//! stack of the generator that finished last waits in a spare slot (the loop's, or the
+//! thread's outside a loop) with its header in place, so a generator made per item takes it
+//! back without a pool round trip or writing the header again.
 
 use std::cell::{Cell, RefCell};
 
 use crate::coro::{DEFAULT_GUARD_SIZE, GenStack, Stack, StackPool};
 use crate::error::SpawnError;
-use crate::runtime::{DEFAULT_STACK_SIZE, is_running_here, lend_loop_stack, return_loop_stack};
+use crate::runtime::{
+    DEFAULT_STACK_SIZE, is_running_here, keep_loop_gen_spare, lend_loop_stack, return_loop_stack,
+    take_loop_gen_spare,
+};
 
 /// Stacks kept by a thread that runs generators outside any loop.
 const THREAD_POOLED: usize = 16;
@@ -28,6 +34,9 @@ thread_local! {
 pub(super) enum Home {
     /// The loop with this id.
     Loop(u64),
+    /// The loop with this id, a stack of its default size (it may wait in the loop's spare
+    /// slot, as `Spare` does in `SPARE`).
+    LoopSpare(u64),
     /// The thread's own pool.
     Thread,
     /// The thread's own pool, a stack of its default size (it may wait in `SPARE`).
@@ -38,11 +47,14 @@ pub(super) enum Home {
 /// and the pool it is from.
 #[inline]
 pub(super) fn take(size: Option<usize>) -> Result<(GenStack, Home), SpawnError> {
-    if size.is_none()
-        && !is_running_here()
-        && let Some(s) = SPARE.with(Cell::take)
-    {
-        return Ok((s, Home::Spare));
+    if size.is_none() {
+        if !is_running_here() {
+            if let Some(s) = SPARE.with(Cell::take) {
+                return Ok((s, Home::Spare));
+            }
+        } else if let Some(Some((s, id))) = take_loop_gen_spare() {
+            return Ok((s, Home::LoopSpare(id)));
+        }
     }
     take_pooled(size)
 }
@@ -50,7 +62,14 @@ pub(super) fn take(size: Option<usize>) -> Result<(GenStack, Home), SpawnError> 
 #[inline(never)]
 fn take_pooled(size: Option<usize>) -> Result<(GenStack, Home), SpawnError> {
     let (stack, home) = match lend_loop_stack(size) {
-        Some(r) => r.map(|(s, id)| (s, Home::Loop(id)))?,
+        Some(r) => r.map(|(s, id)| {
+            let home = if size.is_none() {
+                Home::LoopSpare(id)
+            } else {
+                Home::Loop(id)
+            };
+            (s, home)
+        })?,
         None => {
             let home = if size.is_none() {
                 Home::Spare
@@ -74,7 +93,22 @@ pub(super) fn give_back(stack: GenStack, home: Home) {
         }
         return;
     }
-    give_pooled(stack, home);
+    give_to_loop_or_pool(stack, home);
+}
+
+/// Gives a stack lent by a loop (or a thread's stack of another size) back: a default-size
+/// one into its loop's spare slot if that loop runs here, the rest to their pools.
+#[inline(never)]
+fn give_to_loop_or_pool(stack: GenStack, home: Home) {
+    if let Home::LoopSpare(id) = home {
+        match keep_loop_gen_spare(stack, id) {
+            Ok(None) => {}
+            Ok(Some(older)) => give_pooled(older, home),
+            Err(stack) => give_pooled(stack, home),
+        }
+    } else {
+        give_pooled(stack, home);
+    }
 }
 
 #[inline(never)]
@@ -82,7 +116,7 @@ fn give_pooled(stack: GenStack, home: Home) {
     // Pools hand stacks to tasks too: the header goes.
     let stack: Stack = stack.into_stack();
     let stack = match home {
-        Home::Loop(id) => match return_loop_stack(stack, id) {
+        Home::Loop(id) | Home::LoopSpare(id) => match return_loop_stack(stack, id) {
             Ok(()) => return,
             Err(stack) => stack,
         },
@@ -92,7 +126,7 @@ fn give_pooled(stack: GenStack, home: Home) {
     // it as lent; see the module docs). `put` counts one stack back, so count it lent first.
     let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        if let Home::Loop(_) = home {
+        if let Home::Loop(_) | Home::LoopSpare(_) = home {
             p.adopt();
         }
         p.put(stack)

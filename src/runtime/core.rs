@@ -15,7 +15,7 @@ use super::loop_handle::Shared;
 use super::slots::Slots;
 use super::task_ref::{Header, TaskRef, Waker};
 use super::timers::{TimerId, Timers};
-use crate::coro::{Stack, StackPool};
+use crate::coro::{GenStack, Stack, StackPool};
 use crate::error::SpawnError;
 use crate::reactor::Reactor;
 
@@ -110,6 +110,10 @@ pub(crate) struct Core {
     pub(super) last_now: Cell<Instant>,
     /// The signals this loop watches, made on the first `add_signal_handler` or `wait`.
     pub(super) signals: RefCell<Option<Rc<super::signal::LoopSignals>>>,
+    /// The default-size stack of the generator that finished last in this loop, with its
+    /// header in place (see `generator::stacks`): lent by `stacks` and counted there as lent,
+    /// reported as pooled.
+    pub(super) gen_spare: Cell<Option<GenStack>>,
 }
 
 impl Header {
@@ -203,6 +207,7 @@ impl Core {
             vnow: Cell::new(Instant::now()),
             last_now: Cell::new(Instant::now()),
             signals: RefCell::new(None),
+            gen_spare: Cell::new(None),
         })
     }
 
@@ -272,14 +277,23 @@ impl Core {
     }
 
     pub(crate) fn pooled_stacks(&self) -> usize {
-        self.stacks.borrow().pooled()
+        self.stacks.borrow().pooled() + self.gen_spares()
+    }
+
+    /// 1 if a generator's stack waits in `gen_spare`, else 0.
+    fn gen_spares(&self) -> usize {
+        let spare = self.gen_spare.take();
+        let n = usize::from(spare.is_some());
+        self.gen_spare.set(spare);
+        n
     }
 
     pub(crate) fn stack_stats(&self) -> super::StackStats {
         let pool = self.stacks.borrow();
+        let spare = self.gen_spares();
         super::StackStats {
-            in_use: pool.lent(),
-            pooled: pool.pooled(),
+            in_use: pool.lent() - spare,
+            pooled: pool.pooled() + spare,
             awaiting_unmap: pool.excess(),
             released: pool.cold(),
         }

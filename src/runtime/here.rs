@@ -13,7 +13,7 @@ use super::step;
 use super::task_ref::TypedRef;
 use super::task_ref::Waker;
 use super::timers::TimerId;
-use crate::coro::Stack;
+use crate::coro::{GenStack, Stack};
 use crate::error::SpawnError;
 
 pub(crate) use super::core::is_running_here;
@@ -61,6 +61,27 @@ pub(crate) fn return_loop_stack(stack: Stack, loop_id: u64) -> Result<(), Stack>
         }
         _ => Err(stack),
     }
+}
+
+/// Takes the running loop's spare generator stack: `None` if no loop runs on this thread,
+/// `Some(None)` if it has no spare, else the stack and the loop's id.
+#[inline]
+pub(crate) fn take_loop_gen_spare() -> Option<Option<(GenStack, u64)>> {
+    with_core(|c| c.gen_spare.take().map(|s| (s, c.id())))
+}
+
+/// Keeps `stack`, a default-size generator stack lent by the loop with id `loop_id`, as that
+/// loop's spare if it runs on this thread, and returns the spare it replaces; hands `stack`
+/// back if that loop does not run here.
+#[inline]
+pub(crate) fn keep_loop_gen_spare(
+    stack: GenStack,
+    loop_id: u64,
+) -> Result<Option<GenStack>, GenStack> {
+    if running_loop_id() != Some(loop_id) {
+        return Err(stack);
+    }
+    Ok(with_core(|c| c.gen_spare.replace(Some(stack))).flatten())
 }
 
 /// Number of fds the running loop's reactor has registered.

@@ -44,17 +44,7 @@ fn many_timers_fire_by_deadline_then_seq() {
     // (deadline, scheduling order), as a sort gives it.
     let mut t = Timers::new();
     let now = Instant::now();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut expected = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..20_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let at = now + Duration::from_micros(x % 500);
-        ids.push(t.add(at, i));
-        expected.push((at, i));
-    }
+    let (mut expected, ids) = add_random(&mut t, now, 0x9E37_79B9_7F4A_7C15, 20_000, 500);
     for id in ids.iter().step_by(3) {
         assert!(t.cancel(*id).is_some());
     }
@@ -62,12 +52,7 @@ fn many_timers_fire_by_deadline_then_seq() {
     expected.sort();
     let mut out = Vec::new();
     t.expire(now + Duration::from_micros(250), &mut out, |_| {});
-    let mut rest = Vec::new();
-    t.expire(now + Duration::from_secs(1), &mut rest, |_| {});
-    out.extend(rest);
-    let want: Vec<u64> = expected.iter().map(|&(_, i)| i).collect();
-    assert_eq!(out, want);
-    assert_eq!(t.len(), 0);
+    expire_the_rest(&mut t, now, out, &expected);
 }
 
 #[test]
@@ -77,18 +62,8 @@ fn a_mass_expiry_keeps_deadline_then_scheduling_order_and_the_rest_pending() {
     // exactly once, in (deadline, scheduling order).
     let mut t = Timers::new();
     let now = Instant::now();
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut expected = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..30_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        // Four in five due at 800 µs.
-        let at = now + Duration::from_micros(x % 1000);
-        ids.push(t.add(at, i));
-        expected.push((at, i));
-    }
+    // Four in five due at 800 µs.
+    let (mut expected, ids) = add_random(&mut t, now, 0x2545_F491_4F6C_DD1D, 30_000, 1000);
     assert!(t.many_due(At::of(now + Duration::from_micros(800))));
     for id in ids.iter().step_by(5) {
         assert!(t.cancel(*id).is_some());
@@ -100,12 +75,7 @@ fn a_mass_expiry_keeps_deadline_then_scheduling_order_and_the_rest_pending() {
     t.add(later, 30_000);
     expected.push((later, 30_000));
     expected.sort();
-    let mut rest = Vec::new();
-    t.expire(now + Duration::from_secs(1), &mut rest, |_| {});
-    out.extend(rest);
-    let want: Vec<u64> = expected.iter().map(|&(_, i)| i).collect();
-    assert_eq!(out, want);
-    assert_eq!(t.len(), 0);
+    expire_the_rest(&mut t, now, out, &expected);
 }
 
 #[test]
@@ -128,4 +98,45 @@ fn deadlines_before_the_epoch_and_far_away_keep_their_order() {
     );
     assert!(t.replace_with(TimerId { key: 0, seq: 1 }, || "later"));
     assert!(!t.replace_with(TimerId { key: 0, seq: 2 }, || "no"));
+}
+
+/// Adds `n` timers `0..n` at pseudo-random deadlines (xorshift from `seed`) within
+/// `spread_us` µs of `now`, with many ties; returns `(deadline, value)` in scheduling order
+/// and the timers' ids.
+fn add_random(
+    t: &mut Timers<u64>,
+    now: Instant,
+    seed: u64,
+    n: u64,
+    spread_us: u64,
+) -> (Vec<(Instant, u64)>, Vec<TimerId>) {
+    let mut x = seed;
+    let mut added = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let at = now + Duration::from_micros(x % spread_us);
+        ids.push(t.add(at, i));
+        added.push((at, i));
+    }
+    (added, ids)
+}
+
+/// Expires everything still in `t`, appends it to `out` (what fired before) and checks
+/// that all of it fired exactly in the order of `expected` (sorted `(deadline, value)`
+/// pairs of the timers not cancelled).
+fn expire_the_rest(
+    t: &mut Timers<u64>,
+    now: Instant,
+    mut out: Vec<u64>,
+    expected: &[(Instant, u64)],
+) {
+    let mut rest = Vec::new();
+    t.expire(now + Duration::from_secs(1), &mut rest, |_| {});
+    out.extend(rest);
+    let want: Vec<u64> = expected.iter().map(|&(_, i)| i).collect();
+    assert_eq!(out, want);
+    assert_eq!(t.len(), 0);
 }

@@ -231,3 +231,19 @@ pub fn thread_cpu_time() -> std::time::Duration {
     };
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
+
+/// The echo handler of the streams tests: reads up to 64 KiB at a time and writes it back
+/// (draining each time) until EOF, then closes its writer.
+pub fn echo(
+    mut r: corio::streams::StreamReader,
+    w: corio::streams::StreamWriter,
+) -> std::io::Result<()> {
+    loop {
+        let data = r.read(64 * 1024)?;
+        if data.is_empty() {
+            return w.close();
+        }
+        w.write(&data);
+        w.drain()?;
+    }
+}

@@ -1,31 +1,18 @@
 //! [`StreamReader`]: buffered reads of a connection (asyncio's `StreamReader`).
 
-use std::cell::RefCell;
+mod buffer;
+
 use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::rc::Rc;
 
 use super::conn::Conn;
 use crate::error::{IncompleteRead, LimitOverrun, ReadError};
-use crate::runtime::Dir;
+use buffer::{READ_SIZE, SCRATCH, find};
 
 /// The default limit of [`StreamReader::readuntil`] and [`readline`](StreamReader::readline):
 /// 64 KiB, as in asyncio.
 pub const DEFAULT_LIMIT: usize = 64 * 1024;
-
-/// How much one read syscall asks for.
-const READ_SIZE: usize = 64 * 1024;
-
-/// A buffer whose capacity is given back when it empties past this size.
-const KEEP_CAPACITY: usize = 256 * 1024;
-
-thread_local! {
-    /// The buffer every read syscall of this thread's streams lands in, before the bytes are
-    /// copied where they belong (the returned `Vec`, or a reader's buffer for what is left
-    /// over). One per thread, so an idle connection holds no read buffer at all. It is only
-    /// borrowed between a syscall and that copy, never across a park.
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
-}
 
 /// The reading half of a connection (asyncio's `StreamReader`).
 ///
@@ -316,75 +303,6 @@ impl StreamReader {
         self.limit = limit.max(1);
     }
 
-    fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    /// Makes room for the next read of a `readexactly(n)`, growing with what has arrived:
-    /// at most doubling what is buffered (and never past `n`), so `n` taken from the wire
-    /// (a length prefix) cannot make the reader reserve memory the peer never sends. A large
-    /// legitimate message still costs only a logarithmic number of reallocations.
-    fn grow_towards(&mut self, n: usize) {
-        let missing = n - self.buffered();
-        let spare = self.buf.capacity() - self.buf.len();
-        if spare < missing.min(READ_SIZE) {
-            self.buf
-                .reserve_exact(missing.min(self.buf.len().max(READ_SIZE)));
-        }
-    }
-
-    /// One read of the socket without parking, if it may have data (always when `force`):
-    /// `Ok(None)` if it has none, `Ok(Some(0))` (and `eof` set) at the end of the stream.
-    fn try_fill(&mut self, force: bool) -> io::Result<Option<usize>> {
-        if self.eof || !(force || self.conn.src().is_ready(Dir::Read)) {
-            return Ok(None);
-        }
-        let conn = &self.conn;
-        let buf = &mut self.buf;
-        let r = SCRATCH.with(|s| {
-            let s = &mut s.borrow_mut()[..];
-            let got = conn.recv(s)?;
-            buf.extend_from_slice(&s[..got]);
-            Ok::<_, io::Error>(got)
-        });
-        match r {
-            Ok(0) => {
-                self.eof = true;
-                Ok(Some(0))
-            }
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                conn.src().clear_ready(Dir::Read);
-                Ok(None)
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// One read of the socket, parking until it is readable, appending to the buffer.
-    /// Returns the byte count; 0 (and `eof` set) at the end of the stream.
-    fn fill(&mut self) -> io::Result<usize> {
-        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        let conn = &self.conn;
-        let buf = &mut self.buf;
-        let got = conn.src().read_stream(READ_SIZE, || {
-            SCRATCH.with(|s| {
-                let s = &mut s.borrow_mut()[..];
-                let got = conn.recv(s)?;
-                buf.extend_from_slice(&s[..got]);
-                Ok(got)
-            })
-        })?;
-        if got == 0 {
-            self.eof = true;
-        }
-        Ok(got)
-    }
-
     /// Lets go of the connection (for `start_tls`), unless bytes were read ahead or it ended.
     #[cfg(feature = "tls")]
     pub(super) fn into_conn(self) -> io::Result<Rc<Conn>> {
@@ -398,63 +316,6 @@ impl StreamReader {
             format!("start_tls: {why}"),
         ))
     }
-
-    /// Takes up to `n` buffered bytes.
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let n = n.min(self.buffered());
-        if n == self.buffered() {
-            return self.take_all();
-        }
-        let out = self.buf[self.pos..self.pos + n].to_vec();
-        self.consume_buffered(n);
-        out
-    }
-
-    fn take_all(&mut self) -> Vec<u8> {
-        // Hand the buffer itself over when that wastes little memory (a large readexactly);
-        // copy otherwise, so a short line does not carry a large allocation away.
-        let out = if self.pos == 0 && self.buf.capacity() <= 2 * self.buf.len() {
-            std::mem::take(&mut self.buf)
-        } else {
-            self.buf[self.pos..].to_vec()
-        };
-        self.consume_buffered(usize::MAX);
-        out
-    }
-
-    fn consume_buffered(&mut self, n: usize) {
-        self.pos = self.pos.saturating_add(n).min(self.buf.len());
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            if self.buf.capacity() > KEEP_CAPACITY {
-                self.buf = Vec::new();
-            }
-        }
-    }
-}
-
-/// The first position of `needle` (not empty) in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if let [b] = needle {
-        return haystack.iter().position(|x| x == b);
-    }
-    let first = needle[0];
-    let last_start = haystack.len().checked_sub(needle.len())?;
-    let mut i = 0;
-    while i <= last_start {
-        match haystack[i..=last_start].iter().position(|&x| x == first) {
-            None => return None,
-            Some(j) => {
-                i += j;
-                if haystack[i..].starts_with(needle) {
-                    return Some(i);
-                }
-                i += 1;
-            }
-        }
-    }
-    None
 }
 
 impl Read for StreamReader {
@@ -504,20 +365,5 @@ impl fmt::Debug for StreamReader {
             .field("eof", &self.eof)
             .field("limit", &self.limit)
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find;
-
-    #[test]
-    fn find_matches_naive_search() {
-        let hay = b"QWEaaXYaaaZ";
-        for needle in [&b"aaa"[..], b"a", b"Z", b"QWE", b"XYaaaZ", b"b", b"aaaa"] {
-            let naive = hay.windows(needle.len()).position(|w| w == needle);
-            assert_eq!(find(hay, needle), naive, "{needle:?}");
-        }
-        assert_eq!(find(b"aa", b"aaa"), None);
     }
 }
