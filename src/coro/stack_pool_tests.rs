@@ -374,3 +374,25 @@ fn a_burst_of_returned_stacks_is_handed_out_in_address_order() {
         pool.put(s);
     }
 }
+
+#[test]
+fn stacks_are_an_odd_number_of_pages_apart_so_their_tops_spread_over_the_tlb() {
+    let page = page_size();
+    // The default (256 KiB and a 64 KiB guard: 80 pages, even) and an odd size alike.
+    for usable in [crate::runtime::DEFAULT_STACK_SIZE, 64 * 1024 + page] {
+        let stacks = Stack::map_batch(usable, DEFAULT_GUARD_SIZE, 4).unwrap();
+        for w in stacks.windows(2) {
+            let stride = (w[1].lo - w[0].lo) / page;
+            assert!(stride % 2 == 1, "{stride} pages from one stack to the next");
+        }
+        for s in &stacks {
+            assert!(s.size() >= usable, "the usable part keeps its size");
+            let (lo, hi) = s.guard_range();
+            assert!(
+                hi - lo >= DEFAULT_GUARD_SIZE,
+                "the guard keeps at least its length"
+            );
+            assert_eq!((s.len / page) % 2, 1);
+        }
+    }
+}
