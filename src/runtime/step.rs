@@ -7,12 +7,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use super::core::Core;
 use super::current::{Current, current_header};
 use super::report::task_unretrieved;
-use super::task_ref::{Header, State, TaskCell, TaskRef, TypedRef};
+use super::task_ref::{Header, SpawnCell, Start, State, TaskCell, TaskRef, TypedRef};
 use super::wait_list::WaitList;
 use super::wait_target::{NOTHING, TargetPtr};
-use crate::coro::Coro;
+use crate::coro::{Coro, Stack};
 use crate::error::{Cancelled, JoinError, SpawnError};
 use std::panic::Location;
+use std::ptr::NonNull;
 
 /// Runs the task's coroutine until it parks or ends.
 ///
@@ -28,10 +29,16 @@ pub(crate) fn run(task: &TaskRef, core: &Core) {
     let (finished, depth) = {
         let _current = Current::set(task.as_ptr().as_ptr());
         let depth = core.enter_step();
-        let finished = match h.coro.borrow_mut().as_mut() {
+        let mut coro = h.coro.borrow_mut();
+        if coro.is_none() {
+            // Its first run: the coroutine is made now, on a stack spawn did not touch.
+            *coro = task.start();
+        }
+        let finished = match coro.as_mut() {
             Some(c) => c.resume(),
             None => false,
         };
+        drop(coro);
         core.leave_step(depth);
         (finished, depth)
     };
@@ -74,7 +81,9 @@ pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
     h.closing.set(true);
     {
         let _current = Current::set(task.as_ptr().as_ptr());
-        let coro = h.coro.borrow_mut().take();
+        // A task that never ran gets its coroutine made here, so its body is dropped the way
+        // a started one's is unwound.
+        let coro = h.coro.borrow_mut().take().or_else(|| task.start());
         if let Some(mut c) = coro {
             // Unwinds a suspended coroutine; one that never started just drops its closure.
             c.force_unwind();
@@ -129,57 +138,70 @@ where
     }
     let stack = core.take_stack(stack_size)?;
     // A task that never ran has no switch point yet: its first resume touches the top of its
-    // stack (what the coroutine's set-up wrote there, the first frames), so that is what the
-    // loop prefetches for it until it first switches out.
+    // stack (where it makes its coroutine, the first frames), so that is what the loop
+    // prefetches for it until it first switches out.
     let first_sp = corosensei::stack::Stack::base(&stack).get() - FRESH_TOUCH_BYTES;
     let id = core.next_task_id();
     let name: Box<str> = name.map(String::into_boxed_str).unwrap_or_default();
     let size = stack.size();
-    let task = TaskCell::<T>::allocate(TaskCell {
-        header: Header {
-            id,
-            name,
-            loop_id: core.id(),
-            state: Cell::new(State::Scheduled),
-            token: Cell::new(0),
-            notified: Cell::new(false),
-            cancel_requests: Cell::new(0),
-            cancel_delivered: Cell::new(0),
-            closing: Cell::new(false),
-            registry_key: Cell::new(usize::MAX),
-            done_wakers: RefCell::new(WaitList::new()),
-            std_waker: RefCell::new(None),
-            handle_alive: Cell::new(true),
-            stack_size: size,
-            waiting_on: Cell::new(&NOTHING as TargetPtr),
-            external: Cell::new(false),
-            spawned_at: at,
-            spawned: core.last_now(),
-            park_trace: RefCell::new(None),
-            parked_sp: Cell::new(first_sp),
-            coro: RefCell::new(None),
-            core: std::ptr::from_ref(core).cast(),
-            refs: Cell::new(1),
-            vtable: &TaskCell::<T>::VTABLE,
+    let task = SpawnCell::allocate(SpawnCell {
+        cell: TaskCell {
+            header: Header {
+                id,
+                name,
+                loop_id: core.id(),
+                state: Cell::new(State::Scheduled),
+                token: Cell::new(0),
+                notified: Cell::new(false),
+                cancel_requests: Cell::new(0),
+                cancel_delivered: Cell::new(0),
+                closing: Cell::new(false),
+                registry_key: Cell::new(usize::MAX),
+                done_wakers: RefCell::new(WaitList::new()),
+                std_waker: RefCell::new(None),
+                handle_alive: Cell::new(true),
+                stack_size: size,
+                waiting_on: Cell::new(&NOTHING as TargetPtr),
+                external: Cell::new(false),
+                spawned_at: at,
+                spawned: core.last_now(),
+                park_trace: RefCell::new(None),
+                parked_sp: Cell::new(first_sp),
+                coro: RefCell::new(None),
+                core: std::ptr::from_ref(core).cast(),
+                refs: Cell::new(1),
+                vtable: &SpawnCell::<T, Unstarted<F>>::VTABLE,
+            },
+            result: RefCell::new(None),
         },
-        result: RefCell::new(None),
+        start: Unstarted(Cell::new(Some((stack, f)))),
     });
-    let h = task.header();
-    let cell: *const TaskCell<T> = task.as_ptr().as_ptr().cast();
-    // The name lives in the cell, which does not move, so the coroutine's overflow report can
-    // point at it.
-    let coro = Coro::new(stack, &h.name, id, move || {
-        let result = body(f);
-        // SAFETY: the cell is the task's own, and whoever runs the task holds a `TaskRef` to
-        // it for the length of the step, so it is alive.
-        *unsafe { &*cell }.result.borrow_mut() = Some(result);
-    });
-    *h.coro.borrow_mut() = Some(coro);
     let key = core.adopt_task(task.clone());
-    h.registry_key.set(key);
+    task.header().registry_key.set(key);
     core.schedule(task.clone());
-    // SAFETY: the cell was made as a `TaskCell<T>` just above.
+    // SAFETY: the cell was made just above as a `SpawnCell<T, _>`, which starts with a
+    // `TaskCell<T>`.
     Ok(unsafe { TypedRef::new(task) })
+}
+
+/// What a task keeps in its cell until its first run (see [`Start`]): its stack and body.
+struct Unstarted<F>(Cell<Option<(Stack, F)>>);
+
+impl<T: 'static, F: FnOnce() -> T + 'static> Start<T> for Unstarted<F> {
+    unsafe fn start(&self, cell: NonNull<TaskCell<T>>) -> Option<Coro> {
+        let (stack, f) = self.0.take()?;
+        let cell = cell.as_ptr().cast_const();
+        // SAFETY: the cell is live (the caller's contract).
+        let h = unsafe { &*cell }.header();
+        // The name lives in the cell, which does not move, so the coroutine's overflow
+        // report can point at it.
+        Some(Coro::new(stack, &h.name, h.id, move || {
+            let result = body(f);
+            // SAFETY: the cell outlives the coroutine (the caller's contract), and whoever
+            // runs the task holds a `TaskRef` to it for the length of the step.
+            *unsafe { &*cell }.result.borrow_mut() = Some(result);
+        }))
+    }
 }
 
 /// How far below a fresh stack's top its first resume's switch point is taken to be, for the
@@ -204,6 +226,23 @@ fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
 #[cfg(test)]
 mod tests {
     use crate::runtime::current::current_header;
+    use crate::runtime::here::spawn_here;
+
+    #[test]
+    fn a_task_makes_its_coroutine_at_its_first_run_not_at_spawn() {
+        crate::run(|| {
+            let t = spawn_here((None, None), crate::yield_now).unwrap();
+            let h = t.header();
+            assert!(
+                h.coro.borrow().is_none(),
+                "nothing made on its stack by spawn"
+            );
+            crate::yield_now(); // its first run, up to its own yield
+            assert!(h.coro.borrow().is_some(), "made by its first run");
+            crate::yield_now(); // it ends
+            assert!(h.is_done() && h.coro.borrow().is_none());
+        });
+    }
 
     #[test]
     fn a_task_that_switched_out_recorded_a_point_on_its_own_stack() {

@@ -201,6 +201,24 @@ pub(crate) struct Vtable {
     store_cancelled: unsafe fn(NonNull<Header>),
     /// Takes a panic stored as the result, which no handle is left to retrieve, to report it.
     take_unretrieved: unsafe fn(NonNull<Header>) -> Option<Panic>,
+    /// Makes the coroutine of a task that has not run yet (see [`Start`]); `None` once made.
+    start: unsafe fn(NonNull<Header>) -> Option<Coro>,
+}
+
+/// What a task's cell keeps after its result until the task's first run: the stack and body
+/// that run makes the coroutine from. Spawning then writes nothing on the stack: making the
+/// coroutine writes its first frame at the stack's top, and done at spawn that was a cold
+/// touch of its own, far in time from the first run's (with 100k tasks, two page walks per
+/// task instead of one).
+pub(crate) trait Start<T: 'static>: 'static {
+    /// Makes the coroutine of the task whose cell `cell` is (with the whole cell's
+    /// provenance, so the coroutine may keep it to store the result); `None` if it was made
+    /// already.
+    ///
+    /// # Safety
+    ///
+    /// `cell` points at the live `SpawnCell` holding `self`, and outlives the coroutine.
+    unsafe fn start(&self, cell: NonNull<TaskCell<T>>) -> Option<Coro>;
 }
 
 /// A task's heap cell: the header every task has, then the typed result.
@@ -236,36 +254,12 @@ impl<T: 'static> TaskCell<T> {
         }
     }
 
-    /// The operations of a `TaskCell<T>`.
-    pub(crate) const VTABLE: Vtable = Vtable {
-        dealloc: Self::dealloc,
-        store_cancelled: Self::store_cancelled,
-        take_unretrieved: Self::take_unretrieved_at,
-    };
-
-    /// Puts `cell` (its header counting one reference) on the heap; the returned `TaskRef` is
-    /// that reference.
-    pub(crate) fn allocate(cell: TaskCell<T>) -> TaskRef {
-        let ptr = NonNull::from(Box::leak(Box::new(cell)));
-        TaskRef { ptr: ptr.cast() }
-    }
-
     /// # Safety
     ///
     /// `h` points at the header of a live `TaskCell<T>`.
     unsafe fn cell<'a>(h: NonNull<Header>) -> &'a TaskCell<T> {
         // SAFETY: per the contract, and the cell is `#[repr(C)]` with the header first.
         unsafe { h.cast::<TaskCell<T>>().as_ref() }
-    }
-
-    /// # Safety
-    ///
-    /// `h` points at the header of a `TaskCell<T>` made by [`allocate`](Self::allocate) whose
-    /// last reference is being dropped.
-    unsafe fn dealloc(h: NonNull<Header>) {
-        // SAFETY: the cell came from `Box::leak` in `allocate` with this very type, and no
-        // reference is left to use it.
-        drop(unsafe { Box::from_raw(h.cast::<TaskCell<T>>().as_ptr()) });
     }
 
     /// # Safety
@@ -285,6 +279,55 @@ impl<T: 'static> TaskCell<T> {
     unsafe fn take_unretrieved_at(h: NonNull<Header>) -> Option<Panic> {
         // SAFETY: per the contract.
         unsafe { Self::cell(h) }.take_unretrieved()
+    }
+}
+
+/// A task's heap cell as spawned: the cell, then what its first run starts from.
+///
+/// `#[repr(C)]` with the cell first: a pointer to it is a pointer to the cell and its header.
+#[repr(C)]
+pub(crate) struct SpawnCell<T: 'static, S: Start<T>> {
+    pub(crate) cell: TaskCell<T>,
+    pub(crate) start: S,
+}
+
+impl<T: 'static, S: Start<T>> SpawnCell<T, S> {
+    /// The operations of a `SpawnCell<T, S>`.
+    pub(crate) const VTABLE: Vtable = Vtable {
+        dealloc: Self::dealloc,
+        store_cancelled: TaskCell::<T>::store_cancelled,
+        take_unretrieved: TaskCell::<T>::take_unretrieved_at,
+        start: Self::start_at,
+    };
+
+    /// Puts `cell` (its header counting one reference, its vtable `VTABLE`) on the heap; the
+    /// returned `TaskRef` is that reference.
+    pub(crate) fn allocate(cell: SpawnCell<T, S>) -> TaskRef {
+        let ptr = NonNull::from(Box::leak(Box::new(cell)));
+        TaskRef { ptr: ptr.cast() }
+    }
+
+    /// # Safety
+    ///
+    /// `h` points at the header of a `SpawnCell<T, S>` made by [`allocate`](Self::allocate)
+    /// whose last reference is being dropped.
+    unsafe fn dealloc(h: NonNull<Header>) {
+        // SAFETY: the cell came from `Box::leak` in `allocate` with this very type, and no
+        // reference is left to use it.
+        drop(unsafe { Box::from_raw(h.cast::<SpawnCell<T, S>>().as_ptr()) });
+    }
+
+    /// # Safety
+    ///
+    /// `h` points at the header of a live `SpawnCell<T, S>`, with the whole cell's
+    /// provenance.
+    unsafe fn start_at(h: NonNull<Header>) -> Option<Coro> {
+        // SAFETY: per the contract, and the cell is `#[repr(C)]` with the header first.
+        let cell = unsafe { h.cast::<SpawnCell<T, S>>().as_ref() };
+        // SAFETY: `h` points at this cell, live per the contract. The coroutine made is kept
+        // in the cell's own header, and runs only in a step whose runner holds a reference to
+        // the task (`step::run`), so the cell outlives every run of it.
+        unsafe { cell.start.start(h.cast()) }
     }
 }
 
@@ -347,6 +390,12 @@ impl TaskRef {
     pub(crate) fn store_cancelled(&self) {
         // SAFETY: the header's vtable is its cell's own, and this reference keeps it alive.
         unsafe { (self.header().vtable.store_cancelled)(self.ptr) }
+    }
+
+    /// Makes the coroutine of a task that has not run yet; `None` if it was made already.
+    pub(crate) fn start(&self) -> Option<Coro> {
+        // SAFETY: as in `store_cancelled`; the pointer has the whole cell's provenance.
+        unsafe { (self.header().vtable.start)(self.ptr) }
     }
 
     /// Takes a stored panic that no handle is left to retrieve, to report it.
