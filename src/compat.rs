@@ -176,10 +176,14 @@ impl<T: 'static> std::future::Future for Task<T> {
             return Poll::Ready(Err(JoinError::Cancelled)); // the value was taken before
         }
         let raw = self.raw();
-        let mut slot = raw.header().std_waker.borrow_mut();
-        match &*slot {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *slot = Some(cx.waker().clone()),
+        let slot = &raw.header().std_waker;
+        let old = slot.take();
+        match old {
+            Some(w) if w.will_wake(cx.waker()) => slot.set(Some(w)),
+            _ => {
+                slot.set(Some(cx.waker().clone()));
+                drop(old); // a foreign waker's drop runs once the slot is whole again
+            }
         }
         Poll::Pending
     }

@@ -299,7 +299,7 @@ impl crate::runtime::WaitTarget for Group {
         crate::runtime::WaitInfo {
             awaits: children
                 .iter()
-                .filter_map(|(_, c)| c.as_ref().map(|t| t.header().id))
+                .filter_map(|(_, c)| c.as_ref().map(|t| t.header().id()))
                 .collect(),
             ..crate::runtime::WaitInfo::kind("task group")
         }
@@ -316,9 +316,9 @@ impl Group {
             .iter()
             .filter_map(|(_, c)| c.clone())
             .collect();
-        let me = crate::runtime::current_header().map(|h| h.id);
+        let me = crate::runtime::current_header().map(|h| h.id());
         for c in children {
-            if Some(c.header().id) != me {
+            if Some(c.header().id()) != me {
                 crate::runtime::cancel(&c);
             }
         }

@@ -21,18 +21,24 @@ pub(crate) use stack::{DEFAULT_GUARD_SIZE, Stack, has_madvise_guard};
 pub(crate) use stack_pool::StackPool;
 pub(crate) use typed::{GenStack, Payload, Resumed, Signal, TypedCoro, TypedSuspender};
 
+/// What names a task: its id and its name (empty if none was given). It lives in the task's
+/// header, which outlives the task's coroutine, so the coroutine's [`StackInfo`] points at it
+/// (one word) instead of keeping a copy of both.
+#[derive(Debug)]
+pub(crate) struct TaskLabel {
+    pub(crate) id: u64,
+    pub(crate) name: Box<str>,
+}
+
 /// What the overflow handler needs to know about the running coroutine.
 #[derive(Debug)]
 pub(crate) struct StackInfo {
     pub(crate) guard_lo: usize,
     pub(crate) guard_hi: usize,
     pub(crate) size: usize,
-    /// The task's name (may be empty); owned by the task, which outlives its coroutine.
-    pub(crate) name: *const u8,
-    pub(crate) name_len: usize,
-    pub(crate) id: u64,
-    /// What runs on the stack, for the wording of the report.
-    pub(crate) kind: StackKind,
+    /// The label of the task that runs on the stack, in its header (which outlives the
+    /// coroutine); null for a generator's stack.
+    pub(crate) label: *const TaskLabel,
     /// A task's yielder (a `Yielder<(), ()>`), stored by its body on the first resume; null
     /// for a generator, which is never named in `RUNNING`.
     yielder: Cell<*const ()>,
@@ -40,13 +46,6 @@ pub(crate) struct StackInfo {
     /// (a task handing its turn on): until the switch, and again after the switch back, the
     /// code of `resume` runs on that coroutine's stack, so an overflow there hits its guard.
     pub(crate) resumer: Cell<*const StackInfo>,
-}
-
-/// What a coroutine stack hosts: a task, or a generator (`corio::generator`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StackKind {
-    Task,
-    Generator,
 }
 
 thread_local! {
@@ -71,19 +70,15 @@ pub(crate) struct Coro {
 }
 
 impl Coro {
-    /// Prepares `f` to run on `stack`. Nothing runs until the first [`resume`](Self::resume).
-    pub(crate) fn new<F>(stack: Stack, name: &str, id: u64, f: F) -> Coro
+    /// Prepares `f` to run on `stack` as the task `label` names. Nothing runs until the first
+    /// [`resume`](Self::resume).
+    ///
+    /// `label` must outlive the coroutine (the overflow report reads it).
+    pub(crate) fn new<F>(stack: Stack, label: &TaskLabel, f: F) -> Coro
     where
         F: FnOnce() + 'static,
     {
-        Coro::with_kind(stack, name, id, StackKind::Task, f)
-    }
-
-    fn with_kind<F>(stack: Stack, name: &str, id: u64, kind: StackKind, f: F) -> Coro
-    where
-        F: FnOnce() + 'static,
-    {
-        let info = StackInfo::new(&stack, name, id, kind);
+        let info = StackInfo::new(&stack, label);
         let inner = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
             store_yielder(y as *const Yielder<(), ()> as *const ());
             f()
@@ -120,19 +115,41 @@ impl Coro {
     }
 }
 
+/// A task's coroutine as its header keeps it: the stack its first run makes the coroutine on
+/// (spawning writes nothing on it, see `step.rs`), then the coroutine, then nothing once it
+/// returned or was unwound. The stack rides in the slot the coroutine takes later, so it
+/// costs a task's cell no room of its own.
+#[derive(Debug)]
+pub(crate) enum CoroSlot {
+    Fresh(Stack),
+    Live(Coro),
+    Gone,
+}
+
+impl CoroSlot {
+    /// Takes what the slot holds, leaving it [`Gone`](CoroSlot::Gone).
+    #[inline]
+    pub(crate) fn take(&mut self) -> CoroSlot {
+        std::mem::replace(self, CoroSlot::Gone)
+    }
+
+    /// `true` while the slot holds a coroutine.
+    #[cfg(test)]
+    pub(crate) fn is_live(&self) -> bool {
+        matches!(self, CoroSlot::Live(_))
+    }
+}
+
 impl StackInfo {
     #[inline]
-    fn new(stack: &Stack, name: &str, id: u64, kind: StackKind) -> StackInfo {
+    fn new(stack: &Stack, label: *const TaskLabel) -> StackInfo {
         overflow::install();
         let (guard_lo, guard_hi) = stack.guard_range();
         StackInfo {
             guard_lo,
             guard_hi,
             size: stack.size(),
-            name: name.as_ptr(),
-            name_len: name.len(),
-            id,
-            kind,
+            label,
             yielder: Cell::new(ptr::null()),
             resumer: Cell::new(ptr::null()),
         }

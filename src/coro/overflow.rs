@@ -161,7 +161,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
                 buf: [0; 512],
                 len: 0,
             };
-            if s.kind == super::StackKind::Generator {
+            if s.label.is_null() {
                 m.push(b"\ncorio: a generator overflowed its coroutine stack of ");
                 m.num(s.size as u64);
                 m.push(
@@ -169,12 +169,15 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
                          (debug builds need several times more than release). Aborting.\n",
                 );
             } else {
+                // SAFETY: a task's label lives in its header, which outlives its coroutine
+                // (`Coro::new`'s contract), and the coroutine is being resumed; the name is
+                // only read (ptr and length), never freed here.
+                let label = unsafe { &*s.label };
                 m.push(b"\ncorio: task '");
-                // SAFETY: name/name_len describe the task's name string, alive with the task.
-                let name = unsafe { std::slice::from_raw_parts(s.name, s.name_len) };
+                let name = label.name.as_bytes();
                 m.push(if name.is_empty() { b"<unnamed>" } else { name });
                 m.push(b"' (id ");
-                m.num(s.id);
+                m.num(label.id);
                 m.push(b") overflowed its coroutine stack of ");
                 m.num(s.size as u64);
                 m.push(b" bytes; give it more with corio::Builder::stack_size or \

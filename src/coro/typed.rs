@@ -16,7 +16,7 @@ use std::ptr::{self, NonNull};
 use corosensei::stack::StackPointer;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use super::{StackInfo, StackKind};
+use super::StackInfo;
 use crate::coro::Stack;
 
 /// A payload that unwinds a body: a thrown value, a panic, a cancellation.
@@ -127,7 +127,7 @@ impl GenStack {
         // it stays at this address until `take_header`, which removes it from `LIVE` first.
         unsafe {
             header.write(Header {
-                info: StackInfo::new(&stack, "", 0, StackKind::Generator),
+                info: StackInfo::new(&stack, ptr::null()),
                 slot: Cell::new(None),
                 signal: Cell::new(Signal::Value),
                 prev: Cell::new(ptr::null()),

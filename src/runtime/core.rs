@@ -127,7 +127,26 @@ impl Header {
         debug_assert!(!self.is_done());
         // SAFETY: see above; `core` was set at spawn from a live `&Core` whose `Rc` never
         // moves it.
-        unsafe { &*self.core.cast::<Core>() }
+        unsafe { &*self.core.get().cast::<Core>() }
+    }
+
+    /// Called as the task becomes done, on its loop (whose id is `id`): from then on the
+    /// header keeps the loop's id, not its address (see the field).
+    pub(crate) fn set_done_loop_id(&self, id: u64) {
+        debug_assert!(self.is_done());
+        // Loop ids count loops made by the process: they fit an address on 64-bit targets.
+        self.core.set(std::ptr::without_provenance(id as usize));
+    }
+
+    /// The id of the loop the task belongs to: for wakers that name the task from another
+    /// thread ([`SendWaker`](super::waker::SendWaker)), and for reports of a failure nobody
+    /// retrieved, which may come after the loop is gone.
+    pub(crate) fn loop_id(&self) -> u64 {
+        if self.is_done() {
+            self.core.get().addr() as u64
+        } else {
+            self.core().id()
+        }
     }
 }
 

@@ -133,7 +133,7 @@ impl ExceptionContext {
     pub(crate) fn in_current_task(mut self) -> ExceptionContext {
         if let Some(h) = super::current::current_header() {
             self.task = Some(h.display_name());
-            self.task_id = Some(h.id);
+            self.task_id = Some(h.id());
         }
         self
     }

@@ -66,7 +66,7 @@ pub struct TaskInfo {
 pub(crate) fn snapshot(core: &Core) -> Vec<TaskInfo> {
     let now = core.now();
     let live = core.all_tasks();
-    let ids: HashMap<usize, u64> = live.iter().map(|t| (t.addr(), t.header().id)).collect();
+    let ids: HashMap<usize, u64> = live.iter().map(|t| (t.addr(), t.header().id())).collect();
     let mut all: Vec<TaskInfo> = live
         .iter()
         .filter_map(|t| info(t.header(), now, &ids))
@@ -100,7 +100,7 @@ fn info(h: &Header, now: std::time::Instant, ids: &HashMap<usize, u64>) -> Optio
     };
     let wait = wait.unwrap_or_default();
     Some(TaskInfo {
-        id: h.id,
+        id: h.id(),
         name: h.display_name(),
         state,
         waiting_on: wait.kind,
@@ -111,10 +111,10 @@ fn info(h: &Header, now: std::time::Instant, ids: &HashMap<usize, u64>) -> Optio
         awaits: wait.awaits,
         awaited_by: Vec::new(),
         spawned_at: h.spawned_at,
-        age: now.saturating_duration_since(h.spawned),
-        stack_size: h.stack_size,
+        age: now.saturating_duration_since(h.spawned()),
+        stack_size: h.stack_size(),
         park_backtrace: if state == TaskState::Parked {
-            h.park_trace.borrow().as_ref().map(|b| b.to_string())
+            h.park_trace_text()
         } else {
             None
         },

@@ -79,7 +79,8 @@ fn park(what: &dyn WaitTarget, external: bool) {
 /// `Core::hand_off`, which checks for debug mode on every switch out anyway).
 #[cold]
 pub(super) fn capture_park_trace(h: &Header) {
-    *h.park_trace.borrow_mut() = Some(Box::new(std::backtrace::Backtrace::force_capture()));
+    h.park_trace
+        .set(Some(Box::new(std::backtrace::Backtrace::force_capture())));
 }
 
 /// Lets every other ready task run once, then continues (asyncio's `sleep(0)`).

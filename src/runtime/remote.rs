@@ -110,7 +110,7 @@ where
             let h = cell.header();
             let mut st = remote.state.lock();
             if !st.finished {
-                st.task = Some((h.registry_key.get(), h.id));
+                st.task = Some((h.registry_key.get(), h.id()));
             }
         }
         Some(Err(e)) => {
@@ -277,7 +277,7 @@ impl<T: Send + 'static> RemoteTask<T> {
                     return;
                 };
                 let task = with_core(|c| c.task_by_key(key)).flatten();
-                if let Some(task) = task.filter(|t| t.header().id == id) {
+                if let Some(task) = task.filter(|t| t.header().id() == id) {
                     park::cancel(&task);
                 }
             })

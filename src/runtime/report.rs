@@ -42,8 +42,8 @@ pub(crate) fn task_unretrieved(h: &Header, payload: Box<dyn Any + Send>) {
     let mut ctx = ExceptionContext::new("Task exception was never retrieved");
     ctx.exception = Some(Exception::Panic(payload));
     ctx.task = Some(h.display_name());
-    ctx.task_id = Some(h.id);
-    let loop_id = h.loop_id;
+    ctx.task_id = Some(h.id());
+    let loop_id = h.loop_id();
     report(ctx, |c| c.id() == loop_id);
 }
 

@@ -10,7 +10,7 @@ use super::report::task_unretrieved;
 use super::task_ref::{Header, SpawnCell, Start, State, TaskCell, TaskRef, TypedRef};
 use super::wait_list::WaitList;
 use super::wait_target::{NOTHING, TargetPtr};
-use crate::coro::{Coro, Stack};
+use crate::coro::{Coro, CoroSlot, Stack, TaskLabel};
 use crate::error::{Cancelled, JoinError, SpawnError};
 use std::panic::Location;
 use std::ptr::NonNull;
@@ -29,16 +29,18 @@ pub(crate) fn run(task: &TaskRef, core: &Core) {
     let (finished, depth) = {
         let _current = Current::set(task.as_ptr().as_ptr());
         let depth = core.enter_step();
-        let mut coro = h.coro.borrow_mut();
-        if coro.is_none() {
+        let mut slot = h.coro.borrow_mut();
+        if let CoroSlot::Fresh(_) = *slot
+            && let CoroSlot::Fresh(stack) = slot.take()
+        {
             // Its first run: the coroutine is made now, on a stack spawn did not touch.
-            *coro = task.start();
+            *slot = CoroSlot::Live(task.start(stack));
         }
-        let finished = match coro.as_mut() {
-            Some(c) => c.resume(),
-            None => false,
+        let finished = match &mut *slot {
+            CoroSlot::Live(c) => c.resume(),
+            _ => false,
         };
-        drop(coro);
+        drop(slot);
         core.leave_step(depth);
         (finished, depth)
     };
@@ -61,12 +63,9 @@ pub(crate) fn run(task: &TaskRef, core: &Core) {
 /// The coroutine returned: its stack goes back to the pool and the task completes.
 #[cold]
 fn finish(task: &TaskRef, core: &Core) {
-    let coro = task
-        .header()
-        .coro
-        .borrow_mut()
-        .take()
-        .expect("a finished task had its coroutine");
+    let CoroSlot::Live(coro) = task.header().coro.borrow_mut().take() else {
+        unreachable!("a finished task had its coroutine");
+    };
     core.release_stack(coro.into_stack());
     complete(task, core);
 }
@@ -83,7 +82,12 @@ pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
         let _current = Current::set(task.as_ptr().as_ptr());
         // A task that never ran gets its coroutine made here, so its body is dropped the way
         // a started one's is unwound.
-        let coro = h.coro.borrow_mut().take().or_else(|| task.start());
+        let slot = h.coro.borrow_mut().take();
+        let coro = match slot {
+            CoroSlot::Live(c) => Some(c),
+            CoroSlot::Fresh(stack) => Some(task.start(stack)),
+            CoroSlot::Gone => None,
+        };
         if let Some(mut c) = coro {
             // Unwinds a suspended coroutine; one that never started just drops its closure.
             c.force_unwind();
@@ -98,10 +102,11 @@ pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
 fn complete(task: &TaskRef, core: &Core) {
     let h = task.header();
     h.state.set(State::Done);
+    h.set_done_loop_id(core.id());
     core.forget_task(h.registry_key.get());
     let wakers = h.done_wakers.borrow_mut().take();
     wakers.wake_all_taken();
-    let std_waker = h.std_waker.borrow_mut().take();
+    let std_waker = h.std_waker.take();
     if let Some(w) = std_waker {
         wake_std(w);
     }
@@ -143,13 +148,13 @@ where
     let first_sp = corosensei::stack::Stack::base(&stack).get() - FRESH_TOUCH_BYTES;
     let id = core.next_task_id();
     let name: Box<str> = name.map(String::into_boxed_str).unwrap_or_default();
-    let size = stack.size();
+    // Stacks are whole pages, so whole KiB; a `u32` of KiB holds 4 TiB (reports would show a
+    // larger stack as that).
+    let stack_kib = u32::try_from(stack.size() / 1024).unwrap_or(u32::MAX);
     let task = SpawnCell::allocate(SpawnCell {
         cell: TaskCell {
             header: Header {
-                id,
-                name,
-                loop_id: core.id(),
+                label: TaskLabel { id, name },
                 state: Cell::new(State::Scheduled),
                 token: Cell::new(0),
                 notified: Cell::new(false),
@@ -158,23 +163,23 @@ where
                 closing: Cell::new(false),
                 registry_key: Cell::new(usize::MAX),
                 done_wakers: RefCell::new(WaitList::new()),
-                std_waker: RefCell::new(None),
+                std_waker: Cell::new(None),
                 handle_alive: Cell::new(true),
-                stack_size: size,
+                stack_kib,
                 waiting_on: Cell::new(&NOTHING as TargetPtr),
                 external: Cell::new(false),
                 spawned_at: at,
-                spawned: core.last_now(),
-                park_trace: RefCell::new(None),
+                spawned_ns: since_epoch_ns(core.last_now()),
+                park_trace: Cell::new(None),
                 parked_sp: Cell::new(first_sp),
-                coro: RefCell::new(None),
-                core: std::ptr::from_ref(core).cast(),
+                coro: RefCell::new(CoroSlot::Fresh(stack)),
+                core: Cell::new(std::ptr::from_ref(core).cast()),
                 refs: Cell::new(1),
                 vtable: &SpawnCell::<T, Unstarted<F>>::VTABLE,
             },
             result: RefCell::new(None),
         },
-        start: Unstarted(Cell::new(Some((stack, f)))),
+        start: Unstarted(Cell::new(Some(f))),
     });
     let key = core.adopt_task(task.clone());
     task.header().registry_key.set(key);
@@ -184,24 +189,31 @@ where
     Ok(unsafe { TypedRef::new(task) })
 }
 
-/// What a task keeps in its cell until its first run (see [`Start`]): its stack and body.
-struct Unstarted<F>(Cell<Option<(Stack, F)>>);
+/// What a task keeps in its cell until its first run (see [`Start`]): its body (its stack
+/// waits in the header's coroutine slot).
+struct Unstarted<F>(Cell<Option<F>>);
 
 impl<T: 'static, F: FnOnce() -> T + 'static> Start<T> for Unstarted<F> {
-    unsafe fn start(&self, cell: NonNull<TaskCell<T>>) -> Option<Coro> {
-        let (stack, f) = self.0.take()?;
+    unsafe fn start(&self, cell: NonNull<TaskCell<T>>, stack: Stack) -> Coro {
+        let f = self.0.take().expect("a task's coroutine is made once");
         let cell = cell.as_ptr().cast_const();
         // SAFETY: the cell is live (the caller's contract).
         let h = unsafe { &*cell }.header();
-        // The name lives in the cell, which does not move, so the coroutine's overflow
-        // report can point at it.
-        Some(Coro::new(stack, &h.name, h.id, move || {
+        // The label lives in the cell, which does not move and outlives the coroutine, so
+        // the coroutine's overflow report can point at it.
+        Coro::new(stack, &h.label, move || {
             let result = body(f);
             // SAFETY: the cell outlives the coroutine (the caller's contract), and whoever
             // runs the task holds a `TaskRef` to it for the length of the step.
             *unsafe { &*cell }.result.borrow_mut() = Some(result);
-        }))
+        })
     }
+}
+
+/// `t` in nanoseconds from the clock's epoch (0 before it; `u64` holds 584 years).
+fn since_epoch_ns(t: std::time::Instant) -> u64 {
+    let d = t.saturating_duration_since(super::clock::epoch());
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// How far below a fresh stack's top its first resume's switch point is taken to be, for the
@@ -225,8 +237,13 @@ fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
 
 #[cfg(test)]
 mod tests {
+    use std::mem::size_of;
+    use std::rc::Rc;
+
+    use crate::coro::{Coro, CoroSlot};
     use crate::runtime::current::current_header;
     use crate::runtime::here::spawn_here;
+    use crate::runtime::task_ref::SpawnCell;
 
     #[test]
     fn a_task_makes_its_coroutine_at_its_first_run_not_at_spawn() {
@@ -234,13 +251,13 @@ mod tests {
             let t = spawn_here((None, None), crate::yield_now).unwrap();
             let h = t.header();
             assert!(
-                h.coro.borrow().is_none(),
+                matches!(*h.coro.borrow(), crate::coro::CoroSlot::Fresh(_)),
                 "nothing made on its stack by spawn"
             );
             crate::yield_now(); // its first run, up to its own yield
-            assert!(h.coro.borrow().is_some(), "made by its first run");
+            assert!(h.coro.borrow().is_live(), "made by its first run");
             crate::yield_now(); // it ends
-            assert!(h.is_done() && h.coro.borrow().is_none());
+            assert!(h.is_done() && matches!(*h.coro.borrow(), crate::coro::CoroSlot::Gone));
         });
     }
 
@@ -268,5 +285,25 @@ mod tests {
         // the switch point, not some other stack.
         assert!(after < local, "{after:#x} is below {local:#x}");
         assert!(local - after < 16 * 1024, "{after:#x} is near {local:#x}");
+    }
+
+    #[test]
+    fn a_cell_of_three_captured_rcs_fits_a_384_byte_allocation() {
+        // The cell of the `million_parked` benchmark's tasks (a closure of three `Rc`s): 376
+        // bytes is a 384-byte glibc chunk, 80 bytes (five size classes) under the cell that
+        // kept the unstarted task's stack beside its body and a wider header.
+        let (a, b, c) = (Rc::new(1u8), Rc::new(2u16), Rc::new(3u32));
+        let f = move || {
+            let _ = (&a, &b, &c);
+        };
+        fn cell_size<F: FnOnce() + 'static>(_: &F) -> usize {
+            size_of::<SpawnCell<(), super::Unstarted<F>>>()
+        }
+        assert!(cell_size(&f) <= 376, "{} bytes", cell_size(&f));
+    }
+
+    #[test]
+    fn the_unstarted_stack_costs_the_coroutine_slot_nothing() {
+        assert!(size_of::<CoroSlot>() <= size_of::<Option<Coro>>());
     }
 }

@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 
 use super::wait_list::WaitList;
 use super::wait_target::TargetPtr;
-use crate::coro::Coro;
+use crate::coro::{Coro, CoroSlot, Stack, TaskLabel};
 use crate::error::JoinError;
 
 /// A panic's payload.
@@ -41,15 +41,17 @@ pub(crate) enum State {
 /// only spawn and introspection read comes last. A wake-up then touches one line of the
 /// header (left to Rust's layout, the one-byte flags sat at its far end, away from the
 /// counts, and a wake-up touched two), and a timer that fires prefetches just that line.
-#[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Header {
     // ----- hot: every park, wake and resume (64 bytes) -----
     /// References to the task ([`TaskRef`]s) alive.
     pub(crate) refs: Cell<usize>,
-    /// The loop the task belongs to (a `Core`), reached through `Header::core` in the loop's
-    /// file. Untyped here so that tasks sit below the loop that holds them.
-    pub(crate) core: *const (),
+    /// While the task is not done: the loop it belongs to (a `Core`), reached through
+    /// `Header::core` in the loop's file. Once done: that loop's id instead, as an address
+    /// (`Header::loop_id` reads either), since the loop may be gone by then and a later one
+    /// could sit at the same address. Untyped here so that tasks sit below the loop that
+    /// holds them.
+    pub(crate) core: Cell<*const ()>,
     /// Roughly where the stack pointer was when the task last switched out (0: never), so
     /// the loop can prefetch the lines its resume will touch first.
     pub(crate) parked_sp: Cell<usize>,
@@ -71,8 +73,9 @@ pub(crate) struct Header {
     /// Key in the loop's task slab while alive.
     pub(crate) registry_key: Cell<usize>,
     // ----- every resume -----
-    /// The coroutine, until it has returned or been unwound.
-    pub(crate) coro: RefCell<Option<Coro>>,
+    /// The stack until the first run, then the coroutine until it has returned or been
+    /// unwound.
+    pub(crate) coro: RefCell<CoroSlot>,
     // ----- completion -----
     /// The typed operations of the cell this header heads.
     pub(crate) vtable: &'static Vtable,
@@ -80,22 +83,22 @@ pub(crate) struct Header {
     pub(crate) done_wakers: RefCell<WaitList<Waker>>,
     /// A `Task<T>` handle still exists.
     pub(crate) handle_alive: Cell<bool>,
+    /// The task's stack size in KiB (stacks are whole pages; at most 4 TiB is shown), beside
+    /// the flag above in what was its padding.
+    pub(crate) stack_kib: u32,
     /// A std waker to wake when the task ends: the one its `Task<T>` was last polled with as a
     /// `std::future::Future` (only that handle polls it, so one slot is enough).
-    pub(crate) std_waker: RefCell<Option<std::task::Waker>>,
+    pub(crate) std_waker: Cell<Option<std::task::Waker>>,
     // ----- cold: spawn, introspection, reports -----
-    pub(crate) id: u64,
-    pub(crate) name: Box<str>,
-    /// The id of the loop the task belongs to, for wakers that name the task by its registry key from
-    /// another thread ([`SendWaker`]).
-    pub(crate) loop_id: u64,
-    pub(crate) stack_size: usize,
+    /// The task's id and name, which its coroutine's overflow report points at.
+    pub(crate) label: TaskLabel,
     /// Where the task was spawned (`#[track_caller]` through `spawn`).
     pub(crate) spawned_at: &'static std::panic::Location<'static>,
-    /// The loop's clock when it was spawned (as of the loop's last look at it).
-    pub(crate) spawned: std::time::Instant,
+    /// The loop's clock when it was spawned (as of the loop's last look at it), in
+    /// nanoseconds from the clock's epoch (see [`spawned`](Self::spawned)).
+    pub(crate) spawned_ns: u64,
     /// Debug mode: the backtrace of the task's last park.
-    pub(crate) park_trace: RefCell<Option<Box<std::backtrace::Backtrace>>>,
+    pub(crate) park_trace: Cell<Option<Box<std::backtrace::Backtrace>>>,
 }
 
 impl Header {
@@ -158,13 +161,55 @@ impl Header {
         }
     }
 
+    /// The task's id.
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.label.id
+    }
+
+    /// The name given at spawn (empty if none was).
+    pub(crate) fn name(&self) -> &str {
+        &self.label.name
+    }
+
+    /// The task's stack size in bytes.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_kib as usize * 1024
+    }
+
+    /// When the task was spawned, by the loop's clock.
+    pub(crate) fn spawned(&self) -> std::time::Instant {
+        super::clock::epoch() + std::time::Duration::from_nanos(self.spawned_ns)
+    }
+
+    /// The text of the backtrace of the task's last park, if one was captured (debug mode).
+    pub(crate) fn park_trace_text(&self) -> Option<String> {
+        let trace = self.park_trace.take();
+        let text = trace.as_ref().map(|b| b.to_string());
+        self.park_trace.set(trace);
+        text
+    }
+
     /// The display name: the given one, or `Task-<id>` as asyncio names them.
     pub(crate) fn display_name(&self) -> String {
-        if self.name.is_empty() {
-            format!("Task-{}", self.id)
+        if self.label.name.is_empty() {
+            format!("Task-{}", self.label.id)
         } else {
-            self.name.to_string()
+            self.label.name.to_string()
         }
+    }
+}
+
+impl std::fmt::Debug for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Header")
+            .field("id", &self.label.id)
+            .field("name", &self.label.name)
+            .field("state", &self.state.get())
+            .field("refs", &self.refs.get())
+            .field("token", &self.token.get())
+            .field("coro", &self.coro)
+            .finish_non_exhaustive()
     }
 }
 
@@ -178,7 +223,7 @@ pub(crate) struct Waker {
 impl std::fmt::Debug for Waker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Waker")
-            .field("task", &self.task.header().id)
+            .field("task", &self.task.header().id())
             .field("token", &self.token)
             .finish()
     }
@@ -201,8 +246,8 @@ pub(crate) struct Vtable {
     store_cancelled: unsafe fn(NonNull<Header>),
     /// Takes a panic stored as the result, which no handle is left to retrieve, to report it.
     take_unretrieved: unsafe fn(NonNull<Header>) -> Option<Panic>,
-    /// Makes the coroutine of a task that has not run yet (see [`Start`]); `None` once made.
-    start: unsafe fn(NonNull<Header>) -> Option<Coro>,
+    /// Makes the coroutine of a task that has not run yet on its stack (see [`Start`]).
+    start: unsafe fn(NonNull<Header>, Stack) -> Coro,
 }
 
 /// What a task's cell keeps after its result until the task's first run: the stack and body
@@ -212,13 +257,14 @@ pub(crate) struct Vtable {
 /// task instead of one).
 pub(crate) trait Start<T: 'static>: 'static {
     /// Makes the coroutine of the task whose cell `cell` is (with the whole cell's
-    /// provenance, so the coroutine may keep it to store the result); `None` if it was made
-    /// already.
+    /// provenance, so the coroutine may keep it to store the result) on `stack`, the one its
+    /// header kept for it.
     ///
     /// # Safety
     ///
-    /// `cell` points at the live `SpawnCell` holding `self`, and outlives the coroutine.
-    unsafe fn start(&self, cell: NonNull<TaskCell<T>>) -> Option<Coro>;
+    /// `cell` points at the live `SpawnCell` holding `self`, and outlives the coroutine; the
+    /// coroutine was not made yet.
+    unsafe fn start(&self, cell: NonNull<TaskCell<T>>, stack: Stack) -> Coro;
 }
 
 /// A task's heap cell: the header every task has, then the typed result.
@@ -320,14 +366,14 @@ impl<T: 'static, S: Start<T>> SpawnCell<T, S> {
     /// # Safety
     ///
     /// `h` points at the header of a live `SpawnCell<T, S>`, with the whole cell's
-    /// provenance.
-    unsafe fn start_at(h: NonNull<Header>) -> Option<Coro> {
+    /// provenance, whose coroutine was not made yet.
+    unsafe fn start_at(h: NonNull<Header>, stack: Stack) -> Coro {
         // SAFETY: per the contract, and the cell is `#[repr(C)]` with the header first.
         let cell = unsafe { h.cast::<SpawnCell<T, S>>().as_ref() };
         // SAFETY: `h` points at this cell, live per the contract. The coroutine made is kept
         // in the cell's own header, and runs only in a step whose runner holds a reference to
         // the task (`step::run`), so the cell outlives every run of it.
-        unsafe { cell.start.start(h.cast()) }
+        unsafe { cell.start.start(h.cast(), stack) }
     }
 }
 
@@ -392,10 +438,12 @@ impl TaskRef {
         unsafe { (self.header().vtable.store_cancelled)(self.ptr) }
     }
 
-    /// Makes the coroutine of a task that has not run yet; `None` if it was made already.
-    pub(crate) fn start(&self) -> Option<Coro> {
-        // SAFETY: as in `store_cancelled`; the pointer has the whole cell's provenance.
-        unsafe { (self.header().vtable.start)(self.ptr) }
+    /// Makes the coroutine of a task that has not run yet on `stack`, the one its header
+    /// kept for it (taken out of it, so this runs once per task).
+    pub(crate) fn start(&self, stack: Stack) -> Coro {
+        // SAFETY: as in `store_cancelled`; the pointer has the whole cell's provenance, and
+        // the stack was the header's `Fresh` one, which only spawn puts there.
+        unsafe { (self.header().vtable.start)(self.ptr, stack) }
     }
 
     /// Takes a stored panic that no handle is left to retrieve, to report it.
@@ -426,7 +474,7 @@ impl Drop for TaskRef {
 
 impl std::fmt::Debug for TaskRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TaskRef({})", self.header().id)
+        write!(f, "TaskRef({})", self.header().id())
     }
 }
 
@@ -476,7 +524,7 @@ impl<T: 'static> Clone for TypedRef<T> {
 #[cfg(test)]
 mod tests {
     use super::Header;
-    use std::mem::offset_of;
+    use std::mem::{offset_of, size_of};
 
     #[test]
     fn hot_header_fields_fill_the_first_line() {
@@ -485,8 +533,15 @@ mod tests {
         assert_eq!(offset_of!(Header, coro), 64);
         assert!(offset_of!(Header, registry_key) < 64);
         assert!(
-            offset_of!(Header, id) > offset_of!(Header, std_waker),
+            offset_of!(Header, label) > offset_of!(Header, std_waker),
             "cold fields last"
         );
+    }
+
+    #[test]
+    fn the_header_stays_within_320_bytes() {
+        // A million parked tasks keep a million headers: each 16 bytes is a glibc size class
+        // of the task's cell (16 MB per million tasks).
+        assert!(size_of::<Header>() <= 320, "{} bytes", size_of::<Header>());
     }
 }

@@ -107,7 +107,7 @@ pub(crate) struct AwaitTask<'a>(
 impl WaitTarget for AwaitTask<'_> {
     fn describe(&self) -> WaitInfo {
         WaitInfo {
-            awaits: vec![self.1.id],
+            awaits: vec![self.1.id()],
             ..WaitInfo::kind(self.0)
         }
     }

@@ -109,9 +109,9 @@ impl SendWaker {
         let shared = with_core(|c| c.shared.clone()).expect("a running task has a running loop");
         SendWaker {
             shared,
-            loop_id: h.loop_id,
+            loop_id: h.loop_id(),
             key: h.registry_key.get(),
-            task_id: h.id,
+            task_id: h.id(),
             token: h.token.get(),
         }
     }
@@ -142,7 +142,7 @@ impl SendWaker {
 /// Wakes park `token` of the task `task_id` under `key` in `core`, if it is still there.
 fn wake_by_key(core: &Core, key: usize, task_id: u64, token: u32) {
     if let Some(task) = core.task_by_key(key)
-        && task.header().id == task_id
+        && task.header().id() == task_id
     {
         Waker { task, token }.wake();
     }

@@ -135,16 +135,16 @@ impl<T: 'static> Task<T> {
     /// The task's name: the one given to [`Builder::name`], or `Task-<id>` as asyncio names them.
     pub fn name(&self) -> Cow<'_, str> {
         let h = self.cell.header();
-        if h.name.is_empty() {
+        if h.name().is_empty() {
             Cow::Owned(h.display_name())
         } else {
-            Cow::Borrowed(&h.name)
+            Cow::Borrowed(h.name())
         }
     }
 
     /// A number unique among the tasks of its loop.
     pub fn id(&self) -> u64 {
-        self.cell.header().id
+        self.cell.header().id()
     }
 
     /// Registers `w` to be woken when the task ends (for combinators waiting on many tasks).
@@ -323,7 +323,7 @@ impl fmt::Debug for CurrentTask {
 impl CurrentTask {
     /// The task's id.
     pub fn id(&self) -> u64 {
-        self.raw.header().id
+        self.raw.header().id()
     }
 
     /// The task's name (`Task-<id>` if none was given; the main coroutine is `main`).
