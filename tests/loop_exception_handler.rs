@@ -586,3 +586,25 @@ fn a_panicking_handler_falls_back_to_the_default_with_the_original_context() {
         "{show}"
     );
 }
+
+#[test]
+fn a_failed_task_whose_handle_outlives_its_loop_is_not_reported_to_the_next_loop() {
+    // The task's header keeps its loop's id once it is done, not the loop's address: the next
+    // loop on the thread may sit at that address, and the failure is not its own.
+    let failed = corio::run(|| {
+        let t = Builder::new()
+            .name("orphan")
+            .spawn(|| -> () { panic!("gone-1502") })
+            .unwrap();
+        ticks(3);
+        assert!(t.is_done());
+        t
+    });
+    let (handler, seen) = recorder();
+    corio::run(move || {
+        corio::set_exception_handler(Some(handler));
+        drop(failed);
+        ticks(2);
+    });
+    assert!(seen.get().is_empty(), "{:?}", seen.get());
+}

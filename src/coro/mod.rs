@@ -133,6 +133,24 @@ impl CoroSlot {
         std::mem::replace(self, CoroSlot::Gone)
     }
 
+    /// Takes the stack out of a [`Fresh`](CoroSlot::Fresh) slot, leaving it
+    /// [`Gone`](CoroSlot::Gone); `None` (the slot untouched) otherwise. Moves the stack alone,
+    /// not the whole slot as [`take`](Self::take) does (a task's first run does this).
+    #[inline]
+    pub(crate) fn take_fresh(&mut self) -> Option<Stack> {
+        let CoroSlot::Fresh(stack) = self else {
+            return None;
+        };
+        // SAFETY: the stack is read out of the slot once, and the slot is overwritten with
+        // `Gone` (which owns nothing) right after, without dropping what it held: the stack
+        // now has one owner, the value returned.
+        unsafe {
+            let stack = ptr::read(stack);
+            ptr::write(self, CoroSlot::Gone);
+            Some(stack)
+        }
+    }
+
     /// `true` while the slot holds a coroutine.
     #[cfg(test)]
     pub(crate) fn is_live(&self) -> bool {

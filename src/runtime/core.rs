@@ -82,6 +82,9 @@ pub(crate) struct Core {
     pub(super) fired: RefCell<Vec<EventAction>>,
     /// Debug mode: report a task step longer than this.
     pub(super) slow_step: Cell<Option<Duration>>,
+    /// Debug mode: the backtrace of each live task's last park, by registry key (here, not
+    /// in every task's header: few loops run in debug mode, and each task is smaller).
+    pub(super) park_traces: RefCell<std::collections::HashMap<usize, std::backtrace::Backtrace>>,
     /// Busy polling: how long the loop polls without blocking before it sleeps in the poller.
     pub(super) busy_poll: Cell<Duration>,
     /// The Rc this Core lives in, for `get_running_loop`.
@@ -217,6 +220,7 @@ impl Core {
             fired: RefCell::new(Vec::new()),
             self_rc: RefCell::new(std::rc::Weak::new()),
             slow_step: Cell::new(None),
+            park_traces: RefCell::new(std::collections::HashMap::new()),
             busy_poll: Cell::new(Duration::ZERO),
             at_close: RefCell::new(Vec::new()),
             exception_handler: HandlerCell::default(),
@@ -325,6 +329,10 @@ impl Core {
     pub(crate) fn forget_task(&self, key: usize) {
         let t = self.tasks.borrow_mut().remove(key);
         drop(t);
+        let mut traces = self.park_traces.borrow_mut();
+        if !traces.is_empty() {
+            traces.remove(&key);
+        }
     }
 
     pub(crate) fn task_by_key(&self, key: usize) -> Option<TaskRef> {

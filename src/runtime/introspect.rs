@@ -69,7 +69,7 @@ pub(crate) fn snapshot(core: &Core) -> Vec<TaskInfo> {
     let ids: HashMap<usize, u64> = live.iter().map(|t| (t.addr(), t.header().id())).collect();
     let mut all: Vec<TaskInfo> = live
         .iter()
-        .filter_map(|t| info(t.header(), now, &ids))
+        .filter_map(|t| info(core, t.header(), now, &ids))
         .collect();
     all.sort_by_key(|i| i.id);
     let index: HashMap<u64, usize> = all.iter().enumerate().map(|(i, t)| (t.id, i)).collect();
@@ -84,7 +84,12 @@ pub(crate) fn snapshot(core: &Core) -> Vec<TaskInfo> {
     all
 }
 
-fn info(h: &Header, now: std::time::Instant, ids: &HashMap<usize, u64>) -> Option<TaskInfo> {
+fn info(
+    core: &Core,
+    h: &Header,
+    now: std::time::Instant,
+    ids: &HashMap<usize, u64>,
+) -> Option<TaskInfo> {
     let state = match h.state.get() {
         State::Scheduled => TaskState::Scheduled,
         State::Running => TaskState::Running,
@@ -111,10 +116,10 @@ fn info(h: &Header, now: std::time::Instant, ids: &HashMap<usize, u64>) -> Optio
         awaits: wait.awaits,
         awaited_by: Vec::new(),
         spawned_at: h.spawned_at,
-        age: now.saturating_duration_since(h.spawned()),
+        age: now.saturating_duration_since(h.spawned),
         stack_size: h.stack_size(),
         park_backtrace: if state == TaskState::Parked {
-            h.park_trace_text()
+            core.park_trace_text(h.registry_key.get())
         } else {
             None
         },

@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::panic::resume_unwind;
 
+use super::core::Core;
 use super::current::{current_or_panic, current_ptr_or_panic, current_ref};
 use super::task_ref::{Header, State, TaskRef, Waker};
 use super::wait_list::{Ticket, WaitKind, WaitList};
@@ -79,8 +80,19 @@ fn park(what: &dyn WaitTarget, external: bool) {
 /// `Core::hand_off`, which checks for debug mode on every switch out anyway).
 #[cold]
 pub(super) fn capture_park_trace(h: &Header) {
-    h.park_trace
-        .set(Some(Box::new(std::backtrace::Backtrace::force_capture())));
+    let trace = std::backtrace::Backtrace::force_capture();
+    let core = h.core();
+    core.park_traces
+        .borrow_mut()
+        .insert(h.registry_key.get(), trace);
+}
+
+impl Core {
+    /// The text of the backtrace of the last park of the task under `key`, if one was kept
+    /// (debug mode).
+    pub(super) fn park_trace_text(&self, key: usize) -> Option<String> {
+        self.park_traces.borrow().get(&key).map(|b| b.to_string())
+    }
 }
 
 /// Lets every other ready task run once, then continues (asyncio's `sleep(0)`).

@@ -30,11 +30,9 @@ pub(crate) fn run(task: &TaskRef, core: &Core) {
         let _current = Current::set(task.as_ptr().as_ptr());
         let depth = core.enter_step();
         let mut slot = h.coro.borrow_mut();
-        if let CoroSlot::Fresh(_) = *slot
-            && let CoroSlot::Fresh(stack) = slot.take()
-        {
+        if let CoroSlot::Fresh(_) = *slot {
             // Its first run: the coroutine is made now, on a stack spawn did not touch.
-            *slot = CoroSlot::Live(task.start(stack));
+            task.start_in(&mut slot);
         }
         let finished = match &mut *slot {
             CoroSlot::Live(c) => c.resume(),
@@ -82,13 +80,12 @@ pub(crate) fn force_unwind(task: &TaskRef, core: &Core) {
         let _current = Current::set(task.as_ptr().as_ptr());
         // A task that never ran gets its coroutine made here, so its body is dropped the way
         // a started one's is unwound.
-        let slot = h.coro.borrow_mut().take();
-        let coro = match slot {
-            CoroSlot::Live(c) => Some(c),
-            CoroSlot::Fresh(stack) => Some(task.start(stack)),
-            CoroSlot::Gone => None,
+        let coro = {
+            let mut slot = h.coro.borrow_mut();
+            task.start_in(&mut slot);
+            slot.take()
         };
-        if let Some(mut c) = coro {
+        if let CoroSlot::Live(mut c) = coro {
             // Unwinds a suspended coroutine; one that never started just drops its closure.
             c.force_unwind();
             core.release_stack(c.into_stack());
@@ -169,8 +166,7 @@ where
                 waiting_on: Cell::new(&NOTHING as TargetPtr),
                 external: Cell::new(false),
                 spawned_at: at,
-                spawned_ns: since_epoch_ns(core.last_now()),
-                park_trace: Cell::new(None),
+                spawned: core.last_now(),
                 parked_sp: Cell::new(first_sp),
                 coro: RefCell::new(CoroSlot::Fresh(stack)),
                 core: Cell::new(std::ptr::from_ref(core).cast()),
@@ -208,12 +204,6 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Start<T> for Unstarted<F> {
             *unsafe { &*cell }.result.borrow_mut() = Some(result);
         })
     }
-}
-
-/// `t` in nanoseconds from the clock's epoch (0 before it; `u64` holds 584 years).
-fn since_epoch_ns(t: std::time::Instant) -> u64 {
-    let d = t.saturating_duration_since(super::clock::epoch());
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// How far below a fresh stack's top its first resume's switch point is taken to be, for the

@@ -94,11 +94,8 @@ pub(crate) struct Header {
     pub(crate) label: TaskLabel,
     /// Where the task was spawned (`#[track_caller]` through `spawn`).
     pub(crate) spawned_at: &'static std::panic::Location<'static>,
-    /// The loop's clock when it was spawned (as of the loop's last look at it), in
-    /// nanoseconds from the clock's epoch (see [`spawned`](Self::spawned)).
-    pub(crate) spawned_ns: u64,
-    /// Debug mode: the backtrace of the task's last park.
-    pub(crate) park_trace: Cell<Option<Box<std::backtrace::Backtrace>>>,
+    /// The loop's clock when it was spawned (as of the loop's last look at it).
+    pub(crate) spawned: std::time::Instant,
 }
 
 impl Header {
@@ -177,19 +174,6 @@ impl Header {
         self.stack_kib as usize * 1024
     }
 
-    /// When the task was spawned, by the loop's clock.
-    pub(crate) fn spawned(&self) -> std::time::Instant {
-        super::clock::epoch() + std::time::Duration::from_nanos(self.spawned_ns)
-    }
-
-    /// The text of the backtrace of the task's last park, if one was captured (debug mode).
-    pub(crate) fn park_trace_text(&self) -> Option<String> {
-        let trace = self.park_trace.take();
-        let text = trace.as_ref().map(|b| b.to_string());
-        self.park_trace.set(trace);
-        text
-    }
-
     /// The display name: the given one, or `Task-<id>` as asyncio names them.
     pub(crate) fn display_name(&self) -> String {
         if self.label.name.is_empty() {
@@ -246,8 +230,9 @@ pub(crate) struct Vtable {
     store_cancelled: unsafe fn(NonNull<Header>),
     /// Takes a panic stored as the result, which no handle is left to retrieve, to report it.
     take_unretrieved: unsafe fn(NonNull<Header>) -> Option<Panic>,
-    /// Makes the coroutine of a task that has not run yet on its stack (see [`Start`]).
-    start: unsafe fn(NonNull<Header>, Stack) -> Coro,
+    /// Makes the coroutine of a task that has not run yet in its coroutine slot, on the stack
+    /// the slot holds (see [`Start`]); a slot that holds no fresh stack is left alone.
+    start: unsafe fn(NonNull<Header>, &mut CoroSlot),
 }
 
 /// What a task's cell keeps after its result until the task's first run: the stack and body
@@ -367,13 +352,18 @@ impl<T: 'static, S: Start<T>> SpawnCell<T, S> {
     ///
     /// `h` points at the header of a live `SpawnCell<T, S>`, with the whole cell's
     /// provenance, whose coroutine was not made yet.
-    unsafe fn start_at(h: NonNull<Header>, stack: Stack) -> Coro {
+    unsafe fn start_at(h: NonNull<Header>, slot: &mut CoroSlot) {
+        let Some(stack) = slot.take_fresh() else {
+            return;
+        };
         // SAFETY: per the contract, and the cell is `#[repr(C)]` with the header first.
         let cell = unsafe { h.cast::<SpawnCell<T, S>>().as_ref() };
         // SAFETY: `h` points at this cell, live per the contract. The coroutine made is kept
         // in the cell's own header, and runs only in a step whose runner holds a reference to
         // the task (`step::run`), so the cell outlives every run of it.
-        unsafe { cell.start.start(h.cast(), stack) }
+        let coro = unsafe { cell.start.start(h.cast(), stack) };
+        // SAFETY: the slot is `Gone` (`take_fresh`), which owns nothing to drop.
+        unsafe { std::ptr::write(slot, CoroSlot::Live(coro)) };
     }
 }
 
@@ -438,12 +428,14 @@ impl TaskRef {
         unsafe { (self.header().vtable.store_cancelled)(self.ptr) }
     }
 
-    /// Makes the coroutine of a task that has not run yet on `stack`, the one its header
-    /// kept for it (taken out of it, so this runs once per task).
-    pub(crate) fn start(&self, stack: Stack) -> Coro {
+    /// Makes the coroutine of a task that has not run yet in `slot`, the task's own (its
+    /// header's, borrowed by the caller), on the fresh stack it holds; a slot that holds none
+    /// is left alone.
+    pub(crate) fn start_in(&self, slot: &mut CoroSlot) {
         // SAFETY: as in `store_cancelled`; the pointer has the whole cell's provenance, and
-        // the stack was the header's `Fresh` one, which only spawn puts there.
-        unsafe { (self.header().vtable.start)(self.ptr, stack) }
+        // a fresh stack in the slot means the coroutine was not made yet (only spawn puts
+        // one there, and making the coroutine takes it out).
+        unsafe { (self.header().vtable.start)(self.ptr, slot) }
     }
 
     /// Takes a stored panic that no handle is left to retrieve, to report it.
