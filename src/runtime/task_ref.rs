@@ -15,6 +15,7 @@ use std::ptr::NonNull;
 
 use super::wait_list::WaitList;
 use super::wait_target::TargetPtr;
+pub(crate) use super::waker::Waker;
 use crate::coro::{Coro, CoroSlot, Stack, TaskLabel};
 use crate::error::JoinError;
 
@@ -194,29 +195,6 @@ impl std::fmt::Debug for Header {
             .field("token", &self.token.get())
             .field("coro", &self.coro)
             .finish_non_exhaustive()
-    }
-}
-
-/// A reference to a task that can wake its next park.
-#[derive(Clone)]
-pub(crate) struct Waker {
-    pub(crate) task: TaskRef,
-    pub(crate) token: u32,
-}
-
-impl std::fmt::Debug for Waker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waker")
-            .field("task", &self.task.header().id())
-            .field("token", &self.token)
-            .finish()
-    }
-}
-
-impl Waker {
-    /// `true` if both wakers wake the same park of the same task.
-    pub(crate) fn will_wake(&self, other: &Waker) -> bool {
-        self.task.ptr_eq(&other.task) && self.token == other.token
     }
 }
 
@@ -514,26 +492,5 @@ impl<T: 'static> Clone for TypedRef<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Header;
-    use std::mem::{offset_of, size_of};
-
-    #[test]
-    fn hot_header_fields_fill_the_first_line() {
-        // What every park, wake and resume touches stays within the first 64 bytes, and the
-        // coroutine comes right after it.
-        assert_eq!(offset_of!(Header, coro), 64);
-        assert!(offset_of!(Header, registry_key) < 64);
-        assert!(
-            offset_of!(Header, label) > offset_of!(Header, std_waker),
-            "cold fields last"
-        );
-    }
-
-    #[test]
-    fn the_header_stays_within_320_bytes() {
-        // A million parked tasks keep a million headers: each 16 bytes is a glibc size class
-        // of the task's cell (16 MB per million tasks).
-        assert!(size_of::<Header>() <= 320, "{} bytes", size_of::<Header>());
-    }
-}
+#[path = "task_ref_tests.rs"]
+mod tests;

@@ -6,9 +6,32 @@ use std::cell::RefCell;
 use super::core::{Core, with_core};
 use super::current::{current_or_panic, current_ptr_or_panic, current_ref};
 use super::loop_handle::Shared;
-use super::task_ref::{State, Waker};
+use super::task_ref::{State, TaskRef};
 use super::wait_list::{Ticket, WaitKind, WaitList};
 use std::sync::Arc;
+
+/// A reference to a task that can wake its next park.
+#[derive(Clone)]
+pub(crate) struct Waker {
+    pub(crate) task: TaskRef,
+    pub(crate) token: u32,
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waker")
+            .field("task", &self.task.header().id())
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl Waker {
+    /// `true` if both wakers wake the same park of the same task.
+    pub(crate) fn will_wake(&self, other: &Waker) -> bool {
+        self.task.ptr_eq(&other.task) && self.token == other.token
+    }
+}
 
 impl Waker {
     /// A waker for the current task's next park.
