@@ -55,6 +55,9 @@ pub(crate) struct StackPool {
     lent: usize,
     /// Stacks pushed onto `free` since it was last sorted by address.
     unsorted: usize,
+    /// Stacks lent so far (wrapping): each lend starts its coroutine at the next colour
+    /// (see [`COLOURS`](super::stack::COLOURS)).
+    lends: u16,
 }
 
 /// Stacks trimmed per idle moment of the loop: a trim is one `madvise` each, so a burst of
@@ -107,6 +110,7 @@ impl StackPool {
             guard,
             lent: 0,
             unsorted: 0,
+            lends: 0,
         }
     }
 
@@ -117,8 +121,10 @@ impl StackPool {
     /// A stack of at least `size` usable bytes (the pool's default when `None`), lent until
     /// [`put`](Self::put) takes it back.
     pub(crate) fn get(&mut self, size: Option<usize>) -> Result<Stack, crate::error::SpawnError> {
-        let s = self.take(size)?;
+        let mut s = self.take(size)?;
         self.lent += 1;
+        self.lends = self.lends.wrapping_add(1);
+        s.set_colour(self.lends);
         Ok(s)
     }
 

@@ -396,3 +396,42 @@ fn stacks_are_an_odd_number_of_pages_apart_so_their_tops_spread_over_the_tlb() {
         }
     }
 }
+
+#[test]
+fn consecutive_lends_start_their_coroutines_at_different_page_offsets() {
+    use corosensei::stack::Stack as _;
+    let mut pool = StackPool::new(64 * 1024, 64, DEFAULT_GUARD_SIZE);
+    let page = crate::coro::stack::page_size();
+    let stacks: Vec<Stack> = (0..usize::from(super::super::stack::COLOURS))
+        .map(|_| pool.get(None).unwrap())
+        .collect();
+    let offsets: Vec<usize> = stacks.iter().map(|s| s.base().get() % page).collect();
+    for (s, off) in stacks.iter().zip(&offsets) {
+        assert_eq!(s.base().get() % 64, 0, "a colour is whole cache lines");
+        let top = s.lo + s.len;
+        assert!(
+            top - s.base().get() < 1024,
+            "a colour takes less than 1 KiB"
+        );
+        assert!(off % 16 == 0);
+    }
+    let mut distinct = offsets.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), offsets.len(), "{offsets:?}");
+    // A stack lent again takes the next colour, not the one it had.
+    let last = stacks.into_iter().last().unwrap();
+    let (lo, before) = (last.lo, last.base().get());
+    pool.put(last);
+    let again = pool.get(None).unwrap();
+    assert_eq!(again.lo, lo);
+    assert_ne!(again.base().get(), before);
+}
+
+#[test]
+fn a_coloured_stack_keeps_three_words() {
+    assert_eq!(
+        std::mem::size_of::<Stack>(),
+        3 * std::mem::size_of::<usize>()
+    );
+}
