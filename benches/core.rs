@@ -16,7 +16,13 @@
 //! * `timers_callbacks_vs_delay_queue`: corio's callbacks against tokio's nearest equivalent,
 //!   one task draining a `tokio_util` `DelayQueue` of the 100k deadlines;
 //! * `timer_tasks`: the same 100k deadlines, each slept on by its own task on both sides
-//!   (corio touches 100k distinct stacks here, tokio 100k small task cells);
+//!   (corio touches 100k distinct stacks here, tokio 100k small task cells). Spawning 100k
+//!   tasks takes longer than the 1 ms the deadlines span, so most tasks find theirs passed:
+//!   tokio's `Sleep` is then ready at its first poll, and corio's `sleep_until` is one yield
+//!   (asyncio's `sleep` with a delay of zero or less), neither arms a timer;
+//! * `timer_tasks_cpu`: the same with every deadline still ahead (the first one some time
+//!   after the last spawn), so that every task parks on a timer and is woken by it; measured
+//!   as the loop thread's CPU time (the wait for the first deadline costs none);
 //! * `virtual_timers_per_task`: 100k tasks each sleeping a pseudo-random 1 s to 1 day under
 //!   virtual time, all finished: corio's `EventLoopBuilder::virtual_time(true)` against
 //!   tokio's `start_paused` runtime (both clocks jump from timer to timer);
@@ -280,6 +286,77 @@ fn tokio_timer_tasks(n: usize) -> Duration {
     })
 }
 
+/// How long after the round starts the first deadline of `timer_tasks_cpu` falls: past the
+/// spawning of every task (about 30 ms for 100k on either side), so that every task finds
+/// its deadline ahead and parks on its timer.
+fn lead(n: usize) -> Duration {
+    Duration::from_millis(20) + Duration::from_micros(n as u64 * 2)
+}
+
+/// Prints a note when the timed round's spawning ran past the first deadline, which makes the case measure
+/// something else (tasks whose deadline has passed: no timer on either side).
+fn check_lead(side: &str, spawned: Instant, first: Instant) {
+    if spawned > first {
+        eprintln!(
+            "timer_tasks_cpu: {side} spawned past the first deadline by {:?}",
+            spawned - first
+        );
+    }
+}
+
+/// corio: `n` tasks each sleeping to a deadline still ahead of it (spread over 1 ms, after
+/// [`lead`]); the loop thread's CPU time from the first spawn to the last join.
+fn corio_timer_tasks_cpu(n: usize) -> Duration {
+    corio::EventLoop::builder()
+        .max_pooled_stacks(n)
+        .run(move || {
+            let round = |timed: bool| {
+                let cpu = common::thread_cpu();
+                let start = Instant::now() + lead(n);
+                let tasks: Vec<_> = (0..n)
+                    .map(|i| {
+                        let at = start + spread(i, n);
+                        corio::spawn(move || corio::sleep_until(at))
+                    })
+                    .collect();
+                if timed {
+                    check_lead("corio", Instant::now(), start);
+                }
+                for t in tasks {
+                    t.join().unwrap();
+                }
+                common::thread_cpu() - cpu
+            };
+            round(false); // warm-up: maps the stacks
+            round(true)
+        })
+}
+
+/// tokio: as [`corio_timer_tasks_cpu`], each task awaiting a `Sleep`.
+fn tokio_timer_tasks_cpu(n: usize) -> Duration {
+    tokio_task(&tokio_rt(), async move {
+        let round = async |timed: bool| {
+            let cpu = common::thread_cpu();
+            let start = Instant::now() + lead(n);
+            let tasks: Vec<_> = (0..n)
+                .map(|i| {
+                    let at = tokio::time::Instant::from_std(start + spread(i, n));
+                    tokio::spawn(tokio::time::sleep_until(at))
+                })
+                .collect();
+            if timed {
+                check_lead("tokio", Instant::now(), start);
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            common::thread_cpu() - cpu
+        };
+        round(false).await; // warm-up
+        round(true).await
+    })
+}
+
 // ----- virtual time -----
 
 /// Task `i`'s sleep: pseudo-random between 1 s and 1 day, the same on both sides.
@@ -476,6 +553,18 @@ fn main() {
                 n,
                 || corio_timer_tasks(n),
                 || tokio_timer_tasks(n),
+            )
+        }),
+    ));
+    cases.push((
+        "timer_tasks_cpu",
+        "cpu ns/task",
+        Box::new(move || {
+            best_pair(
+                reps.min(3),
+                n,
+                || corio_timer_tasks_cpu(n),
+                || tokio_timer_tasks_cpu(n),
             )
         }),
     ));

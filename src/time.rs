@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::runtime::{Named, WakeTimer, Waker, deadline_after, park_on};
+use crate::runtime::{
+    Named, WakeTimer, Waker, deadline_after, deadline_passed_before_any_timer, park_on,
+};
 
 /// Parks the current coroutine for `duration` (asyncio's `sleep`). `sleep(Duration::ZERO)`
 /// is [`yield_now`].
@@ -27,10 +29,25 @@ pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         return yield_now();
     }
-    sleep_until(deadline_after(duration))
+    // A positive delay from the clock just read: never a deadline already passed.
+    sleep_on_timer(deadline_after(duration))
 }
 
 /// Parks the current coroutine until `deadline`.
+///
+/// This is `sleep(deadline - now)`: a deadline the loop's clock has already passed is a
+/// [`yield_now`], as asyncio's `sleep` with a delay of zero or less is one bare yield. (Only
+/// while no timer is due: one that is fires first, as deadline order wants, so the sleep
+/// then waits on a timer of its own behind it.)
+///
+/// ```
+/// use std::time::Instant;
+/// corio::run(|| {
+///     let past = Instant::now();
+///     corio::sleep(std::time::Duration::from_millis(1)); // the loop's clock moves on
+///     corio::sleep_until(past); // one yield: returns at the loop's next turn
+/// });
+/// ```
 ///
 /// # Cancel safety
 ///
@@ -40,6 +57,14 @@ pub fn sleep(duration: Duration) {
 ///
 /// As [`sleep`].
 pub fn sleep_until(deadline: Instant) {
+    if deadline_passed_before_any_timer(deadline) {
+        return yield_now();
+    }
+    sleep_on_timer(deadline)
+}
+
+/// Parks the current coroutine until a timer at `deadline` fires.
+fn sleep_on_timer(deadline: Instant) {
     // Dropping the timer removes it, also when the sleep ends early (cancelled).
     let mut timer =
         WakeTimer::start(deadline, Waker::current()).expect("corio::sleep: no running event loop");

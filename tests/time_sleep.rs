@@ -82,6 +82,60 @@ fn sleep_until_a_past_deadline_returns_on_the_next_iteration() {
 }
 
 #[test]
+fn sleep_until_a_passed_deadline_lets_each_ready_task_run_exactly_once() {
+    // asyncio's sleep with a delay of zero or less: one bare yield.
+    corio::run(|| {
+        let n = Rc::new(Cell::new(0));
+        let c = n.clone();
+        let spinner = corio::spawn(move || {
+            for _ in 0..10 {
+                c.set(c.get() + 1);
+                corio::yield_now();
+            }
+        });
+        corio::yield_now();
+        assert_eq!(n.get(), 1);
+        let past = corio::runtime::now();
+        corio::sleep_until(past);
+        assert_eq!(n.get(), 2, "one turn of the other task, as yield_now");
+        spinner.cancel();
+    });
+}
+
+#[test]
+fn sleep_until_a_passed_deadline_wakes_after_an_earlier_timer_already_due() {
+    // A timer due but not yet fired keeps its place: a later deadline, even one passed
+    // already, does not overtake it.
+    let log = corio::run(|| {
+        let log = Log::new();
+        let base = Instant::now();
+        let l = log.clone();
+        let _early = corio::spawn(move || {
+            corio::sleep_until(base + Duration::from_millis(5));
+            l.push("early");
+        });
+        corio::yield_now(); // it arms its timer
+        // The loop does not run meanwhile: the timer is due, not yet fired.
+        std::thread::sleep(Duration::from_millis(20));
+        corio::sleep_until(base + Duration::from_millis(10));
+        log.push("late");
+        corio::yield_now();
+        log.get()
+    });
+    assert_eq!(log, ["early", "late"]);
+}
+
+#[test]
+fn sleep_until_a_passed_virtual_deadline_moves_no_clock() {
+    corio::testing::run(|| {
+        let t0 = corio::runtime::now();
+        corio::sleep(Duration::from_secs(60));
+        corio::sleep_until(t0 + Duration::from_secs(30));
+        assert_eq!(corio::runtime::now() - t0, Duration::from_secs(60));
+    });
+}
+
+#[test]
 fn sleep_zero_yields_to_other_ready_tasks() {
     corio::run(|| {
         let log = Log::new();

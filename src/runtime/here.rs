@@ -90,6 +90,18 @@ pub(crate) fn registered_fds() -> usize {
     with_core(|c| c.reactor.len()).unwrap_or(0)
 }
 
+/// `true` if the running loop's clock has passed `deadline` while no timer is due yet: a
+/// sleep to `deadline` can then be a plain yield (see `sleep_until`). Reads the clock once
+/// (a `Cell` under virtual time). `false` outside a loop.
+#[inline]
+pub(crate) fn deadline_passed_before_any_timer(deadline: Instant) -> bool {
+    with_core(|c| {
+        let now = c.now();
+        now >= deadline && c.timers.borrow().none_due_at(now)
+    })
+    .unwrap_or(false)
+}
+
 /// A timer on the running loop that wakes one park of a task at a deadline (a sleep, the
 /// timeout of a `wait`). Dropping it removes the timer.
 #[derive(Debug)]

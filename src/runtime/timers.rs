@@ -223,6 +223,14 @@ impl<A> Timers<A> {
         }
     }
 
+    /// `true` if no timer is due at `t`: the heap's top (live or not yet dropped as stale,
+    /// so this may say `false` for a timer already cancelled) is later than `t`. Looks at
+    /// no slot.
+    #[inline]
+    pub(crate) fn none_due_at(&self, t: Instant) -> bool {
+        self.heap.first().is_none_or(|top| top.at > At::of(t))
+    }
+
     /// The earliest pending deadline.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         self.drop_stale_top();
