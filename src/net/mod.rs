@@ -57,3 +57,4 @@ pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 pub(crate) use addr::resolve;
 pub(crate) use evented::send as send_nosignal;
+pub(crate) use evented::{recv, recv_init};

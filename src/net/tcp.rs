@@ -1,7 +1,7 @@
 //! TCP: [`TcpListener`] (with [`TcpListenerBuilder`] for `SO_REUSEPORT` and the backlog) and
 //! [`TcpStream`].
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{self, Shutdown, SocketAddr};
 use std::time::Duration;
 
@@ -265,7 +265,8 @@ impl TcpStream {
     ///
     /// Cancel safe: a cancelled read has read nothing.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_stream(buf.len(), |s| (&*s).read(buf))
+        self.inner
+            .read_stream(buf.len(), |s| evented::recv_init(s, buf))
     }
 
     /// Writes some of `buf`, parking until the socket takes at least one byte.
@@ -278,7 +279,8 @@ impl TcpStream {
     ///
     /// Cancel safe: a cancelled write has written nothing.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.write_stream(buf.len(), |s| (&*s).write(buf))
+        self.inner
+            .write_stream(buf.len(), |s| evented::send(s, buf))
     }
 
     /// Writes all of `buf`, parking while the socket's send buffer is full.
@@ -372,6 +374,7 @@ stream_read_write_impls!(TcpStream);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
     fn registrations() -> usize {
         crate::runtime::registered_fds()
     }

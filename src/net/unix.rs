@@ -1,6 +1,6 @@
 //! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 
-use std::io::{self, Read};
+use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
@@ -176,7 +176,8 @@ impl UnixStream {
     ///
     /// Cancel safe: a cancelled read has read nothing.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read_stream(buf.len(), |s| (&*s).read(buf))
+        self.inner
+            .read_stream(buf.len(), |s| evented::recv_init(s, buf))
     }
 
     /// Writes some of `buf`, parking until the socket takes at least one byte. A closed peer

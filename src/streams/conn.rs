@@ -3,10 +3,10 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::mem::MaybeUninit;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net as unix;
 
 use crate::net::{TcpStream, UnixStream};
@@ -43,8 +43,8 @@ impl AnyStream {
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            AnyStream::Tcp(s) => (&s.evented().io).read(buf),
-            AnyStream::Unix(s) => (&s.evented().io).read(buf),
+            AnyStream::Tcp(s) => crate::net::recv_init(&s.evented().io, buf),
+            AnyStream::Unix(s) => crate::net::recv_init(&s.evented().io, buf),
             AnyStream::Pipe(p) => p.recv(buf),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.recv(buf),
@@ -67,7 +67,7 @@ impl AnyStream {
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            AnyStream::Tcp(s) => (&s.evented().io).write(buf),
+            AnyStream::Tcp(s) => crate::net::send_nosignal(&s.evented().io, buf),
             AnyStream::Unix(s) => crate::net::send_nosignal(&s.evented().io, buf),
             AnyStream::Pipe(p) => p.send(buf),
             #[cfg(feature = "tls")]
@@ -264,13 +264,8 @@ impl fmt::Debug for Conn {
 /// uninitialised (a `Vec`'s spare capacity), without parking.
 #[inline]
 pub(crate) fn recv_uninit(fd: RawFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-    // SAFETY: the caller's stream owns `fd` and outlives the call; `buf` is borrowed mutably
-    // for the call and is `buf.len()` bytes long. The kernel only writes into it
-    // (uninitialised memory is fine), the returned count at most.
-    let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
+    // SAFETY: the caller's stream owns `fd`, open for the whole call, and the borrow ends
+    // with it.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    crate::net::recv(&fd, buf)
 }
