@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -175,8 +174,9 @@ pub(crate) fn accept(listener: &impl AsFd) -> io::Result<(Socket, SockAddr)> {
     }
 }
 
-/// One `recv` on a socket, without parking: into `buf`, which may be uninitialised (a `Vec`'s
-/// spare capacity; the kernel only writes into it). Returns how many bytes came.
+/// One `recv` on a socket, without parking: into `buf`, initialised bytes or uninitialised
+/// ones (a `Vec`'s spare capacity; the kernel only writes into it). Returns how many bytes
+/// came.
 ///
 /// This and [`send`] are the socket syscalls of every read and write of a connection, so
 /// they go through `rustix`, which on Linux makes the system call inline. glibc's `recv`
@@ -185,14 +185,7 @@ pub(crate) fn accept(listener: &impl AsFd) -> io::Result<(Socket, SockAddr)> {
 /// and `..._disable_...`), about 5% of the echo server's user time on the bench's
 /// 1,000-connection row; corio never uses thread cancellation.
 #[inline]
-pub(crate) fn recv(sock: &impl AsFd, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-    let (_, got) = rustix::net::recv(sock, buf, rustix::net::RecvFlags::empty())?;
-    Ok(got)
-}
-
-/// [`recv`] into initialised bytes.
-#[inline]
-pub(crate) fn recv_init(sock: &impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn recv(sock: &impl AsFd, buf: impl rustix::buffer::Buffer<u8>) -> io::Result<usize> {
     let (_, got) = rustix::net::recv(sock, buf, rustix::net::RecvFlags::empty())?;
     Ok(got)
 }

@@ -56,5 +56,5 @@ pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 pub(crate) use addr::resolve;
+pub(crate) use evented::recv;
 pub(crate) use evented::send as send_nosignal;
-pub(crate) use evented::{recv, recv_init};

@@ -266,7 +266,7 @@ impl TcpStream {
     /// Cancel safe: a cancelled read has read nothing.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .read_stream(buf.len(), |s| evented::recv_init(s, buf))
+            .read_stream(buf.len(), |s| evented::recv(s, &mut *buf))
     }
 
     /// Writes some of `buf`, parking until the socket takes at least one byte.

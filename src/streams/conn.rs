@@ -43,8 +43,8 @@ impl AnyStream {
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            AnyStream::Tcp(s) => crate::net::recv_init(&s.evented().io, buf),
-            AnyStream::Unix(s) => crate::net::recv_init(&s.evented().io, buf),
+            AnyStream::Tcp(s) => crate::net::recv(&s.evented().io, buf),
+            AnyStream::Unix(s) => crate::net::recv(&s.evented().io, buf),
             AnyStream::Pipe(p) => p.recv(buf),
             #[cfg(feature = "tls")]
             AnyStream::Tls(t) => t.recv(buf),
