@@ -8,6 +8,7 @@
 
 mod madvise;
 mod overflow;
+mod prefault;
 pub(crate) mod stack;
 mod stack_pool;
 mod typed;

@@ -322,7 +322,6 @@ impl Stack {
     }
 
     /// `false` where the kernel refused `MADV_POPULATE_WRITE` (fresh stacks fault instead).
-    #[cfg(test)]
     pub(super) fn populates() -> bool {
         POPULATE.load(Ordering::Relaxed)
     }
@@ -418,6 +417,8 @@ fn stack_error(size: usize, source: io::Error) -> crate::error::SpawnError {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        // No prefault job may name the mapping once it is gone.
+        super::prefault::quiesce();
         // SAFETY: [lo, lo + len) is the mapping this Stack created and owns; no coroutine runs
         // on it any more (corosensei hands a stack back only after the coroutine finished).
         unsafe {

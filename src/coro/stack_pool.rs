@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::prefault;
 use super::stack::{MIN_STACK_SIZE, POPULATE_AHEAD, Stack, page_size};
 
 /// Finished coroutines' stacks, kept for reuse. LIFO, so the next spawn gets a stack whose top
@@ -41,6 +42,14 @@ pub(crate) struct StackPool {
     fresh: Vec<Stack>,
     /// How many stacks at the end of `fresh` had their top page populated ahead of hand-out.
     fresh_ready: usize,
+    /// How many stacks at the front of `fresh` were mapped ahead of a burst and handed to the
+    /// prefault helper (see [`map_ahead`](Self::map_ahead)); taken after the rest of `fresh`.
+    ahead: usize,
+    /// Whether bursts map stacks ahead for the prefault helper (the loops' pools).
+    prefault: bool,
+    /// `lent` at the last [`trim`](Self::trim): a loop idle twice with no more stacks lent
+    /// in between is not in a burst.
+    lent_at_trim: usize,
     /// Stacks of other sizes (tasks built with `Builder::stack_size`).
     other: Vec<Stack>,
     default_size: usize,
@@ -84,6 +93,10 @@ const COLD_KEEP: Duration = Duration::from_secs(1);
 /// Lent stacks per top page populated ahead of hand-out; see `take_populated`.
 const POPULATE_AHEAD_PER: usize = 64;
 
+/// Lent stacks from which a burst maps stacks ahead for the prefault helper: a burst this
+/// large spends most of its time in the kernel populating stack tops.
+const PREFAULT_MIN_LENT: usize = 4096;
+
 /// Stacks given back since the last sort of `free` above which, once they are also most of
 /// its untrimmed part, the next spawn sorts that part by address (see `sort_free`).
 const SORT_MIN: usize = 4096;
@@ -100,6 +113,9 @@ impl StackPool {
             cold_taken: false,
             fresh: Vec::new(),
             fresh_ready: 0,
+            ahead: 0,
+            prefault: false,
+            lent_at_trim: 0,
             other: Vec::new(),
             default_size: default_size.max(MIN_STACK_SIZE),
             default_mapped: default_size
@@ -112,6 +128,14 @@ impl StackPool {
             unsorted: 0,
             lends: 0,
         }
+    }
+
+    /// During bursts of more than [`PREFAULT_MIN_LENT`] live stacks, maps stacks a batch ahead
+    /// of need and has the process's prefault helper thread populate their top pages (see
+    /// `prefault`). Off by default: a pool then populates every top page on the spawning thread.
+    pub(crate) fn with_prefault(mut self, on: bool) -> StackPool {
+        self.prefault = on;
+        self
     }
 
     pub(crate) fn default_size(&self) -> usize {
@@ -141,14 +165,28 @@ impl StackPool {
             if let Some(s) = self.excess.pop() {
                 return Ok(s);
             }
-            if let Some(s) = take_populated(&mut self.cold, &mut self.cold_ready, self.lent) {
+            if let Some(s) = take_populated(&mut self.cold, &mut self.cold_ready, 0, self.lent) {
                 self.cold_taken = true;
                 return Ok(s);
+            }
+            if self.prefault && self.lent >= PREFAULT_MIN_LENT {
+                self.map_ahead();
             }
             if self.fresh.is_empty() {
                 self.map_batch()?;
             }
-            let s = take_populated(&mut self.fresh, &mut self.fresh_ready, self.lent);
+            if self.fresh.len() <= self.ahead {
+                // Populated by the helper, or faulted in at its first touch if the helper
+                // has not come to it yet.
+                self.ahead -= 1;
+                return Ok(self.fresh.pop().expect("`ahead` counts stacks in `fresh`"));
+            }
+            let s = take_populated(
+                &mut self.fresh,
+                &mut self.fresh_ready,
+                self.ahead,
+                self.lent,
+            );
             return Ok(s.expect("a batch was just mapped"));
         } else if let Some(i) = self
             .other
@@ -198,6 +236,39 @@ impl StackPool {
         Ok(())
     }
 
+    /// Keeps stacks mapped ahead of a burst of spawns, their top pages populated by the
+    /// prefault helper on another core: when fewer than half of an eighth of the lent count
+    /// (at most [`MAX_BATCH`]) are left ahead, maps that eighth more, within the pool's bound,
+    /// at the front of `fresh`, and hands their tops to the helper. Should the burst stop,
+    /// the pages populated ahead are at most three sixteenths of a page per lent stack, given
+    /// back at the loop's second idle moment (see [`release_ahead`](Self::release_ahead)).
+    fn map_ahead(&mut self) {
+        let target = (self.lent / 8).min(MAX_BATCH);
+        if self.ahead >= target / 2 || !Stack::populates() {
+            return;
+        }
+        let room = self
+            .max_pooled
+            .saturating_sub(self.free.len() + self.fresh.len());
+        let count = target.min(room);
+        if count == 0 || !prefault::available() {
+            return;
+        }
+        let Ok(mut batch) = Stack::map_batch(self.default_size, self.guard, count) else {
+            return; // near a limit: the spawn maps what it needs itself
+        };
+        let page = page_size();
+        // Hand out in address order: the lowest address last in `fresh`'s order.
+        let tops = batch.iter().map(|s| s.lo + s.len - page).collect();
+        batch.reverse();
+        let len = batch.len();
+        self.fresh.splice(0..0, batch);
+        if prefault::submit(tops) {
+            self.ahead += len;
+        }
+        // (Not submitted: the stacks are ordinary fresh ones, populated as they go out.)
+    }
+
     /// Counts as lent a stack this pool did not hand out, before [`put`](Self::put) takes it.
     pub(crate) fn adopt(&mut self) {
         self.lent += 1;
@@ -228,11 +299,28 @@ impl StackPool {
     /// sleep.
     pub(crate) fn trim(&mut self) {
         self.cool_excess();
+        self.release_ahead();
         let end = self.free.len().min(self.clean + TRIM_BUDGET);
         for s in &mut self.free[self.clean..end] {
             s.trim();
         }
         self.clean = end;
+    }
+
+    /// Once a burst is over (no more stacks lent than at the previous idle moment), gives back
+    /// the top pages the prefault helper populated for stacks mapped ahead and not taken: they
+    /// become plain fresh stacks, populated as they are handed out. A loop holding many idle
+    /// connections then keeps no page for tasks it does not have.
+    fn release_ahead(&mut self) {
+        let grew = self.lent > self.lent_at_trim;
+        self.lent_at_trim = self.lent;
+        if self.ahead == 0 || grew {
+            return;
+        }
+        // No job may populate what is given back here.
+        prefault::quiesce();
+        let ahead = std::mem::take(&mut self.ahead);
+        release_all(&mut self.fresh[..ahead]);
     }
 
     /// Gives back the memory of the stacks over the bound and moves them to `cold`; unmaps the
@@ -241,6 +329,8 @@ impl StackPool {
         if self.excess.is_empty() && self.cold.is_empty() {
             return;
         }
+        // No prefault job may name a stack given back or unmapped here.
+        prefault::quiesce();
         let now = Instant::now();
         if !self.excess.is_empty() {
             release_all(&mut self.excess);
@@ -285,6 +375,7 @@ impl StackPool {
 
 impl Drop for StackPool {
     fn drop(&mut self) {
+        prefault::quiesce();
         let mut all = std::mem::take(&mut self.free);
         all.append(&mut self.excess);
         all.append(&mut self.cold);
@@ -300,8 +391,14 @@ impl Drop for StackPool {
 /// ones: one per [`POPULATE_AHEAD_PER`] stacks `lent`, at most [`POPULATE_AHEAD`] in all, so
 /// that a loop with few tasks populates nothing ahead and the pages populated ahead, should
 /// the spawns stop, stay a small fraction of the tasks' own (under a sixtieth of a page per
-/// lent stack).
-fn take_populated(list: &mut Vec<Stack>, ready: &mut usize, lent: usize) -> Option<Stack> {
+/// lent stack). The first `floor` stacks of `list` are never populated ahead here: they are
+/// the prefault helper's.
+fn take_populated(
+    list: &mut Vec<Stack>,
+    ready: &mut usize,
+    floor: usize,
+    lent: usize,
+) -> Option<Stack> {
     let s = list.pop()?;
     if *ready > 0 {
         *ready -= 1;
@@ -309,7 +406,7 @@ fn take_populated(list: &mut Vec<Stack>, ready: &mut usize, lent: usize) -> Opti
     }
     let ahead = (lent / POPULATE_AHEAD_PER)
         .min(POPULATE_AHEAD - 1)
-        .min(list.len());
+        .min(list.len().saturating_sub(floor));
     if ahead > 0 && Stack::populate_tops(&s, &list[list.len() - ahead..]) {
         *ready = ahead;
     } else {

@@ -435,3 +435,113 @@ fn a_coloured_stack_keeps_three_words() {
         3 * std::mem::size_of::<usize>()
     );
 }
+
+#[test]
+fn a_large_burst_maps_stacks_ahead_for_the_prefault_helper_and_lends_them_guarded() {
+    has_madvise_guard();
+    let n = PREFAULT_MIN_LENT + 2000;
+    let mut pool = StackPool::new(64 * 1024, 1 << 20, DEFAULT_GUARD_SIZE).with_prefault(true);
+    let mut lent = Vec::with_capacity(n);
+    let mut most_ahead = 0;
+    for _ in 0..n {
+        lent.push(pool.get(None).unwrap());
+        most_ahead = most_ahead.max(pool.ahead);
+    }
+    assert!(pool.ahead <= pool.fresh.len());
+    if !(prefault::available() && Stack::populates()) {
+        assert_eq!(most_ahead, 0, "nothing mapped ahead without a helper");
+        return;
+    }
+    // Up to an eighth of the lent count and a half more at a time; three sixteenths at most.
+    assert!(most_ahead > 0, "the burst mapped stacks ahead");
+    assert!(
+        most_ahead <= 3 * n / 16 + 1,
+        "{most_ahead} ahead for {n} lent"
+    );
+    for s in &lent {
+        // A stack from the helper's batches is guarded like any other; its top page is the
+        // helper's or its first touch's to populate, and a write there works either way.
+        assert!(guarded(s.lo) && guarded(s.guard_range().1 - page_size()));
+    }
+    let s = lent.last().unwrap();
+    let top = s.lo + s.len - 8;
+    // SAFETY: the top word of a stack lent to this test, on which no coroutine runs.
+    unsafe { (top as *mut u64).write_volatile(7) };
+    // The tops of the stacks still ahead get populated by the helper, without our thread.
+    let ahead: Vec<usize> = pool.fresh[..pool.ahead]
+        .iter()
+        .map(|s| s.lo + s.len - page_size())
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ahead.iter().all(|&t| resident(t)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the helper populated the tops of the stacks mapped ahead"
+        );
+        // Another test's pool going away may quiesce the helper and drop the job: queue the
+        // tops again then.
+        if prefault::idle() {
+            prefault::submit(ahead.clone());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: as above.
+    assert_eq!(unsafe { (top as *const u64).read_volatile() }, 7);
+    drop(lent);
+    drop(pool); // quiesces the helper, then unmaps everything
+}
+
+#[test]
+fn a_pool_dropped_while_the_helper_works_unmaps_its_stacks() {
+    let n = PREFAULT_MIN_LENT + 4000;
+    let mut pool = StackPool::new(64 * 1024, 1 << 20, DEFAULT_GUARD_SIZE).with_prefault(true);
+    let lent: Vec<_> = (0..n).map(|_| pool.get(None).unwrap()).collect();
+    let all: usize = lent.iter().chain(&pool.fresh).map(|s| s.len).sum();
+    let before = unmapped_bytes();
+    drop(lent);
+    drop(pool);
+    // Every stack went back to the kernel, those still queued for the helper included.
+    assert_eq!(unmapped_bytes() - before, all);
+}
+
+#[test]
+fn a_pool_without_prefault_maps_nothing_ahead() {
+    let n = PREFAULT_MIN_LENT + 100;
+    let mut pool = StackPool::new(64 * 1024, 1 << 20, DEFAULT_GUARD_SIZE);
+    let lent: Vec<_> = (0..n).map(|_| pool.get(None).unwrap()).collect();
+    assert_eq!(pool.ahead, 0);
+    drop(lent);
+}
+
+#[test]
+fn once_a_burst_is_over_the_tops_populated_ahead_are_given_back() {
+    let n = PREFAULT_MIN_LENT + 2000;
+    let mut pool = StackPool::new(64 * 1024, 1 << 20, DEFAULT_GUARD_SIZE).with_prefault(true);
+    let lent: Vec<_> = (0..n).map(|_| pool.get(None).unwrap()).collect();
+    pool.trim(); // idle during the burst (more lent than at the last idle moment): kept
+    let ahead = pool.ahead;
+    if ahead == 0 {
+        return; // no helper here
+    }
+    let tops: Vec<usize> = pool.fresh[..ahead]
+        .iter()
+        .map(|s| s.lo + s.len - page_size())
+        .collect();
+    pool.trim(); // idle again, no stack lent since: the burst is over
+    assert_eq!(pool.ahead, 0);
+    assert!(
+        tops.iter().all(|&t| !resident(t)),
+        "the tops populated ahead went back to the kernel"
+    );
+    // They are plain fresh stacks now: handed out populated, in the usual way.
+    let more: Vec<_> = (0..ahead.min(100))
+        .map(|_| pool.get(None).unwrap())
+        .collect();
+    for s in &more {
+        let top = s.lo + s.len - page_size();
+        assert!(resident(top) || !Stack::populates());
+        assert!(guarded(s.lo));
+    }
+    drop(more);
+    drop(lent);
+}

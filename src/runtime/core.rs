@@ -204,7 +204,9 @@ impl Core {
             timers: RefCell::new(Timers::new()),
             tasks: RefCell::new(Slots::new()),
             reactor,
-            stacks: RefCell::new(StackPool::new(stack_size, max_pooled_stacks, stack_guard)),
+            stacks: RefCell::new(
+                StackPool::new(stack_size, max_pooled_stacks, stack_guard).with_prefault(true),
+            ),
             shared,
             next_task_id: Cell::new(1),
             stopping: Cell::new(false),
