@@ -28,8 +28,7 @@
 //! it has none (threads do not survive `fork`): there the pools populate as they do without
 //! a helper, and `quiesce` does not wait.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
@@ -40,67 +39,86 @@ use super::stack::page_size;
 /// Pages the helper populates per system call.
 const CHUNK: usize = 4;
 
-/// The helper thread's queue.
-struct Helper {
-    /// Top-page addresses, one batch of stacks per job, each in hand-out order.
-    jobs: Mutex<Vec<Vec<usize>>>,
-    more: Condvar,
-}
+/// Top-page addresses, one batch of stacks per job, each in hand-out order.
+static JOBS: Mutex<Vec<Vec<usize>>> = Mutex::new(Vec::new());
+static MORE: Condvar = Condvar::new();
 
-/// Jobs queued or under way, in every pool of the process.
+/// Jobs queued or under way, in every pool of the process: `quiesce`'s fast path.
 static PENDING: AtomicUsize = AtomicUsize::new(0);
 
-/// Bumped by [`quiesce`]: a job that started under an older value stops at its next chunk.
+/// Bumped by [`quiesce`] (under `JOBS`' lock): a job taken under an older value stops at its
+/// next chunk.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// The helper, once started (`None` if its thread could not be spawned).
-static HELPER: OnceLock<Option<&'static Helper>> = OnceLock::new();
+/// One more than the epoch the helper's job under way was taken at; 0 while it has none.
+/// Set under `JOBS`' lock when a job is taken, so `quiesce` knows whether to wait for it.
+static BUSY: AtomicU64 = AtomicU64::new(0);
 
-/// Set in the child of a `fork` of a process with a helper: the helper thread is not there.
+/// Where the helper is: not started, starting, running, or unavailable (its thread could not
+/// be spawned or ended, or this process is a fork of the one it runs in).
+static STATE: AtomicU8 = AtomicU8::new(NOT_STARTED);
+const NOT_STARTED: u8 = 0;
+const STARTING: u8 = 1;
+const RUNNING: u8 = 2;
+const GONE: u8 = 3;
+
+/// Set in the child of a `fork`: the helper thread is not there.
 static FORKED: AtomicBool = AtomicBool::new(false);
 
-/// The helper of this process, started on first use; `None` where there is none (its thread
-/// could not be spawned, or this process was forked from the one it runs in).
-fn helper() -> Option<&'static Helper> {
-    let h = (*HELPER.get_or_init(start))?;
-    (!FORKED.load(Ordering::Relaxed)).then_some(h)
+/// `true` if the helper runs in this process, starting it on first use. Never blocks: a
+/// caller that finds it starting on another thread goes on without it this time (and a
+/// process forked while it was starting never waits for it).
+fn running() -> bool {
+    if FORKED.load(Ordering::Relaxed) {
+        return false;
+    }
+    match STATE.load(Ordering::Acquire) {
+        RUNNING => true,
+        NOT_STARTED => {
+            if STATE
+                .compare_exchange(NOT_STARTED, STARTING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return false;
+            }
+            let started = start();
+            STATE.store(if started { RUNNING } else { GONE }, Ordering::Release);
+            started
+        }
+        _ => false,
+    }
 }
 
-fn start() -> Option<&'static Helper> {
+fn start() -> bool {
     extern "C" fn in_child() {
         FORKED.store(true, Ordering::Relaxed);
     }
     // SAFETY: registers a handler that only stores to an atomic, which is async-signal-safe
     // as a fork child handler must be.
     if unsafe { libc::pthread_atfork(None, None, Some(in_child)) } != 0 {
-        return None; // without it a forked child would wait for a helper it does not have
+        return false; // without it a forked child would wait for a helper it does not have
     }
-    let h: &'static Helper = Box::leak(Box::new(Helper {
-        jobs: Mutex::new(Vec::new()),
-        more: Condvar::new(),
-    }));
     std::thread::Builder::new()
         .name("corio-stacks".into())
-        .spawn(move || run(h))
-        .ok()?;
-    Some(h)
+        .spawn(run)
+        .is_ok()
 }
 
 /// `true` if [`submit`] would hand pages to a helper (starting it if need be).
 pub(super) fn available() -> bool {
-    cfg!(any(target_os = "linux", target_os = "android")) && helper().is_some()
+    cfg!(any(target_os = "linux", target_os = "android")) && running()
 }
 
 /// Hands the top pages `tops` (page-aligned addresses of stacks the caller's pool mapped, in
 /// the order the pool hands the stacks out) to the helper. `false` if there is no helper:
 /// nothing was queued.
 pub(super) fn submit(tops: Vec<usize>) -> bool {
-    let Some(h) = helper() else {
+    if !running() {
         return false;
-    };
+    }
     PENDING.fetch_add(1, Ordering::AcqRel);
-    h.jobs.lock().push(tops);
-    h.more.notify_one();
+    JOBS.lock().push(tops);
+    MORE.notify_one();
     true
 }
 
@@ -110,27 +128,30 @@ pub(super) fn idle() -> bool {
     PENDING.load(Ordering::Acquire) == 0
 }
 
-/// Drops the jobs not yet started and waits until none is under way, so that the caller may
-/// unmap or release stacks. One atomic load when the helper is idle.
+/// Drops the jobs not yet started and waits for the one under way, if any, to stop after its
+/// chunk, so that the caller may unmap or release stacks. Jobs queued after that (by another
+/// loop's pool) are not waited for: they name none of the caller's stacks. One atomic load
+/// when the helper is idle.
 pub(super) fn quiesce() {
-    if PENDING.load(Ordering::Acquire) == 0 {
+    if PENDING.load(Ordering::Acquire) == 0 || FORKED.load(Ordering::Relaxed) {
+        // (Forked: the counts came from the parent, whose helper is not here.)
         return;
     }
-    let Some(h) = helper() else {
-        // Forked: the counts came from the parent, whose helper is not here.
-        return;
-    };
-    {
-        let mut jobs = h.jobs.lock();
-        EPOCH.fetch_add(1, Ordering::AcqRel);
+    let bumped = {
+        let mut jobs = JOBS.lock();
+        let bumped = EPOCH.fetch_add(1, Ordering::AcqRel) + 1;
         let dropped = jobs.len();
         jobs.clear();
         PENDING.fetch_sub(dropped, Ordering::AcqRel);
-    }
-    // At most one chunk of a started job is left (or a job another loop's pool queued since,
-    // which does not outlast a batch).
+        bumped
+    };
+    // A job taken before the bump has `BUSY` at most `bumped`; it stops at its next chunk.
     let mut spins = 0u32;
-    while PENDING.load(Ordering::Acquire) != 0 {
+    loop {
+        let busy = BUSY.load(Ordering::Acquire);
+        if busy == 0 || busy > bumped {
+            return;
+        }
         spins += 1;
         if spins < 64 {
             std::thread::yield_now();
@@ -142,18 +163,28 @@ pub(super) fn quiesce() {
 
 /// The helper thread: takes the newest job, populates it from its end, [`CHUNK`] pages at a
 /// time, until it is done or [`quiesce`] stops it.
-fn run(h: &'static Helper) {
+fn run() {
+    /// Should the helper ever unwind, no `quiesce` waits for it and no job is queued again.
+    struct Gone;
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            STATE.store(GONE, Ordering::Release);
+            BUSY.store(0, Ordering::Release);
+        }
+    }
+    let _gone = Gone;
     let page = page_size();
     loop {
         let (tops, epoch) = {
-            let mut jobs = h.jobs.lock();
+            let mut jobs = JOBS.lock();
             loop {
                 if let Some(job) = jobs.pop() {
-                    // Read under the lock `quiesce` bumps it under: a job taken before a
-                    // quiesce sees the bump at its next chunk.
-                    break (job, EPOCH.load(Ordering::Acquire));
+                    // Taken and marked under the lock `quiesce` bumps the epoch under.
+                    let epoch = EPOCH.load(Ordering::Acquire);
+                    BUSY.store(epoch + 1, Ordering::Release);
+                    break (job, epoch);
                 }
-                h.more.wait(&mut jobs);
+                MORE.wait(&mut jobs);
             }
         };
         for chunk in tops.rchunks(CHUNK) {
@@ -162,6 +193,7 @@ fn run(h: &'static Helper) {
             }
             populate(chunk, page);
         }
+        BUSY.store(0, Ordering::Release);
         PENDING.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -213,8 +245,9 @@ mod tests {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork");
         if pid == 0 {
-            let none = helper().is_none() && !available();
+            let none = !available();
             PENDING.fetch_add(1, Ordering::AcqRel); // a job of the parent's, as it were
+            BUSY.store(1, Ordering::Release);
             quiesce(); // returns: no helper here to wait for
             // SAFETY: ends the child without running the parent's atexit handlers.
             unsafe { libc::_exit(if none { 0 } else { 1 }) };

@@ -121,6 +121,9 @@ pub(crate) struct Stack {
     guard_pages: u32,
     /// `false` once pages below the hot top may have been touched since the last trim.
     pub(super) trimmed: bool,
+    /// Its top page was handed to the prefault helper: before the mapping goes, the helper
+    /// must be quiesced (see `prefault`). It fits in the padding of the three words.
+    pub(super) prefault: bool,
     /// How far below the top of the mapping the coroutine's first frame starts, in bytes (a
     /// multiple of 64 below [`COLOURS`] × 64): set by the pool each time it lends the stack.
     /// See [`COLOURS`].
@@ -203,6 +206,7 @@ impl Stack {
                 len,
                 guard_pages,
                 trimmed: true,
+                prefault: false,
                 colour: 0,
             })
             .collect();
@@ -417,8 +421,10 @@ fn stack_error(size: usize, source: io::Error) -> crate::error::SpawnError {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // No prefault job may name the mapping once it is gone.
-        super::prefault::quiesce();
+        if self.prefault {
+            // No prefault job may name the mapping once it is gone.
+            super::prefault::quiesce();
+        }
         // SAFETY: [lo, lo + len) is the mapping this Stack created and owns; no coroutine runs
         // on it any more (corosensei hands a stack back only after the coroutine finished).
         unsafe {

@@ -36,9 +36,10 @@ pub(crate) struct StackPool {
     /// A spawn took a cold stack since `cold_since` was set (read at the next idle moment,
     /// so the spawn path reads no clock).
     cold_taken: bool,
-    /// Default-size stacks mapped by a batch and never used yet (no page touched but, for the
-    /// last `fresh_ready`, the top one). Taken after `free` and `excess`, whose top pages are
-    /// resident already, from the end.
+    /// Default-size stacks mapped by a batch and never used yet (no page touched but the top
+    /// one of the last `fresh_ready`, and of those of the first `ahead` the prefault helper
+    /// reached). Taken after `free` and `excess`, whose top pages are resident already, from
+    /// the end.
     fresh: Vec<Stack>,
     /// How many stacks at the end of `fresh` had their top page populated ahead of hand-out.
     fresh_ready: usize,
@@ -77,7 +78,8 @@ const TRIM_BUDGET: usize = 64;
 /// Most stacks one batch maps. A batch is a quarter of the stacks lent at the time (so at
 /// most a fifth of the live stacks were mapped ahead of need, and none of them costs RAM
 /// before it is used: only its guard's page-table entries), capped by this and by the room
-/// left under the pool's bound.
+/// left under the pool's bound. The prefault helper's batches (`map_ahead`) come on top:
+/// an eighth of the stacks lent, up to this, whose top pages are populated.
 const MAX_BATCH: usize = 1024;
 
 /// Stacks over the pool's bound that may wait for an idle moment to give their memory back;
@@ -130,7 +132,7 @@ impl StackPool {
         }
     }
 
-    /// During bursts of more than [`PREFAULT_MIN_LENT`] live stacks, maps stacks a batch ahead
+    /// During bursts of at least [`PREFAULT_MIN_LENT`] live stacks, maps stacks a batch ahead
     /// of need and has the process's prefault helper thread populate their top pages (see
     /// `prefault`). Off by default: a pool then populates every top page on the spawning thread.
     pub(crate) fn with_prefault(mut self, on: bool) -> StackPool {
@@ -240,8 +242,9 @@ impl StackPool {
     /// prefault helper on another core: when fewer than half of an eighth of the lent count
     /// (at most [`MAX_BATCH`]) are left ahead, maps that eighth more, within the pool's bound,
     /// at the front of `fresh`, and hands their tops to the helper. Should the burst stop,
-    /// the pages populated ahead are at most three sixteenths of a page per lent stack, given
-    /// back at the loop's second idle moment (see [`release_ahead`](Self::release_ahead)).
+    /// the pages populated ahead are at most three sixteenths of a page per stack lent when
+    /// they were mapped, given back once the loop is idle twice with no more stacks lent (see
+    /// [`release_ahead`](Self::release_ahead)).
     fn map_ahead(&mut self) {
         let target = (self.lent / 8).min(MAX_BATCH);
         if self.ahead >= target / 2 || !Stack::populates() {
@@ -251,7 +254,9 @@ impl StackPool {
             .max_pooled
             .saturating_sub(self.free.len() + self.fresh.len());
         let count = target.min(room);
-        if count == 0 || !prefault::available() {
+        // A pool bound too small for half a batch gets nothing ahead: batches of a few
+        // stacks would cost a mapping and a job per spawn.
+        if count < target / 2 || count == 0 || !prefault::available() {
             return;
         }
         let Ok(mut batch) = Stack::map_batch(self.default_size, self.guard, count) else {
@@ -260,6 +265,9 @@ impl StackPool {
         let page = page_size();
         // Hand out in address order: the lowest address last in `fresh`'s order.
         let tops = batch.iter().map(|s| s.lo + s.len - page).collect();
+        for s in &mut batch {
+            s.prefault = true; // before `submit`: from then on a job may name it
+        }
         batch.reverse();
         let len = batch.len();
         self.fresh.splice(0..0, batch);
@@ -320,7 +328,8 @@ impl StackPool {
         // No job may populate what is given back here.
         prefault::quiesce();
         let ahead = std::mem::take(&mut self.ahead);
-        release_all(&mut self.fresh[..ahead]);
+        release_all(&mut self.fresh[..ahead]); // sorts them by address, lowest first
+        self.fresh[..ahead].reverse(); // handed out from the end: lowest address first
     }
 
     /// Gives back the memory of the stacks over the bound and moves them to `cold`; unmaps the
@@ -329,10 +338,9 @@ impl StackPool {
         if self.excess.is_empty() && self.cold.is_empty() {
             return;
         }
-        // No prefault job may name a stack given back or unmapped here.
-        prefault::quiesce();
         let now = Instant::now();
         if !self.excess.is_empty() {
+            quiesce_for(&self.excess);
             release_all(&mut self.excess);
             // The stacks populated ahead are no longer the last ones: populated again (a
             // no-op for a resident page) when their turn comes.
@@ -345,6 +353,7 @@ impl StackPool {
             .cold_since
             .is_none_or(|t| now.duration_since(t) >= COLD_KEEP)
         {
+            quiesce_for(&self.cold);
             unmap_all(&mut self.cold);
             self.cold_ready = 0;
             self.cold_since = None;
@@ -375,12 +384,12 @@ impl StackPool {
 
 impl Drop for StackPool {
     fn drop(&mut self) {
-        prefault::quiesce();
         let mut all = std::mem::take(&mut self.free);
         all.append(&mut self.excess);
         all.append(&mut self.cold);
         all.append(&mut self.fresh);
         all.append(&mut self.other);
+        quiesce_for(&all);
         unmap_all(&mut all);
     }
 }
@@ -413,6 +422,14 @@ fn take_populated(
         s.populate_top();
     }
     Some(s)
+}
+
+/// Quiesces the prefault helper if any of `stacks` had its top page handed to it, before
+/// they are released or unmapped.
+fn quiesce_for(stacks: &[Stack]) {
+    if stacks.iter().any(|s| s.prefault) {
+        prefault::quiesce();
+    }
 }
 
 /// Unmaps every stack in `stacks`, each run of neighbouring mappings with one `munmap`.
