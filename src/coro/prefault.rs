@@ -21,12 +21,13 @@
 //! The helper writes no memory: it asks the kernel to back pages of stacks that a pool
 //! mapped, keeping what they hold. A pool must still not unmap or release a stack that a
 //! job may name, or the helper could back pages of whatever is mapped there next: every
-//! path that unmaps or releases stacks calls [`quiesce`] first, which drops the jobs not yet
-//! started and waits for the few pages under way.
+//! path that unmaps or releases stacks whose tops went to the helper (`Stack::prefault`)
+//! calls [`quiesce`] first, which drops the jobs not yet started and waits for the few pages
+//! of the job under way.
 //!
-//! One helper per process, started at the first burst. A process forked from one that has
-//! it has none (threads do not survive `fork`): there the pools populate as they do without
-//! a helper, and `quiesce` does not wait.
+//! One helper per process, started at the first burst; nothing waits for it to start. A
+//! process forked from one that has it has none (threads do not survive `fork`): there the
+//! pools populate as they do without a helper, and `quiesce` does not wait.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
