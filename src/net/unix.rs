@@ -68,7 +68,7 @@ impl UnixListener {
     }
 }
 
-/// A Unix stream connection; like [`TcpStream`](super::TcpStream), it implements [`Read`] and
+/// A Unix stream connection; like [`TcpStream`](super::TcpStream), it implements [`Read`](std::io::Read) and
 /// [`Write`](std::io::Write), also for `&UnixStream`.
 ///
 /// ```
