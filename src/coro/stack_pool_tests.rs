@@ -436,6 +436,28 @@ fn a_coloured_stack_keeps_three_words() {
     );
 }
 
+/// Waits, up to a generous bound, until the prefault helper has populated the top pages of
+/// the stacks `pool` mapped ahead; returns their addresses. Another test's pool going away may
+/// quiesce the helper and drop the job meanwhile: the tops are queued again then.
+fn wait_populated_ahead(pool: &StackPool) -> Vec<usize> {
+    let tops: Vec<usize> = pool.fresh[..pool.ahead]
+        .iter()
+        .map(|s| s.lo + s.len - page_size())
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !tops.iter().all(|&t| resident(t)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the helper populated the tops of the stacks mapped ahead"
+        );
+        if prefault::idle() {
+            prefault::submit(tops.clone());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    tops
+}
+
 #[test]
 fn a_large_burst_maps_stacks_ahead_for_the_prefault_helper_and_lends_them_guarded() {
     has_madvise_guard();
@@ -468,23 +490,7 @@ fn a_large_burst_maps_stacks_ahead_for_the_prefault_helper_and_lends_them_guarde
     // SAFETY: the top word of a stack lent to this test, on which no coroutine runs.
     unsafe { (top as *mut u64).write_volatile(7) };
     // The tops of the stacks still ahead get populated by the helper, without our thread.
-    let ahead: Vec<usize> = pool.fresh[..pool.ahead]
-        .iter()
-        .map(|s| s.lo + s.len - page_size())
-        .collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !ahead.iter().all(|&t| resident(t)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the helper populated the tops of the stacks mapped ahead"
-        );
-        // Another test's pool going away may quiesce the helper and drop the job: queue the
-        // tops again then.
-        if prefault::idle() {
-            prefault::submit(ahead.clone());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    wait_populated_ahead(&pool);
     // SAFETY: as above.
     assert_eq!(unsafe { (top as *const u64).read_volatile() }, 7);
     drop(lent);
@@ -539,21 +545,7 @@ fn once_a_burst_is_over_the_tops_populated_ahead_are_given_back() {
     if ahead == 0 {
         return; // no helper here
     }
-    let tops: Vec<usize> = pool.fresh[..ahead]
-        .iter()
-        .map(|s| s.lo + s.len - page_size())
-        .collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !tops.iter().all(|&t| resident(t)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the helper populated them"
-        );
-        if prefault::idle() {
-            prefault::submit(tops.clone()); // another test's quiesce dropped the job
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
+    let tops = wait_populated_ahead(&pool);
     pool.trim(); // idle again, no stack lent since: the burst is over
     assert_eq!(pool.ahead, 0);
     assert!(
