@@ -190,15 +190,31 @@ pub(crate) fn recv(sock: &impl AsFd, buf: impl rustix::buffer::Buffer<u8>) -> io
     Ok(got)
 }
 
-/// `send` that reports a closed peer as `EPIPE` instead of raising `SIGPIPE`, where the
-/// platform has `MSG_NOSIGNAL`. See [`recv`] for why it is `rustix`'s.
+/// The flags of every send on a connection: a closed peer is `EPIPE`, not `SIGPIPE`, where
+/// the platform has `MSG_NOSIGNAL`.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+const SEND_FLAGS: rustix::net::SendFlags = rustix::net::SendFlags::NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+const SEND_FLAGS: rustix::net::SendFlags = rustix::net::SendFlags::empty();
+
+/// `send` that reports a closed peer as `EPIPE` instead of raising `SIGPIPE` ([`SEND_FLAGS`]).
+/// See [`recv`] for why it is `rustix`'s.
 #[inline]
 pub(crate) fn send(sock: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    let flags = rustix::net::SendFlags::NOSIGNAL;
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    let flags = rustix::net::SendFlags::empty();
-    Ok(rustix::net::send(sock, buf, flags)?)
+    Ok(rustix::net::send(sock, buf, SEND_FLAGS)?)
+}
+
+/// [`send`] of several buffers in one `sendmsg`, with the same flags (`writev`, which std's
+/// `write_vectored` makes, has none: a closed peer would raise `SIGPIPE`).
+#[cfg(any(test, feature = "tls"))]
+pub(crate) fn send_vectored(sock: &impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let mut no_control = rustix::net::SendAncillaryBuffer::default();
+    Ok(rustix::net::sendmsg(
+        sock,
+        bufs,
+        &mut no_control,
+        SEND_FLAGS,
+    )?)
 }
 
 /// A `socket2` view of any socket, for options std lacks.
@@ -425,3 +441,58 @@ macro_rules! stream_read_write_impls {
     };
 }
 pub(crate) use stream_read_write_impls;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `SIGPIPE` is pending for this thread, taking it if so.
+    fn take_pending_sigpipe() -> bool {
+        // SAFETY: plain signal-set calls on sets we own; `sigtimedwait` with a zero timeout
+        // only takes a pending SIGPIPE of this thread, where it is blocked.
+        unsafe {
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            if libc::sigismember(&pending, libc::SIGPIPE) != 1 {
+                return false;
+            }
+            let mut only: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut only);
+            libc::sigaddset(&mut only, libc::SIGPIPE);
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            libc::sigtimedwait(&only, std::ptr::null_mut(), &zero);
+            true
+        }
+    }
+
+    #[test]
+    fn sends_to_a_closed_peer_are_epipe_without_raising_sigpipe() {
+        // Blocked, a signal stays pending even though Rust programs ignore SIGPIPE: so this
+        // thread can see whether a send raised it.
+        // SAFETY: changes this test thread's own signal mask, restored below.
+        let old = unsafe {
+            let mut block: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut block);
+            libc::sigaddset(&mut block, libc::SIGPIPE);
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
+            old
+        };
+        take_pending_sigpipe();
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(b);
+        let one = send(&a, b"x").unwrap_err();
+        let raised_by_send = take_pending_sigpipe();
+        let many = send_vectored(&a, &[IoSlice::new(b"x"), IoSlice::new(b"y")]).unwrap_err();
+        let raised_by_send_vectored = take_pending_sigpipe();
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        assert_eq!(one.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(many.kind(), io::ErrorKind::BrokenPipe);
+        assert!(!raised_by_send, "send raised SIGPIPE");
+        assert!(!raised_by_send_vectored, "send_vectored raised SIGPIPE");
+    }
+}

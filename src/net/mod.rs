@@ -58,3 +58,5 @@ pub use unix::{UnixDatagram, UnixListener, UnixStream};
 pub(crate) use addr::resolve;
 pub(crate) use evented::recv;
 pub(crate) use evented::send as send_nosignal;
+#[cfg(feature = "tls")]
+pub(crate) use evented::send_vectored;
