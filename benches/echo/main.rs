@@ -185,12 +185,8 @@ fn main() {
                 r.gen_busy * 100.0
             );
         }
-        let of = |server: &str, field: fn(&Row) -> f64| {
-            servers
-                .iter()
-                .position(|(n, _)| *n == server)
-                .map(|i| field(&results[i]))
-        };
+        let index = |server: &str| servers.iter().position(|(n, _)| *n == server);
+        let of = |server: &str, field: fn(&Row) -> f64| index(server).map(|i| field(&results[i]));
         // The headline: the server's own CPU time per message. The generator sets the pace
         // of most rows (gen busy near 100% on a quiet machine), where time per message cannot
         // tell servers apart; what each server spent per message can.
@@ -216,17 +212,12 @@ fn main() {
         // The same comparison round by round: each round runs the servers back to back, so
         // the two figures of a round share the machine's state of the moment, and the
         // median of the per-round ratios is not pulled by one server's lucky or unlucky round.
-        let rounds_of = |server: &str| {
-            servers
-                .iter()
-                .position(|(n, _)| *n == server)
-                .map(|i| &per_round[i])
-        };
+        let rounds_of = |server: &str| index(server).map(|i| &per_round[i]);
         for peer in ["tokio", "polling"] {
             if let (Some(m), Some(p)) = (rounds_of("corio"), rounds_of(peer)) {
                 let each: Vec<f64> = m.iter().zip(p).map(|(m, p)| m / p).collect();
                 let shown: Vec<String> = each.iter().map(|x| format!("{x:.3}")).collect();
-                let mid = median(each.clone());
+                let mid = median(each);
                 println!(
                     "{name:<10} corio/{peer} per round: {} (median {mid:.3})",
                     shown.join(" ")
