@@ -221,9 +221,7 @@ impl StackPool {
     /// loop with a few tasks maps them one at a time and a burst of a million maps them a
     /// thousand at a time (one `mmap` each batch instead of one per stack).
     fn map_batch(&mut self) -> Result<(), crate::error::SpawnError> {
-        let room = self
-            .max_pooled
-            .saturating_sub(self.free.len() + self.fresh.len());
+        let room = self.room();
         let count = (self.lent / 4).clamp(1, MAX_BATCH).min(room + 1);
         let mut batch = match Stack::map_batch(self.default_size, self.guard, count) {
             Ok(batch) => batch,
@@ -250,9 +248,7 @@ impl StackPool {
         if self.ahead >= target / 2 || !Stack::populates() {
             return;
         }
-        let room = self
-            .max_pooled
-            .saturating_sub(self.free.len() + self.fresh.len());
+        let room = self.room();
         let count = target.min(room);
         // A pool bound too small for half a batch gets nothing ahead: batches of a few
         // stacks would cost a mapping and a job per spawn.
@@ -277,6 +273,13 @@ impl StackPool {
         // (Not submitted: the stacks are ordinary fresh ones, populated as they go out.)
     }
 
+    /// Default-size stacks the pool may still keep under its bound (given back or mapped
+    /// ahead of need).
+    fn room(&self) -> usize {
+        self.max_pooled
+            .saturating_sub(self.free.len() + self.fresh.len())
+    }
+
     /// Counts as lent a stack this pool did not hand out, before [`put`](Self::put) takes it.
     pub(crate) fn adopt(&mut self) {
         self.lent += 1;
@@ -287,7 +290,7 @@ impl StackPool {
         self.lent -= 1;
         stack.trimmed = false;
         if stack.size() == self.default_mapped {
-            if self.free.len() + self.fresh.len() < self.max_pooled {
+            if self.room() > 0 {
                 self.free.push(stack);
                 self.unsorted += 1;
             } else {
