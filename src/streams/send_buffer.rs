@@ -6,8 +6,10 @@
 /// high-water mark, if that is larger).
 const KEEP_CAPACITY: usize = 256 * 1024;
 
-/// Unsent bytes (`buf[pos..]`) and the water marks.
+/// Unsent bytes (`buf[pos..]`) and the water marks; `#[repr(C)]`, so that `buf` and `pos`
+/// come first, among the writer's hot bytes (see `writer::buffer::State`).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct SendBuffer {
     buf: Vec<u8>,
     pos: usize,
