@@ -217,6 +217,21 @@ impl std::fmt::Debug for Coro {
     }
 }
 
+/// Where the running task coroutine's parent link is (0 outside one, or before its body
+/// stored its yielder): the word at the top of its stack that every resume writes and every
+/// switch out reads (corosensei's `Yielder` is that word), for the loop to prefetch before it
+/// resumes the task again.
+#[inline]
+pub(crate) fn current_parent_link() -> usize {
+    let info = RUNNING.with(|c| c.get());
+    if info.is_null() {
+        return 0;
+    }
+    // SAFETY: as in `suspend`, RUNNING names the `StackInfo` of the task coroutine being
+    // resumed on this thread, alive for the length of that resume.
+    unsafe { (*info).yielder.get() as usize }
+}
+
 /// Switches from the running task's coroutine back to its resumer; returns when resumed
 /// again.
 ///

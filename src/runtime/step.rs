@@ -278,6 +278,54 @@ mod tests {
     }
 
     #[test]
+    fn a_task_parked_on_a_socket_recorded_the_line_of_its_parent_link() {
+        use std::io::Read;
+        let (after_yield, recorded, link, base) = crate::run(|| {
+            let (a, b) = crate::net::UnixStream::pair().unwrap();
+            let t = crate::spawn(move || {
+                let h = current_header().expect("inside a task");
+                let base = h.parked_sp.get() + super::FRESH_TOUCH_BYTES;
+                crate::yield_now();
+                let after_yield = super::super::park::park_link_line(h.parked_sp.get());
+                let mut buf = [0u8; 1];
+                (&b).read_exact(&mut buf).unwrap(); // parks on the socket: an external park
+                let recorded = super::super::park::park_link_line(h.parked_sp.get());
+                (
+                    after_yield,
+                    recorded,
+                    crate::coro::current_parent_link(),
+                    base,
+                )
+            });
+            crate::yield_now();
+            crate::yield_now();
+            a.write_all(b"x").unwrap();
+            t.join().unwrap()
+        });
+        // corosensei's parent link is the word 16 bytes below the stack's base.
+        assert_eq!(link, base - 16);
+        assert_eq!(recorded, Some(link & !63));
+        assert_eq!(after_yield, None, "a yield records no link");
+    }
+
+    #[test]
+    fn park_points_carry_the_parent_links_line_up_to_63_lines_above() {
+        use super::super::park::{park_link_line, park_point};
+        let sp = 0x7000_0000_1048;
+        let point = park_point(sp, 0x7000_0000_1600 - 16);
+        assert_eq!(point & !63, 0x7000_0000_1040);
+        assert_eq!(park_link_line(point), Some(0x7000_0000_15c0));
+        // Too far, unknown, or in the switch point's own line: nothing recorded.
+        assert_eq!(park_link_line(park_point(sp, sp + 64 * 64)), None);
+        assert_eq!(park_link_line(park_point(sp, 0)), None);
+        assert_eq!(park_link_line(park_point(sp, sp + 8)), None);
+        assert_eq!(
+            park_link_line(park_point(sp, sp + 63 * 64)),
+            Some(0x7000_0000_1040 + 63 * 64)
+        );
+    }
+
+    #[test]
     fn a_cell_of_three_captured_rcs_fits_a_384_byte_allocation() {
         // The cell of the `million_parked` benchmark's tasks (a closure of three `Rc`s): 376
         // bytes is a 384-byte glibc chunk, 80 bytes (five size classes) under the cell that

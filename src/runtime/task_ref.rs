@@ -54,7 +54,9 @@ pub(crate) struct Header {
     /// holds them.
     pub(crate) core: Cell<*const ()>,
     /// Roughly where the stack pointer was when the task last switched out (0: never), so
-    /// the loop can prefetch the lines its resume will touch first.
+    /// the loop can prefetch the lines its resume will touch first: the line, with the
+    /// distance up to the line of its parent link in the low six bits (see
+    /// `park::park_point`).
     pub(crate) parked_sp: Cell<usize>,
     pub(crate) token: Cell<u32>,
     /// Cancel requests not withdrawn by `uncancel` (asyncio's `_num_cancels_requested`).
