@@ -227,8 +227,10 @@ pub(crate) fn current_parent_link() -> usize {
     if info.is_null() {
         return 0;
     }
-    // SAFETY: as in `suspend`, RUNNING names the `StackInfo` of the task coroutine being
-    // resumed on this thread, alive for the length of that resume.
+    // SAFETY: RUNNING is set only by `StackInfo::enter`, to the `StackInfo` of the task
+    // coroutine being resumed on this thread (in its header's slot, which does not move while
+    // it runs), and its guard puts the previous value back when that resume ends, unwinding
+    // included: the pointer is live. Only the `Cell` is read; the yielder is not dereferenced.
     unsafe { (*info).yielder.get() as usize }
 }
 

@@ -444,9 +444,10 @@ fn prefetch_action(a: &EventAction) {
 
 /// Starts loading what the next ready tasks touch first when they resume, while the current
 /// one runs: the stack lines around the next task's switch point (its saved registers and
-/// the frames above them), the line at its stack's top that holds its coroutine's parent
-/// link (written by the resume, read by the switch out), its slot in the task registry, and
-/// the header of the one after it, whose `parked_sp` the next call reads. With many connections every task is cold by its turn; without this, each
+/// the frames above them), after an external park also the line at its stack's top that
+/// holds its coroutine's parent link (written by the resume, read by the switch out), its
+/// slot in the task registry, and the header of the one after it, whose `parked_sp` the next
+/// call reads. With many connections every task is cold by its turn; without this, each
 /// resume waits for those lines one miss after another.
 #[inline(always)]
 fn prefetch_next(ready: &Fifo<Runnable>, tasks: &Slots<TaskRef>, warmed: &Cell<usize>) {
@@ -471,8 +472,8 @@ fn prefetch_next(ready: &Fifo<Runnable>, tasks: &Slots<TaskRef>, warmed: &Cell<u
             let sp = h.parked_sp.get();
             if sp != 0 {
                 prefetch((sp & !63).wrapping_sub(128), 8);
-                // The line of its parent link, near its stack's top, when the eight lines
-                // (up to six above the switch point's) do not reach it.
+                // The line of its parent link, near its stack's top, when the park recorded
+                // it and the eight lines (up to five above the switch point's) miss it.
                 if let Some(link) = super::park::park_link_line(sp)
                     && link > (sp & !63) + 5 * 64
                 {

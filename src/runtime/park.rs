@@ -116,14 +116,18 @@ pub(crate) fn yield_now() {
 /// to the loop.
 ///
 /// `link`: record where the task's parent link is, for the loop to prefetch that line too
-/// before the task resumes (see [`park_point`]). External parks do (a socket's task, the one
-/// case with thousands of cold tasks resumed one after another); the others skip the lookup,
-/// which cost a spawn and join about 5% in the core benchmark.
+/// before the task resumes (see [`park_point`]). External parks do (sockets above all: the
+/// case of thousands of cold tasks resumed one after another); durable parks and yields skip
+/// the lookup, and so does every park where the loop has no prefetch (not x86-64).
 #[inline]
 fn switch_out(h: &Header, link: bool) {
     let marker = 0u8;
     let sp = std::hint::black_box(&marker) as *const u8 as usize;
-    let link = if link { coro::current_parent_link() } else { 0 };
+    let link = if link && cfg!(target_arch = "x86_64") {
+        coro::current_parent_link()
+    } else {
+        0
+    };
     h.parked_sp.set(park_point(sp, link));
     if h.core().hand_off(h) {
         h.state.set(State::Running);
@@ -253,5 +257,63 @@ pub(crate) fn park_until_granted(
         }
         // Woken by something else: the old waker is spent, leave a fresh one.
         l.rearm(t, Waker::current());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::current::current_header;
+
+    #[test]
+    fn a_task_parked_on_a_socket_recorded_the_line_of_its_parent_link() {
+        use std::io::Read;
+        let (after_yield, recorded, link, base) = crate::run(|| {
+            let (a, b) = crate::net::UnixStream::pair().unwrap();
+            let t = crate::spawn(move || {
+                let h = current_header().expect("inside a task");
+                let base = h.parked_sp.get() + super::super::step::FRESH_TOUCH_BYTES;
+                crate::yield_now();
+                let after_yield = park_link_line(h.parked_sp.get());
+                let mut buf = [0u8; 1];
+                (&b).read_exact(&mut buf).unwrap(); // parks on the socket: an external park
+                let recorded = park_link_line(h.parked_sp.get());
+                (
+                    after_yield,
+                    recorded,
+                    crate::coro::current_parent_link(),
+                    base,
+                )
+            });
+            crate::yield_now();
+            crate::yield_now();
+            a.write_all(b"x").unwrap();
+            t.join().unwrap()
+        });
+        // corosensei's parent link is the word 16 bytes below the stack's base.
+        assert_eq!(link, base - 16);
+        assert_eq!(recorded, Some(link & !63));
+        assert_eq!(after_yield, None, "a yield records no link");
+    }
+
+    #[test]
+    fn park_points_carry_the_parent_links_line_up_to_63_lines_above() {
+        let sp = 0x7000_0000_1048;
+        let point = park_point(sp, 0x7000_0000_1600 - 16);
+        assert_eq!(point & !63, 0x7000_0000_1040);
+        assert_eq!(park_link_line(point), Some(0x7000_0000_15c0));
+        // Too far, unknown, or in the switch point's own line: nothing recorded.
+        assert_eq!(park_link_line(park_point(sp, sp + 64 * 64)), None);
+        assert_eq!(park_link_line(park_point(sp, 0)), None);
+        assert_eq!(park_link_line(park_point(sp, sp + 8)), None);
+        assert_eq!(
+            park_link_line(park_point(sp, sp - 64)),
+            None,
+            "a link below"
+        );
+        assert_eq!(
+            park_link_line(park_point(sp, sp + 63 * 64)),
+            Some(0x7000_0000_1040 + 63 * 64)
+        );
     }
 }

@@ -142,7 +142,11 @@ where
     // A task that never ran has no switch point yet: its first resume touches the top of its
     // stack (where it makes its coroutine, the first frames), so that is what the loop
     // prefetches for it until it first switches out.
-    let first_sp = corosensei::stack::Stack::base(&stack).get() - FRESH_TOUCH_BYTES;
+    // (As a park point: the line alone, whatever the stack's alignment.)
+    let first_sp = super::park::park_point(
+        corosensei::stack::Stack::base(&stack).get() - FRESH_TOUCH_BYTES,
+        0,
+    );
     let id = core.next_task_id();
     let name: Box<str> = name.map(String::into_boxed_str).unwrap_or_default();
     // Stacks are whole pages, so whole KiB; a `u32` of KiB holds 4 TiB (reports would show a
@@ -209,7 +213,7 @@ impl<T: 'static, F: FnOnce() -> T + 'static> Start<T> for Unstarted<F> {
 /// How far below a fresh stack's top its first resume's switch point is taken to be, for the
 /// loop's prefetch of the lines around it (which start two lines below and span eight): the
 /// prefetch then covers the top 512 bytes.
-const FRESH_TOUCH_BYTES: usize = 384;
+pub(super) const FRESH_TOUCH_BYTES: usize = 384;
 
 /// The coroutine body: runs `f`, turning a cancel or a panic into a `JoinError`.
 fn body<T, F: FnOnce() -> T>(f: F) -> Result<T, JoinError> {
@@ -275,54 +279,6 @@ mod tests {
         // the switch point, not some other stack.
         assert!(after < local, "{after:#x} is below {local:#x}");
         assert!(local - after < 16 * 1024, "{after:#x} is near {local:#x}");
-    }
-
-    #[test]
-    fn a_task_parked_on_a_socket_recorded_the_line_of_its_parent_link() {
-        use std::io::Read;
-        let (after_yield, recorded, link, base) = crate::run(|| {
-            let (a, b) = crate::net::UnixStream::pair().unwrap();
-            let t = crate::spawn(move || {
-                let h = current_header().expect("inside a task");
-                let base = h.parked_sp.get() + super::FRESH_TOUCH_BYTES;
-                crate::yield_now();
-                let after_yield = super::super::park::park_link_line(h.parked_sp.get());
-                let mut buf = [0u8; 1];
-                (&b).read_exact(&mut buf).unwrap(); // parks on the socket: an external park
-                let recorded = super::super::park::park_link_line(h.parked_sp.get());
-                (
-                    after_yield,
-                    recorded,
-                    crate::coro::current_parent_link(),
-                    base,
-                )
-            });
-            crate::yield_now();
-            crate::yield_now();
-            a.write_all(b"x").unwrap();
-            t.join().unwrap()
-        });
-        // corosensei's parent link is the word 16 bytes below the stack's base.
-        assert_eq!(link, base - 16);
-        assert_eq!(recorded, Some(link & !63));
-        assert_eq!(after_yield, None, "a yield records no link");
-    }
-
-    #[test]
-    fn park_points_carry_the_parent_links_line_up_to_63_lines_above() {
-        use super::super::park::{park_link_line, park_point};
-        let sp = 0x7000_0000_1048;
-        let point = park_point(sp, 0x7000_0000_1600 - 16);
-        assert_eq!(point & !63, 0x7000_0000_1040);
-        assert_eq!(park_link_line(point), Some(0x7000_0000_15c0));
-        // Too far, unknown, or in the switch point's own line: nothing recorded.
-        assert_eq!(park_link_line(park_point(sp, sp + 64 * 64)), None);
-        assert_eq!(park_link_line(park_point(sp, 0)), None);
-        assert_eq!(park_link_line(park_point(sp, sp + 8)), None);
-        assert_eq!(
-            park_link_line(park_point(sp, sp + 63 * 64)),
-            Some(0x7000_0000_1040 + 63 * 64)
-        );
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(crate) struct SendBuffer {
 }
 
 impl SendBuffer {
+    /// The bytes at its start that a write and a drain read: the `Vec` and `pos`.
+    #[cfg(test)]
+    pub(crate) const HOT_BYTES: usize = std::mem::size_of::<Vec<u8>>() + 8;
+
     /// An empty buffer with the high-water mark `high` and the low one a quarter of it
     /// (asyncio's defaults).
     pub(crate) fn new(high: usize) -> SendBuffer {
@@ -83,6 +87,15 @@ impl SendBuffer {
 #[cfg(test)]
 mod tests {
     use super::SendBuffer;
+
+    #[test]
+    fn the_vec_and_pos_come_first() {
+        assert_eq!(std::mem::offset_of!(SendBuffer, buf), 0);
+        assert_eq!(
+            std::mem::offset_of!(SendBuffer, pos) + 8,
+            SendBuffer::HOT_BYTES
+        );
+    }
 
     #[test]
     fn unsent_bytes_keep_their_order_through_partial_sends_and_compaction() {

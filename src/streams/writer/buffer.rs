@@ -165,9 +165,14 @@ mod tests {
             let ends = [
                 at(std::ptr::from_ref(&sh.conn).cast()) + 8,
                 at(std::ptr::from_ref(&st.paused).cast()) + 1,
+                at(std::ptr::from_ref(&st.armed).cast()) + 1,
+                at(std::ptr::from_ref(&st.eof).cast()) + 1,
+                at(std::ptr::from_ref(&st.closing).cast()) + 1,
+                at(std::ptr::from_ref(&st.closed).cast()) + 1,
                 at(std::ptr::from_ref(&st.dropped_after_eof).cast()) + 1,
                 at(std::ptr::from_ref(&st.error).cast()) + 8,
-                at(std::ptr::from_ref(&st.out).cast()) + 32, // the `Vec` and `pos`
+                // The `Vec` and `pos` (`SendBuffer`'s own test pins them first).
+                at(std::ptr::from_ref(&st.out).cast()) + SendBuffer::HOT_BYTES,
             ];
             for end in ends {
                 assert!(
