@@ -172,8 +172,8 @@ impl TcpListener {
 /// A TCP connection.
 ///
 /// Reads and writes park the coroutine until the socket is ready. `TcpStream` implements
-/// [`Read`](std::io::Read) and [`Write`](std::io::Write), also for `&TcpStream`, so two tasks can share one stream (in an
-/// `Rc`): one reading while the other writes.
+/// [`Read`](std::io::Read) and [`Write`](std::io::Write), also for `&TcpStream`, so two tasks
+/// can share one stream (in an `Rc`): one reading while the other writes.
 ///
 /// ```
 /// use std::io::{BufRead, BufReader, Write};

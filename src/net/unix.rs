@@ -68,8 +68,8 @@ impl UnixListener {
     }
 }
 
-/// A Unix stream connection; like [`TcpStream`](super::TcpStream), it implements [`Read`](std::io::Read) and
-/// [`Write`](std::io::Write), also for `&UnixStream`.
+/// A Unix stream connection; like [`TcpStream`](super::TcpStream), it implements
+/// [`Read`](std::io::Read) and [`Write`](std::io::Write), also for `&UnixStream`.
 ///
 /// ```
 /// use std::io::{Read, Write};

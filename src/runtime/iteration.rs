@@ -471,11 +471,15 @@ fn prefetch_next(ready: &Fifo<Runnable>, tasks: &Slots<TaskRef>, warmed: &Cell<u
             let h = t.header();
             let sp = h.parked_sp.get();
             if sp != 0 {
-                prefetch((sp & !63).wrapping_sub(128), 8);
+                // Two lines below the switch point's and five above it.
+                const BELOW: usize = 2;
+                const SPAN: usize = 8;
+                let first = (sp & !63).wrapping_sub(BELOW * 64);
+                prefetch(first, SPAN);
                 // The line of its parent link, near its stack's top, when the park recorded
-                // it and the eight lines (up to five above the switch point's) miss it.
+                // it and those lines miss it.
                 if let Some(link) = super::park::park_link_line(sp)
-                    && link > (sp & !63) + 5 * 64
+                    && link >= first.wrapping_add(SPAN * 64)
                 {
                     prefetch(link, 1);
                 }

@@ -292,7 +292,9 @@ mod tests {
         });
         // corosensei's parent link is the word 16 bytes below the stack's base.
         assert_eq!(link, base - 16);
-        assert_eq!(recorded, Some(link & !63));
+        // Recorded only where the loop prefetches it.
+        let expected = cfg!(target_arch = "x86_64").then_some(link & !63);
+        assert_eq!(recorded, expected);
         assert_eq!(after_yield, None, "a yield records no link");
     }
 

@@ -80,6 +80,7 @@ impl AnyStream {
     pub(crate) fn send_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             AnyStream::Tcp(s) => crate::net::send_vectored(&s.evented().io, bufs),
+            AnyStream::Unix(s) => crate::net::send_vectored(&s.evented().io, bufs),
             _ => {
                 let first = bufs.iter().find(|b| !b.is_empty());
                 first.map_or(Ok(0), |b| self.send(b))
