@@ -6,7 +6,7 @@
 //! default action (terminate) for its whole process, so it holds this one test only: a
 //! missing flag kills the test binary instead of passing unnoticed.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice, Write};
 use std::time::Duration;
 
 use corio::net::{TcpListener, TcpStream, UnixStream};
@@ -44,11 +44,22 @@ fn writes_to_a_closed_peer_are_errors_with_sigpipe_at_its_default_action() {
         drop(server);
         let kind = first_error(|| client.write(b"data").map(drop));
         assert!(gone(kind), "TcpStream::write: {kind:?}");
+        // TcpStream::write_vectored (std's `Write`), to the same closed peer.
+        let bufs = [IoSlice::new(b"da"), IoSlice::new(b"ta")];
+        let kind = first_error(|| (&client).write_vectored(&bufs).map(drop));
+        assert!(gone(kind), "TcpStream::write_vectored: {kind:?}");
 
         // UnixStream::write.
         let (a, b) = UnixStream::pair().unwrap();
         drop(b);
         assert_eq!(a.write(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+        let bufs = [IoSlice::new(b"x"), IoSlice::new(b"y")];
+        let e = (&a).write_vectored(&bufs).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ErrorKind::BrokenPipe,
+            "UnixStream::write_vectored"
+        );
 
         // A stream writer's drain, over TCP.
         let server = corio::spawn(move || listener.accept().map(drop));

@@ -2,7 +2,7 @@
 //! non-blocking in one step.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsFd, AsRawFd};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -87,13 +87,15 @@ impl<S: AsFd> Evented<S> {
         self.read_stream(want, |s| (&*s).read_vectored(bufs))
     }
 
-    /// A stream's `write_vectored`: parks until the socket takes at least one byte.
+    /// A stream socket's `write_vectored`: parks until the socket takes at least one byte.
+    /// One `sendmsg` with [`SEND_FLAGS`], so a closed peer is `EPIPE`, not `SIGPIPE` (std's
+    /// `write_vectored` is a `writev`, which has no such flag).
     pub(crate) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>
     where
-        for<'a> &'a S: Write,
+        S: AsFd,
     {
         let want = bufs.iter().map(|b| b.len()).sum();
-        self.write_stream(want, |s| (&*s).write_vectored(bufs))
+        self.write_stream(want, |s| send_vectored(s, bufs))
     }
 
     /// Parks until a connection is queued on this listening socket and accepts it.
@@ -206,7 +208,6 @@ pub(crate) fn send(sock: &impl AsFd, buf: &[u8]) -> io::Result<usize> {
 
 /// [`send`] of several buffers in one `sendmsg`, with the same flags (`writev`, which std's
 /// `write_vectored` makes, has none: a closed peer would raise `SIGPIPE`).
-#[cfg(any(test, feature = "tls"))]
 pub(crate) fn send_vectored(sock: &impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     let mut no_control = rustix::net::SendAncillaryBuffer::default();
     Ok(rustix::net::sendmsg(
