@@ -294,6 +294,45 @@ fn writelines_sends_every_buffer_in_order() {
     });
 }
 
+/// asyncio holds the buffer against the high-water mark after the write's send, for
+/// `writelines` as for `write`: lines the socket partly took, leaving less than the mark
+/// buffered, do not make `drain` park.
+#[test]
+fn writelines_checks_the_high_water_mark_after_its_send() {
+    corio::run(|| {
+        // What one send takes on a fresh pair whose peer does not read.
+        let (a, _pa) = UnixStream::pair().unwrap();
+        let (_ra, wa) = streams::split(a);
+        let probe = vec![1u8; 4 * 1024 * 1024];
+        wa.write(&probe);
+        let taken = probe.len() - wa.write_buffer_size();
+
+        let high = 64 * 1024;
+        let (b, _pb) = UnixStream::pair().unwrap();
+        let (_rb, wb) = streams::split(b);
+        wb.set_write_buffer_limits(high, high / 4);
+        // More than the mark in all, half the mark left once the socket took its share.
+        let line = vec![2u8; (taken + high / 2) / 2];
+        wb.writelines([&line[..], &line[..]]);
+        let left = wb.write_buffer_size();
+        assert!(
+            left > high / 4 && left <= high,
+            "{left} bytes left buffered (the socket took {} of {})",
+            2 * line.len() - left,
+            2 * line.len()
+        );
+        let t = corio::spawn(move || {
+            wb.drain().unwrap();
+            wb
+        });
+        corio::yield_now();
+        assert!(
+            t.is_done(),
+            "drain parked with {left} bytes buffered, below {high}"
+        );
+    });
+}
+
 #[test]
 fn raising_the_limits_releases_a_parked_drain() {
     corio::run(|| {

@@ -155,9 +155,7 @@ impl StreamWriter {
             }
         }
         st.out.append(data);
-        if st.buffered() > st.out.high {
-            st.paused = true;
-        }
+        pause_above_high(&mut st);
         let arm = !st.armed;
         st.armed = true;
         drop(st);
@@ -185,21 +183,23 @@ impl StreamWriter {
         for l in lines {
             st.out.append(l.as_ref());
         }
-        if st.buffered() > st.out.high {
-            st.paused = true;
-        }
         let arm = st.buffered() > 0 && !st.armed;
         if arm {
             st.armed = true;
         }
+        // Flush now if the socket is writable: one syscall for all the lines. As for `write`
+        // (and asyncio's `_maybe_pause_protocol`), the buffer is held against the high-water
+        // mark after that send, not before it.
+        let flush_now = arm && sh.conn.src().is_ready(Dir::Write);
+        if !flush_now {
+            pause_above_high(&mut st);
+        }
         drop(st);
-        if arm {
-            // Flush now if the socket is writable: one syscall for all the lines.
-            if sh.conn.src().is_ready(Dir::Write) {
-                flush(sh);
-            } else {
-                arm_flush(sh);
-            }
+        if flush_now {
+            flush(sh);
+            pause_above_high(&mut sh.st.borrow_mut());
+        } else if arm {
+            arm_flush(sh);
         }
     }
 
@@ -485,5 +485,13 @@ impl Drop for AbandonGuard<'_> {
         let w = st.list(self.closers).remove(self.ticket);
         drop(st);
         drop(w);
+    }
+}
+
+/// Pauses `drain` while the buffer is above the high-water mark (a connection already closed
+/// or failed has nothing to drain: `drain` reports that instead).
+fn pause_above_high(st: &mut State) {
+    if !st.closed && st.buffered() > st.out.high {
+        st.paused = true;
     }
 }
