@@ -572,3 +572,55 @@ fn task_group_result_is_kept_when_a_body_swallows_the_cancel_from_a_failure() {
         assert_eq!(current_task().unwrap().cancelling(), 0);
     });
 }
+
+// cpython: gh-116720 (asyncio 3.13's `TaskGroup.__aexit__` uncancels and cancels the parent
+// again when it raises its errors): an inner group that fails while the outer group is
+// cancelling the body leaves that cancellation pending, so the outer group does not hang.
+#[test]
+fn task_group_inner_failure_keeps_the_outer_groups_cancellation_pending() {
+    let (err, at) = corio::testing::run(|| {
+        let err = task_group(|outer| {
+            outer.spawn(|| {
+                sleep(ms(10));
+                panic!("outer child")
+            });
+            let inner = task_group(|inner| {
+                inner.spawn(|| {
+                    let _ = catch_cancel(|| sleep(LONG));
+                    panic!("cleanup failed")
+                });
+                sleep(LONG);
+            });
+            assert_eq!(messages(&inner.unwrap_err()), ["cleanup failed"]);
+            let after = catch_cancel(|| sleep(LONG));
+            assert!(after.is_err(), "the body's next park was cancelled");
+        })
+        .unwrap_err();
+        (err, corio::runtime::time())
+    });
+    assert_eq!(messages(&err), ["outer child"]);
+    assert!(at < 1.0, "no LONG sleep ran: ended at {at}s");
+}
+
+// The same for a parent cancelled from outside while its group waits for a child that then
+// fails: the group returns its error, and the cancellation stays pending.
+#[test]
+fn task_group_failure_after_an_outside_cancel_leaves_it_pending() {
+    corio::testing::run(|| {
+        let t = spawn(|| {
+            let r = task_group(|g| {
+                g.spawn(|| {
+                    let _ = catch_cancel(|| sleep(LONG));
+                    panic!("failed while cancelled")
+                });
+            });
+            assert_eq!(messages(&r.unwrap_err()), ["failed while cancelled"]);
+            assert_eq!(current_task().unwrap().cancelling(), 1);
+            sleep(LONG);
+            "finished"
+        });
+        sleep(ms(5));
+        t.cancel();
+        assert!(t.join().unwrap_err().is_cancelled());
+    });
+}

@@ -378,6 +378,17 @@ impl Group {
         let mut errors = std::mem::take(&mut *self.errors.borrow_mut());
         errors.extend(body_error);
         if !errors.is_empty() {
+            // The failures take precedence over a cancellation of the parent from outside the
+            // group (an enclosing group or scope, a caller), but that cancellation must not be
+            // lost: withdrawn and requested again, as asyncio 3.13 does (gh-116720), it is
+            // pending once more, with the same count, for the parent's next suspension point.
+            // Otherwise an enclosing group whose child failed would wait for a body that never
+            // learns it was cancelled.
+            let h = self.parent.header();
+            if h.cancelling() > 0 {
+                h.uncancel();
+                crate::runtime::cancel(&self.parent);
+            }
             return Err(TaskGroupError::new(errors));
         }
         match value {

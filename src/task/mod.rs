@@ -332,6 +332,10 @@ impl CurrentTask {
     }
 
     /// Requests cancellation of this task: its next suspension point unwinds.
+    ///
+    /// A task that returns before suspending again ends with its value: the request is not
+    /// delivered. (asyncio ends such a task cancelled; here a failure is often a returned
+    /// value, such as a [`TaskGroupError`](crate::TaskGroupError), which its joiner must get.)
     pub fn cancel(&self) -> bool {
         crate::runtime::cancel(&self.raw)
     }
