@@ -366,3 +366,70 @@ fn lock_guard_forgotten_then_released_by_hand_lets_a_later_guard_release() {
     drop(g);
     assert!(!lock.locked());
 }
+
+/// A task inside the lock, for as long as it takes to yield once; counts how many are inside
+/// at once.
+fn enter_and_count(lock: &Lock, inside: &Rc<Cell<u32>>, most: &Rc<Cell<u32>>) -> Task<()> {
+    let (lock, inside, most) = (lock.clone(), inside.clone(), most.clone());
+    corio::spawn(move || {
+        let _g = lock.acquire();
+        inside.set(inside.get() + 1);
+        most.set(most.get().max(inside.get()));
+        yield_now();
+        inside.set(inside.get() - 1);
+    })
+}
+
+// asyncio's `Lock.release` unlocks and wakes the first waiter; a second release before that
+// waiter runs raises `RuntimeError('Lock is not acquired.')`. Here the lock is handed to the
+// waiter, and a second release must not pass the waiter's turn on to the next acquirer.
+#[test]
+fn lock_released_again_during_a_hand_off_is_an_error_and_keeps_exclusion() {
+    corio::run(|| {
+        let lock = Lock::new();
+        let (inside, most) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let g = lock.acquire();
+        let a = enter_and_count(&lock, &inside, &most);
+        yield_now(); // `a` parks in acquire
+        drop(g); // handed to `a`, which has not run yet
+        assert!(lock.locked(), "held for `a`");
+        assert!(
+            lock.release().is_err(),
+            "a second release of the same holding"
+        );
+        let b = enter_and_count(&lock, &inside, &most);
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(most.get(), 1, "never two tasks inside at once");
+        assert!(!lock.locked());
+        // Once the waiter runs, the holding is its own and any task may release it.
+        let c = corio::spawn({
+            let lock = lock.clone();
+            move || lock.acquire().forget()
+        });
+        c.join().unwrap();
+        assert!(lock.release().is_ok());
+    });
+}
+
+// asyncio's `Condition.wait` on a lock that was released and not yet taken by its waiter
+// raises `RuntimeError('cannot wait on un-acquired lock')`.
+#[test]
+fn condition_wait_during_a_hand_off_of_its_lock_is_an_error() {
+    corio::run(|| {
+        let cond = corio::Condition::new();
+        let g = cond.acquire();
+        let waiter = corio::spawn({
+            let cond = cond.clone();
+            move || drop(cond.acquire())
+        });
+        yield_now(); // the waiter parks in acquire
+        drop(g); // handed to it
+        assert!(
+            cond.wait().is_err(),
+            "the lock is the waiter's turn, not ours"
+        );
+        waiter.join().unwrap();
+        assert!(!cond.locked());
+    });
+}

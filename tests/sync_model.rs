@@ -29,7 +29,8 @@ enum Op {
     /// `release()` by hand wakes the first waiter, which is cancelled before it runs.
     ReleaseByHandThenCancelWoken,
     /// A task is spawned, then `release()` is called by hand `n` times before it runs: the
-    /// newcomer meets waiters that were woken and have not run yet.
+    /// newcomer meets waiters that were woken and have not run yet. (A lock handed to a waiter
+    /// refuses further releases until that waiter runs.)
     Burst(usize),
 }
 
@@ -425,12 +426,17 @@ fn check_lock(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     });
                     let id = m.line.new_task();
                     let mut woken = Vec::new();
+                    // Released and handed to a waiter that has not run yet, the lock is not
+                    // released again: asyncio's lock is unlocked until that waiter runs.
+                    let mut handed = false;
                     for _ in 0..*n {
                         let r = lock.release();
-                        prop_assert_eq!(r.is_ok(), m.holder.is_some());
-                        if m.holder.is_some() {
+                        let releases = m.holder.is_some() && !handed;
+                        prop_assert_eq!(r.is_ok(), releases);
+                        if releases {
                             m.holder = m.line.waiting.pop_front().map(|w| {
                                 woken.push(w);
+                                handed = true;
                                 Holder::Task(w)
                             });
                         }

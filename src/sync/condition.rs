@@ -200,7 +200,7 @@ impl Condition {
     /// Outside a coroutine.
     pub fn wait(&self) -> Result<(), NotLocked> {
         let inner = &*self.inner;
-        if !inner.lock.locked() {
+        if !inner.lock.releasable() {
             return Err(NotLocked);
         }
         // The caller's holding: given back once the lock is taken again, so the caller's

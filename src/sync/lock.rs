@@ -73,6 +73,10 @@ struct Inner {
     /// ([`handoff_token`]), so the waiter knows it without being told.
     /// Invariant: `waiters` is not empty only while `holder` is not `0`.
     holder: Cell<u64>,
+    /// `true` from a hand-off until the waiter it went to runs (or passes it on): the
+    /// releaser has let go and the new holder has not started, so a release then releases
+    /// nobody's holding (asyncio's lock is unlocked in that window).
+    handed: Cell<bool>,
     /// The last token [`Inner::take`] gave out.
     last_taken: Cell<u64>,
     waiters: RefCell<WaitList>,
@@ -118,7 +122,10 @@ impl Inner {
         let next = self.waiters.borrow_mut().pop_with_ticket();
         match next {
             Some((seq, waker)) => self.hand_over(seq, waker),
-            None => self.holder.set(0),
+            None => {
+                self.holder.set(0);
+                self.handed.set(false);
+            }
         }
     }
 
@@ -127,6 +134,7 @@ impl Inner {
     #[inline(never)]
     fn hand_over(&self, seq: Ticket, waker: Waker) {
         self.holder.set(handoff_token(seq));
+        self.handed.set(true);
         self.holder_task.set(waker.task.addr());
         waker.wake_owned();
     }
@@ -148,6 +156,7 @@ impl Lock {
         Lock {
             inner: Rc::new(Inner {
                 holder: Cell::new(0),
+                handed: Cell::new(false),
                 last_taken: Cell::new(0),
                 waiters: RefCell::new(WaitList::new()),
                 holder_task: Cell::new(0),
@@ -200,6 +209,7 @@ impl Lock {
         park_until_granted(&self.inner.waiters, seq, &*self.inner);
         // The releaser handed the lock over, with the token made from our ticket.
         std::mem::forget(line);
+        self.inner.handed.set(false);
         handoff_token(seq)
     }
 
@@ -239,13 +249,22 @@ impl Lock {
     ///
     /// # Errors
     ///
-    /// [`NotLocked`] if the lock is not locked.
+    /// [`NotLocked`] if the lock is not locked, or was released and handed to a waiter that
+    /// has not run yet (a second release of the same holding, which asyncio reports too).
     pub fn release(&self) -> Result<(), NotLocked> {
-        if self.inner.holder.get() == 0 {
+        if !self.releasable() {
             return Err(NotLocked);
         }
         self.inner.unlock();
         Ok(())
+    }
+
+    /// `true` if [`release`](Self::release) would release a holding: the lock is held, and
+    /// not just handed to a waiter that has not run yet (that waiter's holding starts when it
+    /// runs; until then asyncio's lock counts as unlocked, and a second release is an error,
+    /// not a release of the waiter's turn).
+    pub(crate) fn releasable(&self) -> bool {
+        self.inner.holder.get() != 0 && !self.inner.handed.get()
     }
 
     /// `true` while the lock is held (or handed to a waiter that has not run yet).
