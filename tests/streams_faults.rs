@@ -366,3 +366,64 @@ fn data_and_fin_arriving_together_end_in_eof_after_a_short_read() {
         }
     });
 }
+
+/// A connection (`open_connection`) whose peer resets and has sent a few bytes first.
+fn reset_after(payload: &'static [u8]) -> (StreamReader, StreamWriter) {
+    let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = corio::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        s.write_all(payload).unwrap();
+        s
+    });
+    let (r, w) = streams::open_connection(addr).unwrap();
+    reset(peer.join().unwrap());
+    (r, w)
+}
+
+// asyncio: a read error is fatal to the transport (`_fatal_error`, then `_force_close`): the
+// writer is closing, `drain` and `wait_closed` raise the error.
+#[test]
+fn a_reset_seen_by_the_reader_ends_the_writer_too() {
+    corio::run(|| {
+        let (mut r, w) = reset_after(b"hi");
+        let w = Rc::new(w);
+        let waiter = corio::spawn({
+            let w = w.clone();
+            move || w.wait_closed()
+        });
+        corio::yield_now(); // parked in wait_closed
+        assert_eq!(
+            r.read(100).unwrap(),
+            b"hi",
+            "the bytes before the reset come first"
+        );
+        let e = r.read(100).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+        assert!(w.is_closing());
+        w.write(b"dropped");
+        assert_eq!(w.drain().unwrap_err().kind(), ErrorKind::ConnectionReset);
+        let closed = corio::wait_for(Duration::from_secs(5), || waiter.join().unwrap());
+        let closed = closed.expect("wait_closed woke when the read failed");
+        assert_eq!(closed.unwrap_err().kind(), ErrorKind::ConnectionReset);
+    });
+}
+
+// asyncio: once a read raised, every later read raises the same error (the reader keeps its
+// exception); the socket itself says EOF after reporting the reset once.
+#[test]
+fn every_read_after_a_reset_reports_it_again() {
+    corio::run(|| {
+        let (mut r, _w) = reset_after(b"");
+        let first = r.read(100).unwrap_err();
+        assert_eq!(first.kind(), ErrorKind::ConnectionReset);
+        assert_eq!(r.read(100).unwrap_err().kind(), ErrorKind::ConnectionReset);
+        match r.readexactly(1) {
+            Err(ReadError::Io(e)) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
+            other => panic!("readexactly after a reset: {other:?}"),
+        }
+        let mut buf = [0u8; 8];
+        let e = std::io::Read::read(&mut r, &mut buf).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConnectionReset, "std::io::Read too");
+    });
+}

@@ -164,6 +164,39 @@ impl AnyStream {
     }
 }
 
+/// Whether a read or send error ends the connection: an error from the socket (a reset, a
+/// timeout, a broken pipe) or a TLS session's (`InvalidData`). Not one made by the runtime
+/// itself about the call (no running loop, another loop's socket), which says nothing of the
+/// connection.
+pub(crate) fn ends_connection(e: &io::Error) -> bool {
+    e.raw_os_error().is_some() || e.kind() == io::ErrorKind::InvalidData
+}
+
+/// An `io::Error` kept to be reported more than once.
+#[derive(Debug, Clone)]
+pub(crate) struct SavedError {
+    kind: io::ErrorKind,
+    os: Option<i32>,
+    msg: String,
+}
+
+impl SavedError {
+    pub(crate) fn new(e: &io::Error) -> SavedError {
+        SavedError {
+            kind: e.kind(),
+            os: e.raw_os_error(),
+            msg: e.to_string(),
+        }
+    }
+
+    pub(crate) fn to_io(&self) -> io::Error {
+        match self.os {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(self.kind, self.msg.clone()),
+        }
+    }
+}
+
 /// A stream shared (in an `Rc`) by a [`StreamReader`](super::StreamReader) and a
 /// [`StreamWriter`](super::StreamWriter). The socket closes when both are gone and no write
 /// is left to flush.

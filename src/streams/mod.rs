@@ -202,6 +202,13 @@ pub(crate) mod sealed {
 /// });
 /// ```
 pub fn split(stream: impl StreamSocket) -> (StreamReader, StreamWriter) {
-    let conn = Rc::new(Conn::new(stream.into_any_stream()));
-    (StreamReader::new(conn.clone()), StreamWriter::new(conn))
+    pair(Rc::new(Conn::new(stream.into_any_stream())))
+}
+
+/// The reader and the writer of one connection, the reader linked to the writer (a failed
+/// read ends the writer too).
+pub(crate) fn pair(conn: Rc<Conn>) -> (StreamReader, StreamWriter) {
+    let writer = StreamWriter::new(conn.clone());
+    let reader = StreamReader::new(conn).linked_to(writer.link());
+    (reader, writer)
 }

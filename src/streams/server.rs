@@ -414,8 +414,7 @@ impl Drop for Active {
 
 fn spawn_handler(handler: &Rc<Handler>, sock: AnyStream, peer: Option<SocketAddr>, active: Active) {
     let conn = Rc::new(Conn::new(sock));
-    let reader = StreamReader::new(conn.clone());
-    let writer = StreamWriter::new(conn);
+    let (reader, writer) = super::pair(conn);
     let handler = handler.clone();
     let spawned = crate::Builder::new().spawn(move || {
         let _active = active;

@@ -61,6 +61,7 @@ impl StreamReader {
     /// `Vec` is allocated only for the syscall and dropped if that finds no data, so a
     /// parked reader holds no memory.
     pub(super) fn read_direct(&mut self, fd: RawFd, cap: usize) -> io::Result<Vec<u8>> {
+        self.check_failed()?;
         let mut out: Vec<u8> = Vec::new();
         let got = self.conn.src().read_stream(cap, || {
             if out.capacity() < cap {
@@ -78,7 +79,11 @@ impl StreamReader {
                     Err(e)
                 }
             }
-        })?;
+        });
+        let got = match got {
+            Ok(got) => got,
+            Err(e) => return Err(self.read_failed(e)),
+        };
         if got == 0 {
             self.eof = true;
             return Ok(Vec::new());
@@ -96,6 +101,7 @@ impl StreamReader {
     /// size) and for an `n` smaller than [`direct_capacity`](Self::direct_capacity), where
     /// receiving only `n` would leave for more syscalls what one can take.
     pub(super) fn read_scratch(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        self.check_failed()?;
         let conn = &self.conn;
         let buf = &mut self.buf;
         let mut out = Vec::new();
@@ -110,7 +116,11 @@ impl StreamReader {
                 }
                 Ok(got)
             })
-        })?;
+        });
+        let got = match got {
+            Ok(got) => got,
+            Err(e) => return Err(self.read_failed(e)),
+        };
         if got == 0 {
             self.eof = true;
         }
@@ -139,6 +149,7 @@ impl StreamReader {
         if self.eof || !(force || self.conn.src().is_ready(Dir::Read)) {
             return Ok(None);
         }
+        self.check_failed()?;
         let conn = &self.conn;
         let buf = &mut self.buf;
         let r = SCRATCH.with(|s| {
@@ -158,7 +169,7 @@ impl StreamReader {
                 Ok(None)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(self.read_failed(e)),
         }
     }
 
@@ -170,6 +181,7 @@ impl StreamReader {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
+        self.check_failed()?;
         let conn = &self.conn;
         let buf = &mut self.buf;
         let got = conn.src().read_stream(READ_SIZE, || {
@@ -179,7 +191,11 @@ impl StreamReader {
                 buf.extend_from_slice(&s[..got]);
                 Ok(got)
             })
-        })?;
+        });
+        let got = match got {
+            Ok(got) => got,
+            Err(e) => return Err(self.read_failed(e)),
+        };
         if got == 0 {
             self.eof = true;
         }

@@ -6,7 +6,8 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::rc::Rc;
 
-use super::conn::Conn;
+use super::conn::{Conn, SavedError, ends_connection};
+use super::writer::WriterLink;
 use crate::error::{IncompleteRead, LimitOverrun, ReadError};
 use buffer::find;
 
@@ -65,6 +66,12 @@ pub struct StreamReader {
     /// sizes the `Vec` it receives into.
     last_read: u32,
     limit: usize,
+    /// The error that ended the connection, once a read met it: every later read that
+    /// would go to the socket reports it again (a reset is not mistaken for the peer's
+    /// clean close, which is what the socket says after reporting it once).
+    failed: Option<Box<SavedError>>,
+    /// The connection's writer, which a failed read ends too (none for a pipe's reader).
+    writer: Option<WriterLink>,
 }
 
 impl StreamReader {
@@ -76,7 +83,38 @@ impl StreamReader {
             eof: false,
             last_read: 0,
             limit: DEFAULT_LIMIT,
+            failed: None,
+            writer: None,
         }
+    }
+
+    /// Links the reader to its connection's writer: a read that fails ends the writer too.
+    pub(crate) fn linked_to(mut self, writer: WriterLink) -> StreamReader {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// The error a failed read left, if any: what every read that would go to the socket
+    /// reports from then on.
+    #[inline]
+    fn check_failed(&self) -> io::Result<()> {
+        match &self.failed {
+            None => Ok(()),
+            Some(e) => Err(e.to_io()),
+        }
+    }
+
+    /// Records the error of a read: if it ends the connection, later reads report it again
+    /// and the writer ends with it (asyncio's transport closes on a fatal read error).
+    #[cold]
+    fn read_failed(&mut self, e: io::Error) -> io::Error {
+        if self.failed.is_none() && ends_connection(&e) {
+            self.failed = Some(Box::new(SavedError::new(&e)));
+            if let Some(w) = &self.writer {
+                w.fail(&e);
+            }
+        }
+        e
     }
 
     /// Reads up to `n` bytes: what is buffered, or else what one read of the socket brings
@@ -85,7 +123,9 @@ impl StreamReader {
     ///
     /// # Errors
     ///
-    /// The socket's error (`ConnectionReset`, ...).
+    /// The socket's error (`ConnectionReset`, ...). Once a read met an error that ends the
+    /// connection, every later read that would go to the socket reports it again (the
+    /// socket itself would say EOF), and the connection's writer is closed with it.
     ///
     /// # Cancel safety
     ///
@@ -325,9 +365,13 @@ impl Read for StreamReader {
         if self.eof {
             return Ok(0);
         }
+        self.check_failed()?;
         let conn = &self.conn;
         let want = out.len();
-        let n = conn.src().read_stream(want, || conn.recv(out))?;
+        let n = match conn.src().read_stream(want, || conn.recv(out)) {
+            Ok(n) => n,
+            Err(e) => return Err(self.read_failed(e)),
+        };
         if n == 0 {
             self.eof = true;
         }

@@ -286,7 +286,7 @@ fn upgrade(
         }
     }
     let conn = Rc::new(Conn::new(AnyStream::Tls(Box::new(tls))));
-    let (mut reader, writer) = (StreamReader::new(conn.clone()), StreamWriter::new(conn));
+    let (mut reader, writer) = crate::streams::pair(conn);
     if let Some((limit, (high, low))) = limits {
         reader.set_limit(limit);
         writer.set_write_buffer_limits(high, low);

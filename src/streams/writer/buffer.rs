@@ -6,7 +6,7 @@ use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 
-use super::super::conn::Conn;
+use super::super::conn::{Conn, SavedError};
 use crate::runtime::WaitList;
 use crate::streams::SendBuffer;
 
@@ -16,31 +16,6 @@ pub(super) enum Eof {
     /// Asked for: the write side shuts down once the buffer is sent.
     Pending,
     Sent,
-}
-
-/// An `io::Error` kept to be reported more than once.
-#[derive(Debug, Clone)]
-pub(super) struct SavedError {
-    kind: io::ErrorKind,
-    os: Option<i32>,
-    msg: String,
-}
-
-impl SavedError {
-    pub(super) fn new(e: &io::Error) -> SavedError {
-        SavedError {
-            kind: e.kind(),
-            os: e.raw_os_error(),
-            msg: e.to_string(),
-        }
-    }
-
-    pub(super) fn to_io(&self) -> io::Error {
-        match self.os {
-            Some(code) => io::Error::from_raw_os_error(code),
-            None => io::Error::new(self.kind, self.msg.clone()),
-        }
-    }
 }
 
 /// `#[repr(C)]`, in the order a `write` and a `drain` read it: the flags, the error's

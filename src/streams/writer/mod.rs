@@ -18,7 +18,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::net as unix;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::conn::Conn;
 
@@ -93,6 +93,11 @@ impl StreamWriter {
                 }),
             }),
         }
+    }
+
+    /// A link its connection's reader keeps, to end the writer when a read fails.
+    pub(crate) fn link(&self) -> WriterLink {
+        WriterLink(Rc::downgrade(&self.shared))
     }
 
     /// Queues `data` for sending; never parks. When nothing is buffered, the bytes go
@@ -321,7 +326,8 @@ impl StreamWriter {
         woken.wake();
     }
 
-    /// `true` once [`close`](Self::close) was called or the connection was lost.
+    /// `true` once [`close`](Self::close) was called or the connection was lost (a send or
+    /// a read of its reader failed).
     pub fn is_closing(&self) -> bool {
         let st = self.shared.st.borrow();
         st.closing || st.closed
@@ -329,6 +335,12 @@ impl StreamWriter {
 
     /// Parks until the connection is closed: [`close`](Self::close) was called and the buffer
     /// sent, or the connection failed.
+    ///
+    /// A failure is seen by an operation on the socket: a send of this writer's, or a read
+    /// of the connection's [`StreamReader`](crate::StreamReader) (a reset it reads ends the
+    /// writer too, as asyncio's transport closes on a fatal read error). A connection that
+    /// nobody reads or writes learns of a reset only at its next read or write: asyncio's
+    /// transport, which always reads, would see it at once.
     ///
     /// # Errors
     ///
@@ -493,5 +505,32 @@ impl Drop for AbandonGuard<'_> {
 fn pause_above_high(st: &mut State) {
     if !st.closed && st.buffered() > st.out.high {
         st.paused = true;
+    }
+}
+
+/// The reader's way to its connection's writer (without keeping it alive): a connection
+/// whose read fails (a reset) is over for the writer too, as an asyncio transport's fatal
+/// error closes both directions. The writer then reports the error from `drain`, counts as
+/// closing, drops its buffer and wakes its `drain` and `wait_closed` waiters.
+#[derive(Debug)]
+pub(crate) struct WriterLink(Weak<Shared>);
+
+impl WriterLink {
+    /// Ends the writer with the read error `e`, unless it is closed already.
+    pub(crate) fn fail(&self, e: &io::Error) {
+        let Some(sh) = self.0.upgrade() else {
+            return;
+        };
+        // Never borrowed across a park, and a reader runs no writer code: free here.
+        let Ok(mut st) = sh.st.try_borrow_mut() else {
+            return;
+        };
+        if st.closed {
+            return;
+        }
+        st.fail(e, &sh.conn);
+        let woken = st.take_wakers();
+        drop(st);
+        woken.wake();
     }
 }
