@@ -386,6 +386,44 @@ fn datagram_send_errors_go_to_error_received() {
     });
 }
 
+// cpython: test_selector_events.py SelectorDatagramTransportTests.test_sendto_connected_addr
+// (asyncio raises ValueError): a connected endpoint sends to its remote address only.
+#[test]
+fn datagram_sendto_another_address_on_a_connected_endpoint_is_an_error() {
+    corio::run(|| {
+        let peer = corio::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let other = corio::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let log = Log::new();
+        let l = log.clone();
+        let t = protocols::create_datagram_endpoint(
+            move || Udp {
+                log: l,
+                t: None,
+                echo: false,
+            },
+            None::<&str>,
+            Some(peer.local_addr().unwrap()),
+        )
+        .unwrap();
+        t.sendto(b"elsewhere", Some(other.local_addr().unwrap()));
+        until(|| log.len() == 2);
+        assert_eq!(log.get()[1], "error:InvalidInput");
+        // Its own remote address, given or not, is fine.
+        t.sendto(b"one", Some(peer.local_addr().unwrap()));
+        t.sendto(b"two", None);
+        let mut buf = [0u8; 16];
+        for want in [&b"one"[..], b"two"] {
+            let (n, _) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], want);
+        }
+        let nothing = corio::wait_for(std::time::Duration::from_millis(50), || {
+            other.recv_from(&mut buf)
+        });
+        assert!(nothing.is_err(), "nothing reached the other address");
+        t.abort();
+    });
+}
+
 #[test]
 fn closing_the_loop_tears_down_open_transports() {
     let lp = corio::EventLoop::new().unwrap();

@@ -30,6 +30,8 @@ struct State {
     write_armed: bool,
     write_paused: bool,
     dropped: u64,
+    /// The remote address the socket is connected to, if it is (asked once, at the start).
+    peer: Option<SocketAddr>,
 }
 
 struct Endpoint<P: DatagramProtocol> {
@@ -44,6 +46,7 @@ struct Endpoint<P: DatagramProtocol> {
 
 /// Makes the endpoint on `sock`, calls `connection_made` and starts receiving.
 pub(super) fn start<P: DatagramProtocol>(sock: UdpSocket, proto: P) -> DatagramTransport {
+    let peer = sock.peer_addr().ok();
     let ep = Rc::new_cyclic(|me| Endpoint {
         me: me.clone(),
         sock: RefCell::new(Some(sock)),
@@ -58,6 +61,7 @@ pub(super) fn start<P: DatagramProtocol>(sock: UdpSocket, proto: P) -> DatagramT
             write_armed: false,
             write_paused: false,
             dropped: 0,
+            peer,
         }),
         proto: RefCell::new(Some(proto)),
         sides: RefCell::new(None),
@@ -304,12 +308,26 @@ impl<P: DatagramProtocol> DatagramOps for Endpoint<P> {
             st.dropped += 1;
             return;
         };
-        if addr.is_none() && s.peer_addr().is_err() {
-            drop((st, sock));
-            return self.report_later(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "sendto without an address on an endpoint with no remote address",
-            ));
+        match (addr, st.peer) {
+            (None, None) => {
+                drop((st, sock));
+                return self.report_later(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "sendto without an address on an endpoint with no remote address",
+                ));
+            }
+            // As asyncio's `ValueError`: a connected endpoint sends to its peer only.
+            (Some(to), Some(peer)) if to != peer => {
+                drop((st, sock));
+                return self.report_later(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "sendto {to} on an endpoint connected to {peer}: the address must be \
+                         None or the remote address"
+                    ),
+                ));
+            }
+            _ => {}
         }
         if st.queue.is_empty() {
             match send_one(s, data, addr) {

@@ -58,7 +58,8 @@ pub(super) trait DatagramOps {
 
 impl DatagramTransport {
     /// Sends `data` to `addr` (`None`: the connected peer); never parks. A datagram the
-    /// socket cannot take now is queued. Errors (no address, a send failure) go to
+    /// socket cannot take now is queued. Errors (no address, an address other than the
+    /// remote one of a connected endpoint — asyncio's `ValueError` —, a send failure) go to
     /// [`error_received`](crate::protocols::DatagramProtocol::error_received) as a loop callback; datagrams
     /// sent after [`close`](Self::close) are dropped and counted.
     pub fn sendto(&self, data: &[u8], addr: Option<SocketAddr>) {
