@@ -251,6 +251,23 @@ fn after_close_the_reader_is_at_eof() {
     });
 }
 
+/// Bytes the peer sent before the close and not read yet are still read, and `at_eof`
+/// agrees with `read`: not at the end while a read returns data.
+#[test]
+fn after_close_unread_bytes_come_first_and_at_eof_agrees() {
+    corio::run(|| {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (mut ra, wa) = streams::split(a);
+        b.write_all(b"pending").unwrap();
+        wa.close().unwrap();
+        wa.wait_closed().unwrap();
+        assert!(!ra.at_eof(), "a read still returns data");
+        assert_eq!(ra.read(100).unwrap(), b"pending");
+        assert!(ra.at_eof());
+        assert_eq!(ra.read(100).unwrap(), b"");
+    });
+}
+
 #[test]
 fn write_and_drain_after_close_report_connection_reset() {
     // cpython: test_streams.py StreamTests.test_async_writer_api_exception_after_close

@@ -306,15 +306,20 @@ impl StreamReader {
     /// `true` when the buffer is empty and the stream has ended: the peer's EOF arrived, or
     /// the connection was closed on this side. Never parks; it may make one non-blocking
     /// `recv` to notice an EOF that arrived after the last data (what it reads is buffered).
+    ///
+    /// After a close on this side, bytes the peer sent before it and not read yet count as
+    /// buffered (asyncio's transport would have read them into the buffer), so `at_eof` and
+    /// [`read`](Self::read) agree: `false` while a read would still return data.
     pub fn at_eof(&mut self) -> bool {
         if self.buffered() > 0 {
             return false;
         }
-        if self.eof || self.conn.closed.get() {
+        if self.eof {
             return true;
         }
-        let _ = self.try_fill(false);
-        self.buffered() == 0 && self.eof
+        let closed = self.conn.closed.get();
+        let _ = self.try_fill(closed);
+        self.buffered() == 0 && (self.eof || closed)
     }
 
     /// The bytes received and not yet read.
