@@ -515,3 +515,60 @@ fn closing_another_loop_from_a_task_drops_its_callbacks_outside_the_task() {
         );
     });
 }
+
+// asyncio.run cancels the tasks still alive and waits for them (`_cancel_all_tasks`): a
+// cancelled task's cleanup may itself wait, on a timer here.
+#[test]
+fn run_lets_a_cancelled_tasks_cleanup_wait_on_a_timer() {
+    let cleaned = Rc::new(Cell::new(false));
+    let c = cleaned.clone();
+    corio::run(move || {
+        corio::spawn(move || {
+            if corio::catch_cancel(|| corio::sleep(LONG)).is_err() {
+                corio::sleep(Duration::from_millis(5)); // the cleanup waits
+                c.set(true);
+            }
+        });
+        corio::yield_now(); // parked in its sleep when `run` shuts down
+    });
+    assert!(cleaned.get(), "the cleanup's wait was not cut short");
+}
+
+// The cleanup's waits are bounded: a task still waiting when the grace is over is cancelled
+// again (virtual time: the clock jumps to the grace's end at once).
+#[test]
+fn run_cancels_again_a_task_still_waiting_after_the_shutdown_grace() {
+    let ended_at = Rc::new(Cell::new(None));
+    let e = ended_at.clone();
+    corio::testing::run(move || {
+        corio::spawn(move || {
+            let _ = corio::catch_cancel(|| corio::sleep(LONG)); // swallowed
+            let r = corio::catch_cancel(|| corio::sleep(LONG));
+            e.set(Some((r.is_err(), corio::runtime::time())));
+        });
+        corio::yield_now();
+    });
+    let (cancelled_again, at) = ended_at.get().expect("the task ended its second wait");
+    assert!(cancelled_again);
+    let grace = corio::runtime::SHUTDOWN_GRACE.as_secs_f64();
+    assert!(at >= grace && at < grace + 1.0, "cancelled again at {at}s");
+}
+
+// A cleanup that waits on what only the loop's own tasks could end (an event nobody sets) is
+// not waited for: `run` returns at once, unwinding the task by force (its drops run), where
+// asyncio.run would wait forever.
+#[test]
+fn run_unwinds_at_once_a_cleanup_nothing_can_wake() {
+    let drops = common::Drops::new();
+    let d = drops.clone();
+    corio::testing::run(move || {
+        corio::spawn(move || {
+            let _guard = d.guard();
+            let ev = corio::Event::new();
+            let _ = corio::catch_cancel(|| corio::sleep(LONG));
+            ev.wait();
+        });
+        corio::yield_now();
+    });
+    assert_eq!(drops.count(), 1, "unwound, its drops run");
+}

@@ -390,6 +390,11 @@ impl Core {
         self.timers.borrow_mut().replace(id, n)
     }
 
+    /// Timers pending now.
+    pub(crate) fn timer_count(&self) -> usize {
+        self.timers.borrow().len()
+    }
+
     pub(crate) fn timer_pending(&self, id: TimerId) -> bool {
         self.timers.borrow().is_pending(id)
     }

@@ -25,6 +25,12 @@ pub const DEFAULT_STACK_GUARD_SIZE: usize = crate::coro::DEFAULT_GUARD_SIZE;
 /// In debug mode, a task that runs this long without parking is reported.
 pub const SLOW_STEP: Duration = Duration::from_millis(100);
 
+/// How long [`run`](super::run)'s shutdown lets cancelled tasks clean up while they wait on
+/// a timer or the outside world (a `sleep`, a socket's `drain`), as `asyncio.run` lets them
+/// finish: a task still alive after it, and one that waits on nothing that can end its wait,
+/// is cancelled again.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 /// How many finished coroutines' stacks a loop keeps for reuse by default.
 pub const DEFAULT_MAX_POOLED_STACKS: usize = 1024;
 

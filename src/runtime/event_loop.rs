@@ -29,8 +29,11 @@ use crate::reactor::Dir;
 ///
 /// When `f` returns, every task still alive is cancelled and run to its end (their `Drop`s
 /// run), then the loop is closed, which also shuts its default thread pool down (idle
-/// threads leave at once; a job still running finishes on its own, `run` does not wait). A task that swallows its cancellation and keeps waiting is
-/// unwound by force when the loop closes.
+/// threads leave at once; a job still running finishes on its own, `run` does not wait). A
+/// cancelled task's cleanup may still wait on timers and sockets (a `sleep`, a `drain`), as
+/// under `asyncio.run`, for up to [`SHUTDOWN_GRACE`](crate::runtime::SHUTDOWN_GRACE); a task
+/// still alive then is cancelled again, and one that swallows every cancellation is unwound
+/// by force when the loop closes.
 ///
 /// ```
 /// let n = corio::run(|| {
@@ -249,8 +252,11 @@ impl EventLoop {
     }
 
     /// Cancels every task still alive and runs the loop until they have ended (used by
-    /// [`run`] before closing). A task that swallows its cancellation and keeps waiting is
-    /// cancelled again each time the loop would sleep, a bounded number of times.
+    /// [`run`] before closing). Their cleanup may wait on timers and the outside world (a
+    /// `sleep`, a `drain`) for up to [`SHUTDOWN_GRACE`](super::SHUTDOWN_GRACE), as
+    /// `asyncio.run` lets it. After that, or as soon as the loop would sleep with nothing but
+    /// this loop's own tasks able to end a wait, the tasks still alive are cancelled again,
+    /// each time the loop would sleep, a bounded number of times.
     pub(super) fn shutdown_tasks(&self) {
         let Ok((_entered, _running)) = self.begin() else {
             return;
@@ -260,14 +266,29 @@ impl EventLoop {
         for t in self.core.all_tasks() {
             park::cancel(&t);
         }
+        let grace_end = deadline_from(self.core.now(), super::SHUTDOWN_GRACE);
+        // Bounds the poll of a cleanup that waits on a socket by the grace's end.
+        let mut grace_timer: Option<TimerHandle> = None;
         while self.core.task_count() > 0 && !self.core.is_deadlocked() && idle_rounds < 100 {
             if !self.core.has_ready() {
-                idle_rounds += 1;
-                for t in self.core.all_tasks() {
-                    park::cancel(&t);
+                let own_timers = usize::from(grace_timer.is_some());
+                let world_can_wake =
+                    self.core.timer_count() > own_timers || !self.core.is_isolated();
+                if world_can_wake && self.core.now() < grace_end {
+                    if grace_timer.is_none() {
+                        grace_timer = Some(self.call_at(grace_end, || ()));
+                    }
+                } else {
+                    idle_rounds += 1;
+                    for t in self.core.all_tasks() {
+                        park::cancel(&t);
+                    }
                 }
             }
             self.core.run_once();
+        }
+        if let Some(t) = grace_timer {
+            t.cancel();
         }
     }
 

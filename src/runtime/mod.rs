@@ -47,7 +47,7 @@ pub use callback::Handle;
 pub use clock::instant_at;
 pub use defaults::{
     DEFAULT_EVENT_INTERVAL, DEFAULT_MAX_POOLED_STACKS, DEFAULT_STACK_GUARD_SIZE,
-    DEFAULT_STACK_SIZE, SLOW_STEP, stack_guard_uses_madvise,
+    DEFAULT_STACK_SIZE, SHUTDOWN_GRACE, SLOW_STEP, stack_guard_uses_madvise,
 };
 pub use event_loop::{EventLoop, get_running_loop, run};
 pub use exception::{Exception, ExceptionContext, ExceptionHandler, default_exception_handler};
