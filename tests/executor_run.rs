@@ -202,20 +202,26 @@ impl Drop for Tracked {
 #[test]
 fn a_cancelled_caller_leaves_the_job_to_finish_and_its_value_is_dropped() {
     let (release, gate) = mpsc::channel::<()>();
+    let started = Arc::new(AtomicBool::new(false));
     let finished = Arc::new(AtomicBool::new(false));
     let dropped = Arc::new(AtomicBool::new(false));
     let joined = corio::run({
-        let (finished, dropped) = (finished.clone(), dropped.clone());
+        let (started, finished, dropped) = (started.clone(), finished.clone(), dropped.clone());
         move || {
+            let s = started.clone();
             let caller = corio::spawn(move || {
                 corio::to_thread(move || {
+                    s.store(true, Ordering::SeqCst);
                     gate.recv().unwrap();
                     finished.store(true, Ordering::SeqCst);
                     Tracked(dropped)
                 })
                 .map(|_| ())
             });
-            corio::yield_now(); // the caller parks on the job
+            // The caller parks on the job, which starts on a pool thread.
+            while !started.load(Ordering::SeqCst) {
+                corio::sleep(Duration::from_millis(1));
+            }
             assert!(caller.cancel());
             caller.join()
         }
@@ -225,6 +231,95 @@ fn a_cancelled_caller_leaves_the_job_to_finish_and_its_value_is_dropped() {
     release.send(()).unwrap();
     assert!(eventually(|| finished.load(Ordering::SeqCst)));
     assert!(eventually(|| dropped.load(Ordering::SeqCst)));
+}
+
+// asyncio: cancelling the future of `run_in_executor` cancels the pool's pending future, and
+// the pool skips its work item; only a started function runs to its end.
+#[test]
+fn a_job_whose_caller_is_cancelled_while_it_is_queued_never_runs() {
+    let pool = Executor::builder().max_threads(1).build();
+    let (release, gate) = mpsc::channel::<()>();
+    let ran = Arc::new(AtomicBool::new(false));
+    let dropped = Arc::new(AtomicBool::new(false));
+    corio::run({
+        let (pool, ran, dropped) = (pool.clone(), ran.clone(), dropped.clone());
+        move || {
+            let busy = {
+                let pool = pool.clone();
+                corio::spawn(move || pool.run(move || gate.recv().unwrap()))
+            };
+            let queued = {
+                let pool = pool.clone();
+                let captured = Tracked(dropped);
+                corio::spawn(move || {
+                    pool.run(move || {
+                        let _captured = captured;
+                        ran.store(true, Ordering::SeqCst);
+                    })
+                })
+            };
+            while pool.queued() == 0 {
+                corio::sleep(Duration::from_millis(1));
+            }
+            assert!(queued.cancel());
+            assert!(queued.join().unwrap_err().is_cancelled());
+            release.send(()).unwrap();
+            busy.join().unwrap().unwrap();
+            // The pool's one thread has taken the queue by the time this job runs.
+            assert_eq!(pool.run(|| 7).unwrap(), 7);
+        }
+    });
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "the cancelled job's function did not run"
+    );
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "what it captured was dropped"
+    );
+    pool.shutdown();
+}
+
+/// A value whose drop panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("drop bomb");
+    }
+}
+
+// The value of a job whose caller was cancelled is dropped on the pool thread; a panic in its
+// drop is reported there and must not take the thread (and with it the pool) down.
+#[test]
+fn a_panicking_drop_of_an_abandoned_value_leaves_the_pool_working() {
+    let pool = Executor::builder().max_threads(1).build();
+    let started = Arc::new(AtomicBool::new(false));
+    corio::run({
+        let (pool, started) = (pool.clone(), started.clone());
+        move || {
+            let s = started.clone();
+            let p = pool.clone();
+            let caller = corio::spawn(move || {
+                p.run(move || {
+                    s.store(true, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(50));
+                    Bomb
+                })
+                .map(std::mem::forget)
+            });
+            while !started.load(Ordering::SeqCst) {
+                corio::sleep(Duration::from_millis(1));
+            }
+            caller.cancel();
+            assert!(caller.join().unwrap_err().is_cancelled());
+            for _ in 0..3 {
+                let r = corio::wait_for(Duration::from_secs(20), || pool.run(|| 1));
+                assert_eq!(r.expect("the pool still takes jobs").unwrap(), 1);
+            }
+        }
+    });
+    pool.shutdown();
 }
 
 const ABANDONED_PANIC_CHILD: &str = "CORIO_TEST_EXECUTOR_ABANDONED_PANIC_CHILD";
@@ -237,17 +332,23 @@ fn child_job_panics_after_its_caller_was_cancelled() {
     let (release, gate) = mpsc::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let pool = Executor::builder().max_threads(1).build();
+    let started = Arc::new(AtomicBool::new(false));
     corio::run({
         let pool = pool.clone();
         move || {
             let p = pool.clone();
+            let s = started.clone();
             let caller = corio::spawn(move || {
                 p.run(move || {
+                    s.store(true, Ordering::SeqCst);
                     gate.recv().unwrap();
                     panic!("abandoned-marker-5521")
                 })
             });
-            corio::yield_now();
+            // Cancelled once its job runs (a job cancelled while queued would not run).
+            while !started.load(Ordering::SeqCst) {
+                corio::sleep(Duration::from_millis(1));
+            }
             caller.cancel();
             assert!(caller.join().unwrap_err().is_cancelled());
         }
@@ -281,14 +382,20 @@ fn run_returns_without_waiting_for_a_long_job() {
     // The job blocks until after `run` has returned: `run` must not wait for it.
     let (release, gate) = mpsc::channel::<()>();
     let (finished_tx, finished_rx) = mpsc::channel::<&str>();
+    let started = Arc::new(AtomicBool::new(false));
     let pool = corio::run(move || {
+        let s = started.clone();
         let _caller = corio::spawn(move || {
             corio::to_thread(move || {
+                s.store(true, Ordering::SeqCst);
                 gate.recv().unwrap();
                 finished_tx.send("finished").unwrap();
             })
         });
-        corio::yield_now();
+        // Running when `run` ends (a job still queued then would not run at all).
+        while !started.load(Ordering::SeqCst) {
+            corio::sleep(Duration::from_millis(1));
+        }
         default_executor()
     });
     assert!(

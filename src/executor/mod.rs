@@ -235,9 +235,11 @@ impl Executor {
     ///
     /// # Cancel safety
     ///
-    /// A thread cannot be interrupted: if the coroutine is cancelled while it waits, `f` still
-    /// runs to its end and its value is dropped on the pool's thread. A panic in `f` after the
-    /// cancellation is reported on stderr, since no one can receive it.
+    /// If the coroutine is cancelled while `f` waits in the queue, `f` does not run (as
+    /// asyncio's pool skips a cancelled future's work). A thread cannot be interrupted: once
+    /// `f` has started, it runs to its end and its value is dropped on the pool's thread. A
+    /// panic in `f` after the cancellation, or in the drop of its value, is reported on
+    /// stderr, since no one can receive it; the pool goes on.
     ///
     /// # Panics
     ///
@@ -252,6 +254,13 @@ impl Executor {
             cell: Some(cell.clone()),
         };
         let job: Job = Box::new(move |pool: &Pool| {
+            if completion.abandoned() {
+                // Cancelled while queued: like a cancelled future's work item in asyncio's
+                // pool, the function does not run.
+                pool.job_done();
+                result_cell::drop_reporting(f);
+                return;
+            }
             let r = catch_unwind(AssertUnwindSafe(f));
             pool.job_done();
             completion.complete(r.map_err(Failure::Panicked));

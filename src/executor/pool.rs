@@ -2,6 +2,7 @@
 //! leaving after a timeout.
 
 use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -137,7 +138,7 @@ impl Pool {
     /// left to do.
     fn work(self: Arc<Self>, first: Option<Job>) {
         if let Some(job) = first {
-            job(&self); // counted busy by the thread that started this one
+            self.run_job(job); // counted busy by the thread that started this one
         }
         let mut st = self.state.lock();
         let mut spun = false;
@@ -146,7 +147,7 @@ impl Pool {
                 self.queued.store(st.queue.len(), Ordering::Relaxed);
                 self.busy.fetch_add(1, Ordering::SeqCst);
                 drop(st);
-                job(&self); // jobs catch their own panics
+                self.run_job(job);
                 st = self.state.lock();
                 spun = false;
                 continue;
@@ -182,5 +183,20 @@ impl Pool {
             }
         }
         st.threads -= 1;
+    }
+
+    /// Runs one job. Jobs catch the panics of their functions; one escaping anyway (from a
+    /// `Drop` on the way out) is reported and stops here, so the thread goes on: a thread that
+    /// ended without leaving the count would pass for a worker about to take the queue, and
+    /// jobs queued for it would wait forever.
+    fn run_job(&self, job: Job) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| job(self))) {
+            let msg = crate::error::panic_text(p.as_ref());
+            crate::runtime::emit_report(
+                crate::runtime::ReportLevel::Error,
+                &format!("an executor job panicked outside its function: {msg}"),
+            );
+            std::mem::forget(p); // its drop could panic again
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The cell a job run on the pool leaves its value in, and the waiting coroutine's side of it.
 
 use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -37,6 +38,13 @@ pub(super) struct Completion<T> {
 }
 
 impl<T> Completion<T> {
+    /// `true` if the waiting coroutine was cancelled (nobody wants the value any more).
+    pub(super) fn abandoned(&self) -> bool {
+        self.cell
+            .as_ref()
+            .is_some_and(|c| matches!(*c.state.lock(), CellState::Abandoned))
+    }
+
     pub(super) fn complete(mut self, r: Result<T, Failure>) {
         if let Some(cell) = self.cell.take() {
             fill(&cell, r);
@@ -68,8 +76,28 @@ fn fill<T>(cell: &ResultCell<T>, r: Result<T, Failure>) {
             if let Err(Failure::Panicked(p)) = &r {
                 report_abandoned_panic(p.as_ref());
             }
-            drop(r); // the caller is gone: the value is dropped here, on the pool's thread
+            // The caller is gone: the value is dropped here, on the pool's thread.
+            drop_reporting(r);
         }
+    }
+}
+
+/// Drops what nobody will receive (an abandoned job's value, its panic payload, or its
+/// function when it never ran). A panic in that `Drop` is reported and goes no further: on a
+/// pool thread it would end the thread, and on the loop's thread, in a coroutine already
+/// unwinding from its cancellation, it would abort the process.
+pub(super) fn drop_reporting<V>(v: V) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+        let msg = panic_text(p.as_ref());
+        crate::runtime::emit_report(
+            crate::runtime::ReportLevel::Error,
+            &format!(
+                "dropping an executor job's value or function, whose coroutine was \
+                 cancelled, panicked: {msg}"
+            ),
+        );
+        // The payload's own drop may panic too: let it leak rather than unwind here.
+        std::mem::forget(p);
     }
 }
 
@@ -96,7 +124,7 @@ impl<T> Drop for AbandonGuard<'_, T> {
         if let CellState::Done(Err(Failure::Panicked(p))) = &was {
             report_abandoned_panic(p.as_ref());
         }
-        drop(was);
+        drop_reporting(was);
     }
 }
 
