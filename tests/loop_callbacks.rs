@@ -183,6 +183,27 @@ fn run_until_complete_stopped_before_the_coroutine_completes_is_an_error() {
     assert!(!lp.is_running());
 }
 
+// asyncio clears `_stopping` when a run ends: a stop asked for as the coroutine finished does
+// not stop the next run.
+#[test]
+fn a_stop_during_a_run_that_completes_does_not_carry_into_the_next_run() {
+    let lp = EventLoop::new().unwrap();
+    let one = lp.run_until_complete(|| {
+        runtime::stop();
+        1
+    });
+    assert_eq!(one.unwrap(), 1);
+    assert_eq!(lp.run_until_complete(|| 2).unwrap(), 2);
+    let fired = Rc::new(Cell::new(false));
+    let f = fired.clone();
+    lp.call_later(Duration::from_millis(5), move || {
+        f.set(true);
+        runtime::stop();
+    });
+    lp.run_forever().unwrap();
+    assert!(fired.get(), "run_forever ran until its own stop");
+}
+
 // cpython: test_tasks.py BaseTaskTests.test_task_basics
 #[test]
 fn run_until_complete_returns_the_coroutine_value() {

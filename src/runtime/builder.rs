@@ -239,7 +239,8 @@ impl EventLoopBuilder {
     }
 }
 
-fn check_unwind() {
+/// Refuses to run under `panic = "abort"`, saying why, before a cancellation would abort.
+pub(super) fn check_unwind() {
     if cfg!(panic = "abort") {
         panic!(
             "corio needs panic = \"unwind\" (Rust's default): cancellation unwinds the cancelled \

@@ -137,6 +137,7 @@ impl EventLoop {
         if self.core.is_closed() {
             return Err(RuntimeError::Closed);
         }
+        super::builder::check_unwind();
         self.core.set_self_rc(&self.core);
         let entered = self.core.enter();
         self.core.set_running(true);
@@ -447,6 +448,10 @@ struct Running<'a>(&'a Core);
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.0.set_running(false);
+        // A stop asked for during a run ends with that run (asyncio's `_run_forever_cleanup`
+        // clears `_stopping`): one that came as `run_until_complete`'s coroutine finished
+        // must not stop the next run. A stop asked for between runs still stops the next one.
+        self.0.take_stopping();
     }
 }
 
