@@ -73,3 +73,29 @@ fn wait_all_tasks_blocked_does_not_move_virtual_time() {
     sleeper.join().unwrap();
     assert_eq!(corio::runtime::now() - t0, Duration::from_secs(60));
 }
+
+// trio's `wait_all_tasks_blocked` waits for tasks; a watch on an fd or a signal handler is no
+// task, and waits for as long as it is registered.
+#[corio::test]
+fn wait_all_tasks_blocked_does_not_wait_for_fd_watches_or_signal_handlers() {
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    corio::runtime::add_reader(&a, || ()).unwrap();
+    corio::runtime::add_signal_handler(libc::SIGUSR2, || ()).unwrap();
+    let ev = corio::Event::new();
+    let waiter = corio::spawn({
+        let ev = ev.clone();
+        move || ev.wait()
+    });
+    let r = corio::wait_for(
+        Duration::from_secs(10),
+        corio::testing::wait_all_tasks_blocked,
+    );
+    assert!(
+        r.is_ok(),
+        "returned once the one task was parked on its event"
+    );
+    ev.set();
+    waiter.join().unwrap();
+    corio::runtime::remove_signal_handler(libc::SIGUSR2);
+    corio::runtime::remove_reader(&a);
+}

@@ -488,11 +488,6 @@ impl Core {
         self.external.set(self.external.get().saturating_sub(1));
     }
 
-    /// External waits outstanding now.
-    pub(crate) fn external_waits(&self) -> usize {
-        self.external.get()
-    }
-
     #[inline]
     pub(crate) fn has_ready(&self) -> bool {
         !self.ready.borrow().is_empty()
