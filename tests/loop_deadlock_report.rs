@@ -301,3 +301,40 @@ fn a_lock_guard_kept_alive_by_a_reference_cycle_is_named_as_such() {
         "{text}"
     );
 }
+
+// A lock whose holder ended is held by no live task, even when a later task takes the memory
+// the holder's header had: the report must not name that newcomer (nor the waiter itself).
+#[test]
+fn a_lock_held_by_an_ended_task_is_not_blamed_on_a_later_task() {
+    let text = deadlock(|| {
+        let lock = corio::Lock::new();
+        let ev = corio::Event::new();
+        let l = lock.clone();
+        corio::Builder::new()
+            .name("holder")
+            .spawn(move || std::mem::forget(l.acquire()))
+            .unwrap()
+            .join()
+            .unwrap();
+        // Spawned at once: tasks of one size reuse the freed header's memory first.
+        let e = ev.clone();
+        let _innocent = corio::Builder::new()
+            .name("innocent")
+            .spawn(move || e.wait())
+            .unwrap();
+        let waiter = corio::Builder::new()
+            .name("lock-waiter")
+            .spawn(move || drop(lock.acquire()))
+            .unwrap();
+        waiter.join().unwrap();
+    });
+    let line = text
+        .lines()
+        .find(|l| l.contains("waits for Lock"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("held by no live task"), "{text}");
+    assert!(
+        !line.contains("innocent") && !text.contains("cycle: "),
+        "{text}"
+    );
+}

@@ -84,10 +84,11 @@ pub(crate) fn current_task() -> Option<TaskRef> {
     current_ptr().map(current_ref)
 }
 
-/// The running task's address, `0` outside a task: an identity for a primitive to remember
-/// its holder by without a reference (never dereferenced; introspection resolves it against
-/// the live tasks). One thread-local load.
-#[inline(always)]
-pub(crate) fn current_addr() -> usize {
-    CURRENT.with(|c| c.get()) as usize
+/// The running task's id, `0` outside a task: an identity for a primitive to remember its
+/// holder by without a reference (introspection resolves it against the live tasks). Ids are
+/// never reused, where an address would be by the next task allocated in the same place,
+/// which a report would then name as the holder.
+#[inline]
+pub(crate) fn current_id() -> u64 {
+    current_header().map_or(0, Header::id)
 }

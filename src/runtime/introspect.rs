@@ -2,7 +2,7 @@
 //! state, what it waits on, who awaits it), their rendering as a tree of who awaits whom, and
 //! the deadlock report built from them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::panic::Location;
 use std::time::Duration;
@@ -66,7 +66,7 @@ pub struct TaskInfo {
 pub(crate) fn snapshot(core: &Core) -> Vec<TaskInfo> {
     let now = core.now();
     let live = core.all_tasks();
-    let ids: HashMap<usize, u64> = live.iter().map(|t| (t.addr(), t.header().id())).collect();
+    let ids: HashSet<u64> = live.iter().map(|t| t.header().id()).collect();
     let mut all: Vec<TaskInfo> = live
         .iter()
         .filter_map(|t| info(core, t.header(), now, &ids))
@@ -84,12 +84,7 @@ pub(crate) fn snapshot(core: &Core) -> Vec<TaskInfo> {
     all
 }
 
-fn info(
-    core: &Core,
-    h: &Header,
-    now: std::time::Instant,
-    ids: &HashMap<usize, u64>,
-) -> Option<TaskInfo> {
+fn info(core: &Core, h: &Header, now: std::time::Instant, ids: &HashSet<u64>) -> Option<TaskInfo> {
     let state = match h.state.get() {
         State::Scheduled => TaskState::Scheduled,
         State::Running => TaskState::Running,
@@ -111,8 +106,8 @@ fn info(
         waiting_on: wait.kind,
         external: state == TaskState::Parked && h.external.get(),
         created_at: wait.created,
-        held_by: wait.holder.and_then(|a| ids.get(&a).copied()),
-        held_by_ended: wait.holder.is_some_and(|a| !ids.contains_key(&a)),
+        held_by: wait.holder.filter(|id| ids.contains(id)),
+        held_by_ended: wait.holder.is_some_and(|id| !ids.contains(&id)),
         awaits: wait.awaits,
         awaited_by: Vec::new(),
         spawned_at: h.spawned_at,

@@ -67,7 +67,7 @@ pub use timer_handle::TimerHandle;
 // arm wake-up timers and wait for I/O readiness through these names only (see
 // docs/ARCHITECTURE.md, "The runtime's internal API").
 pub(crate) use self::callback::Callable;
-pub(crate) use self::current::{current_addr, current_header, current_task};
+pub(crate) use self::current::{current_header, current_id, current_task};
 #[cfg(test)]
 pub(crate) use self::here::registered_fds;
 pub(crate) use self::here::{

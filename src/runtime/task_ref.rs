@@ -371,12 +371,6 @@ impl TaskRef {
         self.ptr
     }
 
-    /// The task's address, as `current_addr` gives it for the running task.
-    #[inline]
-    pub(crate) fn addr(&self) -> usize {
-        self.ptr.as_ptr() as usize
-    }
-
     /// A new reference to the task whose header `ptr` points at.
     ///
     /// # Safety

@@ -21,9 +21,9 @@ pub(crate) struct WaitInfo {
     pub(crate) kind: &'static str,
     /// Where the awaited primitive was created, if it says.
     pub(crate) created: Option<&'static Location<'static>>,
-    /// The task holding it (a lock), by address (see `current_addr`): introspection turns it
-    /// into a live task's id, or drops it if no live task has it.
-    pub(crate) holder: Option<usize>,
+    /// The task holding it (a lock), by id (see `current_id`; `0` for none): introspection
+    /// names it if it is alive, or says no live task holds it.
+    pub(crate) holder: Option<u64>,
     /// The tasks it waits for (a join, a gather, a task group), by id.
     pub(crate) awaits: Vec<u64>,
 }

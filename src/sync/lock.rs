@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::error::NotLocked;
 use std::panic::Location;
 
-use crate::runtime::current_addr;
+use crate::runtime::current_id;
 use crate::runtime::{Ticket, WaitInfo, WaitKind, WaitList, WaitTarget, Waker, park_until_granted};
 
 /// A lock that coroutines take turns holding (asyncio's `Lock`).
@@ -80,9 +80,9 @@ struct Inner {
     /// The last token [`Inner::take`] gave out.
     last_taken: Cell<u64>,
     waiters: RefCell<WaitList>,
-    /// The address of the task holding the lock (meaningful while `holder` is not `0`; `0`
+    /// The id of the task holding the lock (meaningful while `holder` is not `0`; `0`
     /// when taken outside any task), for the deadlock report: one store, no reference.
-    holder_task: Cell<usize>,
+    holder_task: Cell<u64>,
     /// Where the lock was made.
     created: &'static Location<'static>,
 }
@@ -112,7 +112,7 @@ impl Inner {
         let token = self.last_taken.get().wrapping_add(2);
         self.last_taken.set(token);
         self.holder.set(token);
-        self.holder_task.set(current_addr());
+        self.holder_task.set(current_id());
         token
     }
 
@@ -135,7 +135,7 @@ impl Inner {
     fn hand_over(&self, seq: Ticket, waker: Waker) {
         self.holder.set(handoff_token(seq));
         self.handed.set(true);
-        self.holder_task.set(waker.task.addr());
+        self.holder_task.set(waker.task.header().id());
         waker.wake_owned();
     }
 }
@@ -283,7 +283,7 @@ impl Lock {
     pub(crate) fn resume_holding(&self, token: u64) {
         debug_assert!(self.locked() && token != 0);
         self.inner.holder.set(token);
-        self.inner.holder_task.set(current_addr());
+        self.inner.holder_task.set(current_id());
     }
 }
 

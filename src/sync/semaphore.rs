@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::panic::Location;
 
 use crate::runtime::{
-    Ticket, WaitInfo, WaitKind, WaitList, WaitTarget, current_addr, park_until_granted,
+    Ticket, WaitInfo, WaitKind, WaitList, WaitTarget, current_id, park_until_granted,
 };
 
 /// A pool of permits (asyncio's `Semaphore`): at most `value` coroutines hold one at a time.
@@ -71,7 +71,7 @@ pub(super) struct Inner {
     waiters: RefCell<WaitList>,
     /// The task that took the last permit, by id (`0`: none or outside a task), for the
     /// deadlock report.
-    last_taker: Cell<usize>,
+    last_taker: Cell<u64>,
     /// Where the semaphore was made.
     created: &'static Location<'static>,
 }
@@ -123,7 +123,7 @@ impl Inner {
             Some(w) => {
                 self.value.set(self.value.get() - 1);
                 self.handed.set(self.handed.get() + 1);
-                self.last_taker.set(w.task.addr());
+                self.last_taker.set(w.task.header().id());
                 w.wake_owned();
                 true
             }
@@ -154,7 +154,7 @@ impl Inner {
             self.acquire_slow();
         } else {
             self.value.set(self.value.get() - 1);
-            self.last_taker.set(current_addr());
+            self.last_taker.set(current_id());
         }
     }
 
