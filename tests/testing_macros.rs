@@ -99,3 +99,14 @@ fn wait_all_tasks_blocked_does_not_wait_for_fd_watches_or_signal_handlers() {
     corio::runtime::remove_signal_handler(libc::SIGUSR2);
     corio::runtime::remove_reader(&a);
 }
+
+// The body keeps its source locations: a panic, `line!()`, a spawn site or a primitive's
+// creation site in a deadlock report points at its own line, not at the attribute.
+#[corio::test]
+fn corio_test_keeps_the_source_lines_of_its_body() {
+    let first = line!();
+    let second = line!();
+    assert_eq!(second, first + 1);
+    let here = std::panic::Location::caller().line();
+    assert_eq!(here, first + 3);
+}

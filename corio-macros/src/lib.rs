@@ -56,9 +56,16 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         "::corio::run"
     };
-    let call: TokenStream = format!("{runner}(move || {})", body)
-        .parse()
-        .expect("a call of the body parses");
+    // `runner(move || BODY)`, with BODY the function's own tokens: re-parsed from text, the
+    // body would lose its spans, and every panic location, `line!()`, spawn site and
+    // primitive's creation site in it would point at the attribute.
+    let mut closure: TokenStream = "move ||".parse().expect("a closure head parses");
+    closure.extend([TokenTree::Group(body.clone())]);
+    let mut call: TokenStream = runner.parse().expect("the runner's path parses");
+    call.extend([TokenTree::Group(Group::new(
+        Delimiter::Parenthesis,
+        closure,
+    ))]);
     let mut out: TokenStream = "#[::core::prelude::v1::test]"
         .parse()
         .expect("the test attribute parses");
