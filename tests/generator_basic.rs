@@ -382,3 +382,36 @@ fn dropping_an_unstarted_generator_whose_closure_panics_in_drop_drops_it_once() 
         assert_eq!(g.collect::<Vec<_>>(), [7, 8]);
     }
 }
+
+/// Yields from its `Drop` (Python: a `yield` in a `finally` block).
+struct YieldOnDrop<'a>(&'a corio::generator::Yielder<i32, ()>);
+
+impl Drop for YieldOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.yield_(99);
+    }
+}
+
+// Python's close() raises RuntimeError("generator ignored GeneratorExit") when the body yields
+// from a `finally` while closing; here the yield comes from a `Drop` run by the GeneratorExit
+// unwind, where a panic would abort the process: close() panics in the caller instead.
+#[test]
+fn generator_close_with_a_drop_that_yields_is_an_error_not_an_abort() {
+    let mut g: Generator<i32> = Generator::new(|co| {
+        let _f = YieldOnDrop(co);
+        co.yield_(1);
+    });
+    assert_eq!(g.resume(()), Yielded(1));
+    let r = catch_unwind(AssertUnwindSafe(|| g.close()));
+    let msg = panic_text(&r.unwrap_err());
+    assert!(msg.contains("generator ignored GeneratorExit"), "{msg}");
+    assert!(g.is_finished());
+    assert_eq!(g.close(), None, "closing again does nothing");
+    // Dropped while suspended, it is closed the same way and reported, without a panic.
+    let mut h: Generator<i32> = Generator::new(|co| {
+        let _f = YieldOnDrop(co);
+        co.yield_(1);
+    });
+    assert_eq!(h.resume(()), Yielded(1));
+    drop(h);
+}

@@ -230,3 +230,25 @@ fn yield_from_works_through_helper_functions_taking_the_yielder() {
     });
     assert_eq!(g.collect::<Vec<_>>(), [1, 2, 6]);
 }
+
+// PEP 380: a GeneratorExit thrown into the delegating generator closes the inner generator
+// (it is not thrown into it), then is raised in the delegating one.
+#[test]
+fn yield_from_a_thrown_generator_exit_closes_the_inner_generator() {
+    let trace: Trace = Rc::default();
+    let t = trace.clone();
+    let mut outer: Generator<i32> = Generator::new(move |co| {
+        let t2 = t.clone();
+        let mut inner: Generator<i32> =
+            Generator::new(move |co| match catch::<GeneratorExit, _>(|| co.yield_(1)) {
+                Ok(()) => {}
+                Err(GeneratorExit) => log(&t2, "inner closed"),
+            });
+        if catch::<GeneratorExit, _>(|| co.yield_from(&mut inner)).is_err() {
+            log(&t, "outer got GeneratorExit");
+        }
+    });
+    assert_eq!(outer.resume(()), Yielded(1));
+    assert_eq!(outer.throw(GeneratorExit), Ok(Complete(())));
+    assert_eq!(*trace.borrow(), ["inner closed", "outer got GeneratorExit"]);
+}

@@ -382,10 +382,18 @@ impl<Y, R, S> Generator<Y, R, S> {
     ///
     /// # Panics
     ///
-    /// If the body yields again while closing (it caught [`GeneratorExit`]), or panics with
-    /// another payload while closing; the generator is finished either way.
+    /// If the body yields again while closing (it caught [`GeneratorExit`], or a `Drop` run
+    /// by the unwind yields: that body's stack is then leaked, since it can neither go on nor
+    /// unwind again), or panics with another payload while closing; the generator is finished
+    /// either way. Dropping a suspended generator closes it the same way, and reports such a
+    /// yield on stderr instead of panicking.
     pub fn close(&mut self) -> Option<R> {
-        self.close_payload().unwrap_or_else(|p| resume_unwind(p))
+        self.close_payload().unwrap_or_else(|p| {
+            if p.is::<step::IgnoredExit>() {
+                panic!("{}", step::IGNORED_EXIT)
+            }
+            resume_unwind(p)
+        })
     }
 }
 
@@ -408,7 +416,10 @@ fn drop_unfinished<Y, R, S>(coro: TypedCoro<S, Y, R>, home: Home) {
         _not_send: PhantomData,
     };
     if let Err(p) = g.close_payload() {
-        // The panic hook reported it when it happened; only a cancellation must go on.
+        if p.is::<step::IgnoredExit>() {
+            crate::runtime::emit_report(crate::runtime::ReportLevel::Error, step::IGNORED_EXIT);
+        }
+        // The panic hook reported a panic when it happened; only a cancellation must go on.
         if p.is::<Cancelled>() && !std::thread::panicking() {
             resume_unwind(p)
         }

@@ -92,7 +92,10 @@ impl<Y, S> Yielder<Y, S> {
     /// without unwinding on a throw.
     #[inline(always)]
     fn suspend_with(&self, y: Y) -> Result<S, Signal> {
-        if self.closing.get() {
+        // A yield while closing is an error. Raised here, unless the body is unwinding with
+        // GeneratorExit already (the yield is in a `Drop`): a panic then would abort the
+        // process, so the yield suspends and the closer reports it (see `close_payload`).
+        if self.closing.get() && !std::thread::panicking() {
             yielded_while_closing();
         }
         // SAFETY: see the invariant of `new`: this runs on the body's own stack.
@@ -103,8 +106,8 @@ impl<Y, S> Yielder<Y, S> {
     /// `r = yield from inner`, PEP 380): every value `inner` yields is yielded by this
     /// generator, every value sent to this generator is sent on to `inner`, a payload thrown
     /// into this generator is thrown into `inner` (if `inner` does not catch it, it goes on
-    /// unwinding here), and closing this generator closes `inner` first, then unwinds here
-    /// with [`GeneratorExit`].
+    /// unwinding here; a thrown [`GeneratorExit`] closes `inner` instead), and closing this
+    /// generator closes `inner` first, then unwinds here with [`GeneratorExit`].
     ///
     /// # Panics
     ///
@@ -151,10 +154,19 @@ impl<Y, S> Yielder<Y, S> {
             };
             state = match self.suspend_with(y) {
                 Ok(s) => inner.resume(s),
-                Err(Signal::Thrown) => match inner.throw_payload(self.take_thrown()) {
-                    Ok(state) => state,
-                    Err(p) => resume_unwind(p),
-                },
+                Err(Signal::Thrown) => {
+                    let p = self.take_thrown();
+                    if p.is::<GeneratorExit>() {
+                        // PEP 380: a GeneratorExit thrown into the delegating generator closes
+                        // the inner one, then is raised here.
+                        inner.close();
+                        resume_unwind(p);
+                    }
+                    match inner.throw_payload(p) {
+                        Ok(state) => state,
+                        Err(p) => resume_unwind(p),
+                    }
+                }
                 Err(Signal::Close) => {
                     inner.close();
                     self.raise(Signal::Close)
