@@ -150,7 +150,8 @@ impl IoSource {
         match with_core(|c| c.id() == self.loop_id) {
             Some(true) => self.park_unless_ready(dir),
             Some(false) => Err(io::Error::other(
-                "the socket belongs to another event loop; use it on the loop it was made on",
+                "this socket (or pipe, or process) belongs to another event loop; use it on the \
+                 loop it was made on",
             )),
             None => Err(no_loop()),
         }

@@ -5,11 +5,24 @@
 //! use corio::signal::{self, SIGINT, SIGTERM};
 //! corio::run(|| {
 //!     let server = corio::start_server("127.0.0.1:0", |_r, _w| ()).unwrap();
-//!     corio::runtime::add_signal_handler(SIGTERM, || corio::runtime::stop()).unwrap();
-//!     signal::wait(SIGINT).unwrap(); // parks this coroutine until Ctrl+C
-//!     server.close();
+//!     // A handler is a callback on the loop's thread: here SIGTERM sets an event...
+//!     let quit = corio::Event::new();
+//!     let q = quit.clone();
+//!     corio::runtime::add_signal_handler(SIGTERM, move || q.set()).unwrap();
+//!     // ...and Ctrl+C, awaited by a task, sets it too.
+//!     let q = quit.clone();
+//!     corio::spawn(move || {
+//!         signal::wait(SIGINT).unwrap(); // parks this task until Ctrl+C
+//!         q.set();
+//!     });
+//!     quit.wait();
+//!     server.close(); // then `run` returns
 //! });
 //! ```
+//!
+//! (A handler that calls `corio::runtime::stop()` stops the loop under `run`'s main
+//! coroutine, which `run` reports as an error, as `asyncio.run` does: end the main coroutine
+//! instead.)
 //!
 //! # How a signal travels
 //!
