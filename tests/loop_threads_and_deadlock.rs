@@ -168,3 +168,30 @@ fn a_pending_timer_is_not_a_deadlock() {
     });
     assert_eq!(r.unwrap(), 3);
 }
+
+// In asyncio, `call_soon_threadsafe` and `call_soon` go to one ready queue: called on the
+// loop's own thread, their callbacks run in the order of the calls.
+#[test]
+fn call_soon_threadsafe_on_the_loops_thread_keeps_its_place_among_call_soons() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    thread_local! {
+        static ORDER: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+    }
+    let order = corio::run(|| {
+        let h = corio::runtime::loop_handle();
+        h.call_soon_threadsafe(|| ORDER.with(|o| o.borrow_mut().push("ts1")))
+            .unwrap();
+        let soon = Rc::new(());
+        corio::runtime::call_soon(move || {
+            let _keep = soon;
+            ORDER.with(|o| o.borrow_mut().push("soon"));
+        });
+        h.call_soon_threadsafe(|| ORDER.with(|o| o.borrow_mut().push("ts2")))
+            .unwrap();
+        corio::yield_now();
+        corio::yield_now();
+        ORDER.with(|o| o.borrow().clone())
+    });
+    assert_eq!(order, ["ts1", "soon", "ts2"]);
+}

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
+use super::callback::CallOnce;
+use super::core::with_core;
 use crate::error::RuntimeError;
 
 type Injected = Box<dyn FnOnce() + Send + 'static>;
@@ -125,7 +127,9 @@ impl LoopHandle {
     }
 
     /// Schedules `f` to run on the loop's thread, as a callback of the next iteration, and
-    /// wakes the loop if it sleeps.
+    /// wakes the loop if it sleeps. Called on the loop's own thread while it runs, it is
+    /// `call_soon`: the callback takes its place among the others in the order of the calls,
+    /// as in asyncio, where both go to the same ready queue.
     ///
     /// # Errors
     ///
@@ -134,7 +138,20 @@ impl LoopHandle {
     where
         F: FnOnce() + Send + 'static,
     {
-        self.shared.inject(Box::new(f))
+        let mut f = Some(f);
+        let here = with_core(|c| {
+            if !Arc::ptr_eq(&c.shared, &self.shared) || c.is_closed() {
+                return false;
+            }
+            if let Some(f) = f.take() {
+                c.call_soon(CallOnce::new_rc(f));
+            }
+            true
+        });
+        match (here, f) {
+            (Some(true), _) | (_, None) => Ok(()),
+            (_, Some(f)) => self.shared.inject(Box::new(f)),
+        }
     }
 
     /// `true` once the loop was closed.
