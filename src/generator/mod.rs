@@ -60,7 +60,9 @@
 //!   [`GeneratorExit`], running its `Drop`s. The body may catch it to clean up and return; if it
 //!   yields again instead, that `yield_` panics with a message saying so (Python's "generator
 //!   ignored GeneratorExit"), which unwinds the rest of the body and reaches the caller of
-//!   `close`: an error, never a hang. Dropping a suspended generator closes it the same way; a
+//!   `close`: an error, never a hang. (A `yield_` from a `Drop` that this unwind runs cannot
+//!   panic, a panic during an unwind aborting: the process aborts after the same message.)
+//!   Dropping a suspended generator closes it the same way; a
 //!   panic during that close was already reported by the panic hook and is not raised again
 //!   from `drop` (Python reports it as "unraisable"), except a task's [`Cancelled`], which
 //!   goes on unwinding the task so its cancellation is not lost. Closing a generator that has
@@ -382,18 +384,13 @@ impl<Y, R, S> Generator<Y, R, S> {
     ///
     /// # Panics
     ///
-    /// If the body yields again while closing (it caught [`GeneratorExit`], or a `Drop` run
-    /// by the unwind yields: that body's stack is then leaked, since it can neither go on nor
-    /// unwind again), or panics with another payload while closing; the generator is finished
-    /// either way. Dropping a suspended generator closes it the same way, and reports such a
-    /// yield on stderr instead of panicking.
+    /// If the body yields again while closing (it caught [`GeneratorExit`]), or panics with
+    /// another payload while closing; the generator is finished either way. A `yield_` from a
+    /// `Drop` that the [`GeneratorExit`] unwind runs (Python's `yield` in a `finally` while
+    /// closing) aborts the process after saying so: that body can neither go on (its yield
+    /// waits for a value nobody sends) nor unwind again (a panic during an unwind aborts).
     pub fn close(&mut self) -> Option<R> {
-        self.close_payload().unwrap_or_else(|p| {
-            if p.is::<step::IgnoredExit>() {
-                panic!("{}", step::IGNORED_EXIT)
-            }
-            resume_unwind(p)
-        })
+        self.close_payload().unwrap_or_else(|p| resume_unwind(p))
     }
 }
 
@@ -416,10 +413,7 @@ fn drop_unfinished<Y, R, S>(coro: TypedCoro<S, Y, R>, home: Home) {
         _not_send: PhantomData,
     };
     if let Err(p) = g.close_payload() {
-        if p.is::<step::IgnoredExit>() {
-            crate::runtime::emit_report(crate::runtime::ReportLevel::Error, step::IGNORED_EXIT);
-        }
-        // The panic hook reported a panic when it happened; only a cancellation must go on.
+        // The panic hook reported it when it happened; only a cancellation must go on.
         if p.is::<Cancelled>() && !std::thread::panicking() {
             resume_unwind(p)
         }

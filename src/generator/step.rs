@@ -9,14 +9,6 @@ use super::{Generator, GeneratorState, Stage};
 
 use crate::coro::{Payload, Resumed, Signal, TypedCoro};
 
-/// What a close that the body defeated fails with (see `close_payload`).
-pub(super) struct IgnoredExit;
-
-/// What is reported for an [`IgnoredExit`].
-pub(super) const IGNORED_EXIT: &str = "corio: a generator yielded while being closed, from a \
-    Drop run by the GeneratorExit unwind (Python's \"generator ignored GeneratorExit\"); it \
-    cannot go on nor unwind again, so its stack is leaked. A closing body must not yield.";
-
 impl<Y, R, S> Generator<Y, R, S> {
     /// `close`, with the payload of a failed close handed back instead of raised.
     pub(super) fn close_payload(&mut self) -> Result<Option<R>, Payload> {
@@ -31,15 +23,8 @@ impl<Y, R, S> Generator<Y, R, S> {
             }
             Stage::Suspended => match self.step(Signal::Close) {
                 Ok(GeneratorState::Complete(r)) => Ok(Some(r)),
-                // A `Drop` yielded while GeneratorExit unwound the body. The body can neither go
-                // on (its yield waits for a value nobody has) nor be unwound again (a panic
-                // during an unwind aborts the process): its coroutine and stack are leaked, and
-                // the close fails as Python's does ("generator ignored GeneratorExit").
                 Ok(GeneratorState::Yielded(_)) => {
-                    if let Some(c) = self.coro.take() {
-                        std::mem::forget(c);
-                    }
-                    Err(Box::new(IgnoredExit))
+                    unreachable!("a closing generator's yield_ panics")
                 }
                 Err(p) if p.is::<GeneratorExit>() => Ok(None),
                 Err(p) => Err(p),

@@ -92,10 +92,7 @@ impl<Y, S> Yielder<Y, S> {
     /// without unwinding on a throw.
     #[inline(always)]
     fn suspend_with(&self, y: Y) -> Result<S, Signal> {
-        // A yield while closing is an error. Raised here, unless the body is unwinding with
-        // GeneratorExit already (the yield is in a `Drop`): a panic then would abort the
-        // process, so the yield suspends and the closer reports it (see `close_payload`).
-        if self.closing.get() && !std::thread::panicking() {
+        if self.closing.get() {
             yielded_while_closing();
         }
         // SAFETY: see the invariant of `new`: this runs on the body's own stack.
