@@ -295,6 +295,7 @@ impl Drop for Bomb {
 fn a_panicking_drop_of_an_abandoned_value_leaves_the_pool_working() {
     let pool = Executor::builder().max_threads(1).build();
     let started = Arc::new(AtomicBool::new(false));
+    let (release, gate) = mpsc::channel::<()>();
     corio::run({
         let (pool, started) = (pool.clone(), started.clone());
         move || {
@@ -303,7 +304,7 @@ fn a_panicking_drop_of_an_abandoned_value_leaves_the_pool_working() {
             let caller = corio::spawn(move || {
                 p.run(move || {
                     s.store(true, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(50));
+                    gate.recv().unwrap(); // returns its value only once the caller is gone
                     Bomb
                 })
                 .map(std::mem::forget)
@@ -311,8 +312,9 @@ fn a_panicking_drop_of_an_abandoned_value_leaves_the_pool_working() {
             while !started.load(Ordering::SeqCst) {
                 corio::sleep(Duration::from_millis(1));
             }
-            caller.cancel();
+            assert!(caller.cancel());
             assert!(caller.join().unwrap_err().is_cancelled());
+            release.send(()).unwrap();
             for _ in 0..3 {
                 let r = corio::wait_for(Duration::from_secs(20), || pool.run(|| 1));
                 assert_eq!(r.expect("the pool still takes jobs").unwrap(), 1);

@@ -412,10 +412,10 @@ fn lock_released_again_during_a_hand_off_is_an_error_and_keeps_exclusion() {
     });
 }
 
-// asyncio's `Condition.wait` on a lock that was released and not yet taken by its waiter
-// raises `RuntimeError('cannot wait on un-acquired lock')`.
+// asyncio's `Condition.wait` (and `notify`) on a lock that was released and not yet taken by
+// its waiter raises `RuntimeError('cannot wait on un-acquired lock')`.
 #[test]
-fn condition_wait_during_a_hand_off_of_its_lock_is_an_error() {
+fn condition_wait_and_notify_during_a_hand_off_of_its_lock_are_errors() {
     corio::run(|| {
         let cond = corio::Condition::new();
         let g = cond.acquire();
@@ -429,6 +429,8 @@ fn condition_wait_during_a_hand_off_of_its_lock_is_an_error() {
             cond.wait().is_err(),
             "the lock is the waiter's turn, not ours"
         );
+        assert!(cond.notify(1).is_err(), "asyncio's notify raises there too");
+        assert!(cond.notify_all().is_err());
         waiter.join().unwrap();
         assert!(!cond.locked());
     });

@@ -185,7 +185,8 @@ impl Condition {
     ///
     /// # Errors
     ///
-    /// [`NotLocked`] if the lock is not held when called.
+    /// [`NotLocked`] if the lock is not held when called, or was just released and handed to
+    /// a waiter that has not run yet (see [`Lock::release`](crate::Lock::release)).
     ///
     /// # Cancel safety
     ///
@@ -287,9 +288,9 @@ impl Condition {
     ///
     /// # Errors
     ///
-    /// [`NotLocked`] if the lock is not held.
+    /// [`NotLocked`] if the lock is not held (or only handed to a waiter that has not run).
     pub fn notify(&self, n: usize) -> Result<(), NotLocked> {
-        if !self.locked() {
+        if !self.inner.lock.releasable() {
             return Err(NotLocked);
         }
         self.inner.notify(n);
@@ -300,9 +301,9 @@ impl Condition {
     ///
     /// # Errors
     ///
-    /// [`NotLocked`] if the lock is not held.
+    /// [`NotLocked`] if the lock is not held (or only handed to a waiter that has not run).
     pub fn notify_all(&self) -> Result<(), NotLocked> {
-        if !self.locked() {
+        if !self.inner.lock.releasable() {
             return Err(NotLocked);
         }
         wake_all(&self.inner.waiters);
