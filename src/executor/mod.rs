@@ -45,10 +45,11 @@
 //! # Panics and cancellation
 //!
 //! A panic in the function comes back as [`JoinError::Panicked`]; the thread and the pool go
-//! on. A thread cannot be interrupted, so cancelling the waiting coroutine does not stop the
-//! work: the function runs to its end on its thread and its value is dropped there. If it
-//! panics after its caller was cancelled, nobody can see the panic any more, so it is reported
-//! on stderr (as a task's "exception was never retrieved").
+//! on. Cancelling the waiting coroutine while the function waits in the queue means it never
+//! runs (as asyncio's pool skips a cancelled future's work). Once it runs, a thread cannot be
+//! interrupted: the function runs to its end on its thread and its value is dropped there. If
+//! it panics after its caller was cancelled, nobody can see the panic any more, so it is
+//! reported on stderr (as a task's "exception was never retrieved").
 //!
 //! # Shutdown
 //!
@@ -415,7 +416,8 @@ fn install(loop_id: u64, executor: Executor) {
 ///
 /// # Cancel safety
 ///
-/// As [`Executor::run`]: `f` runs to its end; its value is dropped.
+/// As [`Executor::run`]: `f` does not run if still queued; once started it runs to its end,
+/// and its value is dropped.
 ///
 /// # Panics
 ///
@@ -448,7 +450,8 @@ where
 ///
 /// # Cancel safety
 ///
-/// As [`Executor::run`]: `f` runs to its end; its value is dropped.
+/// As [`Executor::run`]: `f` does not run if still queued; once started it runs to its end,
+/// and its value is dropped.
 ///
 /// # Panics
 ///

@@ -27,8 +27,10 @@ pub const SLOW_STEP: Duration = Duration::from_millis(100);
 
 /// How long [`run`](super::run)'s shutdown lets cancelled tasks clean up while they wait on
 /// a timer or the outside world (a `sleep`, a socket's `drain`), as `asyncio.run` lets them
-/// finish: a task still alive after it, and one that waits on nothing that can end its wait,
-/// is cancelled again.
+/// finish. The tasks still alive after it are cancelled again, and so are they at once when
+/// nothing in the loop can end a wait (no timer, no external wait, no live `LoopHandle`):
+/// the loop decides that for all its tasks together, so while one cleanup waits on a timer,
+/// another that waits on nothing is cancelled again only at the end of the grace.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// How many finished coroutines' stacks a loop keeps for reuse by default.

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use super::callback::CallOnce;
 use super::core::with_core;
 use crate::error::RuntimeError;
 
@@ -138,20 +137,13 @@ impl LoopHandle {
     where
         F: FnOnce() + Send + 'static,
     {
-        let mut f = Some(f);
-        let here = with_core(|c| {
-            if !Arc::ptr_eq(&c.shared, &self.shared) || c.is_closed() {
-                return false;
-            }
-            if let Some(f) = f.take() {
-                c.call_soon(CallOnce::new_rc(f));
-            }
-            true
-        });
-        match (here, f) {
-            (Some(true), _) | (_, None) => Ok(()),
-            (_, Some(f)) => self.shared.inject(Box::new(f)),
+        let on_its_thread =
+            with_core(|c| Arc::ptr_eq(&c.shared, &self.shared) && !c.is_closed()).unwrap_or(false);
+        if on_its_thread {
+            crate::runtime::call_soon(f);
+            return Ok(());
         }
+        self.shared.inject(Box::new(f))
     }
 
     /// `true` once the loop was closed.

@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 
 use super::StreamReader;
 use crate::runtime::Dir;
-use crate::streams::conn::recv_uninit;
+use crate::streams::conn::{Conn, recv_uninit};
 
 /// How much one read syscall asks for.
 pub(super) const READ_SIZE: usize = 64 * 1024;
@@ -61,9 +61,8 @@ impl StreamReader {
     /// `Vec` is allocated only for the syscall and dropped if that finds no data, so a
     /// parked reader holds no memory.
     pub(super) fn read_direct(&mut self, fd: RawFd, cap: usize) -> io::Result<Vec<u8>> {
-        self.check_failed()?;
         let mut out: Vec<u8> = Vec::new();
-        let got = self.conn.src().read_stream(cap, || {
+        let got = self.socket_read(cap, |_, _| {
             if out.capacity() < cap {
                 out = Vec::with_capacity(cap);
             }
@@ -79,11 +78,7 @@ impl StreamReader {
                     Err(e)
                 }
             }
-        });
-        let got = match got {
-            Ok(got) => got,
-            Err(e) => return Err(self.read_failed(e)),
-        };
+        })?;
         if got == 0 {
             self.eof = true;
             return Ok(Vec::new());
@@ -101,11 +96,8 @@ impl StreamReader {
     /// size) and for an `n` smaller than [`direct_capacity`](Self::direct_capacity), where
     /// receiving only `n` would leave for more syscalls what one can take.
     pub(super) fn read_scratch(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        self.check_failed()?;
-        let conn = &self.conn;
-        let buf = &mut self.buf;
         let mut out = Vec::new();
-        let got = conn.src().read_stream(READ_SIZE, || {
+        let got = self.socket_read(READ_SIZE, |conn, buf| {
             SCRATCH.with(|s| {
                 let s = &mut s.borrow_mut()[..];
                 let got = conn.recv(s)?;
@@ -116,11 +108,7 @@ impl StreamReader {
                 }
                 Ok(got)
             })
-        });
-        let got = match got {
-            Ok(got) => got,
-            Err(e) => return Err(self.read_failed(e)),
-        };
+        })?;
         if got == 0 {
             self.eof = true;
         }
@@ -181,25 +169,35 @@ impl StreamReader {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        self.check_failed()?;
-        let conn = &self.conn;
-        let buf = &mut self.buf;
-        let got = conn.src().read_stream(READ_SIZE, || {
+        let got = self.socket_read(READ_SIZE, |conn, buf| {
             SCRATCH.with(|s| {
                 let s = &mut s.borrow_mut()[..];
                 let got = conn.recv(s)?;
                 buf.extend_from_slice(&s[..got]);
                 Ok(got)
             })
-        });
-        let got = match got {
-            Ok(got) => got,
-            Err(e) => return Err(self.read_failed(e)),
-        };
+        })?;
         if got == 0 {
             self.eof = true;
         }
         Ok(got)
+    }
+
+    /// One socket read of up to `want` bytes through `op` (given the connection and the
+    /// buffer), parking while the socket has nothing: the error of an earlier failed read
+    /// instead if there was one, and a failure recorded (see `read_failed`).
+    #[inline]
+    pub(super) fn socket_read(
+        &mut self,
+        want: usize,
+        mut op: impl FnMut(&Conn, &mut Vec<u8>) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.check_failed()?;
+        let (conn, buf) = (&self.conn, &mut self.buf);
+        match conn.src().read_stream(want, || op(conn, buf)) {
+            Ok(got) => Ok(got),
+            Err(e) => Err(self.read_failed(e)),
+        }
     }
 
     /// Takes up to `n` buffered bytes.

@@ -370,13 +370,7 @@ impl Read for StreamReader {
         if self.eof {
             return Ok(0);
         }
-        self.check_failed()?;
-        let conn = &self.conn;
-        let want = out.len();
-        let n = match conn.src().read_stream(want, || conn.recv(out)) {
-            Ok(n) => n,
-            Err(e) => return Err(self.read_failed(e)),
-        };
+        let n = self.socket_read(out.len(), |conn, _| conn.recv(out))?;
         if n == 0 {
             self.eof = true;
         }

@@ -376,9 +376,7 @@ impl StreamWriter {
     pub fn set_write_buffer_limits(&self, high: usize, low: usize) {
         let mut st = self.shared.st.borrow_mut();
         st.out.set_limits(high, low);
-        if st.buffered() > st.out.high {
-            st.paused = true;
-        }
+        pause_above_high(&mut st);
         let woken = st.take_wakers();
         drop(st);
         woken.wake();
@@ -523,6 +521,10 @@ impl WriterLink {
         };
         // Never borrowed across a park, and a reader runs no writer code: free here.
         let Ok(mut st) = sh.st.try_borrow_mut() else {
+            debug_assert!(
+                false,
+                "the writer's state is borrowed while its reader fails"
+            );
             return;
         };
         if st.closed {
