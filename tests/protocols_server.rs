@@ -311,34 +311,31 @@ impl DatagramProtocol for Udp {
     }
 }
 
+/// A datagram endpoint whose protocol records into `log` (and echoes if `echo`), bound to
+/// `local` and connected to `remote` where given.
+fn udp_endpoint(
+    log: &Log<String>,
+    echo: bool,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+) -> DatagramTransport {
+    let log = log.clone();
+    protocols::create_datagram_endpoint(move || Udp { log, t: None, echo }, local, remote).unwrap()
+}
+
+/// Any free UDP port on the loopback interface.
+fn loopback() -> Option<SocketAddr> {
+    Some("127.0.0.1:0".parse().unwrap())
+}
+
 #[test]
 fn datagram_endpoints_exchange_and_close_once() {
     // cpython: test_events.py EventLoopTestsMixin.test_create_datagram_endpoint
     corio::run(|| {
         let slog = Log::new();
-        let s = slog.clone();
-        let server = protocols::create_datagram_endpoint(
-            move || Udp {
-                log: s,
-                t: None,
-                echo: true,
-            },
-            Some("127.0.0.1:0"),
-            None::<&str>,
-        )
-        .unwrap();
+        let server = udp_endpoint(&slog, true, loopback(), None);
         let clog = Log::new();
-        let c = clog.clone();
-        let client = protocols::create_datagram_endpoint(
-            move || Udp {
-                log: c,
-                t: None,
-                echo: false,
-            },
-            None::<&str>,
-            Some(server.local_addr().unwrap()),
-        )
-        .unwrap();
+        let client = udp_endpoint(&clog, false, None, Some(server.local_addr().unwrap()));
         assert_eq!(client.peer_addr().unwrap(), server.local_addr().unwrap());
         client.sendto(b"ping", None);
         until(|| clog.len() == 2);
@@ -362,17 +359,7 @@ fn datagram_send_errors_go_to_error_received() {
     // cpython: test_selector_events.py SelectorDatagramTransportTests.test_sendto_error_received
     corio::run(|| {
         let log = Log::new();
-        let l = log.clone();
-        let t = protocols::create_datagram_endpoint(
-            move || Udp {
-                log: l,
-                t: None,
-                echo: false,
-            },
-            Some("127.0.0.1:0"),
-            None::<&str>,
-        )
-        .unwrap();
+        let t = udp_endpoint(&log, false, loopback(), None);
         t.sendto(b"where to?", None);
         assert_eq!(
             log.get(),
@@ -394,17 +381,7 @@ fn datagram_sendto_another_address_on_a_connected_endpoint_is_an_error() {
         let peer = corio::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let other = corio::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let log = Log::new();
-        let l = log.clone();
-        let t = protocols::create_datagram_endpoint(
-            move || Udp {
-                log: l,
-                t: None,
-                echo: false,
-            },
-            None::<&str>,
-            Some(peer.local_addr().unwrap()),
-        )
-        .unwrap();
+        let t = udp_endpoint(&log, false, None, Some(peer.local_addr().unwrap()));
         t.sendto(b"elsewhere", Some(other.local_addr().unwrap()));
         until(|| log.len() == 2);
         assert_eq!(log.get()[1], "error:InvalidInput");
