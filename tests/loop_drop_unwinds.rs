@@ -324,3 +324,37 @@ fn a_future_waited_on_by_an_unwound_coroutine_is_left_usable() {
         assert_eq!(fut.result().unwrap(), 1);
     }
 }
+
+// A task that swallows every cancellation and yields again at once never lets the loop
+// sleep; `run` still ends (where asyncio.run would spin forever), under virtual time too,
+// whose clock does not move while work stays ready, and the task is unwound by force.
+#[test]
+fn a_task_that_swallows_every_cancel_and_keeps_yielding_does_not_hang_run() {
+    for virtual_time in [false, true] {
+        let drops = Drops::new();
+        let caught = Rc::new(Cell::new(0u32));
+        let (g, c) = (drops.guard(), caught.clone());
+        let body = move || {
+            corio::spawn(move || {
+                let _g = g;
+                loop {
+                    if corio::catch_cancel(corio::yield_now).is_err() {
+                        c.set(c.get() + 1);
+                    }
+                }
+            });
+            corio::yield_now();
+        };
+        if virtual_time {
+            corio::testing::run(body);
+        } else {
+            corio::run(body);
+        }
+        assert_eq!(
+            drops.count(),
+            1,
+            "unwound by force (virtual time: {virtual_time})"
+        );
+        assert!(caught.get() >= 2, "cancelled again after the first one");
+    }
+}

@@ -24,6 +24,11 @@ use super::timer_handle::TimerHandle;
 use crate::error::{JoinError, RuntimeError};
 use crate::reactor::Dir;
 
+/// Under virtual time, loop iterations after which `run`'s shutdown grace is over: a cleanup
+/// that keeps work ready (yields in a loop) never lets the loop sleep, and the virtual clock
+/// then stands still, never reaching [`SHUTDOWN_GRACE`](super::SHUTDOWN_GRACE).
+const VIRTUAL_GRACE_ITERATIONS: u32 = 10_000;
+
 /// Runs `f` as the main coroutine of a new event loop on this thread and returns its value
 /// (asyncio's `asyncio.run`).
 ///
@@ -256,31 +261,41 @@ impl EventLoop {
     /// [`run`] before closing). Their cleanup may wait on timers and the outside world (a
     /// `sleep`, a `drain`) for up to [`SHUTDOWN_GRACE`](super::SHUTDOWN_GRACE), as
     /// `asyncio.run` lets it. After that, or as soon as the loop would sleep with nothing but
-    /// this loop's own tasks able to end a wait, the tasks still alive are cancelled again,
-    /// each time the loop would sleep, a bounded number of times.
+    /// this loop's own tasks able to end a wait, the tasks still alive are cancelled again (at
+    /// every iteration once the grace is over, else each time the loop would sleep), a bounded
+    /// number of times; [`close`](Self::close) unwinds by force whatever is left.
     pub(super) fn shutdown_tasks(&self) {
         let Ok((_entered, _running)) = self.begin() else {
             return;
         };
         let _until = RunUntilGuard::set(&self.core, RunUntil::NoTasks);
-        let mut idle_rounds = 0;
+        let mut rounds = 0;
         for t in self.core.all_tasks() {
             park::cancel(&t);
         }
         let grace_end = deadline_from(self.core.now(), super::SHUTDOWN_GRACE);
         // Bounds the poll of a cleanup that waits on a socket by the grace's end.
         let mut grace_timer: Option<TimerHandle> = None;
-        while self.core.task_count() > 0 && !self.core.is_deadlocked() && idle_rounds < 100 {
-            if !self.core.has_ready() {
+        // Under virtual time, iterations end the grace too (see `VIRTUAL_GRACE_ITERATIONS`).
+        let mut iterations: u32 = 0;
+        let virtual_time = self.core.virtual_time.get();
+        while self.core.task_count() > 0 && !self.core.is_deadlocked() && rounds < 100 {
+            iterations = iterations.saturating_add(1);
+            let grace_over = self.core.now() >= grace_end
+                || (virtual_time && iterations > VIRTUAL_GRACE_ITERATIONS);
+            if grace_over || !self.core.has_ready() {
                 let own_timers = usize::from(grace_timer.is_some());
                 let world_can_wake =
                     self.core.timer_count() > own_timers || !self.core.is_isolated();
-                if world_can_wake && self.core.now() < grace_end {
+                if world_can_wake && !grace_over {
                     if grace_timer.is_none() {
                         grace_timer = Some(self.call_at(grace_end, || ()));
                     }
                 } else {
-                    idle_rounds += 1;
+                    // After the grace, every iteration: a task that swallows each cancel and
+                    // yields again is given up after a bounded number of rounds, and unwound
+                    // by force when the loop closes.
+                    rounds += 1;
                     for t in self.core.all_tasks() {
                         park::cancel(&t);
                     }
