@@ -191,12 +191,7 @@ impl Pool {
     /// jobs queued for it would wait forever.
     fn run_job(&self, job: Job) {
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| job(self))) {
-            let msg = crate::error::panic_text(p.as_ref());
-            crate::runtime::emit_report(
-                crate::runtime::ReportLevel::Error,
-                &format!("an executor job panicked outside its function: {msg}"),
-            );
-            std::mem::forget(p); // its drop could panic again
+            super::result_cell::report_and_leak("an executor job panicked outside its function", p);
         }
     }
 }

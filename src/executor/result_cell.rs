@@ -88,27 +88,35 @@ fn fill<T>(cell: &ResultCell<T>, r: Result<T, Failure>) {
 /// unwinding from its cancellation, it would abort the process.
 pub(super) fn drop_reporting<V>(v: V) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
-        let msg = panic_text(p.as_ref());
-        crate::runtime::emit_report(
-            crate::runtime::ReportLevel::Error,
-            &format!(
-                "dropping an executor job's value or function, whose coroutine was \
-                 cancelled, panicked: {msg}"
-            ),
+        report_and_leak(
+            "dropping an executor job's value or function, whose coroutine was cancelled, \
+             panicked",
+            p,
         );
-        // The payload's own drop may panic too: let it leak rather than unwind here.
-        std::mem::forget(p);
     }
 }
 
-fn report_abandoned_panic(p: &(dyn Any + Send)) {
+/// Reports a panic nobody can receive, `what` saying where it came from, and leaks its
+/// payload: the payload's own drop may panic too, and must not unwind here.
+pub(super) fn report_and_leak(what: &str, p: Box<dyn Any + Send>) {
+    report_panic(what, p.as_ref());
+    std::mem::forget(p);
+}
+
+/// Reports on stderr a panic nobody can receive: `what`, then the panic's message.
+fn report_panic(what: &str, p: &(dyn Any + Send)) {
     let msg = panic_text(p);
     crate::runtime::emit_report(
         crate::runtime::ReportLevel::Error,
-        &format!(
-            "a function run in the executor panicked after the coroutine waiting for it \
-             was cancelled: {msg}"
-        ),
+        &format!("{what}: {msg}"),
+    );
+}
+
+fn report_abandoned_panic(p: &(dyn Any + Send)) {
+    report_panic(
+        "a function run in the executor panicked after the coroutine waiting for it was \
+         cancelled",
+        p,
     );
 }
 
