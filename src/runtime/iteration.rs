@@ -305,7 +305,7 @@ impl Core {
         *self.fired.borrow_mut() = fired;
     }
 
-    fn run_injected(&self) {
+    pub(super) fn run_injected(&self) {
         for f in self.shared.take_injected() {
             self.call_soon(CallOnce::new_rc(f));
         }
