@@ -8,6 +8,7 @@ mod common;
 use std::cell::{Cell, RefCell};
 use std::panic::catch_unwind;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Drops, Log, panic_text};
@@ -181,6 +182,55 @@ fn run_until_complete_stopped_before_the_coroutine_completes_is_an_error() {
     });
     assert_eq!(r.unwrap_err(), RuntimeError::StoppedBeforeComplete);
     assert!(!lp.is_running());
+}
+
+// cpython: test_base_events.py BaseEventLoopTests.test_run_forever_pre_stopped, through
+// `run_until_complete` (which runs `run_forever`): one iteration runs, so the coroutine starts.
+#[test]
+fn a_stop_before_run_until_complete_still_runs_one_iteration() {
+    let lp = EventLoop::new().unwrap();
+    lp.stop();
+    assert_eq!(lp.run_until_complete(|| 7).unwrap(), 7);
+
+    let started = Rc::new(Cell::new(false));
+    let s = started.clone();
+    lp.stop();
+    let r = lp.run_until_complete(move || {
+        s.set(true);
+        corio::sleep(Duration::from_millis(10));
+    });
+    assert_eq!(r.unwrap_err(), RuntimeError::StoppedBeforeComplete);
+    assert!(started.get(), "the coroutine ran its first step");
+}
+
+// cpython: test_events.py EventLoopTestsMixin.test_call_soon_threadsafe and
+// test_call_soon_threadsafe_same_thread: one queue, so a callback posted from a thread (or
+// from the loop's own thread before it runs) before a `call_soon` runs before it.
+#[test]
+fn call_soon_threadsafe_before_call_soon_runs_first() {
+    for from_thread in [false, true] {
+        let lp = EventLoop::new().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let handle = lp.handle();
+        let l = log.clone();
+        let post = move || {
+            handle
+                .call_soon_threadsafe(move || l.lock().unwrap().push("hello"))
+                .unwrap()
+        };
+        if from_thread {
+            std::thread::spawn(post).join().unwrap();
+        } else {
+            post();
+        }
+        let l = log.clone();
+        lp.call_soon(move || {
+            l.lock().unwrap().push("world");
+            runtime::stop();
+        });
+        lp.run_forever().unwrap();
+        assert_eq!(*log.lock().unwrap(), ["hello", "world"], "{from_thread}");
+    }
 }
 
 // asyncio clears `_stopping` when a run ends: a stop asked for as the coroutine finished does

@@ -253,6 +253,47 @@ fn a_failed_task_whose_handle_is_dropped_by_the_closing_loop_reaches_the_handler
 }
 
 #[test]
+fn a_main_coroutine_left_by_a_stop_that_fails_later_reaches_the_handler() {
+    let lp = EventLoop::new().unwrap();
+    let (handler, seen) = recorder();
+    lp.set_exception_handler(Some(handler));
+    let r = lp.run_until_complete(|| {
+        runtime::stop();
+        corio::sleep(Duration::from_secs(1));
+        panic!("late-1551");
+    });
+    assert_eq!(r.unwrap_err(), corio::RuntimeError::StoppedBeforeComplete);
+    assert!(seen.get().is_empty());
+    lp.run_until_complete(|| corio::sleep(Duration::from_secs(2)))
+        .unwrap();
+    let got = seen.get();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].message, "Task exception was never retrieved");
+    assert_eq!(got[0].exception.as_deref(), Some("late-1551"));
+    assert_eq!(got[0].task.as_deref(), Some("main"));
+}
+
+#[test]
+fn a_main_coroutine_that_fails_after_its_deadlock_reaches_the_handler() {
+    let lp = EventLoop::new().unwrap();
+    let (handler, seen) = recorder();
+    lp.set_exception_handler(Some(handler));
+    let r = lp.run_until_complete(|| {
+        let never = Future::<()>::new();
+        let _ = corio::catch_cancel(|| never.wait());
+        // Cancelled out of the deadlock, it goes on and fails.
+        corio::sleep(Duration::from_millis(10));
+        panic!("after-deadlock-1552");
+    });
+    assert!(matches!(r, Err(corio::RuntimeError::Deadlock(_))), "{r:?}");
+    lp.run_until_complete(|| corio::sleep(Duration::from_millis(50)))
+        .unwrap();
+    let got = seen.get();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].exception.as_deref(), Some("after-deadlock-1552"));
+}
+
+#[test]
 fn a_remote_task_nobody_joins_reaches_the_handler() {
     corio::run(|| {
         let (handler, seen) = recorder();

@@ -155,9 +155,14 @@ impl EventLoop {
     /// # Errors
     ///
     /// [`RuntimeError::NestedRun`] inside a running loop, [`RuntimeError::Closed`] on a closed
-    /// loop, [`RuntimeError::StoppedBeforeComplete`] if [`stop`](Self::stop) was called first,
-    /// [`RuntimeError::Cancelled`] if the coroutine was cancelled, [`RuntimeError::Deadlock`]
-    /// if it waits for something nothing can bring.
+    /// loop, [`RuntimeError::StoppedBeforeComplete`] if [`stop`](Self::stop) was called before
+    /// the coroutine finished, [`RuntimeError::Cancelled`] if the coroutine was cancelled,
+    /// [`RuntimeError::Deadlock`] if it waits for something nothing can bring.
+    ///
+    /// A stop asked for before the run still lets one iteration run, as in asyncio, so the
+    /// coroutine starts. A coroutine left unfinished by a stop or a deadlock stays a task of
+    /// the loop; if it fails later, the failure goes to the exception handler, as an unjoined
+    /// task's does.
     ///
     /// # Panics
     ///
@@ -181,18 +186,24 @@ impl EventLoop {
             if task.raw().header().is_done() {
                 break;
             }
-            if self.core.take_stopping() {
-                return Err(RuntimeError::StoppedBeforeComplete);
-            }
             if !self.core.has_ready() && self.core.is_deadlocked() {
                 let report = deadlock_report(&self.core);
                 park::cancel(task.raw());
                 while self.core.has_ready() {
                     self.core.run_once();
                 }
+                // Whatever the main coroutine does from here (it may catch the cancel and
+                // fail later) is nobody's to see: report it as an orphaned task's.
+                task.handle_dropped();
                 return Err(RuntimeError::Deadlock(report));
             }
+            // As asyncio's `run_forever` under `run_until_complete`: a stop asked for before
+            // the run still lets one iteration run, so the main coroutine starts.
             self.core.run_once();
+            if !task.raw().header().is_done() && self.core.take_stopping() {
+                task.handle_dropped();
+                return Err(RuntimeError::StoppedBeforeComplete);
+            }
         }
         match task.take_result().expect("a finished task has a result") {
             Ok(v) => Ok(v),
