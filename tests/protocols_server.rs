@@ -4,7 +4,7 @@
 mod common;
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -453,6 +453,75 @@ fn a_streams_pair_works_over_a_transport() {
         until(|| protocols::open_transports() == 0);
         assert!(t.is_closing());
     });
+}
+
+// asyncio's StreamReaderProtocol.connection_lost: an error is set on the reader
+// (`set_exception`), only a clean loss is its EOF.
+#[test]
+fn a_reset_under_a_streams_bridge_is_the_readers_error_not_its_eof() {
+    corio::run(|| {
+        let listener = corio::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (proto, mut reader, writer) = protocols::streams_bridge().unwrap();
+        let _t = protocols::create_connection(move || proto, addr).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        (&peer).write_all(b"partial").unwrap();
+        assert_eq!(reader.readexactly(7).unwrap(), b"partial");
+        peer.set_linger(Some(Duration::ZERO)).unwrap();
+        drop(peer);
+        let err = corio::wait_for(Duration::from_secs(10), || reader.read(100))
+            .expect("the reader wakes")
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        assert!(
+            !reader.at_eof(),
+            "asyncio: a reader with an exception is not at EOF"
+        );
+        let again = reader.read(1).unwrap_err();
+        assert_eq!(
+            again.kind(),
+            io::ErrorKind::ConnectionReset,
+            "reported again"
+        );
+        drop(writer);
+    });
+}
+
+#[test]
+fn a_streams_bridge_whose_connection_never_comes_closes_its_pipe() {
+    let lp = corio::EventLoop::new().unwrap();
+    lp.run_until_complete(|| {
+        let addr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let (proto, mut reader, writer) = protocols::streams_bridge().unwrap();
+        assert_eq!(protocols::open_transports(), 1, "the pipe");
+        // Written before the connection exists: bounded, so a drain parks instead of
+        // letting the bytes pile up (it ends when the pipe closes below).
+        let w = corio::spawn(move || {
+            writer.write(&vec![7u8; 1 << 20]);
+            writer.drain()
+        });
+        corio::sleep(Duration::from_millis(100));
+        assert!(!w.done(), "the drain parks on a bounded pipe");
+        assert!(protocols::create_connection(move || proto, addr).is_err());
+        until(|| protocols::open_transports() == 0);
+        assert!(
+            corio::wait_for(Duration::from_secs(10), || w.join())
+                .expect("the drain ends")
+                .unwrap()
+                .is_err(),
+            "nothing can carry the bytes"
+        );
+        // The pipe went with unread bytes in it: a reset or an EOF, never a hang.
+        assert!(reader.read(10).map_or(true, |d| d.is_empty()));
+    })
+    .unwrap();
+    // No pipe left behind to keep the loop waiting on the outside world: a wait on nothing
+    // is reported as a deadlock rather than hanging.
+    let r = lp.run_until_complete(|| corio::Future::<()>::new().wait());
+    assert!(matches!(r, Err(corio::RuntimeError::Deadlock(_))), "{r:?}");
 }
 
 /// Echo with backpressure: stops reading while its transport's buffer is over the mark, and

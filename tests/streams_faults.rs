@@ -400,6 +400,9 @@ fn a_reset_seen_by_the_reader_ends_the_writer_too() {
         );
         let e = r.read(100).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+        // asyncio: `at_eof` is `_eof and not _buffer`; a reset is the reader's exception,
+        // not its EOF.
+        assert!(!r.at_eof());
         assert!(w.is_closing());
         w.write(b"dropped");
         assert_eq!(w.drain().unwrap_err().kind(), ErrorKind::ConnectionReset);

@@ -16,7 +16,11 @@ use std::rc::Rc;
 
 use super::{BaseProtocol, Protocol, Transport};
 use crate::net::UnixStream;
-use crate::streams::{self, StreamReader, StreamWriter};
+use crate::streams::{self, LostLink, StreamReader, StreamWriter};
+
+/// What the streams may write before the transport exists: past it the pipe stops reading
+/// from the pair, so the writer's `drain` parks (the streams' default high-water mark).
+const PENDING_HIGH: usize = streams::DEFAULT_HIGH_WATER;
 
 /// One end of the pipe: where its bytes go, and bytes that came before that end existed.
 #[derive(Default)]
@@ -39,26 +43,45 @@ pub struct StreamsBridge {
     pipe: Transport,
     /// This side, filled in by `connection_made`; the pipe end's protocol writes to it.
     me: Shared,
+    /// The streams' connection, to record the error the transport was lost with.
+    streams: LostLink,
+    /// `connection_made` ran: from then on `connection_lost` closes the pipe; before it,
+    /// dropping the protocol does (a connection that never came).
+    made: bool,
 }
 
 /// The pair end's protocol: what the streams write goes to the real transport.
 struct PipeEnd {
     real: Shared,
+    /// Its own transport, to stop reading the pair while the real one does not exist yet.
+    pipe: Option<Transport>,
 }
 
-fn write_to(end: &Shared, data: &[u8]) {
-    let mut e = end.borrow_mut();
-    match &e.transport {
-        Some(t) => {
-            let t = t.clone();
-            drop(e);
-            t.write(data);
+impl PipeEnd {
+    fn write_to_real(&mut self, data: &[u8]) {
+        let mut e = self.real.borrow_mut();
+        match &e.transport {
+            Some(t) => {
+                let t = t.clone();
+                drop(e);
+                t.write(data);
+            }
+            None => {
+                e.pending.extend_from_slice(data);
+                if e.pending.len() >= PENDING_HIGH
+                    && let Some(p) = &self.pipe
+                {
+                    p.pause_reading();
+                }
+            }
         }
-        None => e.pending.extend_from_slice(data),
     }
 }
 
 impl BaseProtocol for PipeEnd {
+    fn connection_made(&mut self, t: Transport) {
+        self.pipe = Some(t);
+    }
     fn connection_lost(&mut self, _exc: Option<io::Error>) {
         // The streams side closed: close the real connection once its buffer is sent.
         let mut e = self.real.borrow_mut();
@@ -85,7 +108,7 @@ impl BaseProtocol for PipeEnd {
 
 impl Protocol for PipeEnd {
     fn data_received(&mut self, data: &[u8]) {
-        write_to(&self.real, data);
+        self.write_to_real(data);
     }
     fn eof_received(&mut self) -> bool {
         let mut e = self.real.borrow_mut();
@@ -106,6 +129,7 @@ impl Protocol for PipeEnd {
 
 impl BaseProtocol for StreamsBridge {
     fn connection_made(&mut self, t: Transport) {
+        self.made = true;
         let (pending, eof, close) = {
             let mut e = self.me.borrow_mut();
             e.transport = Some(t.clone());
@@ -123,9 +147,17 @@ impl BaseProtocol for StreamsBridge {
         }
         if close {
             t.close();
+        } else {
+            // Reading the pair may have stopped on what piled up before (`PENDING_HIGH`).
+            self.pipe.resume_reading();
         }
     }
-    fn connection_lost(&mut self, _exc: Option<io::Error>) {
+    fn connection_lost(&mut self, exc: Option<io::Error>) {
+        // asyncio's `StreamReaderProtocol`: an error is the reader's exception, not an EOF.
+        // The pipe still closes, so a reader parked on it wakes and meets the error.
+        if let Some(e) = exc {
+            self.streams.lost(&e);
+        }
         self.pipe.close();
     }
     fn pause_writing(&mut self) {
@@ -151,6 +183,16 @@ impl Protocol for StreamsBridge {
         // Keep the transport open while the streams writer may still answer; once both
         // sides have sent their EOF, close (and the pipe with it).
         !both
+    }
+}
+
+impl Drop for StreamsBridge {
+    fn drop(&mut self) {
+        // The connection never came (`create_connection` failed, or the protocol was never
+        // used): close the pipe, or it would stay open with its streams waiting on it.
+        if !self.made && !self.pipe.is_closing() {
+            self.pipe.close();
+        }
     }
 }
 
@@ -191,7 +233,16 @@ pub fn streams_bridge() -> io::Result<(StreamsBridge, StreamReader, StreamWriter
     let (ours, theirs) = UnixStream::pair()?;
     let me: Shared = Rc::new(RefCell::new(End::default()));
     let real = me.clone();
-    let pipe = super::connect_accepted_socket(move || PipeEnd { real }, ours)?;
-    let (reader, writer) = streams::split(theirs);
-    Ok((StreamsBridge { pipe, me }, reader, writer))
+    let pipe = super::connect_accepted_socket(move || PipeEnd { real, pipe: None }, ours)?;
+    let (reader, writer, streams) = streams::split_linked(theirs);
+    Ok((
+        StreamsBridge {
+            pipe,
+            me,
+            streams,
+            made: false,
+        },
+        reader,
+        writer,
+    ))
 }

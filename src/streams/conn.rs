@@ -1,7 +1,7 @@
 //! The connection a reader and a writer share: a TCP or Unix stream socket, one end of a
 //! pipe, or (with the feature `tls`) a TLS session over a socket.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::io;
 use std::mem::MaybeUninit;
@@ -205,6 +205,11 @@ pub(crate) struct Conn {
     /// Set once the writer has closed the connection (or lost it): the reader is at EOF as
     /// soon as its buffer is empty.
     pub(crate) closed: Cell<bool>,
+    /// The error that ended the connection, once a read met it or the transport under a
+    /// bridge lost it with one: every later read that would go to the socket reports it
+    /// again, and so does a read that meets the end of the stream (a reset is not mistaken
+    /// for the peer's clean close, which is what the socket says after reporting it once).
+    pub(crate) failed: OnceCell<Box<SavedError>>,
 }
 
 impl Conn {
@@ -212,6 +217,22 @@ impl Conn {
         Conn {
             sock,
             closed: Cell::new(false),
+            failed: OnceCell::new(),
+        }
+    }
+
+    /// Records the error that ended the connection (the first one stays).
+    #[cold]
+    pub(crate) fn set_failed(&self, e: &io::Error) {
+        let _ = self.failed.set(Box::new(SavedError::new(e)));
+    }
+
+    /// The recorded error, as a fresh `io::Error`.
+    #[inline]
+    pub(crate) fn check_failed(&self) -> io::Result<()> {
+        match self.failed.get() {
+            None => Ok(()),
+            Some(e) => Err(e.to_io()),
         }
     }
 

@@ -47,7 +47,7 @@ mod writer;
 
 use std::io;
 use std::path::Path;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 pub use graceful::ShutdownSummary;
 pub use reader::{DEFAULT_LIMIT, StreamReader};
@@ -203,6 +203,29 @@ pub(crate) mod sealed {
 /// ```
 pub fn split(stream: impl StreamSocket) -> (StreamReader, StreamWriter) {
     pair(Rc::new(Conn::new(stream.into_any_stream())))
+}
+
+/// [`split`], and a link that records an error the connection was lost with elsewhere
+/// (the transport under a streams bridge): the reader reports it instead of the end of the
+/// stream.
+pub(crate) fn split_linked(stream: impl StreamSocket) -> (StreamReader, StreamWriter, LostLink) {
+    let conn = Rc::new(Conn::new(stream.into_any_stream()));
+    let link = LostLink(Rc::downgrade(&conn));
+    let (reader, writer) = pair(conn);
+    (reader, writer, link)
+}
+
+/// See [`split_linked`]; it keeps nothing open.
+#[derive(Debug)]
+pub(crate) struct LostLink(Weak<Conn>);
+
+impl LostLink {
+    /// Records `e` as the error that ended the connection (the first one recorded stays).
+    pub(crate) fn lost(&self, e: &io::Error) {
+        if let Some(conn) = self.0.upgrade() {
+            conn.set_failed(e);
+        }
+    }
 }
 
 /// The reader and the writer of one connection, the reader linked to the writer (a failed

@@ -148,6 +148,7 @@ impl StreamReader {
         });
         match r {
             Ok(0) => {
+                self.check_failed()?;
                 self.eof = true;
                 Ok(Some(0))
             }
@@ -195,6 +196,9 @@ impl StreamReader {
         self.check_failed()?;
         let (conn, buf) = (&self.conn, &mut self.buf);
         match conn.src().read_stream(want, || op(conn, buf)) {
+            // The end of the stream, unless the connection under it failed (a bridge's
+            // transport lost with an error closes the pipe after recording it).
+            Ok(0) => self.check_failed().map(|()| 0),
             Ok(got) => Ok(got),
             Err(e) => Err(self.read_failed(e)),
         }

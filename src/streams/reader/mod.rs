@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::rc::Rc;
 
-use super::conn::{Conn, SavedError, ends_connection};
+use super::conn::{Conn, ends_connection};
 use super::writer::WriterLink;
 use crate::error::{IncompleteRead, LimitOverrun, ReadError};
 use buffer::find;
@@ -66,10 +66,6 @@ pub struct StreamReader {
     /// sizes the `Vec` it receives into.
     last_read: u32,
     limit: usize,
-    /// The error that ended the connection, once a read met it: every later read that
-    /// would go to the socket reports it again (a reset is not mistaken for the peer's
-    /// clean close, which is what the socket says after reporting it once).
-    failed: Option<Box<SavedError>>,
     /// The connection's writer, which a failed read ends too (none for a pipe's reader).
     writer: Option<WriterLink>,
 }
@@ -83,7 +79,6 @@ impl StreamReader {
             eof: false,
             last_read: 0,
             limit: DEFAULT_LIMIT,
-            failed: None,
             writer: None,
         }
     }
@@ -94,22 +89,19 @@ impl StreamReader {
         self
     }
 
-    /// The error a failed read left, if any: what every read that would go to the socket
-    /// reports from then on.
+    /// The error that ended the connection, if any (see `Conn::failed`): what every read
+    /// that would go to the socket reports from then on.
     #[inline]
     fn check_failed(&self) -> io::Result<()> {
-        match &self.failed {
-            None => Ok(()),
-            Some(e) => Err(e.to_io()),
-        }
+        self.conn.check_failed()
     }
 
     /// Records the error of a read: if it ends the connection, later reads report it again
     /// and the writer ends with it (asyncio's transport closes on a fatal read error).
     #[cold]
     fn read_failed(&mut self, e: io::Error) -> io::Error {
-        if self.failed.is_none() && ends_connection(&e) {
-            self.failed = Some(Box::new(SavedError::new(&e)));
+        if self.conn.failed.get().is_none() && ends_connection(&e) {
+            self.conn.set_failed(&e);
             if let Some(w) = &self.writer {
                 w.fail(&e);
             }
@@ -309,9 +301,11 @@ impl StreamReader {
     ///
     /// After a close on this side, bytes the peer sent before it and not read yet count as
     /// buffered (asyncio's transport would have read them into the buffer), so `at_eof` and
-    /// [`read`](Self::read) agree: `false` while a read would still return data.
+    /// [`read`](Self::read) agree: `false` while a read would still return data. After the
+    /// connection failed (a reset), `false` too, as in asyncio: reads report the error, not
+    /// an end.
     pub fn at_eof(&mut self) -> bool {
-        if self.buffered() > 0 {
+        if self.buffered() > 0 || self.conn.failed.get().is_some() {
             return false;
         }
         if self.eof {
