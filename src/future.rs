@@ -2,10 +2,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
-use crate::error::InvalidState;
-use crate::runtime::{Ticket, WaitKind, WaitList};
+use crate::error::{InvalidState, panic_text};
+use crate::runtime::{HomeLoop, Ticket, WaitKind, WaitList, is_running_here};
 
 /// The error a future was finished with by [`Future::set_exception`]. Shared, because every
 /// reader of the future sees the same one.
@@ -65,6 +66,9 @@ struct Inner<T: 'static> {
     next_callback: Cell<u64>,
     /// Where the future was made, for the deadlock report.
     created: &'static std::panic::Location<'static>,
+    /// The loop it was made or first given a done callback under: where its callbacks are
+    /// scheduled if it is finished while no loop runs.
+    home: RefCell<HomeLoop>,
 }
 
 impl<T: 'static> crate::runtime::WaitTarget for Inner<T> {
@@ -141,6 +145,7 @@ impl<T: 'static> Future<T> {
                 callbacks: RefCell::new(Vec::new()),
                 next_callback: Cell::new(0),
                 created: std::panic::Location::caller(),
+                home: RefCell::new(HomeLoop::current()),
             }),
         }
     }
@@ -165,13 +170,27 @@ impl<T: 'static> Future<T> {
     fn schedule_callback(&self, cb: DoneCallback<T>) {
         let me = self.clone();
         let run = move || cb(&me);
-        // Done callbacks run via call_soon, in the order they were added; with no loop
-        // running (a future used outside one) they run at once.
-        match crate::runtime::is_running_here() {
-            true => {
-                crate::runtime::call_soon(run);
-            }
-            false => run(),
+        // Done callbacks run via call_soon, in the order they were added: on the running
+        // loop, else on the future's own loop (its next run), as asyncio's future does.
+        if is_running_here() {
+            crate::runtime::call_soon(run);
+            return;
+        }
+        let Err(run) = self.inner.home.borrow().call_soon(run) else {
+            return;
+        };
+        // No loop will ever run it (the future was never used under one, or that loop is
+        // closed): run it now. A panic is reported, and the callbacks after it still run.
+        if let Err(p) = catch_unwind(AssertUnwindSafe(run)) {
+            crate::runtime::emit_report(
+                crate::runtime::ReportLevel::Error,
+                &format!(
+                    "a done callback of a future finished outside any event loop panicked: {}",
+                    panic_text(p.as_ref())
+                ),
+            );
+            // Leaked, not dropped: a payload whose drop panics would escape here.
+            std::mem::forget(p);
         }
     }
 
@@ -230,7 +249,15 @@ impl<T: 'static> Future<T> {
 
     /// Runs `f` (via `call_soon`) when the future is done, or soon if it already is.
     /// Callbacks run in the order they were added.
+    ///
+    /// A future finished while no loop runs (between two runs) schedules its callbacks on
+    /// the loop it was made or first given a callback under, which runs them in its next
+    /// run, as asyncio's future does. One never used under a loop, or whose loop is closed,
+    /// runs them at once; a panic in one is reported on stderr and the others still run.
     pub fn add_done_callback<F: FnOnce(&Future<T>) + 'static>(&self, f: F) -> CallbackId {
+        if is_running_here() && self.inner.home.borrow().is_gone() {
+            *self.inner.home.borrow_mut() = HomeLoop::current();
+        }
         let id = self.inner.next_callback.get();
         self.inner.next_callback.set(id + 1);
         if self.done() {

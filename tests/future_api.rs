@@ -347,6 +347,55 @@ fn outside_a_loop_done_callbacks_run_at_once() {
     assert_eq!(bag.get(), [8]);
 }
 
+// asyncio: `__schedule_callbacks` always goes through the future's loop (`call_soon`).
+#[test]
+fn done_callbacks_of_a_future_finished_between_runs_run_in_the_next_run() {
+    let lp = EventLoop::new().unwrap();
+    let bag = Log::new();
+    let f = Future::new();
+    let (f2, b) = (f.clone(), bag.clone());
+    lp.run_until_complete(move || {
+        f2.add_done_callback(move |fut| {
+            // A callback that uses the loop works: it runs on it.
+            let b = b.clone();
+            let v = fut.result().unwrap();
+            corio::runtime::call_soon(move || b.push(v));
+        });
+    })
+    .unwrap();
+    f.set_result(5).unwrap();
+    assert!(
+        bag.get().is_empty(),
+        "scheduled on the future's loop, not run inline"
+    );
+    lp.run_until_complete(|| corio::yield_now()).unwrap();
+    assert_eq!(bag.get(), [5]);
+}
+
+#[test]
+fn outside_any_loop_a_panicking_done_callback_does_not_lose_the_others() {
+    let bag = Log::new();
+    let f = Future::new();
+    f.add_done_callback(|_| panic!("first callback"));
+    let b = bag.clone();
+    f.add_done_callback(move |fut| b.push(fut.result().unwrap()));
+    f.set_result(9).unwrap();
+    assert_eq!(bag.get(), [9]);
+
+    // The same once the future's loop is closed: nothing will run it there.
+    let lp = EventLoop::new().unwrap();
+    let f = Future::new();
+    let b = bag.clone();
+    let f2 = f.clone();
+    lp.run_until_complete(move || {
+        f2.add_done_callback(move |fut| b.push(fut.result().unwrap()));
+    })
+    .unwrap();
+    lp.close().unwrap();
+    f.set_result(10).unwrap();
+    assert_eq!(bag.get(), [9, 10]);
+}
+
 // ----- waiting -----
 
 #[test]

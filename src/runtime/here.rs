@@ -219,3 +219,33 @@ pub(crate) fn external_wait_end(loop_id: u64) {
         }
     });
 }
+
+/// The loop a value was first used under, to schedule on it later whether it runs or not
+/// (asyncio binds a future to its loop): a future finished between two runs of its loop runs
+/// its done callbacks in the next run, as asyncio's does. Holds the loop weakly.
+#[derive(Default)]
+pub(crate) struct HomeLoop(std::rc::Weak<super::core::Core>);
+
+impl HomeLoop {
+    /// The running loop of this thread; an empty home outside one.
+    pub(crate) fn current() -> HomeLoop {
+        HomeLoop(with_core(|c| c.self_rc.borrow().clone()).unwrap_or_default())
+    }
+
+    /// `true` if it names no loop alive (none ran when it was made, or that loop is gone).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+
+    /// Schedules `f` on that loop with `call_soon`; gives `f` back when the loop is gone or
+    /// closed (nothing would ever run it).
+    pub(crate) fn call_soon<F: FnOnce() + 'static>(&self, f: F) -> Result<(), F> {
+        match self.0.upgrade() {
+            Some(core) if !core.is_closed() => {
+                core.call_soon(super::callback::CallOnce::new_rc(f));
+                Ok(())
+            }
+            _ => Err(f),
+        }
+    }
+}
