@@ -163,3 +163,34 @@ fn panicking_callback_is_reported_once_on_stderr() {
     );
     assert_eq!(n, 1, "stderr:\n{}", String::from_utf8_lossy(&out.stderr));
 }
+
+// cpython: test_base_events.py BaseEventLoopTests.test_close (a closed loop refuses
+// `call_soon` and `call_later` with RuntimeError): corio drops the callback at once, with a
+// warning, and the handle says it is cancelled.
+#[test]
+fn a_closed_loop_drops_new_callbacks_at_once() {
+    let lp = EventLoop::new().unwrap();
+    lp.close().unwrap();
+    let drops = Drops::new();
+    let ran = Rc::new(Cell::new(false));
+    let (g, r) = (drops.guard(), ran.clone());
+    let h = lp.call_soon(move || {
+        let _g = g;
+        r.set(true);
+    });
+    assert!(h.cancelled());
+    let (g, r) = (drops.guard(), ran.clone());
+    let t = lp.call_later(Duration::from_millis(1), move || {
+        let _g = g;
+        r.set(true);
+    });
+    assert!(t.cancelled());
+    t.cancel();
+    assert_eq!(
+        drops.count(),
+        2,
+        "both callbacks were dropped, not kept by the dead loop"
+    );
+    assert!(!ran.get());
+    assert_eq!(lp.run_forever().unwrap_err(), RuntimeError::Closed);
+}

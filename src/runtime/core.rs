@@ -59,6 +59,8 @@ pub(crate) struct Core {
     pub(super) stopping: Cell<bool>,
     pub(super) running: Cell<bool>,
     pub(super) closed: Cell<bool>,
+    /// `close` has finished: from then on the loop refuses new callbacks (`refuses_callbacks`).
+    pub(super) close_done: Cell<bool>,
     /// Runnables the loop may still run before it next asks the poller, counted down from
     /// `event_interval` (a count down, so each step compares with zero, as with a constant).
     pub(super) steps_to_poll: Cell<u32>,
@@ -212,6 +214,7 @@ impl Core {
             stopping: Cell::new(false),
             running: Cell::new(false),
             closed: Cell::new(false),
+            close_done: Cell::new(false),
             steps_to_poll: Cell::new(super::DEFAULT_EVENT_INTERVAL),
             event_interval: Cell::new(super::DEFAULT_EVENT_INTERVAL),
             batch_left: Cell::new(0),
@@ -425,6 +428,12 @@ impl Core {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.get()
+    }
+
+    /// `true` once `close` has finished: nothing will ever run a callback given to it now.
+    /// (While `close` unwinds tasks, their `Drop`s may still schedule clean-up callbacks.)
+    pub(crate) fn refuses_callbacks(&self) -> bool {
+        self.close_done.get()
     }
 
     /// `true` when nothing can ever make a parked task ready again: no ready work, no

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::AsRawFd;
 use std::panic::{Location, resume_unwind};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use super::builder::EventLoopBuilder;
@@ -21,6 +21,7 @@ use super::report;
 use super::stack_stats::StackStats;
 use super::step;
 use super::timer_handle::TimerHandle;
+use super::timers::TimerId;
 use crate::error::{JoinError, RuntimeError};
 use crate::reactor::Dir;
 
@@ -321,9 +322,16 @@ impl EventLoop {
 
     /// Schedules `f` to run in the next iteration (asyncio's `call_soon`). Callbacks run in
     /// the order they were scheduled; one scheduled while an iteration runs waits for the next.
+    ///
+    /// On a closed loop the callback is dropped at once and a warning is reported (asyncio
+    /// raises `RuntimeError`): nothing would ever run it. The handle says `cancelled`.
     pub fn call_soon<F: FnOnce() + 'static>(&self, f: F) -> Handle {
         let inner = CallOnce::new_rc(f);
-        self.core.call_soon(inner.clone());
+        if self.core.refuses_callbacks() {
+            refuse(&inner, "call_soon");
+        } else {
+            self.core.call_soon(inner.clone());
+        }
         Handle { inner }
     }
 
@@ -333,9 +341,19 @@ impl EventLoop {
     }
 
     /// Schedules `f` to run at `when` (asyncio's `call_at`). Timers fire in deadline order;
-    /// equal deadlines in the order they were scheduled.
+    /// equal deadlines in the order they were scheduled. On a closed loop, as
+    /// [`call_soon`](Self::call_soon): dropped, with a warning.
     pub fn call_at<F: FnOnce() + 'static>(&self, when: Instant, f: F) -> TimerHandle {
         let inner = CallOnce::new_rc(f);
+        if self.core.refuses_callbacks() {
+            refuse(&inner, "call_at");
+            return TimerHandle {
+                handle: Handle { inner },
+                when,
+                id: TimerId::default(),
+                core: Weak::new(),
+            };
+        }
         let id = self.core.add_timer(when, EventAction::Call(inner.clone()));
         TimerHandle {
             handle: Handle { inner },
@@ -453,6 +471,16 @@ impl Drop for EventLoop {
 }
 
 /// Sets what a run waits for ([`RunUntil`]) for the length of the run, even when it panics.
+/// Drops a callback given to a closed loop, with a warning (asyncio raises there).
+#[cold]
+fn refuse(callback: &Rc<dyn Callable>, what: &str) {
+    callback.cancel();
+    super::diag::emit(
+        super::diag::Level::Warn,
+        &format!("{what} on a closed event loop: the callback is dropped, nothing would run it"),
+    );
+}
+
 struct RunUntilGuard<'a>(&'a Core);
 
 impl<'a> RunUntilGuard<'a> {

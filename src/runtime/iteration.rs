@@ -344,6 +344,7 @@ impl Core {
         // Tasks unwound while parked on the outside world did not count themselves down.
         self.external.set(0);
         drop(std::mem::take(&mut *self.shared.injected.lock()));
+        self.close_done.set(true);
     }
 }
 

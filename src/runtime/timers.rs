@@ -19,7 +19,7 @@ use super::clock::epoch;
 use super::slots::Slots;
 
 /// Identifies one scheduled timer; stays unique after the timer fired or was cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct TimerId {
     key: usize,
     seq: u64,
