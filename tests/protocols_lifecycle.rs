@@ -429,3 +429,35 @@ fn a_callback_that_parks_fails_its_connection_not_the_loop() {
         assert!(reports.get()[0].contains("data_received panicked"));
     });
 }
+
+// asyncio: a transport's `write` and `close` between two `run_until_complete` calls schedule
+// their work on the transport's loop; nothing raises, and the bytes and `connection_lost`
+// come in the next run.
+#[test]
+fn a_transport_used_between_two_runs_does_its_work_in_the_next_run() {
+    let lp = corio::EventLoop::new().unwrap();
+    let log = Log::new();
+    let l = log.clone();
+    let (t, peer) = lp
+        .run_until_complete(move || pair(move || Rec::new(&l)))
+        .unwrap();
+    // More than the socket pair holds: most of it waits for the loop's writability.
+    let big = vec![3u8; 4 << 20];
+    t.write(&big);
+    t.close();
+    assert!(t.is_closing());
+    // asyncio calls `pause_writing` from `write` itself; `connection_lost` waits for the loop.
+    assert_eq!(log.get(), ["made", "pause"]);
+    let got = lp
+        .run_until_complete(move || {
+            let mut got = Vec::new();
+            (&peer).read_to_end(&mut got).unwrap();
+            got.len()
+        })
+        .unwrap();
+    assert_eq!(got, big.len(), "every byte arrived");
+    let l = log.clone();
+    lp.run_until_complete(move || until(|| last_is_lost(&l)))
+        .unwrap();
+    assert_eq!(log.get(), ["made", "pause", "resume", "lost"]);
+}

@@ -328,6 +328,28 @@ fn loopback() -> Option<SocketAddr> {
     Some("127.0.0.1:0".parse().unwrap())
 }
 
+// asyncio: `close` between two runs schedules `connection_lost` on the endpoint's loop.
+#[test]
+fn a_datagram_endpoint_closed_between_two_runs_is_lost_in_the_next_run() {
+    let lp = corio::EventLoop::new().unwrap();
+    let log = Log::new();
+    let l = log.clone();
+    let t = lp
+        .run_until_complete(move || udp_endpoint(&l, false, loopback(), None))
+        .unwrap();
+    t.sendto(b"x", Some(t.local_addr().unwrap()));
+    t.close();
+    assert!(t.is_closing());
+    lp.run_until_complete(|| corio::sleep(Duration::from_millis(20)))
+        .unwrap();
+    assert_eq!(
+        log.get().last().map(String::as_str),
+        Some("lost:false"),
+        "{:?}",
+        log.get()
+    );
+}
+
 #[test]
 fn datagram_endpoints_exchange_and_close_once() {
     // cpython: test_events.py EventLoopTestsMixin.test_create_datagram_endpoint

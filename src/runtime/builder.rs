@@ -205,10 +205,9 @@ impl EventLoopBuilder {
         if self.virtual_time {
             core.set_virtual_time(true);
         }
-        Ok(EventLoop {
-            core: Rc::new(core),
-            owner: true,
-        })
+        let core = Rc::new(core);
+        super::here::register_loop(&core);
+        Ok(EventLoop { core, owner: true })
     }
 
     /// [`run`](super::run) with these settings.

@@ -249,3 +249,41 @@ impl HomeLoop {
         }
     }
 }
+
+thread_local! {
+    /// The loops made on this thread, by id, for [`call_soon_on`] while none of them runs.
+    static LOOPS: std::cell::RefCell<Vec<(u64, std::rc::Weak<super::core::Core>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records a new loop of this thread (dropping the entries of loops that are gone).
+pub(super) fn register_loop(core: &std::rc::Rc<super::core::Core>) {
+    LOOPS.with(|l| {
+        let mut l = l.borrow_mut();
+        l.retain(|(_, w)| w.strong_count() > 0);
+        l.push((core.id(), std::rc::Rc::downgrade(core)));
+    });
+}
+
+/// Schedules `f` with `call_soon` on the loop `loop_id` of this thread, running or not (a
+/// transport used between two runs of its loop: asyncio schedules on the transport's loop
+/// too). Gives `f` back when that loop is gone, closed, or not this thread's.
+pub(crate) fn call_soon_on<F: FnOnce() + 'static>(loop_id: u64, f: F) -> Result<(), F> {
+    let core = with_core(|c| if c.id() == loop_id { c.self_rc() } else { None })
+        .flatten()
+        .or_else(|| {
+            LOOPS.with(|l| {
+                l.borrow()
+                    .iter()
+                    .find(|(id, _)| *id == loop_id)
+                    .and_then(|(_, w)| w.upgrade())
+            })
+        });
+    match core {
+        Some(c) if !c.refuses_callbacks() => {
+            c.call_soon(super::callback::CallOnce::new_rc(f));
+            Ok(())
+        }
+        _ => Err(f),
+    }
+}

@@ -53,6 +53,11 @@ impl IoSource {
         .unwrap_or_else(|| Err(no_loop()))
     }
 
+    /// The id of the loop the fd is registered with.
+    pub(crate) fn loop_id(&self) -> u64 {
+        self.loop_id
+    }
+
     /// Runs `op` until it does not return `WouldBlock`, parking between tries until the fd is
     /// ready in `dir`. If the fd is known not to be ready, parks before the first try.
     ///

@@ -100,10 +100,21 @@ impl<P: StreamProto> Conn<P> {
                 st.read_armed = false;
             }
             drop(st);
+            // Used while its loop does not run (between two runs): arm in the next run.
+            if let (Some(id), Some(me)) = (self.loop_id(), self.me.upgrade())
+                && crate::runtime::call_soon_on(id, move || me.arm(write)).is_ok()
+            {
+                return;
+            }
             self.force_close(Some(io::Error::other(
                 "the transport's socket belongs to another event loop",
             )));
         }
+    }
+
+    /// The loop the socket is registered with, while the connection has one.
+    fn loop_id(&self) -> Option<u64> {
+        self.sock.borrow().as_ref().map(|s| s.src().loop_id())
     }
 
     /// Calls the protocol, catching a panic (which closes the connection and goes to the
@@ -191,10 +202,13 @@ impl<P: StreamProto> Conn<P> {
             return;
         }
         let Some(me) = self.me.upgrade() else { return };
-        if rt::loop_running() {
-            crate::runtime::call_soon(move || me.call_lost(exc));
-        } else {
-            me.teardown_now();
+        // A loop callback of its own, on the connection's loop, running or not (used between
+        // two runs, it comes in the next run); with that loop gone, torn down at once.
+        let scheduled = self
+            .loop_id()
+            .is_some_and(|id| crate::runtime::call_soon_on(id, move || me.call_lost(exc)).is_ok());
+        if !scheduled {
+            self.teardown_now();
         }
     }
 

@@ -101,8 +101,38 @@ impl<P: DatagramProtocol> Endpoint<P> {
         }
         let sides = self.sides.borrow();
         let sock = self.sock.borrow();
-        if let (Some(sides), Some(s)) = (&*sides, &*sock) {
-            sides.arm(&s.evented().src, write);
+        let ok = match (&*sides, &*sock) {
+            (Some(sides), Some(s)) => sides.arm(&s.evented().src, write),
+            _ => true,
+        };
+        drop((sides, sock));
+        if !ok {
+            // Not on its loop (used between two runs): arm in the loop's next run.
+            let mut st = self.st.borrow_mut();
+            if write {
+                st.write_armed = false;
+            } else {
+                st.read_armed = false;
+            }
+            drop(st);
+            if let Some(me) = self.me.upgrade() {
+                let _ = self.later(move || me.arm(write));
+            }
+        }
+    }
+
+    /// Runs `f` as a loop callback of its own on the endpoint's loop, running or not (an
+    /// endpoint used between two runs gets it in the next run); `Err(f)` when that loop is
+    /// gone or the endpoint's socket is.
+    fn later<F: FnOnce() + 'static>(&self, f: F) -> Result<(), F> {
+        let id = self
+            .sock
+            .borrow()
+            .as_ref()
+            .map(|s| s.evented().src.loop_id());
+        match id {
+            Some(id) => crate::runtime::call_soon_on(id, f),
+            None => Err(f),
         }
     }
 
@@ -130,7 +160,8 @@ impl<P: DatagramProtocol> Endpoint<P> {
     /// Calls `error_received` as a loop callback of its own.
     fn report_later(&self, e: io::Error) {
         let Some(me) = self.me.upgrade() else { return };
-        crate::runtime::call_soon(move || {
+        // With the loop gone there is nobody to tell.
+        let _ = self.later(move || {
             me.call_proto("error_received", |p| p.error_received(e));
         });
     }
@@ -159,7 +190,10 @@ impl<P: DatagramProtocol> Endpoint<P> {
             return;
         }
         let Some(me) = self.me.upgrade() else { return };
-        crate::runtime::call_soon(move || me.call_lost(exc));
+        // With the loop gone, at once: the protocol still hears of it and the socket closes.
+        if let Err(lost) = self.later(move || me.call_lost(exc)) {
+            lost();
+        }
     }
 
     fn call_lost(&self, exc: Option<io::Error>) {
@@ -190,7 +224,7 @@ impl<P: DatagramProtocol> Endpoint<P> {
         if self.proto.try_borrow_mut().is_err() {
             // Inside another callback of this protocol: as a loop callback of its own.
             let Some(me) = self.me.upgrade() else { return };
-            crate::runtime::call_soon(move || me.call_flow(pause));
+            let _ = self.later(move || me.call_flow(pause));
         } else {
             self.call_flow(pause);
         }
