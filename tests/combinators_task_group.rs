@@ -296,6 +296,36 @@ fn task_group_inner_group_error_is_a_value_of_the_outer_body() {
     });
 }
 
+// cpython: test_taskgroups.py TestTaskGroup.test_taskgroup_16: the runner's cancel is handed
+// to the task it joins, whose group then ends with the child's failure; the runner gets it.
+#[test]
+fn a_runner_cancelled_while_joining_a_failing_group_gets_the_groups_error() {
+    let err = corio::testing::run(|| {
+        let runner = spawn(|| {
+            let t = spawn(|| {
+                task_group(|g| {
+                    g.spawn(|| {
+                        sleep(ms(300));
+                        panic!("ZeroDivisionError")
+                    });
+                    if let Err(c) = catch_cancel(|| sleep(ms(10_000))) {
+                        sleep(ms(500));
+                        resume_unwind(Box::new(c));
+                    }
+                })
+            });
+            t.join()
+        });
+        sleep(ms(100));
+        runner.cancel();
+        runner.join()
+    });
+    let group = err
+        .expect("the runner ends with the joined task's outcome")
+        .expect("the joined task returned the group's result");
+    assert_eq!(messages(&group.unwrap_err()), ["ZeroDivisionError"]);
+}
+
 // cpython: test_taskgroups.py TestTaskGroup.test_taskgroup_15
 #[test]
 fn task_group_child_failure_during_the_body_cleanup_takes_precedence() {

@@ -381,3 +381,38 @@ fn wait_for_does_not_swallow_a_later_cancellation() {
         assert!(!reached_end.get());
     });
 }
+
+// cpython: test_waitfor.py test_wait_for_waits_for_task_cancellation: on the deadline the
+// joined task is cancelled and waited for, so its clean-up has ended when `wait_for` returns.
+#[test]
+fn wait_for_a_join_returns_after_the_tasks_clean_up() {
+    corio::testing::run(|| {
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        let inner = spawn(move || {
+            let _f = Finally(d);
+            if let Err(c) = catch_cancel(|| sleep(LONG)) {
+                sleep(Duration::from_millis(1)); // clean-up that takes a while
+                resume_unwind(Box::new(c));
+            }
+        });
+        let r = wait_for(Duration::from_millis(1), move || inner.join());
+        assert_eq!(r.map(|_| ()), Err(Timeout));
+        assert!(done.get(), "the task finished its clean-up first");
+    });
+}
+
+// cpython: test_waitfor.py test_wait_for_reraises_exception_during_cancellation: a task that
+// fails while it handles the cancellation gives that failure, not a timeout.
+#[test]
+fn wait_for_a_join_gives_a_failure_raised_during_the_tasks_cancellation() {
+    corio::testing::run(|| {
+        let inner = spawn(|| {
+            let _ = catch_cancel(|| sleep(Duration::from_millis(200)));
+            panic!("FooException");
+        });
+        let r = wait_for(Duration::from_millis(1), move || inner.join());
+        let err = r.expect("not a timeout").unwrap_err();
+        assert_eq!(err.panic_message(), Some("FooException"));
+    });
+}

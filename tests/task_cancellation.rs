@@ -192,21 +192,65 @@ fn joining_a_task_cancelled_by_a_timer_gives_join_error_cancelled() {
 #[test]
 fn cancelling_a_joiner_cancels_the_joined_task() {
     corio::run(|| {
-        let inner_saw_cancel = Rc::new(Cell::new(false));
-        let s = inner_saw_cancel.clone();
+        let inner = corio::spawn(|| corio::sleep(LONG));
+        let inner_done = Rc::new(RefCell::new(None));
+        let d = inner_done.clone();
         let outer = corio::spawn(move || {
-            let inner = corio::spawn(move || {
-                s.set(corio::catch_cancel(|| corio::sleep(LONG)).is_err());
-            });
-            inner.join()
+            let r = inner.join();
+            *d.borrow_mut() = Some(r.is_err());
         });
         corio::yield_now();
         corio::yield_now();
         assert!(outer.cancel());
         assert!(outer.join().unwrap_err().is_cancelled());
-        corio::yield_now();
-        assert!(inner_saw_cancel.get(), "the joined task was cancelled too");
+        assert_eq!(
+            *inner_done.borrow(),
+            None,
+            "the joiner unwound with the cancel"
+        );
     });
+}
+
+// asyncio's `await task`: the joiner's cancel is handed to the task (`Task.cancel` cancels
+// `_fut_waiter`) and the joiner keeps waiting for the task's outcome; a task that catches
+// it and cleans up gives the joiner its value (cpython: test_waitfor.py
+// test_wait_for_waits_for_task_cancellation relies on this).
+#[test]
+fn a_cancelled_joiner_waits_for_the_joined_tasks_clean_up_and_gets_its_outcome() {
+    for cancels in [1, 2] {
+        let got = corio::run(move || {
+            let outer = corio::spawn(move || {
+                let inner =
+                    corio::spawn(move || match corio::catch_cancel(|| corio::sleep(LONG)) {
+                        Ok(()) => 0,
+                        Err(_) => {
+                            corio::sleep(Duration::from_millis(5));
+                            42
+                        }
+                    });
+                let got = inner.join();
+                (got.unwrap(), corio::current_task().unwrap().cancelling())
+            });
+            corio::yield_now();
+            corio::yield_now();
+            assert!(outer.cancel());
+            if cancels == 2 {
+                // A second cancel while the joiner waits is passed on again: it interrupts
+                // the task's clean-up, so the task, and then the joiner, end cancelled.
+                corio::yield_now();
+                assert!(outer.cancel());
+            }
+            outer.join()
+        });
+        match cancels {
+            1 => {
+                let (v, cancelling) = got.expect("the joiner goes on with the value");
+                assert_eq!(v, 42);
+                assert_eq!(cancelling, 1, "the request stays counted, as in asyncio");
+            }
+            _ => assert!(got.unwrap_err().is_cancelled()),
+        }
+    }
 }
 
 // cpython: test_tasks.py BaseTaskTests.test_cancel_awaited_task
@@ -217,7 +261,14 @@ fn a_task_that_cancels_itself_then_joins_cancels_the_joined_task() {
         let nested_saw_cancel = Rc::new(Cell::new(false));
         let (f, s) = (fut.clone(), nested_saw_cancel.clone());
         let task = corio::spawn(move || {
-            let nested = corio::spawn(move || s.set(corio::catch_cancel(|| f.wait()).is_err()));
+            let nested = corio::spawn(move || {
+                let r = corio::catch_cancel(|| f.wait());
+                s.set(r.is_err());
+                if let Err(c) = r {
+                    // Ends cancelled, as asyncio's nested task does.
+                    std::panic::resume_unwind(Box::new(c));
+                }
+            });
             corio::yield_now();
             corio::current_task().unwrap().cancel();
             nested.join()

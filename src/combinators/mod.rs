@@ -23,7 +23,6 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::error::Cancelled;
 use crate::runtime::{WaitInfo, WaitTarget, Waker};
 use crate::task::{Task, spawn};
 
@@ -116,16 +115,7 @@ impl WaitTarget for Gathering<'_> {
     }
 }
 
-/// `true` while the loop unwinds the current task by force (loop close): that unwind must go
-/// on, without parking and without being turned into a value.
-pub(crate) fn is_closing() -> bool {
-    crate::runtime::current_header().is_some_and(|h| h.closing.get())
-}
-
-/// `true` if an unwind payload is a cancellation this module may stop and act upon.
-pub(crate) fn is_cancel(p: &(dyn std::any::Any + Send)) -> bool {
-    p.is::<Cancelled>() && !is_closing()
-}
+pub(crate) use crate::task::{is_cancel, is_closing};
 
 /// Waits until every child has ended. If the waiter is cancelled meanwhile, every child is
 /// cancelled and waited for (as asyncio's gather does), then the cancellation goes on.

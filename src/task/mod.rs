@@ -52,14 +52,59 @@ impl<T: 'static> Task<T> {
     ///
     /// # Cancel safety
     ///
-    /// As in asyncio (`await task`), cancelling the joining coroutine cancels the task too.
+    /// As in asyncio (`await task`), cancelling the joining coroutine cancels the task, and
+    /// the joiner goes on waiting for the task's outcome: the cancellation is handed to the
+    /// task. If the task ends cancelled, the joiner unwinds with the cancellation; if it
+    /// catches it and ends otherwise (a value after clean-up, a failure), `join` returns that
+    /// outcome. A further cancel of the joiner while it waits is passed on again.
+    ///
+    /// ```
+    /// corio::run(|| {
+    ///     let outer = corio::spawn(|| {
+    ///         let inner = corio::spawn(|| {
+    ///             match corio::catch_cancel(|| corio::sleep(std::time::Duration::from_secs(60))) {
+    ///                 Ok(()) => "slept",
+    ///                 Err(_) => "cleaned up",
+    ///             }
+    ///         });
+    ///         inner.join()
+    ///     });
+    ///     corio::yield_now();
+    ///     corio::yield_now();
+    ///     outer.cancel();
+    ///     assert_eq!(outer.join().unwrap().unwrap(), "cleaned up");
+    /// });
+    /// ```
     ///
     /// # Panics
     ///
     /// Outside a coroutine, unless the task has already ended.
     pub fn join(self) -> Result<T, JoinError> {
-        self.wait_done(true);
+        self.wait_done_passing_cancel();
         self.cell.take_result().unwrap_or(Err(JoinError::Cancelled))
+    }
+
+    /// Parks until the task has ended; a cancel of the waiter is handed to the task (see
+    /// [`join`](Self::join)). Unwinds with the waiter's cancellation only if the task ends
+    /// cancelled; any other unwind (the loop closing) cancels the task and goes on at once.
+    fn wait_done_passing_cancel(&self) {
+        let wait = || self.wait_done(false);
+        let Err(first) = catch_unwind(AssertUnwindSafe(wait)) else {
+            return;
+        };
+        self.cancel();
+        if !is_cancel(first.as_ref()) {
+            resume_unwind(first);
+        }
+        while let Err(again) = catch_unwind(AssertUnwindSafe(wait)) {
+            self.cancel();
+            if !is_cancel(again.as_ref()) {
+                resume_unwind(again);
+            }
+        }
+        if self.is_cancelled() {
+            resume_unwind(first);
+        }
     }
 
     /// Parks until the task has ended, without taking its value.
@@ -214,6 +259,18 @@ impl<T: 'static> Drop for DoneWaiter<'_, T> {
             }
         }
     }
+}
+
+/// `true` while the loop unwinds the current task by force (loop close): that unwind must go
+/// on, without parking and without being turned into a value.
+pub(crate) fn is_closing() -> bool {
+    crate::runtime::current_header().is_some_and(|h| h.closing.get())
+}
+
+/// `true` if an unwind payload is a cancellation that a join or a combinator may stop and
+/// act upon (not the loop's closing unwind).
+pub(crate) fn is_cancel(p: &(dyn std::any::Any + Send)) -> bool {
+    p.is::<Cancelled>() && !is_closing()
 }
 
 impl<T: 'static> Drop for Task<T> {
