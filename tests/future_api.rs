@@ -368,7 +368,7 @@ fn done_callbacks_of_a_future_finished_between_runs_run_in_the_next_run() {
         bag.get().is_empty(),
         "scheduled on the future's loop, not run inline"
     );
-    lp.run_until_complete(|| corio::yield_now()).unwrap();
+    lp.run_until_complete(corio::yield_now).unwrap();
     assert_eq!(bag.get(), [5]);
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use std::cell::RefCell;
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -487,7 +487,7 @@ fn a_reset_under_a_streams_bridge_is_the_readers_error_not_its_eof() {
         let (proto, mut reader, writer) = protocols::streams_bridge().unwrap();
         let _t = protocols::create_connection(move || proto, addr).unwrap();
         let (peer, _) = listener.accept().unwrap();
-        (&peer).write_all(b"partial").unwrap();
+        peer.write_all(b"partial").unwrap();
         assert_eq!(reader.readexactly(7).unwrap(), b"partial");
         peer.set_linger(Some(Duration::ZERO)).unwrap();
         drop(peer);
