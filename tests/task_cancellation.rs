@@ -192,7 +192,15 @@ fn joining_a_task_cancelled_by_a_timer_gives_join_error_cancelled() {
 #[test]
 fn cancelling_a_joiner_cancels_the_joined_task() {
     corio::run(|| {
-        let inner = corio::spawn(|| corio::sleep(LONG));
+        let inner_saw_cancel = Rc::new(Cell::new(false));
+        let s = inner_saw_cancel.clone();
+        let inner = corio::spawn(move || {
+            let r = corio::catch_cancel(|| corio::sleep(LONG));
+            s.set(r.is_err());
+            if let Err(c) = r {
+                std::panic::resume_unwind(Box::new(c));
+            }
+        });
         let inner_done = Rc::new(RefCell::new(None));
         let d = inner_done.clone();
         let outer = corio::spawn(move || {
@@ -203,6 +211,7 @@ fn cancelling_a_joiner_cancels_the_joined_task() {
         corio::yield_now();
         assert!(outer.cancel());
         assert!(outer.join().unwrap_err().is_cancelled());
+        assert!(inner_saw_cancel.get(), "the joined task was cancelled too");
         assert_eq!(
             *inner_done.borrow(),
             None,
@@ -251,6 +260,30 @@ fn a_cancelled_joiner_waits_for_the_joined_tasks_clean_up_and_gets_its_outcome()
             _ => assert!(got.unwrap_err().is_cancelled()),
         }
     }
+}
+
+// asyncio: a cancel that reaches a joiner after the joined task ended (woken, not yet run)
+// cannot be handed on (`fut_waiter.cancel()` returns False), so the joiner itself unwinds.
+#[test]
+fn a_joiner_cancelled_after_the_task_ended_unwinds_itself() {
+    corio::run(|| {
+        let t = corio::spawn(|| {
+            corio::yield_now();
+            5
+        });
+        let went_on = Rc::new(Cell::new(false));
+        let w = went_on.clone();
+        let joiner = corio::spawn(move || {
+            let v = t.join();
+            w.set(true);
+            v
+        });
+        corio::yield_now(); // the joiner parks
+        corio::yield_now(); // the task ends and wakes the joiner, which has not run yet
+        assert!(joiner.cancel());
+        assert!(joiner.join().unwrap_err().is_cancelled());
+        assert!(!went_on.get(), "the cancel was delivered, not lost");
+    });
 }
 
 // cpython: test_tasks.py BaseTaskTests.test_cancel_awaited_task

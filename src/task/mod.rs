@@ -88,22 +88,19 @@ impl<T: 'static> Task<T> {
     /// [`join`](Self::join)). Unwinds with the waiter's cancellation only if the task ends
     /// cancelled; any other unwind (the loop closing) cancels the task and goes on at once.
     fn wait_done_passing_cancel(&self) {
-        let wait = || self.wait_done(false);
-        let Err(first) = catch_unwind(AssertUnwindSafe(wait)) else {
-            return;
-        };
-        self.cancel();
-        if !is_cancel(first.as_ref()) {
-            resume_unwind(first);
-        }
-        while let Err(again) = catch_unwind(AssertUnwindSafe(wait)) {
-            self.cancel();
-            if !is_cancel(again.as_ref()) {
-                resume_unwind(again);
+        let mut first = None;
+        while let Err(p) = catch_unwind(AssertUnwindSafe(|| self.wait_done(false))) {
+            // A cancel the task cannot take (it ended already, woken but not yet run) or any
+            // other unwind (the loop closing) goes on at once, as asyncio's `_must_cancel`.
+            if !self.cancel() || !is_cancel(p.as_ref()) {
+                resume_unwind(p);
             }
+            first.get_or_insert(p);
         }
-        if self.is_cancelled() {
-            resume_unwind(first);
+        if let Some(p) = first
+            && self.is_cancelled()
+        {
+            resume_unwind(p);
         }
     }
 
