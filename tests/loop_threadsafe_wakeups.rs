@@ -76,3 +76,37 @@ fn no_call_soon_threadsafe_wake_up_is_lost_while_the_loop_sleeps() {
     });
     assert_eq!(ran, TOTAL, "every callback ran once");
 }
+
+thread_local! {
+    static SEEN: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One thread's callbacks run in the order it posted them, while the loop's own callbacks
+/// (each a `call_soon`, which takes in what was posted first) interleave with them.
+#[test]
+fn one_threads_callbacks_run_in_the_order_posted() {
+    const N: usize = 100_000;
+    corio::run(|| {
+        let h = corio::runtime::loop_handle();
+        let poster = thread::spawn(move || {
+            for i in 0..N {
+                h.call_soon_threadsafe(move || SEEN.with(|s| s.borrow_mut().push(i)))
+                    .unwrap();
+            }
+        });
+        fn chain(left: usize) {
+            if left > 0 {
+                corio::runtime::call_soon(move || chain(left - 1));
+            }
+        }
+        while SEEN.with(|s| s.borrow().len()) < N {
+            chain(64);
+            corio::yield_now();
+        }
+        poster.join().unwrap();
+        SEEN.with(|s| {
+            let s = s.borrow();
+            assert!(s.windows(2).all(|w| w[0] < w[1]), "FIFO per posting thread");
+        });
+    });
+}

@@ -375,11 +375,6 @@ impl Core {
     }
 
     pub(crate) fn call_soon(&self, c: Rc<dyn Callable>) {
-        // asyncio keeps one queue for `call_soon` and `call_soon_threadsafe`: a callback
-        // another thread posted before this call (ordered by a lock, say) goes first.
-        if self.shared.has_injected.load(Ordering::Relaxed) {
-            self.run_injected();
-        }
         self.ready
             .borrow_mut()
             .push_back_with(move || Runnable::Call(c));

@@ -330,6 +330,7 @@ impl EventLoop {
         if self.core.refuses_callbacks() {
             refuse(&inner, "call_soon");
         } else {
+            self.core.take_injected_first();
             self.core.call_soon(inner.clone());
         }
         Handle { inner }

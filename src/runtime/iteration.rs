@@ -305,9 +305,20 @@ impl Core {
         *self.fired.borrow_mut() = fired;
     }
 
+    /// Moves the callbacks other threads posted onto the ready queue, in the order posted.
     pub(super) fn run_injected(&self) {
         for f in self.shared.take_injected() {
             self.call_soon(CallOnce::new_rc(f));
+        }
+    }
+
+    /// Takes in what other threads posted before a `call_soon` of this thread: asyncio keeps
+    /// one queue for `call_soon` and `call_soon_threadsafe`, so a callback posted before
+    /// (ordered by a lock, or before the loop ran) runs first.
+    #[inline]
+    pub(crate) fn take_injected_first(&self) {
+        if self.shared.has_injected.load(Ordering::Relaxed) {
+            self.run_injected();
         }
     }
 
