@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use crate::error::{InvalidState, panic_text};
-use crate::runtime::{HomeLoop, Ticket, WaitKind, WaitList, is_running_here};
+use crate::runtime::{Ticket, WaitKind, WaitList, call_soon_on, is_running_here, running_loop_id};
 
 /// The error a future was finished with by [`Future::set_exception`]. Shared, because every
 /// reader of the future sees the same one.
@@ -66,9 +66,9 @@ struct Inner<T: 'static> {
     next_callback: Cell<u64>,
     /// Where the future was made, for the deadlock report.
     created: &'static std::panic::Location<'static>,
-    /// The loop it was made or first given a done callback under: where its callbacks are
-    /// scheduled if it is finished while no loop runs.
-    home: RefCell<HomeLoop>,
+    /// The id of the loop it was made or first given a done callback under (0: none): where
+    /// its callbacks are scheduled if it is finished while no loop runs.
+    home: Cell<u64>,
 }
 
 impl<T: 'static> crate::runtime::WaitTarget for Inner<T> {
@@ -145,7 +145,7 @@ impl<T: 'static> Future<T> {
                 callbacks: RefCell::new(Vec::new()),
                 next_callback: Cell::new(0),
                 created: std::panic::Location::caller(),
-                home: RefCell::new(HomeLoop::current()),
+                home: Cell::new(running_loop_id().unwrap_or(0)),
             }),
         }
     }
@@ -176,7 +176,7 @@ impl<T: 'static> Future<T> {
             crate::runtime::call_soon(run);
             return;
         }
-        let Err(run) = self.inner.home.borrow().call_soon(run) else {
+        let Err(run) = call_soon_on(self.inner.home.get(), run) else {
             return;
         };
         // No loop will ever run it (the future was never used under one, or that loop is
@@ -253,10 +253,13 @@ impl<T: 'static> Future<T> {
     /// A future finished while no loop runs (between two runs) schedules its callbacks on
     /// the loop it was made or first given a callback under, which runs them in its next
     /// run, as asyncio's future does. One never used under a loop, or whose loop is closed,
-    /// runs them at once; a panic in one is reported on stderr and the others still run.
+    /// runs them at once; a panic in one is reported (on stderr, or through `log` with the
+    /// `log` feature) and the others still run.
     pub fn add_done_callback<F: FnOnce(&Future<T>) + 'static>(&self, f: F) -> CallbackId {
-        if is_running_here() && self.inner.home.borrow().is_gone() {
-            *self.inner.home.borrow_mut() = HomeLoop::current();
+        if self.inner.home.get() == 0
+            && let Some(id) = running_loop_id()
+        {
+            self.inner.home.set(id);
         }
         let id = self.inner.next_callback.get();
         self.inner.next_callback.set(id + 1);

@@ -208,7 +208,12 @@ impl std::fmt::Debug for StreamsBridge {
 /// protocol to give the transport, and the [`StreamReader`] and [`StreamWriter`] that read
 /// what the transport receives and write through it. The writer's `write_eof` or `close`
 /// becomes the transport's `write_eof` once the buffers are sent; the transport's EOF is the
-/// reader's; once both sides have sent their EOF the transport and the pipe close.
+/// reader's; once both sides have sent their EOF the transport and the pipe close. A
+/// transport lost with an error (a reset) gives the reader that error, as asyncio's
+/// `StreamReaderProtocol` does, after the bytes that came before it. What the writer writes
+/// before the transport exists is held up to the writer's high-water mark (then `drain`
+/// parks); if the protocol is dropped unused (the connection failed), the streams see the
+/// pipe close.
 ///
 /// ```
 /// use corio::protocols;

@@ -14,6 +14,9 @@ use slab::Slab;
 
 use crate::runtime::{Callable, Dir, IoSource, at_loop_close, is_running_here, running_loop_id};
 
+/// Why a transport used after its loop closed (or from another thread's loop) ends.
+pub(crate) const LOOP_GONE: &str = "the transport's event loop is closed";
+
 /// What a connection does when its socket is ready in one direction.
 pub(crate) trait OnReady: 'static {
     fn on_readable(&self);

@@ -37,7 +37,10 @@ pub(crate) trait TransportOps {
 ///
 /// A `Transport` is a cheap handle (clone it freely); the connection lives until it is lost,
 /// whether handles remain or not, and handles of a lost connection do nothing.
-/// It belongs to its loop's thread (`!Send`).
+/// It belongs to its loop's thread (`!Send`). Used while that loop does not run (between two
+/// runs, or from a task of another loop on the thread), it schedules its work on its own
+/// loop, as asyncio's transport does: the bytes go out and `connection_lost` comes in that
+/// loop's next run. Used after its loop closed, it is lost with an error.
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}

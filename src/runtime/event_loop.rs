@@ -336,7 +336,8 @@ impl EventLoop {
         Handle { inner }
     }
 
-    /// Schedules `f` to run after `delay` (asyncio's `call_later`).
+    /// Schedules `f` to run after `delay` (asyncio's `call_later`). On a closed loop, as
+    /// [`call_soon`](Self::call_soon): dropped, with a warning.
     pub fn call_later<F: FnOnce() + 'static>(&self, delay: Duration, f: F) -> TimerHandle {
         self.call_at(deadline_from(self.core.now(), delay), f)
     }
@@ -471,7 +472,6 @@ impl Drop for EventLoop {
     }
 }
 
-/// Sets what a run waits for ([`RunUntil`]) for the length of the run, even when it panics.
 /// Drops a callback given to a closed loop, with a warning (asyncio raises there).
 #[cold]
 fn refuse(callback: &Rc<dyn Callable>, what: &str) {
@@ -482,6 +482,7 @@ fn refuse(callback: &Rc<dyn Callable>, what: &str) {
     );
 }
 
+/// Sets what a run waits for ([`RunUntil`]) for the length of the run, even when it panics.
 struct RunUntilGuard<'a>(&'a Core);
 
 impl<'a> RunUntilGuard<'a> {

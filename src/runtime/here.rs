@@ -220,36 +220,6 @@ pub(crate) fn external_wait_end(loop_id: u64) {
     });
 }
 
-/// The loop a value was first used under, to schedule on it later whether it runs or not
-/// (asyncio binds a future to its loop): a future finished between two runs of its loop runs
-/// its done callbacks in the next run, as asyncio's does. Holds the loop weakly.
-#[derive(Default)]
-pub(crate) struct HomeLoop(std::rc::Weak<super::core::Core>);
-
-impl HomeLoop {
-    /// The running loop of this thread; an empty home outside one.
-    pub(crate) fn current() -> HomeLoop {
-        HomeLoop(with_core(|c| c.self_rc.borrow().clone()).unwrap_or_default())
-    }
-
-    /// `true` if it names no loop alive (none ran when it was made, or that loop is gone).
-    pub(crate) fn is_gone(&self) -> bool {
-        self.0.strong_count() == 0
-    }
-
-    /// Schedules `f` on that loop with `call_soon`; gives `f` back when the loop is gone or
-    /// closed (nothing would ever run it).
-    pub(crate) fn call_soon<F: FnOnce() + 'static>(&self, f: F) -> Result<(), F> {
-        match self.0.upgrade() {
-            Some(core) if !core.is_closed() => {
-                core.call_soon(super::callback::CallOnce::new_rc(f));
-                Ok(())
-            }
-            _ => Err(f),
-        }
-    }
-}
-
 thread_local! {
     /// The loops made on this thread, by id, for [`call_soon_on`] while none of them runs.
     static LOOPS: std::cell::RefCell<Vec<(u64, std::rc::Weak<super::core::Core>)>> =
@@ -258,7 +228,8 @@ thread_local! {
 
 /// Records a new loop of this thread (dropping the entries of loops that are gone).
 pub(super) fn register_loop(core: &std::rc::Rc<super::core::Core>) {
-    LOOPS.with(|l| {
+    // `try_with`: a loop made while the thread's locals are torn down is just not listed.
+    let _ = LOOPS.try_with(|l| {
         let mut l = l.borrow_mut();
         l.retain(|(_, w)| w.strong_count() > 0);
         l.push((core.id(), std::rc::Rc::downgrade(core)));
@@ -272,12 +243,15 @@ pub(crate) fn call_soon_on<F: FnOnce() + 'static>(loop_id: u64, f: F) -> Result<
     let core = with_core(|c| if c.id() == loop_id { c.self_rc() } else { None })
         .flatten()
         .or_else(|| {
-            LOOPS.with(|l| {
-                l.borrow()
-                    .iter()
-                    .find(|(id, _)| *id == loop_id)
-                    .and_then(|(_, w)| w.upgrade())
-            })
+            LOOPS
+                .try_with(|l| {
+                    l.borrow()
+                        .iter()
+                        .find(|(id, _)| *id == loop_id)
+                        .and_then(|(_, w)| w.upgrade())
+                })
+                .ok()
+                .flatten()
         });
     match core {
         Some(c) if !c.refuses_callbacks() => {

@@ -355,7 +355,16 @@ impl Core {
         // Tasks unwound while parked on the outside world did not count themselves down.
         self.external.set(0);
         drop(std::mem::take(&mut *self.shared.injected.lock()));
+        // From here on callbacks are refused; drop those the drops above scheduled (a few
+        // rounds at most: their own drops are refused now).
         self.close_done.set(true);
+        loop {
+            let late = std::mem::take(&mut *self.ready.borrow_mut());
+            if late.is_empty() {
+                break;
+            }
+            drop(late);
+        }
     }
 }
 

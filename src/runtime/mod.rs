@@ -71,10 +71,10 @@ pub(crate) use self::current::{current_header, current_id, current_task};
 #[cfg(test)]
 pub(crate) use self::here::registered_fds;
 pub(crate) use self::here::{
-    HomeLoop, WakeTimer, advance_clock, at_loop_close, call_soon_on,
-    deadline_passed_before_any_timer, external_wait_begin, external_wait_end, is_running_here,
-    keep_loop_gen_spare, lend_loop_stack, others_durably_blocked, render_tasks, return_loop_stack,
-    running_loop_id, spawn_here, take_loop_gen_spare, task_snapshot,
+    WakeTimer, advance_clock, at_loop_close, call_soon_on, deadline_passed_before_any_timer,
+    external_wait_begin, external_wait_end, is_running_here, keep_loop_gen_spare, lend_loop_stack,
+    others_durably_blocked, render_tasks, return_loop_stack, running_loop_id, spawn_here,
+    take_loop_gen_spare, task_snapshot,
 };
 pub(crate) use self::io_source::IoSource;
 pub(crate) use self::park::{

@@ -106,9 +106,7 @@ impl<P: StreamProto> Conn<P> {
             {
                 return;
             }
-            self.force_close(Some(io::Error::other(
-                "the transport's socket belongs to another event loop",
-            )));
+            self.force_close(Some(io::Error::other(rt::LOOP_GONE)));
         }
     }
 

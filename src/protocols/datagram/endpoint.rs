@@ -115,8 +115,11 @@ impl<P: DatagramProtocol> Endpoint<P> {
                 st.read_armed = false;
             }
             drop(st);
-            if let Some(me) = self.me.upgrade() {
-                let _ = self.later(move || me.arm(write));
+            if let Some(me) = self.me.upgrade()
+                && self.later(move || me.arm(write)).is_err()
+            {
+                // Its loop is gone: nothing will ever send or receive; close with an error.
+                self.shut(true, Some(io::Error::other(rt::LOOP_GONE)));
             }
         }
     }

@@ -36,7 +36,10 @@ use std::rc::Rc;
 /// });
 /// ```
 ///
-/// It belongs to its loop's thread (`!Send`).
+/// It belongs to its loop's thread (`!Send`). Used while that loop does not run (between two
+/// runs), it schedules its work on its own loop: queued datagrams, `error_received` and
+/// `connection_lost` come in that loop's next run. Used after its loop closed, it is lost
+/// with an error.
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
