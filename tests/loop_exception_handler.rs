@@ -254,7 +254,10 @@ fn a_failed_task_whose_handle_is_dropped_by_the_closing_loop_reaches_the_handler
 
 #[test]
 fn a_main_coroutine_left_by_a_stop_that_fails_later_reaches_the_handler() {
-    let lp = EventLoop::new().unwrap();
+    let lp = corio::EventLoopBuilder::new()
+        .virtual_time(true)
+        .build()
+        .unwrap();
     let (handler, seen) = recorder();
     lp.set_exception_handler(Some(handler));
     let r = lp.run_until_complete(|| {
