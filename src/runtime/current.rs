@@ -52,6 +52,7 @@ pub(crate) fn current_ptr() -> Option<NonNull<Header>> {
     NonNull::new(CURRENT.with(|c| c.get()).cast_mut())
 }
 
+#[inline]
 pub(crate) fn current_header<'a>() -> Option<&'a Header> {
     // SAFETY: see `current_ptr`.
     current_ptr().map(|p| unsafe { p.as_ref() })
@@ -88,6 +89,7 @@ pub(crate) fn current_task() -> Option<TaskRef> {
 /// holder by without a reference (introspection resolves it against the live tasks). Ids are
 /// never reused, where an address would be by the next task allocated in the same place,
 /// which a report would then name as the holder.
+#[inline]
 #[inline]
 pub(crate) fn current_id() -> u64 {
     current_header().map_or(0, Header::id)
