@@ -90,7 +90,6 @@ pub(crate) fn current_task() -> Option<TaskRef> {
 /// never reused, where an address would be by the next task allocated in the same place,
 /// which a report would then name as the holder.
 #[inline]
-#[inline]
 pub(crate) fn current_id() -> u64 {
     current_header().map_or(0, Header::id)
 }
