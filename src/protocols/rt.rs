@@ -66,15 +66,24 @@ impl Sides {
     }
 
     /// Calls `on_readable`/`on_writable` once, as a loop callback, when `src` is ready in
-    /// that direction. `false` outside the source's loop.
+    /// that direction. Used while the source's loop does not run (between two runs), the
+    /// call comes in that loop's next run, ready or not: it tries the I/O and arms again.
+    /// `false` when that loop is gone (closed, dropped), where nothing will ever call it.
     #[inline]
     pub(crate) fn arm(&self, src: &IoSource, write: bool) -> bool {
-        if write {
-            src.call_rc_when_ready(Dir::Write, &self.write)
+        let (dir, cb) = if write {
+            (Dir::Write, &self.write)
         } else {
-            src.call_rc_when_ready(Dir::Read, &self.read)
-        }
+            (Dir::Read, &self.read)
+        };
+        src.call_rc_when_ready(dir, cb) || arm_off_loop(src, cb)
     }
+}
+
+#[cold]
+fn arm_off_loop(src: &IoSource, cb: &Rc<dyn Callable>) -> bool {
+    let cb = cb.clone();
+    crate::runtime::call_soon_on(src.loop_id(), move || cb.call()).is_ok()
 }
 
 /// `true` while a loop runs on this thread.

@@ -93,19 +93,6 @@ impl<P: StreamProto> Conn<P> {
         };
         drop(sides);
         if !ok {
-            let mut st = self.st.borrow_mut();
-            if write {
-                st.write_armed = false;
-            } else {
-                st.read_armed = false;
-            }
-            drop(st);
-            // Used while its loop does not run (between two runs): arm in the next run.
-            if let (Some(id), Some(me)) = (self.loop_id(), self.me.upgrade())
-                && crate::runtime::call_soon_on(id, move || me.arm(write)).is_ok()
-            {
-                return;
-            }
             self.force_close(Some(io::Error::other(rt::LOOP_GONE)));
         }
     }

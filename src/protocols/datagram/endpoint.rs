@@ -107,20 +107,8 @@ impl<P: DatagramProtocol> Endpoint<P> {
         };
         drop((sides, sock));
         if !ok {
-            // Not on its loop (used between two runs): arm in the loop's next run.
-            let mut st = self.st.borrow_mut();
-            if write {
-                st.write_armed = false;
-            } else {
-                st.read_armed = false;
-            }
-            drop(st);
-            if let Some(me) = self.me.upgrade()
-                && self.later(move || me.arm(write)).is_err()
-            {
-                // Its loop is gone: nothing will ever send or receive; close with an error.
-                self.shut(true, Some(io::Error::other(rt::LOOP_GONE)));
-            }
+            // Its loop is gone: nothing will ever send or receive; close with an error.
+            self.shut(true, Some(io::Error::other(rt::LOOP_GONE)));
         }
     }
 
